@@ -1,0 +1,49 @@
+# The README's two commands are `make run` and `make test`; CI runs .ci/run (lint + test).
+PYTHON ?= python3
+VENV ?= .venv
+PY := $(VENV)/bin/python
+PG_URL ?= postgresql://postgres@127.0.0.1:5432/test
+export LIEBIAN_TEST_DATABASE_URL ?= $(PG_URL)
+STAMP := $(VENV)/.installed
+
+.PHONY: install run test test-sqlite test-postgres lint bench clean
+
+install: $(STAMP)
+
+$(STAMP): pyproject.toml sdk/pyproject.toml
+	@test -x $(PY) || $(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install --quiet --disable-pip-version-check --upgrade pip
+	$(PY) -m pip install --quiet --disable-pip-version-check -e '.[dev]' -e ./sdk
+	@touch $(STAMP)
+
+## Serve the API on 127.0.0.1:8000 with a demo tenant (SQLite at ./var/liebian.db).
+run: $(STAMP)
+	$(VENV)/bin/liebian serve --demo --host 127.0.0.1 --port 8000
+
+## The whole suite on SQLite, then the database-backed tests on PostgreSQL.
+test: $(STAMP)
+	@$(MAKE) --no-print-directory test-sqlite
+	@$(MAKE) --no-print-directory test-postgres
+
+test-sqlite: $(STAMP)
+	LIEBIAN_TEST_ENGINE=sqlite $(PY) -m pytest -q
+
+test-postgres: $(STAMP)
+	@if $(PY) -m server.dbcheck "$(LIEBIAN_TEST_DATABASE_URL)"; then \
+		LIEBIAN_TEST_ENGINE=postgres $(PY) -m pytest -q tests/server tests/sdk; \
+	elif [ "$$CI" = "true" ]; then \
+		echo "ERROR: PostgreSQL at $(LIEBIAN_TEST_DATABASE_URL) is unreachable (required under CI)"; exit 1; \
+	else \
+		echo "WARNING: PostgreSQL at $(LIEBIAN_TEST_DATABASE_URL) is unreachable: the PostgreSQL pass was SKIPPED"; \
+	fi
+
+lint: $(STAMP)
+	$(VENV)/bin/ruff check server rewards posters sdk tests bench
+	$(VENV)/bin/mypy
+	$(VENV)/bin/mypy sdk/liebian_sdk
+
+bench: $(STAMP)
+	$(PY) -m bench
+
+clean:
+	rm -rf $(VENV) var .pytest_cache .mypy_cache .ruff_cache

@@ -1,0 +1,79 @@
+"""The Litestar application: ``create_app()`` wires settings, the store and the routes."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from typing import Any
+
+from litestar import Litestar, Request, Response, get
+from litestar.middleware import DefineMiddleware
+from litestar.openapi import OpenAPIConfig
+from litestar.openapi.plugins import ScalarRenderPlugin, SwaggerRenderPlugin
+from litestar.openapi.spec import Components, SecurityScheme
+
+from server.auth import ApiKeyMiddleware
+from server.common import json_response
+from server.db import Database, connect
+from server.errors import exception_handlers, problem_response
+from server.observability import RequestContextMiddleware, configure_logging
+from server.program.controller import ProgramController
+from server.settings import Settings, load_settings
+
+__all__ = ["create_app"]
+
+PUBLIC_PATHS = ["^/health$", "^/schema", "^/s/", "^/p/"]
+
+
+@get("/health", tags=["ops"], summary="Liveness and database reachability", include_in_schema=True)
+async def health(request: Request[Any, Any, Any]) -> Response[dict[str, str]]:
+    db: Database = request.app.state.db
+    try:
+        await db.fetchval("SELECT 1")
+    except Exception as exc:  # noqa: BLE001 - any failure means the database is unreachable
+        return problem_response(503, "Database unavailable", str(exc))  # type: ignore[return-value]
+    return json_response({"status": "ok", "database": db.engine})  # type: ignore[return-value]
+
+
+def create_app(settings: Settings | None = None, *, db: Database | None = None) -> Litestar:
+    """Build the app. ``db`` lets tests share one open store between apps."""
+    settings = settings or load_settings()
+    configure_logging()
+
+    @asynccontextmanager
+    async def lifespan(app: Litestar) -> AsyncIterator[None]:
+        owned = db is None
+        app.state.db = db if db is not None else await connect(
+            settings.database_url, pool_size=settings.pool_size
+        )
+        try:
+            yield
+        finally:
+            if owned:
+                await app.state.db.close()
+
+    openapi = OpenAPIConfig(
+        title="Liebian API",
+        version="1.0.0",
+        description="Referral and distribution (分销) service: bindings, commissions, ledger, "
+        "campaigns, posters and settlements. Amounts are integer fen, rates basis points.",
+        path="/schema",
+        render_plugins=[ScalarRenderPlugin(), SwaggerRenderPlugin(path="/swagger")],
+        components=Components(security_schemes={
+            "BearerKey": SecurityScheme(type="http", scheme="bearer", description="API key"),
+        }),
+        security=[{"BearerKey": []}],
+    )
+    app = Litestar(
+        route_handlers=[health, ProgramController],
+        lifespan=[lifespan],
+        middleware=[
+            DefineMiddleware(RequestContextMiddleware, log_requests=settings.log_requests),
+            DefineMiddleware(ApiKeyMiddleware, exclude=PUBLIC_PATHS),
+        ],
+        exception_handlers=exception_handlers(),
+        openapi_config=openapi,
+        debug=False,
+    )
+    app.state.settings = settings
+    return app

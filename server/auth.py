@@ -1,0 +1,139 @@
+"""API keys: generation, hashed storage, the authentication middleware and scope guards.
+
+A key looks like ``lb_sdk_3Fq9...`` (``lb_<scope>_<32 url-safe chars>``). Only its first 12
+secret characters (the *prefix*, indexed and unique) and a SHA-256 of the whole key are
+stored; the key itself is shown once. Keys are 192-bit random tokens, so a fast hash is
+enough (a slow KDF protects low-entropy passwords, not these) and the comparison is constant
+time. Verified keys are cached in-process for ``KEY_CACHE_SECONDS``: a revoked key stops
+working in this process at once and in other workers within that time.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import secrets
+import time
+from typing import Any, Literal
+
+import msgspec
+from litestar.connection import ASGIConnection
+from litestar.exceptions import NotAuthorizedException, PermissionDeniedException
+from litestar.handlers.base import BaseRouteHandler
+from litestar.middleware import AbstractAuthenticationMiddleware, AuthenticationResult
+
+from server.db import Connection, Database
+
+__all__ = [
+    "ApiKeyMiddleware",
+    "Principal",
+    "Scope",
+    "issue_key",
+    "require_admin",
+    "require_sdk",
+]
+
+Scope = Literal["admin", "sdk"]
+KEY_CACHE_SECONDS = 5.0
+_PREFIX_LEN = 12
+
+
+class Principal(msgspec.Struct, frozen=True):
+    tenant_id: str
+    scope: Scope
+    key_prefix: str
+
+
+def _hash(key: str) -> str:
+    return hashlib.sha256(key.encode()).hexdigest()
+
+
+def _prefix_of(key: str) -> str | None:
+    parts = key.split("_", 2)
+    if len(parts) != 3 or parts[0] != "lb" or parts[1] not in ("admin", "sdk"):
+        return None
+    if len(parts[2]) < _PREFIX_LEN + 8:
+        return None
+    return f"lb_{parts[1]}_{parts[2][:_PREFIX_LEN]}"
+
+
+async def issue_key(tx: Connection, tenant_id: str, scope: Scope, now_us: int) -> str:
+    """Create a key for ``tenant_id``; return it (the only time it is visible)."""
+    key = f"lb_{scope}_{secrets.token_urlsafe(24)}"
+    prefix = _prefix_of(key)
+    assert prefix is not None
+    await tx.execute(
+        "INSERT INTO api_keys (tenant_id, prefix, secret_hash, scope, created_at_us)"
+        " VALUES ($1, $2, $3, $4, $5)",
+        tenant_id, prefix, _hash(key), scope, now_us,
+    )
+    return key
+
+
+class _KeyCache:
+    def __init__(self) -> None:
+        self._entries: dict[str, tuple[float, str, Principal]] = {}
+
+    def get(self, prefix: str) -> tuple[str, Principal] | None:
+        hit = self._entries.get(prefix)
+        if hit is None or hit[0] < time.monotonic():
+            return None
+        return hit[1], hit[2]
+
+    def put(self, prefix: str, secret_hash: str, principal: Principal) -> None:
+        if len(self._entries) > 10_000:
+            self._entries.clear()
+        self._entries[prefix] = (time.monotonic() + KEY_CACHE_SECONDS, secret_hash, principal)
+
+    def clear(self) -> None:
+        self._entries.clear()
+
+
+key_cache = _KeyCache()
+
+
+async def authenticate(db: Database, key: str) -> Principal | None:
+    prefix = _prefix_of(key)
+    if prefix is None:
+        return None
+    cached = key_cache.get(prefix)
+    if cached is None:
+        row = await db.fetchrow(
+            "SELECT tenant_id, scope, secret_hash FROM api_keys"
+            " WHERE prefix = $1 AND revoked_at_us IS NULL",
+            prefix,
+        )
+        if row is None:
+            return None
+        principal = Principal(row["tenant_id"], row["scope"], prefix)
+        key_cache.put(prefix, row["secret_hash"], principal)
+        cached = (row["secret_hash"], principal)
+    secret_hash, principal = cached
+    if not hmac.compare_digest(secret_hash, _hash(key)):
+        return None
+    return principal
+
+
+class ApiKeyMiddleware(AbstractAuthenticationMiddleware):
+    """Resolves ``Authorization: Bearer <key>`` to a :class:`Principal` (``request.auth``)."""
+
+    async def authenticate_request(self, connection: ASGIConnection[Any, Any, Any, Any]) -> AuthenticationResult:
+        header = connection.headers.get("authorization", "")
+        scheme, _, key = header.partition(" ")
+        if scheme.lower() != "bearer" or not key:
+            raise NotAuthorizedException("Send 'Authorization: Bearer <api key>'.")
+        principal = await authenticate(connection.app.state.db, key.strip())
+        if principal is None:
+            raise NotAuthorizedException("The API key is unknown or revoked.")
+        return AuthenticationResult(user=principal, auth=principal)
+
+
+def require_admin(connection: ASGIConnection[Any, Any, Any, Any], _: BaseRouteHandler) -> None:
+    if connection.auth.scope != "admin":
+        raise PermissionDeniedException("This endpoint needs an admin-scoped key.")
+
+
+def require_sdk(connection: ASGIConnection[Any, Any, Any, Any], _: BaseRouteHandler) -> None:
+    """Allows ``sdk`` and ``admin`` keys (admin can do everything)."""
+    if connection.auth.scope not in ("sdk", "admin"):
+        raise PermissionDeniedException("This endpoint needs an sdk- or admin-scoped key.")

@@ -1,0 +1,90 @@
+"""Small shared helpers: time in microseconds, ids, JSON responses, cursors."""
+
+from __future__ import annotations
+
+import base64
+import secrets
+import time
+from datetime import UTC, datetime
+from typing import Annotated, Any
+
+import msgspec
+from litestar import Request, Response
+
+from server.errors import InvalidInput
+
+__all__ = [
+    "DistributorId",
+    "Limit",
+    "Page",
+    "decode_cursor",
+    "encode_cursor",
+    "from_us",
+    "json_response",
+    "new_id",
+    "now_us",
+    "to_us",
+]
+
+ExternalId = Annotated[str, msgspec.Meta(min_length=1, max_length=64, pattern=r"^[^\s/]+$")]
+DistributorId = ExternalId
+AwareDatetime = Annotated[datetime, msgspec.Meta(tz=True)]
+Limit = Annotated[int, msgspec.Meta(ge=1, le=500)]
+
+_encoder = msgspec.json.Encoder()
+
+
+def now_us() -> int:
+    return time.time_ns() // 1000
+
+
+def to_us(moment: datetime) -> int:
+    """Epoch microseconds of an aware datetime."""
+    delta = moment - datetime(1970, 1, 1, tzinfo=UTC)
+    return (delta.days * 86_400 + delta.seconds) * 1_000_000 + delta.microseconds
+
+
+def from_us(us: int) -> datetime:
+    return datetime.fromtimestamp(us // 1_000_000, tz=UTC).replace(microsecond=us % 1_000_000)
+
+
+_ALPHABET = "0123456789abcdefghijkmnpqrstuvwxyz"
+
+
+def new_id(prefix: str, length: int = 16) -> str:
+    """An opaque, unguessable id such as ``cmp_4k2n...``."""
+    return prefix + "_" + "".join(secrets.choice(_ALPHABET) for _ in range(length))
+
+
+def json_response(
+    payload: Any, status_code: int = 200, headers: dict[str, str] | None = None
+) -> Response[bytes]:
+    return Response(
+        _encoder.encode(payload), status_code=status_code, media_type="application/json",
+        headers=headers,
+    )
+
+
+def encode_cursor(*values: Any) -> str:
+    return base64.urlsafe_b64encode(_encoder.encode(list(values))).decode().rstrip("=")
+
+
+def decode_cursor(cursor: str | None) -> list[Any] | None:
+    if not cursor:
+        return None
+    try:
+        raw = base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4))
+        values = msgspec.json.decode(raw)
+    except (ValueError, msgspec.DecodeError):
+        raise InvalidInput("cursor", "is not a cursor this API returned; omit it to start over") from None
+    if not isinstance(values, list):
+        raise InvalidInput("cursor", "is not a cursor this API returned; omit it to start over")
+    return values
+
+
+class Page(msgspec.Struct):
+    next_cursor: str | None
+
+
+def db_of(request: Request[Any, Any, Any]) -> Any:
+    return request.app.state.db

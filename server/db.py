@@ -1,0 +1,239 @@
+"""One small store interface over two engines.
+
+``Database`` is what services use: ``fetch``/``fetchrow``/``fetchval``/``execute`` and
+``transaction()``. SQL is written once with PostgreSQL's ``$1`` placeholders; the SQLite
+engine rewrites them to ``?1`` (SQLite's numbered parameters), so most statements are shared.
+
+Why not Piccolo's engines on the hot path (measured on this machine kind, see README):
+- PostgreSQL: a pool opened at start-up; one round trip per request where it matters, so hot
+  paths send a single statement (a CTE) instead of a transaction of several.
+- SQLite: one long-lived connection per process (WAL, synchronous=NORMAL). Piccolo opens a
+  connection per transaction, which under concurrency either fails with "database is locked"
+  or serialises on the file lock at a fraction of the speed. Every statement and transaction
+  here runs under one ``asyncio.Lock``; SQLite calls are synchronous and fast, so a transaction
+  that awaits nothing but its own statements never yields to the event loop while open.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import re
+import sqlite3
+from abc import ABC, abstractmethod
+from collections.abc import AsyncIterator, Sequence
+from contextlib import asynccontextmanager
+from functools import lru_cache
+from typing import Any, Protocol
+
+import asyncpg
+
+__all__ = ["Connection", "Database", "PostgresDatabase", "Row", "SqliteDatabase", "UniqueViolation"]
+
+
+class Row(Protocol):
+    def __getitem__(self, key: str | int) -> Any: ...
+    def keys(self) -> Any: ...
+
+
+class UniqueViolation(Exception):
+    """A unique constraint rejected a write; the engine-specific error is chained."""
+
+
+class Connection(ABC):
+    """Statements on one connection (inside a transaction, or the pool/lock for one call)."""
+
+    engine: str
+
+    @abstractmethod
+    async def fetch(self, sql: str, *args: Any) -> list[Row]: ...
+
+    @abstractmethod
+    async def fetchrow(self, sql: str, *args: Any) -> Row | None: ...
+
+    async def fetchval(self, sql: str, *args: Any) -> Any:
+        row = await self.fetchrow(sql, *args)
+        return None if row is None else row[0]
+
+    @abstractmethod
+    async def execute(self, sql: str, *args: Any) -> None: ...
+
+    @abstractmethod
+    async def executemany(self, sql: str, args: Sequence[Sequence[Any]]) -> None: ...
+
+
+class Database(Connection):
+    @abstractmethod
+    def transaction(self) -> Any:
+        """``async with db.transaction() as tx:`` commits on exit, rolls back on error."""
+
+    @abstractmethod
+    async def close(self) -> None: ...
+
+
+# --------------------------------------------------------------------------- PostgreSQL
+
+
+class _PgConn(Connection):
+    engine = "postgres"
+
+    def __init__(self, conn: Any) -> None:
+        self._c = conn
+
+    async def fetch(self, sql: str, *args: Any) -> list[Row]:
+        try:
+            return list(await self._c.fetch(sql, *args))
+        except asyncpg.UniqueViolationError as exc:
+            raise UniqueViolation(str(exc)) from exc
+
+    async def fetchrow(self, sql: str, *args: Any) -> Row | None:
+        try:
+            row: Row | None = await self._c.fetchrow(sql, *args)
+        except asyncpg.UniqueViolationError as exc:
+            raise UniqueViolation(str(exc)) from exc
+        return row
+
+    async def execute(self, sql: str, *args: Any) -> None:
+        try:
+            await self._c.execute(sql, *args)
+        except asyncpg.UniqueViolationError as exc:
+            raise UniqueViolation(str(exc)) from exc
+
+    async def executemany(self, sql: str, args: Sequence[Sequence[Any]]) -> None:
+        try:
+            await self._c.executemany(sql, args)
+        except asyncpg.UniqueViolationError as exc:
+            raise UniqueViolation(str(exc)) from exc
+
+
+class PostgresDatabase(_PgConn, Database):
+    """An asyncpg pool; plain calls borrow a connection for one statement."""
+
+    def __init__(self, pool: Any) -> None:
+        super().__init__(pool)
+        self.pool = pool
+
+    @classmethod
+    async def connect(cls, dsn: str, *, size: int = 20) -> PostgresDatabase:
+        pool = await asyncpg.create_pool(
+            dsn, min_size=min(4, size), max_size=size, command_timeout=60,
+            # Statements are few and reused; the default cache is fine, but JIT is not worth
+            # it for short OLTP statements.
+            server_settings={"jit": "off"},
+        )
+        return cls(pool)
+
+    @asynccontextmanager
+    async def transaction(self) -> AsyncIterator[Connection]:
+        async with self.pool.acquire() as conn, conn.transaction():
+            yield _PgConn(conn)
+
+    async def close(self) -> None:
+        await self.pool.close()
+
+
+# --------------------------------------------------------------------------- SQLite
+
+_PLACEHOLDER = re.compile(r"\$(\d+)")
+
+
+@lru_cache(maxsize=1024)
+def _sqlite_sql(sql: str) -> str:
+    return _PLACEHOLDER.sub(r"?\1", sql)
+
+
+class _SqliteConn(Connection):
+    engine = "sqlite"
+
+    def __init__(self, conn: sqlite3.Connection) -> None:
+        self._c = conn
+
+    def _run(self, sql: str, args: Sequence[Any]) -> sqlite3.Cursor:
+        try:
+            return self._c.execute(_sqlite_sql(sql), args)
+        except sqlite3.IntegrityError as exc:
+            if "UNIQUE" in str(exc):
+                raise UniqueViolation(str(exc)) from exc
+            raise
+
+    async def fetch(self, sql: str, *args: Any) -> list[Row]:
+        return self._run(sql, args).fetchall()
+
+    async def fetchrow(self, sql: str, *args: Any) -> Row | None:
+        row: Row | None = self._run(sql, args).fetchone()
+        return row
+
+    async def execute(self, sql: str, *args: Any) -> None:
+        self._run(sql, args)
+
+    async def executemany(self, sql: str, args: Sequence[Sequence[Any]]) -> None:
+        try:
+            self._c.executemany(_sqlite_sql(sql), args)
+        except sqlite3.IntegrityError as exc:
+            if "UNIQUE" in str(exc):
+                raise UniqueViolation(str(exc)) from exc
+            raise
+
+
+def open_sqlite(path: str) -> sqlite3.Connection:
+    """A connection tuned for one long-lived writer per process."""
+    conn = sqlite3.connect(path, isolation_level=None, check_same_thread=False)
+    conn.row_factory = sqlite3.Row
+    conn.execute("PRAGMA journal_mode=WAL")
+    conn.execute("PRAGMA synchronous=NORMAL")
+    conn.execute("PRAGMA busy_timeout=5000")
+    conn.execute("PRAGMA foreign_keys=ON")
+    conn.execute("PRAGMA cache_size=-65536")
+    return conn
+
+
+class SqliteDatabase(Database):
+    engine = "sqlite"
+
+    def __init__(self, conn: sqlite3.Connection) -> None:
+        self._conn = conn
+        self._inner = _SqliteConn(conn)
+        self._lock = asyncio.Lock()
+
+    @classmethod
+    def connect(cls, path: str) -> SqliteDatabase:
+        return cls(open_sqlite(path))
+
+    async def fetch(self, sql: str, *args: Any) -> list[Row]:
+        async with self._lock:
+            return await self._inner.fetch(sql, *args)
+
+    async def fetchrow(self, sql: str, *args: Any) -> Row | None:
+        async with self._lock:
+            return await self._inner.fetchrow(sql, *args)
+
+    async def execute(self, sql: str, *args: Any) -> None:
+        async with self._lock:
+            await self._inner.execute(sql, *args)
+
+    async def executemany(self, sql: str, args: Sequence[Sequence[Any]]) -> None:
+        async with self._lock:
+            await self._inner.executemany(sql, args)
+
+    @asynccontextmanager
+    async def transaction(self) -> AsyncIterator[Connection]:
+        async with self._lock:
+            # IMMEDIATE takes the write lock up front: a read-then-write transaction cannot
+            # fail half-way with SQLITE_BUSY when another process writes.
+            self._conn.execute("BEGIN IMMEDIATE")
+            try:
+                yield self._inner
+            except BaseException:
+                self._conn.execute("ROLLBACK")
+                raise
+            self._conn.execute("COMMIT")
+
+    async def close(self) -> None:
+        async with self._lock:
+            self._conn.close()
+
+
+async def connect(database_url: str, *, pool_size: int = 20) -> Database:
+    """Open the engine a ``LIEBIAN_DATABASE_URL`` names."""
+    if database_url.startswith("sqlite:"):
+        return SqliteDatabase.connect(database_url.removeprefix("sqlite:///"))
+    return await PostgresDatabase.connect(database_url, size=pool_size)

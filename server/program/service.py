@@ -1,0 +1,66 @@
+"""Read and write the program; a short in-process cache serves the hot paths."""
+
+from __future__ import annotations
+
+import time
+from urllib.parse import urlsplit
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+import msgspec
+
+from rewards.commission import validate_commission_rates
+from rewards.errors import RewardConfigError
+from server.common import from_us, now_us
+from server.db import Connection
+from server.errors import InvalidInput
+from server.program.schemas import Program, ProgramIn
+
+__all__ = ["get_program", "put_program", "validate_program"]
+
+# Other workers see a changed program within this many seconds; this one at once.
+PROGRAM_CACHE_SECONDS = 2.0
+_cache: dict[str, tuple[float, Program]] = {}
+_decoder = msgspec.json.Decoder(Program)
+_encoder = msgspec.json.Encoder()
+
+
+def validate_program(program: ProgramIn) -> None:
+    """Cross-field rules msgspec constraints cannot express; raise InvalidInput naming the field."""
+    try:
+        validate_commission_rates(program.commission_bps)
+    except RewardConfigError as exc:
+        raise InvalidInput(exc.field, exc.message) from None
+    try:
+        ZoneInfo(program.timezone)
+    except (ZoneInfoNotFoundError, ValueError):
+        raise InvalidInput(
+            "timezone", f"{program.timezone!r} is not an IANA time zone such as 'Asia/Shanghai'"
+        ) from None
+    parts = urlsplit(program.landing_url)
+    if parts.scheme not in ("http", "https") or not parts.hostname:
+        raise InvalidInput("landing_url", "must be an absolute http(s) URL")
+
+
+async def get_program(db: Connection, tenant_id: str) -> Program:
+    hit = _cache.get(tenant_id)
+    if hit is not None and hit[0] > time.monotonic():
+        return hit[1]
+    raw = await db.fetchval("SELECT document FROM programs WHERE tenant_id = $1", tenant_id)
+    program = _decoder.decode(raw) if raw else Program()
+    _cache[tenant_id] = (time.monotonic() + PROGRAM_CACHE_SECONDS, program)
+    return program
+
+
+async def put_program(db: Connection, tenant_id: str, data: ProgramIn) -> Program:
+    validate_program(data)
+    now = now_us()
+    program = Program(**msgspec.structs.asdict(data), updated_at=from_us(now).isoformat())
+    document = _encoder.encode(program).decode()
+    await db.execute(
+        "INSERT INTO programs (tenant_id, document, updated_at_us) VALUES ($1, $2, $3)"
+        " ON CONFLICT (tenant_id) DO UPDATE SET document = excluded.document,"
+        " updated_at_us = excluded.updated_at_us",
+        tenant_id, document, now,
+    )
+    _cache.pop(tenant_id, None)
+    return program

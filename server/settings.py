@@ -1,0 +1,101 @@
+"""Settings read from the environment, validated once at start-up.
+
+Every variable is named ``LIEBIAN_*``. A bad value raises :class:`SettingsError`, which
+names the variable and the fix; the CLI prints it as one line instead of a traceback.
+"""
+
+from __future__ import annotations
+
+import os
+import secrets
+from pathlib import Path
+from urllib.parse import urlsplit
+
+import msgspec
+
+__all__ = ["DEFAULT_DATABASE_URL", "Settings", "SettingsError", "load_settings"]
+
+DEFAULT_DATABASE_URL = "sqlite:///./var/liebian.db"
+
+
+class SettingsError(ValueError):
+    """A configuration variable has a value the service cannot use."""
+
+    def __init__(self, variable: str, message: str) -> None:
+        super().__init__(f"{variable}: {message}")
+        self.variable = variable
+
+
+class Settings(msgspec.Struct, frozen=True, kw_only=True):
+    database_url: str = DEFAULT_DATABASE_URL
+    redis_url: str | None = None
+    secret_key: str = ""
+    pool_size: int = 20
+    log_requests: bool = True
+
+    @property
+    def engine(self) -> str:
+        """``"sqlite"`` or ``"postgres"``."""
+        return "sqlite" if self.database_url.startswith("sqlite:") else "postgres"
+
+    @property
+    def sqlite_path(self) -> Path:
+        """The file behind a ``sqlite:///path`` URL (relative paths are relative to the cwd)."""
+        return Path(self.database_url.removeprefix("sqlite:///").removeprefix("sqlite://"))
+
+
+def _check_database_url(url: str) -> str:
+    var = "LIEBIAN_DATABASE_URL"
+    if url.startswith("sqlite:"):
+        if not url.startswith("sqlite:///") or url == "sqlite:///":
+            raise SettingsError(var, f"{url!r} is not sqlite:///path/to/file.db")
+        return url
+    parts = urlsplit(url)
+    if parts.scheme in {"postgres", "postgresql"}:
+        if not parts.hostname and "host=" not in (parts.query or ""):
+            raise SettingsError(var, f"{url!r} names no host; use postgresql://user@host:5432/db")
+        return url
+    raise SettingsError(
+        var, f"{url!r} is neither sqlite:///path nor postgresql://user@host:port/db"
+    )
+
+
+def _check_redis_url(url: str | None) -> str | None:
+    if not url:
+        return None
+    if urlsplit(url).scheme not in {"redis", "rediss", "unix"}:
+        raise SettingsError("LIEBIAN_REDIS_URL", f"{url!r} is not redis://host:port/db")
+    return url
+
+
+def _int(env: dict[str, str], name: str, default: int, low: int, high: int) -> int:
+    raw = env.get(name)
+    if raw is None or raw == "":
+        return default
+    try:
+        value = int(raw)
+    except ValueError:
+        raise SettingsError(name, f"{raw!r} is not a whole number") from None
+    if not low <= value <= high:
+        raise SettingsError(name, f"{value} is outside {low}..{high}")
+    return value
+
+
+def load_settings(environ: dict[str, str] | None = None) -> Settings:
+    """Read and validate ``LIEBIAN_*`` variables; raise :class:`SettingsError` on a bad one."""
+    env = dict(os.environ if environ is None else environ)
+    secret = env.get("LIEBIAN_SECRET_KEY", "")
+    if secret and len(secret) < 16:
+        raise SettingsError("LIEBIAN_SECRET_KEY", "must be at least 16 characters long")
+    log_raw = env.get("LIEBIAN_LOG_REQUESTS", "1").lower()
+    if log_raw not in {"0", "1", "true", "false", "yes", "no"}:
+        raise SettingsError("LIEBIAN_LOG_REQUESTS", f"{log_raw!r} is not 1/0/true/false")
+    return Settings(
+        database_url=_check_database_url(env.get("LIEBIAN_DATABASE_URL") or DEFAULT_DATABASE_URL),
+        redis_url=_check_redis_url(env.get("LIEBIAN_REDIS_URL")),
+        # Without a configured secret, signed poster URLs use a per-process key: they still work,
+        # but do not survive a restart. Production sets LIEBIAN_SECRET_KEY.
+        secret_key=secret or secrets.token_urlsafe(32),
+        pool_size=_int(env, "LIEBIAN_DB_POOL_SIZE", 20, 1, 500),
+        log_requests=log_raw in {"1", "true", "yes"},
+    )

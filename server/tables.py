@@ -1,0 +1,174 @@
+"""Piccolo tables: the schema, and the source of the migrations in ``server/migrations``.
+
+Conventions, so the schema can be sharded by tenant later (Citus, CockroachDB):
+- every table carries ``tenant_id`` and every unique key starts with it;
+- times are integer microseconds since the Unix epoch (``*_us``, UTC): the same arithmetic and
+  ordering on both engines, and no time-zone conversion in SQL;
+- money is integer fen (``*_fen``), rates basis points (``*_bps``);
+- JSON documents are stored as text and decoded with msgspec.
+Services query these tables through :mod:`server.db` with plain SQL; Piccolo owns the schema.
+Composite unique keys and indexes are created by migration 0002 (SQLite cannot add
+constraints with ALTER TABLE), listed there beside the table they serve.
+"""
+
+from __future__ import annotations
+
+from piccolo.columns import BigInt, BigSerial, Integer, Text, Varchar
+from piccolo.table import Table
+
+
+class Tenant(Table, tablename="tenants"):
+    tenant_id = Varchar(length=32, unique=True)
+    name = Varchar(length=200)
+    created_at_us = BigInt()
+
+
+class ApiKey(Table, tablename="api_keys"):
+    tenant_id = Varchar(length=32, index=True)
+    # The non-secret part of the key, shown in listings and used for the indexed lookup.
+    prefix = Varchar(length=32, unique=True)
+    # HMAC-SHA256 of the whole key; keys are random 192-bit tokens, so a slow hash adds nothing.
+    secret_hash = Varchar(length=64)
+    scope = Varchar(length=8)
+    created_at_us = BigInt()
+    revoked_at_us = BigInt(null=True, default=None)
+
+
+class Program(Table, tablename="programs"):
+    tenant_id = Varchar(length=32, unique=True)
+    document = Text()  # the program as JSON (server.program.schemas.Program)
+    updated_at_us = BigInt()
+
+
+class IdempotencyKey(Table, tablename="idempotency_keys"):
+    tenant_id = Varchar(length=32)
+    key = Varchar(length=255)
+    request_hash = Varchar(length=64)
+    status_code = Integer(default=0)
+    response_body = Text(default="")
+    created_at_us = BigInt()
+
+
+class Distributor(Table, tablename="distributors"):
+    tenant_id = Varchar(length=32)
+    distributor_id = Varchar(length=64)
+    nickname = Varchar(length=200)
+    avatar_url = Varchar(length=1000, null=True, default=None)
+    tier = Varchar(length=8, default="member")
+    status = Varchar(length=8, default="active")  # active | held | frozen
+    created_at_us = BigInt()
+    updated_at_us = BigInt()
+
+
+class UserBinding(Table, tablename="user_bindings"):
+    """The current referral state of one end user; its history is in ``attribution_events``."""
+
+    tenant_id = Varchar(length=32)
+    user_id = Varchar(length=64)
+    inviter_id = Varchar(length=64, null=True, default=None)
+    bound_at_us = BigInt(null=True, default=None)
+    expires_at_us = BigInt(null=True, default=None)
+    first_seen_at_us = BigInt()
+    event_id = BigInt(null=True, default=None)
+
+
+class AttributionEvent(Table, tablename="attribution_events"):
+    """Append-only: every arrival and every binding decision, with its link and reason."""
+
+    id = BigSerial(primary_key=True)
+    tenant_id = Varchar(length=32)
+    user_id = Varchar(length=64)
+    occurred_at_us = BigInt()
+    recorded_at_us = BigInt()
+    link_code = Varchar(length=32, null=True, default=None)
+    scene = Varchar(length=64, null=True, default=None)
+    channel = Varchar(length=64, null=True, default=None)
+    campaign_id = Varchar(length=32, null=True, default=None)
+    candidate_inviter_id = Varchar(length=64, null=True, default=None)
+    previous_inviter_id = Varchar(length=64, null=True, default=None)
+    outcome = Varchar(length=16)
+    reason = Varchar(length=64, null=True, default=None)
+
+
+class Link(Table, tablename="links"):
+    tenant_id = Varchar(length=32)
+    # Globally unique: the public redirect /s/{code} knows no tenant.
+    code = Varchar(length=16, unique=True)
+    distributor_id = Varchar(length=64)
+    campaign_id = Varchar(length=32, default="")
+    channel = Varchar(length=64, default="")
+    created_at_us = BigInt()
+
+
+class LinkClick(Table, tablename="link_clicks"):
+    tenant_id = Varchar(length=32)
+    code = Varchar(length=16)
+    client_hash = Varchar(length=32)
+    minute = BigInt()  # clicks from one client inside one minute count once
+
+
+class Order(Table, tablename="orders"):
+    tenant_id = Varchar(length=32)
+    order_id = Varchar(length=64)
+    user_id = Varchar(length=64)
+    amount_fen = BigInt()
+    paid_at_us = BigInt()
+    campaign_id = Varchar(length=32, null=True, default=None)
+    # Snapshot of what the commission was computed from, for /explain after any re-binding.
+    upline = Text(default="[]")  # JSON [distributor_id, ...], nearest first
+    rates_bps = Text(default="[]")  # JSON [bps, ...] per level
+    event_id = BigInt(null=True, default=None)  # the attribution event behind the binding
+    request_hash = Varchar(length=64)
+    created_at_us = BigInt()
+
+
+class Refund(Table, tablename="refunds"):
+    tenant_id = Varchar(length=32)
+    order_id = Varchar(length=64)
+    refund_id = Varchar(length=64)
+    amount_fen = BigInt()
+    refunded_before_fen = BigInt()
+    created_at_us = BigInt()
+
+
+class LedgerEntry(Table, tablename="ledger_entries"):
+    """Append-only. A correction is a new entry (a reversal), never an update.
+
+    Status is derived, never stored: ``pending`` before ``available_at_us``, ``available``
+    after it, ``settled``/``paid`` once an approved/paid settlement holds the entry
+    (``settlement_locks``).
+    """
+
+    id = BigSerial(primary_key=True)
+    tenant_id = Varchar(length=32)
+    distributor_id = Varchar(length=64)
+    # commission | red_packet | prize | reversal | absorbed_reversal
+    kind = Varchar(length=20)
+    amount_fen = BigInt()
+    level = Integer(null=True, default=None)
+    order_id = Varchar(length=64, null=True, default=None)
+    refund_id = Varchar(length=64, null=True, default=None)
+    campaign_id = Varchar(length=32, null=True, default=None)
+    reverses_entry_id = BigInt(null=True, default=None)
+    available_at_us = BigInt()
+    created_at_us = BigInt()
+    memo = Text(default="")
+    # What makes the entry unique: one commission per (order, level), one reversal per
+    # (refund, level), one prize per (campaign, rank) ...; a replay cannot pay twice.
+    dedupe_key = Varchar(length=200)
+
+
+TABLES: list[type[Table]] = [
+    Tenant,
+    ApiKey,
+    Program,
+    IdempotencyKey,
+    Distributor,
+    UserBinding,
+    AttributionEvent,
+    Link,
+    LinkClick,
+    Order,
+    Refund,
+    LedgerEntry,
+]
