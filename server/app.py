@@ -18,6 +18,12 @@ from server.db import Database, connect
 from server.errors import exception_handlers, problem_response
 from server.observability import RequestContextMiddleware, configure_logging
 from server.program.controller import ProgramController
+from server.referrals.controller import (
+    DistributorController,
+    LinkController,
+    ReferralController,
+    follow_link,
+)
 from server.settings import Settings, load_settings
 
 __all__ = ["create_app"]
@@ -65,7 +71,10 @@ def create_app(settings: Settings | None = None, *, db: Database | None = None) 
         security=[{"BearerKey": []}],
     )
     app = Litestar(
-        route_handlers=[health, ProgramController],
+        route_handlers=[
+            health, ProgramController, DistributorController, LinkController,
+            ReferralController, follow_link,
+        ],
         lifespan=[lifespan],
         middleware=[
             DefineMiddleware(RequestContextMiddleware, log_requests=settings.log_requests),

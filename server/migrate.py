@@ -3,8 +3,26 @@
 from __future__ import annotations
 
 import os
+from collections.abc import Awaitable, Callable
 
 from server.settings import Settings
+
+__all__ = ["migrate", "run_ddl"]
+
+
+def run_ddl(*statements: str) -> Callable[[], Awaitable[None]]:
+    """A raw migration step running ``statements`` on the migration's engine."""
+
+    async def run() -> None:
+        from piccolo.engine import engine_finder
+
+        engine = engine_finder()
+        if engine is None:
+            raise RuntimeError("no Piccolo engine configured (PICCOLO_CONF)")
+        for sql in statements:
+            await engine.run_ddl(sql)
+
+    return run
 
 
 async def migrate(settings: Settings) -> None:

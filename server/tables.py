@@ -172,3 +172,49 @@ TABLES: list[type[Table]] = [
     Refund,
     LedgerEntry,
 ]
+
+
+class SettlementLock(Table, tablename="settlement_locks"):
+    """An entry held by an approved settlement (at most one: unique per entry).
+
+    The ledger stays append-only; settlement state lives here: ``settled`` on approval,
+    ``paid`` once the settlement is marked paid.
+    """
+
+    tenant_id = Varchar(length=32)
+    entry_id = BigInt()
+    settlement_id = Varchar(length=32)
+    status = Varchar(length=8)
+
+
+TABLES.append(SettlementLock)
+
+
+class Campaign(Table, tablename="campaigns"):
+    tenant_id = Varchar(length=32)
+    campaign_id = Varchar(length=32)
+    name = Varchar(length=200)
+    starts_at_us = BigInt()
+    ends_at_us = BigInt()
+    metric = Varchar(length=16)  # invites | orders | gmv | commission
+    document = Text()  # the campaign as created (prizes, min_score, red packet config), JSON
+    red_packet_remaining_fen = BigInt(null=True, default=None)
+    red_packets_issued = Integer(default=0)
+    status = Varchar(length=8, default="open")  # open | closed
+    closed_at_us = BigInt(null=True, default=None)
+    created_at_us = BigInt()
+
+
+class LeaderboardScore(Table, tablename="leaderboard_scores"):
+    """One distributor's score in one campaign period (``campaign``, ``d:2026-11-29``,
+    ``w:2026-W48``, ``m:2026-11``), and when it was reached (the tie-break)."""
+
+    tenant_id = Varchar(length=32)
+    campaign_id = Varchar(length=32)
+    period_key = Varchar(length=16)
+    distributor_id = Varchar(length=64)
+    score = BigInt()
+    reached_at_us = BigInt()
+
+
+TABLES.extend([Campaign, LeaderboardScore])

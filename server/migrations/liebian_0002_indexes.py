@@ -2,7 +2,9 @@
 
 from piccolo.apps.migrations.auto.migration_manager import MigrationManager
 
-ID = "2026-11-29T13:40:00:000000"
+from server.migrate import run_ddl
+
+ID = "2026-11-29T13:32:30:000000"
 VERSION = "1.38.0"
 DESCRIPTION = "composite unique keys and indexes (tenant first)"
 
@@ -28,13 +30,5 @@ INDEXES = [
 async def forwards() -> MigrationManager:
     manager = MigrationManager(migration_id=ID, app_name="liebian", description=DESCRIPTION)
 
-    async def create() -> None:
-        from piccolo.engine import engine_finder
-
-        engine = engine_finder()
-        assert engine is not None
-        for sql in INDEXES:
-            await engine.run_ddl(sql)
-
-    manager.add_raw(create)
+    manager.add_raw(run_ddl(*INDEXES))
     return manager

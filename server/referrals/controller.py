@@ -1,0 +1,139 @@
+"""``/v1/distributors``, ``/v1/links``, ``/v1/referrals`` and the public ``/s/{code}``."""
+
+from __future__ import annotations
+
+from typing import Annotated, Any
+from urllib.parse import urlencode, urlsplit, urlunsplit
+
+from litestar import Controller, Request, Response, get, post, put
+from litestar.params import FromPath, FromQuery, JSONBody, PathParameter, QueryParameter
+from litestar.response import Redirect
+
+from server.auth import require_sdk
+from server.common import DistributorId, json_response, now_us, to_us
+from server.db import Connection
+from server.errors import InvalidInput, NotFound
+from server.idempotency import run_idempotent
+from server.program.service import get_program
+from server.referrals import service
+from server.referrals.schemas import (
+    Distributor,
+    DistributorIn,
+    Link,
+    LinkIn,
+    ReferralIn,
+    ReferralOut,
+    TeamPage,
+)
+
+IdPath = Annotated[str, PathParameter(min_length=1, max_length=64, pattern=r"^[^\s/]+$")]
+
+
+class DistributorController(Controller):
+    path = "/v1/distributors"
+    tags = ["distributors"]
+    guards = [require_sdk]
+
+    @put("/{distributor_id:str}", summary="Register or update a distributor (upsert)")
+    async def upsert(
+        self, request: Request[Any, Any, Any], distributor_id: IdPath,
+        data: JSONBody[DistributorIn],
+    ) -> Response[Distributor]:
+        tenant_id = request.auth.tenant_id
+
+        async def work(tx: Connection) -> Response[bytes]:
+            await service.upsert_distributor(tx, tenant_id, distributor_id, data)
+            return json_response(await service.get_distributor(tx, tenant_id, distributor_id))
+
+        return await run_idempotent(request, request.app.state.db, tenant_id, work)  # type: ignore[return-value]
+
+    @get("/{distributor_id:str}", summary="Profile, inviter, team counts and balance")
+    async def read(self, request: Request[Any, Any, Any], distributor_id: IdPath) -> Response[Distributor]:
+        distributor = await service.get_distributor(
+            request.app.state.db, request.auth.tenant_id, distributor_id
+        )
+        return json_response(distributor)  # type: ignore[return-value]
+
+    @get("/{distributor_id:str}/team", summary="我的团队: members 1-3 levels below, paged")
+    async def team(
+        self, request: Request[Any, Any, Any], distributor_id: IdPath,
+        level: Annotated[int, QueryParameter(ge=1, le=3)] = 1,
+        limit: Annotated[int, QueryParameter(ge=1, le=500)] = 50,
+        cursor: FromQuery[str | None] = None,
+    ) -> Response[TeamPage]:
+        page = await service.team_of(
+            request.app.state.db, request.auth.tenant_id, distributor_id, level, limit, cursor
+        )
+        return json_response(page)  # type: ignore[return-value]
+
+
+class LinkController(Controller):
+    path = "/v1/links"
+    tags = ["links"]
+    guards = [require_sdk]
+
+    @post(summary="The distributor's share link and mini-program scene (stable per input)")
+    async def create(self, request: Request[Any, Any, Any], data: JSONBody[LinkIn]) -> Response[Link]:
+        tenant_id = request.auth.tenant_id
+
+        async def work(tx: Connection) -> Response[bytes]:
+            link = await service.create_link(tx, tenant_id, data, str(request.base_url))
+            return json_response(link, status_code=201)
+
+        return await run_idempotent(request, request.app.state.db, tenant_id, work)  # type: ignore[return-value]
+
+    @get("/{code:str}", summary="A link and its click count")
+    async def read(self, request: Request[Any, Any, Any], code: FromPath[str]) -> Response[Link]:
+        db = request.app.state.db
+        tenant_id = request.auth.tenant_id
+        row = await service.resolve_code(db, tenant_id, code)
+        clicks = await service.link_clicks(db, tenant_id, code)
+        return json_response(service._link_out(row, str(request.base_url), clicks))  # type: ignore[return-value]
+
+
+class ReferralController(Controller):
+    path = "/v1/referrals"
+    tags = ["referrals"]
+    guards = [require_sdk]
+
+    @post(summary="Turn a share scene or link code into a binding decision")
+    async def bind(self, request: Request[Any, Any, Any], data: JSONBody[ReferralIn]) -> Response[ReferralOut]:
+        if (data.scene is None) == (data.code is None):
+            raise InvalidInput("scene", "send exactly one of scene or code")
+        db = request.app.state.db
+        tenant_id = request.auth.tenant_id
+        if data.code is not None:
+            if not service._CODE_RE.match(data.code):
+                raise InvalidInput("code", f"{data.code!r} is not a link code (4-16 letters/digits)")
+            code = data.code
+        else:
+            assert data.scene is not None
+            code = service.parse_scene(data.scene)
+        link = await service.resolve_code(db, tenant_id, code)
+        program = await get_program(db, tenant_id)
+        occurred = to_us(data.occurred_at) if data.occurred_at else now_us()
+
+        async def work(tx: Connection) -> Response[bytes]:
+            result = await service.bind_referral(
+                tx, tenant_id, program, data.user_id, link, occurred, data.scene
+            )
+            return json_response(result)
+
+        return await run_idempotent(request, db, tenant_id, work)  # type: ignore[return-value]
+
+
+@get("/s/{code:str}", tags=["links"], summary="Public share link: counts the click, redirects",
+     security=[], status_code=302)
+async def follow_link(request: Request[Any, Any, Any], code: FromPath[str]) -> Redirect:
+    db = request.app.state.db
+    client = f"{request.client.host if request.client else ''}|{request.headers.get('user-agent', '')}"
+    found = await service.record_click(db, code, client, now_us())
+    if found is None:
+        raise NotFound(f"no link with code {code!r}")
+    program = await get_program(db, found[0])
+    parts = urlsplit(program.landing_url)
+    query = (parts.query + "&" if parts.query else "") + urlencode({"scene": service.SCENE_PREFIX + code})
+    return Redirect(urlunsplit(parts._replace(query=query)), status_code=302)
+
+
+__all__ = ["DistributorController", "DistributorId", "LinkController", "ReferralController", "follow_link"]

@@ -1,0 +1,337 @@
+"""Distributors, share links and the binding decision (DOMAIN.md, "Referral graph and binding")."""
+
+from __future__ import annotations
+
+import hashlib
+import re
+import secrets
+import string
+from typing import Any
+from urllib.parse import unquote
+
+from server.common import decode_cursor, encode_cursor, from_us, now_us
+from server.db import Connection, Database
+from server.errors import InvalidInput, NotFound
+from server.ledger.balances import balance_of
+from server.program.schemas import Program
+from server.referrals.graph import is_ancestor, upline_of
+from server.referrals.schemas import (
+    Balance,
+    Counts,
+    Distributor,
+    DistributorIn,
+    Link,
+    LinkIn,
+    ReferralOut,
+    TeamMember,
+    TeamPage,
+)
+
+__all__ = [
+    "bind_referral",
+    "create_link",
+    "get_distributor",
+    "parse_scene",
+    "resolve_code",
+    "team_of",
+    "upsert_distributor",
+]
+
+_CODE_ALPHABET = string.ascii_letters + string.digits
+_CODE_LENGTH = 8  # 62^8 ≈ 2.2e14: not guessable in sequence
+_CODE_RE = re.compile(r"^[0-9A-Za-z]{4,16}$")
+SCENE_PREFIX = "lb="
+DAY_US = 86_400_000_000
+
+
+# ------------------------------------------------------------------ distributors
+
+
+async def upsert_distributor(
+    tx: Connection, tenant_id: str, distributor_id: str, data: DistributorIn
+) -> None:
+    """Insert or update; call inside a transaction."""
+    now = now_us()
+    await tx.execute(
+        "INSERT INTO distributors (tenant_id, distributor_id, nickname, avatar_url, tier, status,"
+        " created_at_us, updated_at_us) VALUES ($1, $2, $3, $4, $5, $6, $7, $7)"
+        " ON CONFLICT (tenant_id, distributor_id) DO UPDATE SET nickname = excluded.nickname,"
+        " avatar_url = excluded.avatar_url,"
+        " tier = CASE WHEN $8 THEN excluded.tier ELSE distributors.tier END,"
+        " status = CASE WHEN $9 THEN excluded.status ELSE distributors.status END,"
+        " updated_at_us = excluded.updated_at_us",
+        tenant_id, distributor_id, data.nickname, data.avatar_url, data.tier or "member",
+        data.status or "active", now, data.tier is not None, data.status is not None,
+    )
+    # A distributor is a known user: they keep their own inviter, and arriving later
+    # through someone's link does not make them a "new user".
+    await tx.execute(
+        "INSERT INTO user_bindings (tenant_id, user_id, first_seen_at_us) VALUES ($1, $2, $3)"
+        " ON CONFLICT (tenant_id, user_id) DO NOTHING",
+        tenant_id, distributor_id, now,
+    )
+
+
+async def _distributor_row(db: Connection, tenant_id: str, distributor_id: str) -> Any:
+    row = await db.fetchrow(
+        "SELECT distributor_id, nickname, avatar_url, tier, status, created_at_us, updated_at_us"
+        " FROM distributors WHERE tenant_id = $1 AND distributor_id = $2",
+        tenant_id, distributor_id,
+    )
+    if row is None:
+        raise NotFound(f"distributor {distributor_id!r} does not exist; register it with PUT first")
+    return row
+
+
+COUNTS_SQL = """
+SELECT
+  (SELECT COUNT(*) FROM user_bindings b1 WHERE b1.tenant_id = $1 AND b1.inviter_id = $2
+     AND (b1.expires_at_us IS NULL OR b1.expires_at_us > $3)) AS l1,
+  (SELECT COUNT(*) FROM user_bindings b1 JOIN user_bindings b2
+     ON b2.tenant_id = b1.tenant_id AND b2.inviter_id = b1.user_id
+     AND (b2.expires_at_us IS NULL OR b2.expires_at_us > $3)
+   WHERE b1.tenant_id = $1 AND b1.inviter_id = $2
+     AND (b1.expires_at_us IS NULL OR b1.expires_at_us > $3)) AS l2,
+  (SELECT COUNT(*) FROM user_bindings b1 JOIN user_bindings b2
+     ON b2.tenant_id = b1.tenant_id AND b2.inviter_id = b1.user_id
+     AND (b2.expires_at_us IS NULL OR b2.expires_at_us > $3)
+   JOIN user_bindings b3 ON b3.tenant_id = b2.tenant_id AND b3.inviter_id = b2.user_id
+     AND (b3.expires_at_us IS NULL OR b3.expires_at_us > $3)
+   WHERE b1.tenant_id = $1 AND b1.inviter_id = $2
+     AND (b1.expires_at_us IS NULL OR b1.expires_at_us > $3)) AS l3
+"""
+
+
+async def get_distributor(db: Connection, tenant_id: str, distributor_id: str) -> Distributor:
+    row = await _distributor_row(db, tenant_id, distributor_id)
+    now = now_us()
+    upline, _ = await upline_of(db, tenant_id, distributor_id, now, depth=1)
+    counts = await db.fetchrow(COUNTS_SQL, tenant_id, distributor_id, now)
+    assert counts is not None
+    balance = await balance_of(db, tenant_id, distributor_id, now)
+    l1, l2, l3 = int(counts["l1"]), int(counts["l2"]), int(counts["l3"])
+    return Distributor(
+        distributor_id=row["distributor_id"], nickname=row["nickname"],
+        avatar_url=row["avatar_url"], tier=row["tier"], status=row["status"],
+        inviter_id=upline[0] if upline else None,
+        counts=Counts(direct_invitees=l1, indirect_invitees=l2 + l3, level2_invitees=l2,
+                      level3_invitees=l3),
+        balance=Balance(**balance),
+        created_at=from_us(row["created_at_us"]).isoformat(),
+        updated_at=from_us(row["updated_at_us"]).isoformat(),
+    )
+
+
+_TEAM_JOINS = {
+    1: ("b1", ""),
+    2: ("b2", " JOIN user_bindings b2 ON b2.tenant_id = b1.tenant_id AND b2.inviter_id = b1.user_id"
+              " AND (b2.expires_at_us IS NULL OR b2.expires_at_us > $3)"),
+    3: ("b3", " JOIN user_bindings b2 ON b2.tenant_id = b1.tenant_id AND b2.inviter_id = b1.user_id"
+              " AND (b2.expires_at_us IS NULL OR b2.expires_at_us > $3)"
+              " JOIN user_bindings b3 ON b3.tenant_id = b2.tenant_id AND b3.inviter_id = b2.user_id"
+              " AND (b3.expires_at_us IS NULL OR b3.expires_at_us > $3)"),
+}
+
+
+async def team_of(
+    db: Connection, tenant_id: str, distributor_id: str, level: int, limit: int,
+    cursor: str | None,
+) -> TeamPage:
+    """我的团队: members ``level`` steps below the distributor, oldest binding first."""
+    await _distributor_row(db, tenant_id, distributor_id)
+    after = decode_cursor(cursor) or [-1, ""]
+    alias, joins = _TEAM_JOINS[level]
+    rows = await db.fetch(
+        f"SELECT {alias}.user_id, {alias}.inviter_id, {alias}.bound_at_us,"
+        f" d.distributor_id IS NOT NULL AS is_distributor"
+        f" FROM user_bindings b1{joins}"
+        f" LEFT JOIN distributors d ON d.tenant_id = {alias}.tenant_id"
+        f" AND d.distributor_id = {alias}.user_id"
+        f" WHERE b1.tenant_id = $1 AND b1.inviter_id = $2"
+        f" AND (b1.expires_at_us IS NULL OR b1.expires_at_us > $3)"
+        f" AND ({alias}.bound_at_us > $4 OR ({alias}.bound_at_us = $4 AND {alias}.user_id > $5))"
+        f" ORDER BY {alias}.bound_at_us, {alias}.user_id LIMIT $6",
+        tenant_id, distributor_id, now_us(), int(after[0]), str(after[1]), limit + 1,
+    )
+    members = [
+        TeamMember(user_id=r["user_id"], level=level, inviter_id=r["inviter_id"],
+                   bound_at=from_us(r["bound_at_us"]).isoformat(),
+                   is_distributor=bool(r["is_distributor"]))
+        for r in rows[:limit]
+    ]
+    next_cursor = None
+    if len(rows) > limit:
+        last = rows[limit - 1]
+        next_cursor = encode_cursor(last["bound_at_us"], last["user_id"])
+    return TeamPage(members=members, next_cursor=next_cursor)
+
+
+# ------------------------------------------------------------------ links
+
+
+def _link_out(row: Any, base_url: str, clicks: int = 0) -> Link:
+    code = row["code"]
+    return Link(
+        code=code, scene=SCENE_PREFIX + code, url=f"{base_url.rstrip('/')}/s/{code}",
+        distributor_id=row["distributor_id"], campaign_id=row["campaign_id"] or None,
+        channel=row["channel"] or None, clicks=clicks,
+    )
+
+
+async def create_link(db: Connection, tenant_id: str, data: LinkIn, base_url: str) -> Link:
+    """The distributor's link for (campaign, channel); the same input returns the same link."""
+    await _distributor_row(db, tenant_id, data.distributor_id)
+    if data.campaign_id is not None:
+        exists = await db.fetchval(
+            "SELECT 1 FROM campaigns WHERE tenant_id = $1 AND campaign_id = $2",
+            tenant_id, data.campaign_id,
+        )
+        if exists is None:
+            raise NotFound(f"campaign {data.campaign_id!r} does not exist")
+    key = (tenant_id, data.distributor_id, data.campaign_id or "", data.channel or "")
+    select = (
+        "SELECT code, distributor_id, campaign_id, channel FROM links"
+        " WHERE tenant_id = $1 AND distributor_id = $2 AND campaign_id = $3 AND channel = $4"
+    )
+    row = await db.fetchrow(select, *key)
+    for _ in range(5):
+        if row is not None:
+            break
+        code = "".join(secrets.choice(_CODE_ALPHABET) for _ in range(_CODE_LENGTH))
+        # No conflict target: a concurrent create of the same link, or a random code that
+        # collided with another link's, both do nothing; the re-select tells which.
+        await db.execute(
+            "INSERT INTO links (tenant_id, code, distributor_id, campaign_id, channel,"
+            " created_at_us) VALUES ($1, $5, $2, $3, $4, $6) ON CONFLICT DO NOTHING",
+            *key, code, now_us(),
+        )
+        row = await db.fetchrow(select, *key)
+    if row is None:
+        raise RuntimeError("could not allocate a link code")
+    return _link_out(row, base_url)
+
+
+def parse_scene(scene: str) -> str:
+    """The link code in a mini-program ``scene``: ``lb=CODE`` (alone or among ``&`` pairs,
+    URL-encoded or not) or a bare code."""
+    decoded = unquote(scene).strip()
+    for part in decoded.split("&"):
+        name, sep, value = part.partition("=")
+        if sep and name == SCENE_PREFIX[:-1] and _CODE_RE.match(value):
+            return value
+    if _CODE_RE.match(decoded):
+        return decoded
+    raise InvalidInput("scene", f"{scene!r} carries no link code; pass the scene of a link "
+                       "from POST /v1/links (lb=<code>)")
+
+
+async def resolve_code(db: Connection, tenant_id: str, code: str) -> Any:
+    row = await db.fetchrow(
+        "SELECT code, distributor_id, campaign_id, channel FROM links"
+        " WHERE tenant_id = $1 AND code = $2",
+        tenant_id, code,
+    )
+    if row is None:
+        raise NotFound(f"no link with code {code!r}")
+    return row
+
+
+async def link_clicks(db: Connection, tenant_id: str, code: str) -> int:
+    return int(await db.fetchval(
+        "SELECT COUNT(*) FROM link_clicks WHERE tenant_id = $1 AND code = $2", tenant_id, code
+    ))
+
+
+async def record_click(db: Database, code: str, client: str, at_us: int) -> tuple[str, str] | None:
+    """Count a click on ``code`` (once per client per minute); return (tenant_id, code)."""
+    row = await db.fetchrow("SELECT tenant_id FROM links WHERE code = $1", code)
+    if row is None:
+        return None
+    client_hash = hashlib.sha256(client.encode()).hexdigest()[:32]
+    await db.execute(
+        "INSERT INTO link_clicks (tenant_id, code, client_hash, minute) VALUES ($1, $2, $3, $4)"
+        " ON CONFLICT (tenant_id, code, client_hash, minute) DO NOTHING",
+        row["tenant_id"], code, client_hash, at_us // 60_000_000,
+    )
+    return row["tenant_id"], code
+
+
+# ------------------------------------------------------------------ binding
+
+
+async def bind_referral(
+    tx: Connection, tenant_id: str, program: Program, user_id: str, link: Any, occurred_us: int,
+    scene: str | None,
+) -> ReferralOut:
+    """Apply the program's bind mode to one arrival; record the arrival and the decision.
+    Call inside a transaction."""
+    candidate: str = link["distributor_id"]
+    depth = len(program.commission_bps)
+    created = await tx.fetchval(
+        "INSERT INTO user_bindings (tenant_id, user_id, first_seen_at_us) VALUES ($1, $2, $3)"
+        " ON CONFLICT (tenant_id, user_id) DO NOTHING RETURNING id",
+        tenant_id, user_id, occurred_us,
+    )
+    current = await tx.fetchrow(
+        "SELECT inviter_id, expires_at_us FROM user_bindings WHERE tenant_id = $1 AND user_id = $2"
+        + (" FOR UPDATE" if tx.engine == "postgres" else ""),
+        tenant_id, user_id,
+    )
+    assert current is not None
+    active = current["inviter_id"] is not None and (
+        current["expires_at_us"] is None or current["expires_at_us"] > occurred_us
+    )
+    existing = current["inviter_id"] if active else None
+    outcome, reason = await _decide(
+        tx, tenant_id, program, user_id, candidate, existing, created is not None, occurred_us
+    )
+    event_id = await tx.fetchval(
+        "INSERT INTO attribution_events (tenant_id, user_id, occurred_at_us, recorded_at_us,"
+        " link_code, scene, channel, campaign_id, candidate_inviter_id, previous_inviter_id,"
+        " outcome, reason) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12)"
+        " RETURNING id",
+        tenant_id, user_id, occurred_us, now_us(), link["code"], scene,
+        link["channel"] or None, link["campaign_id"] or None, candidate, existing, outcome,
+        reason,
+    )
+    if outcome == "bound":
+        validity = program.bind_validity_days
+        await tx.execute(
+            "UPDATE user_bindings SET inviter_id = $3, bound_at_us = $4, expires_at_us = $5,"
+            " event_id = $6 WHERE tenant_id = $1 AND user_id = $2",
+            tenant_id, user_id, candidate, occurred_us,
+            None if validity is None else occurred_us + validity * DAY_US, event_id,
+        )
+    upline, _ = await upline_of(tx, tenant_id, user_id, occurred_us, depth)
+    return ReferralOut(
+        outcome=outcome, reason=reason, inviter_id=upline[0] if upline else None,
+        upline=upline, event_id=int(event_id),
+    )
+
+
+async def _decide(
+    tx: Connection, tenant_id: str, program: Program, user_id: str, candidate: str,
+    existing: str | None, is_new: bool, at_us: int,
+) -> tuple[str, str | None]:
+    if candidate == user_id:
+        return "rejected", "self_referral"
+    status = await tx.fetchval(
+        "SELECT status FROM distributors WHERE tenant_id = $1 AND distributor_id = $2",
+        tenant_id, candidate,
+    )
+    if status != "active":
+        return "rejected", "inviter_not_active"
+    if existing == candidate:
+        return "kept", "already_bound_to_inviter"
+    if existing is not None and program.bind_mode != "last":
+        return "kept", "already_bound"
+    if program.bind_mode == "new_user_only" and not is_new:
+        return "rejected", "not_new_user"
+    if tx.engine == "postgres":
+        # Two concurrent bindings can close a cycle that neither sees alone (u1->c1 while
+        # u2->c2, with c1 above u2 and c2 above u1). Serialise the check-and-bind within the
+        # tenant; SQLite transactions are serialised by the store already.
+        await tx.execute("SELECT pg_advisory_xact_lock(hashtext($1))", tenant_id)
+    if await is_ancestor(tx, tenant_id, user_id, candidate, at_us):
+        return "rejected", "cycle"
+    return "bound", "rebound" if existing is not None else None
