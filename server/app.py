@@ -17,6 +17,7 @@ from server.common import json_response
 from server.db import Database, connect
 from server.errors import exception_handlers, problem_response
 from server.observability import RequestContextMiddleware, configure_logging
+from server.orders.controller import OrderController
 from server.program.controller import ProgramController
 from server.referrals.controller import (
     DistributorController,
@@ -73,7 +74,7 @@ def create_app(settings: Settings | None = None, *, db: Database | None = None) 
     app = Litestar(
         route_handlers=[
             health, ProgramController, DistributorController, LinkController,
-            ReferralController, follow_link,
+            ReferralController, follow_link, OrderController,
         ],
         lifespan=[lifespan],
         middleware=[

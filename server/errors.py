@@ -116,6 +116,7 @@ def _service_error(_: Request[Any, Any, Any], exc: ServiceError) -> Response[byt
 
 _MSGSPEC_PATH = re.compile(r" - at `\$\.?(.*)`$")
 _UNKNOWN_FIELD = re.compile(r"unknown field `([^`]*)`")
+_MISSING_FIELD = re.compile(r"missing required field `([^`]*)`")
 
 
 def _field_of(item: dict[str, Any]) -> tuple[str, str]:
@@ -131,6 +132,11 @@ def _field_of(item: dict[str, Any]) -> tuple[str, str]:
         prefix = "" if key in ("", "data", "body") else key + "."
         key = prefix + unknown.group(1)
         message = "is not a field of this request; remove it (field names are snake_case)"
+    missing = _MISSING_FIELD.search(message)
+    if missing:
+        prefix = "" if key in ("", "data", "body") else key + "."
+        key = prefix + missing.group(1)
+        message = "is required"
     if key == "data":
         key = "body"
     return key or "body", message

@@ -14,6 +14,8 @@ from server.common import DistributorId, json_response, now_us, to_us
 from server.db import Connection
 from server.errors import InvalidInput, NotFound
 from server.idempotency import run_idempotent
+from server.ledger.entries import list_entries
+from server.orders.schemas import EntryPage
 from server.program.service import get_program
 from server.referrals import service
 from server.referrals.schemas import (
@@ -53,6 +55,18 @@ class DistributorController(Controller):
             request.app.state.db, request.auth.tenant_id, distributor_id
         )
         return json_response(distributor)  # type: ignore[return-value]
+
+    @get("/{distributor_id:str}/ledger", summary="Ledger entries, newest first, paged")
+    async def ledger(
+        self, request: Request[Any, Any, Any], distributor_id: IdPath,
+        limit: Annotated[int, QueryParameter(ge=1, le=500)] = 50,
+        cursor: FromQuery[str | None] = None,
+    ) -> Response[EntryPage]:
+        db = request.app.state.db
+        tenant_id = request.auth.tenant_id
+        await service.get_distributor_row(db, tenant_id, distributor_id)
+        page = await list_entries(db, tenant_id, distributor_id, limit, cursor)
+        return json_response(page)  # type: ignore[return-value]
 
     @get("/{distributor_id:str}/team", summary="我的团队: members 1-3 levels below, paged")
     async def team(

@@ -29,6 +29,7 @@ from server.referrals.schemas import (
 
 __all__ = [
     "bind_referral",
+    "get_distributor_row",
     "create_link",
     "get_distributor",
     "parse_scene",
@@ -72,7 +73,7 @@ async def upsert_distributor(
     )
 
 
-async def _distributor_row(db: Connection, tenant_id: str, distributor_id: str) -> Any:
+async def get_distributor_row(db: Connection, tenant_id: str, distributor_id: str) -> Any:
     row = await db.fetchrow(
         "SELECT distributor_id, nickname, avatar_url, tier, status, created_at_us, updated_at_us"
         " FROM distributors WHERE tenant_id = $1 AND distributor_id = $2",
@@ -103,7 +104,7 @@ SELECT
 
 
 async def get_distributor(db: Connection, tenant_id: str, distributor_id: str) -> Distributor:
-    row = await _distributor_row(db, tenant_id, distributor_id)
+    row = await get_distributor_row(db, tenant_id, distributor_id)
     now = now_us()
     upline, _ = await upline_of(db, tenant_id, distributor_id, now, depth=1)
     counts = await db.fetchrow(COUNTS_SQL, tenant_id, distributor_id, now)
@@ -138,7 +139,7 @@ async def team_of(
     cursor: str | None,
 ) -> TeamPage:
     """我的团队: members ``level`` steps below the distributor, oldest binding first."""
-    await _distributor_row(db, tenant_id, distributor_id)
+    await get_distributor_row(db, tenant_id, distributor_id)
     after = decode_cursor(cursor) or [-1, ""]
     alias, joins = _TEAM_JOINS[level]
     rows = await db.fetch(
@@ -180,7 +181,7 @@ def _link_out(row: Any, base_url: str, clicks: int = 0) -> Link:
 
 async def create_link(db: Connection, tenant_id: str, data: LinkIn, base_url: str) -> Link:
     """The distributor's link for (campaign, channel); the same input returns the same link."""
-    await _distributor_row(db, tenant_id, data.distributor_id)
+    await get_distributor_row(db, tenant_id, data.distributor_id)
     if data.campaign_id is not None:
         exists = await db.fetchval(
             "SELECT 1 FROM campaigns WHERE tenant_id = $1 AND campaign_id = $2",

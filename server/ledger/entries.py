@@ -1,0 +1,39 @@
+"""Paging a distributor's ledger, newest first."""
+
+from __future__ import annotations
+
+from server.common import decode_cursor, encode_cursor, from_us, now_us
+from server.db import Connection
+from server.orders.schemas import Entry, EntryPage
+from server.orders.service import entry_status
+
+__all__ = ["list_entries"]
+
+
+async def list_entries(
+    db: Connection, tenant_id: str, distributor_id: str, limit: int, cursor: str | None
+) -> EntryPage:
+    after = decode_cursor(cursor)
+    before_id = int(after[0]) if after else 2**62
+    rows = await db.fetch(
+        "SELECT e.id, e.kind, e.amount_fen, e.level, e.order_id, e.refund_id, e.campaign_id,"
+        " e.memo, e.created_at_us, e.available_at_us, l.status FROM ledger_entries e"
+        " LEFT JOIN settlement_locks l ON l.tenant_id = e.tenant_id AND l.entry_id = e.id"
+        " WHERE e.tenant_id = $1 AND e.distributor_id = $2 AND e.id < $3"
+        " ORDER BY e.id DESC LIMIT $4",
+        tenant_id, distributor_id, before_id, limit + 1,
+    )
+    now = now_us()
+    entries = [
+        Entry(
+            id=int(r["id"]), kind=r["kind"], amount_fen=int(r["amount_fen"]),
+            status=entry_status(r["available_at_us"], r["status"], now),  # type: ignore[arg-type]
+            level=r["level"], order_id=r["order_id"], refund_id=r["refund_id"],
+            campaign_id=r["campaign_id"], memo=r["memo"],
+            created_at=from_us(r["created_at_us"]).isoformat(),
+            available_at=from_us(r["available_at_us"]).isoformat(),
+        )
+        for r in rows[:limit]
+    ]
+    next_cursor = encode_cursor(entries[-1].id) if len(rows) > limit else None
+    return EntryPage(entries=entries, next_cursor=next_cursor)

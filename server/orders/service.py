@@ -1,0 +1,222 @@
+"""Paid orders and refunds: commissions to the upline and reversals, into the append-only ledger.
+
+Rules (DOMAIN.md): level k earns floor(amount × rate_k / 10000) fen; a refund reverses, per
+entry, floor(c × Σr / A) − floor(c × Σr_before / A), so a full refund cancels to the fen.
+Entries are ``pending`` until ``paid_at + freeze_days``. Replays return the first result.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from typing import Any
+
+import msgspec
+
+from rewards.commission import cumulative_reversal, split_commission
+from server.common import now_us
+from server.db import Connection, Database
+from server.errors import Conflict, FieldError, NotFound, Unprocessable
+from server.orders.schemas import Commission, OrderIn, OrderOut, RefundIn, RefundOut, Reversal
+from server.orders.store import NewOrder, insert_order
+from server.program.schemas import Program
+from server.referrals.graph import UPLINE_SQL
+
+__all__ = ["record_order", "record_refund"]
+
+DAY_US = 86_400_000_000
+_encoder = msgspec.json.Encoder()
+
+# Everything the order needs to know, in one read: the buyer's active upline at paid_at,
+# whether the buyer is an active distributor (self-purchase), and any earlier order or
+# Idempotency-Key with the same id.
+ORDER_CONTEXT_SQL = """
+SELECT u.l1, u.l2, u.l3, u.event_id,
+  (SELECT d.status FROM distributors d WHERE d.tenant_id = $1 AND d.distributor_id = $2)
+    AS buyer_status,
+  (SELECT o.request_hash FROM orders o WHERE o.tenant_id = $1 AND o.order_id = $4)
+    AS existing_hash,
+  (SELECT k.request_hash FROM idempotency_keys k WHERE k.tenant_id = $1 AND k.key = $5)
+    AS key_hash
+FROM (SELECT 1 AS one) AS one
+LEFT JOIN ({upline}) AS u ON 1 = 1
+""".format(upline=UPLINE_SQL)
+
+
+def order_fingerprint(data: OrderIn, paid_at_us: int) -> str:
+    raw = f"{data.user_id}\x1f{data.amount_fen}\x1f{paid_at_us}\x1f{data.campaign_id or ''}"
+    return hashlib.sha256(raw.encode()).hexdigest()
+
+
+def entry_status(available_at_us: int, lock_status: str | None, at_us: int) -> str:
+    if lock_status is not None:
+        return lock_status
+    return "pending" if available_at_us > at_us else "available"
+
+
+def _credited_chain(row: Any, user_id: str, program: Program) -> list[str]:
+    chain = [] if row is None else [row[k] for k in ("l1", "l2", "l3")]
+    upline: list[str] = []
+    for distributor in chain:
+        if distributor is None:
+            break
+        upline.append(distributor)
+    if program.self_purchase_commission and row is not None and row["buyer_status"] == "active":
+        upline = [user_id, *upline]
+    return upline[: len(program.commission_bps)]
+
+
+async def record_order(
+    db: Database, tenant_id: str, program: Program, data: OrderIn, paid_at_us: int,
+    idempotency_key: str | None, idempotency_hash: str,
+) -> tuple[OrderOut, bool]:
+    """Credit the upline for a paid order. Returns the result and whether it was a replay."""
+    fingerprint = order_fingerprint(data, paid_at_us)
+    row = await db.fetchrow(
+        ORDER_CONTEXT_SQL, tenant_id, data.user_id, paid_at_us, data.order_id, idempotency_key
+    )
+    if row is not None and row["key_hash"] is not None and row["key_hash"] != idempotency_hash:
+        raise Conflict("This Idempotency-Key was already used with a different request; "
+                       "use a new key for a new request.")
+    if row is not None and row["existing_hash"] is not None:
+        return await _replay(db, tenant_id, data.order_id, fingerprint), True
+    upline = _credited_chain(row, data.user_id, program)
+    rates = list(program.commission_bps[: len(upline)])
+    amounts = split_commission(data.amount_fen, rates) if rates else []
+    available_at = paid_at_us + program.freeze_days * DAY_US
+    now = now_us()
+    status = entry_status(available_at, None, now)
+    entries = [(d, a, level) for level, (d, a) in enumerate(zip(upline, amounts, strict=True), 1) if a > 0]
+    result = OrderOut(
+        order_id=data.order_id,
+        commissions=[Commission(d, level, a, status) for d, a, level in entries],  # type: ignore[arg-type]
+    )
+    written = await insert_order(db, NewOrder(
+        tenant_id=tenant_id, order_id=data.order_id, user_id=data.user_id,
+        amount_fen=data.amount_fen, paid_at_us=paid_at_us, campaign_id=data.campaign_id,
+        upline_json=_encoder.encode(upline).decode(), rates_json=_encoder.encode(rates).decode(),
+        event_id=None if row is None else row["event_id"], request_hash=fingerprint, now_us=now,
+        available_at_us=available_at, entries=entries, idempotency_key=idempotency_key,
+        idempotency_hash=idempotency_hash, response_body=_encoder.encode(result).decode(),
+    ))
+    if not written:  # a concurrent request with the same order id won the insert
+        return await _replay(db, tenant_id, data.order_id, fingerprint), True
+    return result, False
+
+
+async def _replay(db: Connection, tenant_id: str, order_id: str, fingerprint: str) -> OrderOut:
+    existing = await db.fetchval(
+        "SELECT request_hash FROM orders WHERE tenant_id = $1 AND order_id = $2",
+        tenant_id, order_id,
+    )
+    if existing != fingerprint:
+        raise Conflict(
+            f"order {order_id!r} was already reported with a different user, amount, paid_at "
+            "or campaign; an order id is reported once (refunds go to /refunds)"
+        )
+    rows = await db.fetch(
+        "SELECT e.distributor_id, e.level, e.amount_fen, e.available_at_us, l.status"
+        " FROM ledger_entries e LEFT JOIN settlement_locks l"
+        " ON l.tenant_id = e.tenant_id AND l.entry_id = e.id"
+        " WHERE e.tenant_id = $1 AND e.order_id = $2 AND e.kind = 'commission' ORDER BY e.level",
+        tenant_id, order_id,
+    )
+    now = now_us()
+    return OrderOut(order_id=order_id, commissions=[
+        Commission(r["distributor_id"], r["level"], r["amount_fen"],
+                   entry_status(r["available_at_us"], r["status"], now))  # type: ignore[arg-type]
+        for r in rows
+    ])
+
+
+async def record_refund(
+    tx: Connection, tenant_id: str, program: Program, order_id: str, data: RefundIn,
+) -> RefundOut:
+    """Reverse commissions pro rata; call inside a transaction (the order row is locked)."""
+    lock = " FOR UPDATE" if tx.engine == "postgres" else ""
+    order = await tx.fetchrow(
+        "SELECT amount_fen FROM orders WHERE tenant_id = $1 AND order_id = $2" + lock,
+        tenant_id, order_id,
+    )
+    if order is None:
+        raise NotFound(f"order {order_id!r} does not exist")
+    amount = int(order["amount_fen"])
+    previous = await tx.fetchrow(
+        "SELECT amount_fen FROM refunds WHERE tenant_id = $1 AND order_id = $2 AND refund_id = $3",
+        tenant_id, order_id, data.refund_id,
+    )
+    if previous is not None:
+        if int(previous["amount_fen"]) != data.amount_fen:
+            raise Conflict(f"refund {data.refund_id!r} was already recorded with "
+                           f"{previous['amount_fen']} fen; a refund id is reported once")
+        return await refund_result(tx, tenant_id, order_id, data.refund_id)
+    before = int(await tx.fetchval(
+        "SELECT COALESCE(SUM(amount_fen), 0) FROM refunds WHERE tenant_id = $1 AND order_id = $2",
+        tenant_id, order_id,
+    ))
+    if before + data.amount_fen > amount:
+        raise Unprocessable(
+            f"refunds would total {before + data.amount_fen} fen but order {order_id!r} is "
+            f"{amount} fen ({before} fen already refunded); refund at most {amount - before} fen",
+            [FieldError("amount_fen", f"at most {amount - before} fen remains refundable")],
+        )
+    now = now_us()
+    await tx.execute(
+        "INSERT INTO refunds (tenant_id, order_id, refund_id, amount_fen, refunded_before_fen,"
+        " created_at_us) VALUES ($1, $2, $3, $4, $5, $6)",
+        tenant_id, order_id, data.refund_id, data.amount_fen, before, now,
+    )
+    commissions = await tx.fetch(
+        "SELECT e.id, e.distributor_id, e.level, e.amount_fen, e.available_at_us, l.status"
+        " FROM ledger_entries e LEFT JOIN settlement_locks l"
+        " ON l.tenant_id = e.tenant_id AND l.entry_id = e.id"
+        " WHERE e.tenant_id = $1 AND e.order_id = $2 AND e.kind = 'commission' ORDER BY e.level",
+        tenant_id, order_id,
+    )
+    rows = []
+    for c in commissions:
+        reversed_fen = cumulative_reversal(int(c["amount_fen"]), amount, before, data.amount_fen)
+        if reversed_fen == 0:
+            continue
+        # Paid-out money under 'absorb' is the tenant's loss: recorded, but in no balance.
+        absorbed = program.clawback == "absorb" and c["status"] is not None
+        rows.append((
+            tenant_id, c["distributor_id"], "absorbed_reversal" if absorbed else "reversal",
+            -reversed_fen, c["level"], order_id, data.refund_id, c["id"],
+            # A reversal of a pending entry nets inside the same freeze window.
+            max(int(c["available_at_us"]), now), now,
+            f"refund:{order_id}:{data.refund_id}:{c['level']}",
+        ))
+    if rows:
+        await tx.executemany(
+            "INSERT INTO ledger_entries (tenant_id, distributor_id, kind, amount_fen, level,"
+            " order_id, refund_id, reverses_entry_id, available_at_us, created_at_us, memo,"
+            " dedupe_key) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, '', $11)",
+            rows,
+        )
+    return await refund_result(tx, tenant_id, order_id, data.refund_id)
+
+
+async def refund_result(tx: Connection, tenant_id: str, order_id: str, refund_id: str) -> RefundOut:
+    refund = await tx.fetchrow(
+        "SELECT amount_fen, refunded_before_fen FROM refunds"
+        " WHERE tenant_id = $1 AND order_id = $2 AND refund_id = $3",
+        tenant_id, order_id, refund_id,
+    )
+    assert refund is not None
+    rows = await tx.fetch(
+        "SELECT e.distributor_id, e.level, e.amount_fen, e.kind, e.available_at_us, l.status"
+        " FROM ledger_entries e LEFT JOIN settlement_locks l"
+        " ON l.tenant_id = e.tenant_id AND l.entry_id = e.id"
+        " WHERE e.tenant_id = $1 AND e.order_id = $2 AND e.refund_id = $3 ORDER BY e.level",
+        tenant_id, order_id, refund_id,
+    )
+    now = now_us()
+    return RefundOut(
+        order_id=order_id, refund_id=refund_id, amount_fen=int(refund["amount_fen"]),
+        refunded_total_fen=int(refund["refunded_before_fen"]) + int(refund["amount_fen"]),
+        reversals=[
+            Reversal(r["distributor_id"], r["level"], int(r["amount_fen"]), r["kind"],
+                     entry_status(r["available_at_us"], r["status"], now))  # type: ignore[arg-type]
+            for r in rows
+        ],
+    )

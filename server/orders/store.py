@@ -1,0 +1,121 @@
+"""The order write, per engine: one statement on PostgreSQL, one short transaction on SQLite.
+
+Both do the same thing (and the same tests run on both): insert the order unless its id
+exists, its commission entries, the buyer's first-seen row and the Idempotency-Key record,
+atomically. ``None`` means the order id already existed: the caller replays.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+import msgspec
+
+from server.db import Connection, Database
+
+__all__ = ["NewOrder", "insert_order"]
+
+
+class NewOrder(msgspec.Struct, frozen=True):
+    tenant_id: str
+    order_id: str
+    user_id: str
+    amount_fen: int
+    paid_at_us: int
+    campaign_id: str | None
+    upline_json: str
+    rates_json: str
+    event_id: int | None
+    request_hash: str
+    now_us: int
+    available_at_us: int
+    # (distributor_id, amount_fen, level) per commission entry
+    entries: Sequence[tuple[str, int, int]]
+    idempotency_key: str | None
+    idempotency_hash: str
+    response_body: str
+
+
+_PG_INSERT = """
+WITH o AS (
+  INSERT INTO orders (tenant_id, order_id, user_id, amount_fen, paid_at_us, campaign_id, upline,
+                      rates_bps, event_id, request_hash, created_at_us)
+  VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11)
+  ON CONFLICT (tenant_id, order_id) DO NOTHING
+  RETURNING order_id
+), e AS (
+  INSERT INTO ledger_entries (tenant_id, distributor_id, kind, amount_fen, level, order_id,
+                              available_at_us, created_at_us, memo, dedupe_key)
+  SELECT $1, x.d, 'commission', x.a, x.l, o.order_id, $12, $11, '',
+         'order:' || o.order_id || ':' || x.l
+  FROM o CROSS JOIN unnest($13::text[], $14::bigint[], $15::int[]) AS x(d, a, l)
+  RETURNING 1
+), u AS (
+  INSERT INTO user_bindings (tenant_id, user_id, first_seen_at_us)
+  SELECT $1, $3, $11 FROM o
+  ON CONFLICT (tenant_id, user_id) DO NOTHING
+  RETURNING 1
+), k AS (
+  INSERT INTO idempotency_keys (tenant_id, key, request_hash, status_code, response_body,
+                                created_at_us)
+  SELECT $1, $16::text, $17, 201, $18, $11 FROM o WHERE $16::text IS NOT NULL
+  ON CONFLICT (tenant_id, key) DO NOTHING
+  RETURNING 1
+)
+SELECT COUNT(*) AS inserted FROM o
+"""
+
+
+async def _insert_pg(db: Connection, o: NewOrder) -> bool:
+    inserted = await db.fetchval(
+        _PG_INSERT, o.tenant_id, o.order_id, o.user_id, o.amount_fen, o.paid_at_us,
+        o.campaign_id, o.upline_json, o.rates_json, o.event_id, o.request_hash, o.now_us,
+        o.available_at_us, [e[0] for e in o.entries], [e[1] for e in o.entries],
+        [e[2] for e in o.entries], o.idempotency_key, o.idempotency_hash, o.response_body,
+    )
+    return bool(inserted)
+
+
+async def _insert_generic(db: Database, o: NewOrder) -> bool:
+    async with db.transaction() as tx:
+        inserted = await tx.fetchval(
+            "INSERT INTO orders (tenant_id, order_id, user_id, amount_fen, paid_at_us, campaign_id,"
+            " upline, rates_bps, event_id, request_hash, created_at_us)"
+            " VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11)"
+            " ON CONFLICT (tenant_id, order_id) DO NOTHING RETURNING id",
+            o.tenant_id, o.order_id, o.user_id, o.amount_fen, o.paid_at_us, o.campaign_id,
+            o.upline_json, o.rates_json, o.event_id, o.request_hash, o.now_us,
+        )
+        if inserted is None:
+            return False
+        if o.entries:
+            await tx.executemany(
+                "INSERT INTO ledger_entries (tenant_id, distributor_id, kind, amount_fen, level,"
+                " order_id, available_at_us, created_at_us, memo, dedupe_key)"
+                " VALUES ($1, $2, 'commission', $3, $4, $5, $6, $7, '', $8)",
+                [
+                    (o.tenant_id, d, a, level, o.order_id, o.available_at_us, o.now_us,
+                     f"order:{o.order_id}:{level}")
+                    for d, a, level in o.entries
+                ],
+            )
+        await tx.execute(
+            "INSERT INTO user_bindings (tenant_id, user_id, first_seen_at_us) VALUES ($1, $2, $3)"
+            " ON CONFLICT (tenant_id, user_id) DO NOTHING",
+            o.tenant_id, o.user_id, o.now_us,
+        )
+        if o.idempotency_key is not None:
+            await tx.execute(
+                "INSERT INTO idempotency_keys (tenant_id, key, request_hash, status_code,"
+                " response_body, created_at_us) VALUES ($1, $2, $3, 201, $4, $5)"
+                " ON CONFLICT (tenant_id, key) DO NOTHING",
+                o.tenant_id, o.idempotency_key, o.idempotency_hash, o.response_body, o.now_us,
+            )
+    return True
+
+
+async def insert_order(db: Database, order: NewOrder) -> bool:
+    """Write the order; ``False`` if an order with its id already existed (nothing written)."""
+    if db.engine == "postgres":
+        return await _insert_pg(db, order)
+    return await _insert_generic(db, order)
