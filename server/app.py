@@ -13,6 +13,8 @@ from litestar.openapi.plugins import ScalarRenderPlugin, SwaggerRenderPlugin
 from litestar.openapi.spec import Components, SecurityScheme
 
 from server.auth import ApiKeyMiddleware
+from server.campaigns.boards import DbBoard
+from server.campaigns.controller import CampaignController
 from server.common import json_response
 from server.db import Database, connect
 from server.errors import exception_handlers, problem_response
@@ -53,6 +55,7 @@ def create_app(settings: Settings | None = None, *, db: Database | None = None) 
         app.state.db = db if db is not None else await connect(
             settings.database_url, pool_size=settings.pool_size
         )
+        app.state.board = DbBoard(app.state.db)
         try:
             yield
         finally:
@@ -74,7 +77,7 @@ def create_app(settings: Settings | None = None, *, db: Database | None = None) 
     app = Litestar(
         route_handlers=[
             health, ProgramController, DistributorController, LinkController,
-            ReferralController, follow_link, OrderController,
+            ReferralController, follow_link, OrderController, CampaignController,
         ],
         lifespan=[lifespan],
         middleware=[

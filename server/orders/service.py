@@ -13,6 +13,14 @@ from typing import Any
 import msgspec
 
 from rewards.commission import cumulative_reversal, split_commission
+from server.campaigns.scores import (
+    active_campaigns,
+    apply_increments,
+    matching,
+    merge,
+    order_increments,
+    refund_increments,
+)
 from server.common import now_us
 from server.db import Connection, Database
 from server.errors import Conflict, FieldError, NotFound, Unprocessable
@@ -22,6 +30,8 @@ from server.program.schemas import Program
 from server.referrals.graph import UPLINE_SQL
 
 __all__ = ["record_order", "record_refund"]
+
+ORDER_METRICS = ("orders", "gmv", "commission")
 
 DAY_US = 86_400_000_000
 _encoder = msgspec.json.Encoder()
@@ -51,6 +61,12 @@ def entry_status(available_at_us: int, lock_status: str | None, at_us: int) -> s
     if lock_status is not None:
         return lock_status
     return "pending" if available_at_us > at_us else "available"
+
+
+def _inviter(upline: list[str], buyer: str) -> str | None:
+    """The distributor the buyer is bound to (orders/gmv metrics), from the credited upline."""
+    rest = upline[1:] if upline and upline[0] == buyer else upline
+    return rest[0] if rest else None
 
 
 def _credited_chain(row: Any, user_id: str, program: Program) -> list[str]:
@@ -90,6 +106,13 @@ async def record_order(
         order_id=data.order_id,
         commissions=[Commission(d, level, a, status) for d, a, level in entries],  # type: ignore[arg-type]
     )
+    campaigns = matching(
+        await active_campaigns(db, tenant_id), paid_at_us, data.campaign_id, ORDER_METRICS
+    )
+    scores = merge(order_increments(
+        campaigns, program.timezone, paid_at_us, _inviter(upline, data.user_id),
+        data.amount_fen, [(d, a) for d, a, _ in entries],
+    )) if campaigns else []
     written = await insert_order(db, NewOrder(
         tenant_id=tenant_id, order_id=data.order_id, user_id=data.user_id,
         amount_fen=data.amount_fen, paid_at_us=paid_at_us, campaign_id=data.campaign_id,
@@ -97,6 +120,7 @@ async def record_order(
         event_id=None if row is None else row["event_id"], request_hash=fingerprint, now_us=now,
         available_at_us=available_at, entries=entries, idempotency_key=idempotency_key,
         idempotency_hash=idempotency_hash, response_body=_encoder.encode(result).decode(),
+        scores=scores,
     ))
     if not written:  # a concurrent request with the same order id won the insert
         return await _replay(db, tenant_id, data.order_id, fingerprint), True
@@ -134,7 +158,8 @@ async def record_refund(
     """Reverse commissions pro rata; call inside a transaction (the order row is locked)."""
     lock = " FOR UPDATE" if tx.engine == "postgres" else ""
     order = await tx.fetchrow(
-        "SELECT amount_fen FROM orders WHERE tenant_id = $1 AND order_id = $2" + lock,
+        "SELECT amount_fen, user_id, paid_at_us, campaign_id, upline FROM orders"
+        " WHERE tenant_id = $1 AND order_id = $2" + lock,
         tenant_id, order_id,
     )
     if order is None:
@@ -193,7 +218,27 @@ async def record_refund(
             " dedupe_key) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, '', $11)",
             rows,
         )
+    await _unscore(tx, tenant_id, program, order, before + data.amount_fen == amount,
+                   data.amount_fen, [(r[1], -r[3]) for r in rows if r[2] == "reversal"], now)
     return await refund_result(tx, tenant_id, order_id, data.refund_id)
+
+
+async def _unscore(
+    tx: Connection, tenant_id: str, program: Program, order: Any, full: bool, refund_fen: int,
+    reversed_fen: list[tuple[str, int]], now: int,
+) -> None:
+    """Take the refunded part back out of the campaign scores the order moved."""
+    paid_at = int(order["paid_at_us"])
+    campaigns = matching(
+        await active_campaigns(tx, tenant_id), paid_at, order["campaign_id"], ORDER_METRICS
+    )
+    if not campaigns:
+        return
+    upline: list[str] = msgspec.json.decode(order["upline"])
+    await apply_increments(tx, tenant_id, refund_increments(
+        campaigns, program.timezone, paid_at, now, _inviter(upline, order["user_id"]),
+        refund_fen, full, reversed_fen,
+    ))
 
 
 async def refund_result(tx: Connection, tenant_id: str, order_id: str, refund_id: str) -> RefundOut:

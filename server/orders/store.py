@@ -2,7 +2,7 @@
 
 Both do the same thing (and the same tests run on both): insert the order unless its id
 exists, its commission entries, the buyer's first-seen row and the Idempotency-Key record,
-atomically. ``None`` means the order id already existed: the caller replays.
+and the leaderboard scores it moves, atomically. ``False`` means the order id already existed: the caller replays.
 """
 
 from __future__ import annotations
@@ -11,6 +11,7 @@ from collections.abc import Sequence
 
 import msgspec
 
+from server.campaigns.scores import apply_increments
 from server.db import Connection, Database
 
 __all__ = ["NewOrder", "insert_order"]
@@ -34,6 +35,9 @@ class NewOrder(msgspec.Struct, frozen=True):
     idempotency_key: str | None
     idempotency_hash: str
     response_body: str
+    # leaderboard changes (campaign_id, period_key, distributor_id, delta, reached_at_us),
+    # merged and sorted so concurrent writers lock rows in one order
+    scores: Sequence[tuple[str, str, str, int, int]] = ()
 
 
 _PG_INSERT = """
@@ -61,6 +65,16 @@ WITH o AS (
   SELECT $1, $16::text, $17, 201, $18, $11 FROM o WHERE $16::text IS NOT NULL
   ON CONFLICT (tenant_id, key) DO NOTHING
   RETURNING 1
+), s AS (
+  INSERT INTO leaderboard_scores (tenant_id, campaign_id, period_key, distributor_id, score,
+                                  reached_at_us)
+  SELECT $1, x.c, x.p, x.d, x.v, x.r
+  FROM o CROSS JOIN unnest($19::text[], $20::text[], $21::text[], $22::bigint[], $23::bigint[])
+    AS x(c, p, d, v, r)
+  ON CONFLICT (tenant_id, campaign_id, period_key, distributor_id) DO UPDATE
+  SET score = leaderboard_scores.score + excluded.score,
+      reached_at_us = GREATEST(leaderboard_scores.reached_at_us, excluded.reached_at_us)
+  RETURNING 1
 )
 SELECT COUNT(*) AS inserted FROM o
 """
@@ -72,6 +86,7 @@ async def _insert_pg(db: Connection, o: NewOrder) -> bool:
         o.campaign_id, o.upline_json, o.rates_json, o.event_id, o.request_hash, o.now_us,
         o.available_at_us, [e[0] for e in o.entries], [e[1] for e in o.entries],
         [e[2] for e in o.entries], o.idempotency_key, o.idempotency_hash, o.response_body,
+        *([s[i] for s in o.scores] for i in range(5)),
     )
     return bool(inserted)
 
@@ -111,6 +126,7 @@ async def _insert_generic(db: Database, o: NewOrder) -> bool:
                 " ON CONFLICT (tenant_id, key) DO NOTHING",
                 o.tenant_id, o.idempotency_key, o.idempotency_hash, o.response_body, o.now_us,
             )
+        await apply_increments(tx, o.tenant_id, o.scores)
     return True
 
 

@@ -6,6 +6,7 @@ from typing import Annotated, Literal
 
 import msgspec
 
+from server.campaigns.invites import RedPacketResult
 from server.common import AwareDatetime, ExternalId
 
 __all__ = [
@@ -91,6 +92,8 @@ class ReferralOut(msgspec.Struct):
     inviter_id: str | None
     upline: list[str]
     event_id: int
+    # Per-invite red packets this binding paid the inviter (or why not: exhausted, capped).
+    red_packets: list[RedPacketResult] = msgspec.field(default_factory=list)
 
 
 class TeamMember(msgspec.Struct):

@@ -9,6 +9,7 @@ import string
 from typing import Any
 from urllib.parse import unquote
 
+from server.campaigns.invites import RedPacketResult, on_bound
 from server.common import decode_cursor, encode_cursor, from_us, now_us
 from server.db import Connection, Database
 from server.errors import InvalidInput, NotFound
@@ -295,6 +296,7 @@ async def bind_referral(
         link["channel"] or None, link["campaign_id"] or None, candidate, existing, outcome,
         reason,
     )
+    packets: list[RedPacketResult] = []
     if outcome == "bound":
         validity = program.bind_validity_days
         await tx.execute(
@@ -303,10 +305,14 @@ async def bind_referral(
             tenant_id, user_id, candidate, occurred_us,
             None if validity is None else occurred_us + validity * DAY_US, event_id,
         )
+        packets = await on_bound(
+            tx, tenant_id, program, candidate, user_id, occurred_us, int(event_id),
+            link["campaign_id"] or None,
+        )
     upline, _ = await upline_of(tx, tenant_id, user_id, occurred_us, depth)
     return ReferralOut(
         outcome=outcome, reason=reason, inviter_id=upline[0] if upline else None,
-        upline=upline, event_id=int(event_id),
+        upline=upline, event_id=int(event_id), red_packets=packets,
     )
 
 
