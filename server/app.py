@@ -14,6 +14,7 @@ from litestar.openapi.spec import Components, SecurityScheme
 
 from server.auth import ApiKeyMiddleware
 from server.campaigns.boards import DbBoard
+from server.campaigns.redis_board import RedisBoard
 from server.campaigns.controller import CampaignController
 from server.common import json_response
 from server.db import Database, connect
@@ -56,9 +57,18 @@ def create_app(settings: Settings | None = None, *, db: Database | None = None) 
             settings.database_url, pool_size=settings.pool_size
         )
         app.state.board = DbBoard(app.state.db)
+        redis_client = None
+        if settings.redis_url:
+            from redis.asyncio import Redis
+
+            redis_client = Redis.from_url(settings.redis_url)
+            app.state.board = RedisBoard(redis_client, app.state.db)
+            app.state.db.board_mirror = app.state.board
         try:
             yield
         finally:
+            if redis_client is not None:
+                await redis_client.aclose()
             if owned:
                 await app.state.db.close()
 

@@ -20,7 +20,7 @@ import asyncio
 import re
 import sqlite3
 from abc import ABC, abstractmethod
-from collections.abc import AsyncIterator, Sequence
+from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
 from contextlib import asynccontextmanager
 from functools import lru_cache
 from typing import Any, Protocol
@@ -39,10 +39,27 @@ class UniqueViolation(Exception):
     """A unique constraint rejected a write; the engine-specific error is chained."""
 
 
+AfterCommit = Callable[[], Awaitable[None]]
+
+
 class Connection(ABC):
     """Statements on one connection (inside a transaction, or the pool/lock for one call)."""
 
     engine: str
+    _after_commit: list[AfterCommit] | None = None
+    # Set by the app when leaderboards are mirrored to Redis (a RedisBoard): services hand it
+    # score changes and holds after the transaction that wrote them commits.
+    board_mirror: Any = None
+
+    def after_commit(self, callback: AfterCommit) -> None:
+        """Run ``callback`` once the surrounding transaction commits (at once outside one)."""
+        if self._after_commit is None:
+            raise RuntimeError("after_commit outside a transaction: await the work directly")
+        self._after_commit.append(callback)
+
+    @property
+    def in_transaction(self) -> bool:
+        return self._after_commit is not None
 
     @abstractmethod
     async def fetch(self, sql: str, *args: Any) -> list[Row]: ...
@@ -124,11 +141,23 @@ class PostgresDatabase(_PgConn, Database):
 
     @asynccontextmanager
     async def transaction(self) -> AsyncIterator[Connection]:
-        async with self.pool.acquire() as conn, conn.transaction():
-            yield _PgConn(conn)
+        tx = _PgConn(None)
+        tx._after_commit = []
+        tx.board_mirror = self.board_mirror
+        async with self.pool.acquire() as conn:
+            tx._c = conn
+            async with conn.transaction():
+                yield tx
+        await _run_after_commit(tx)
 
     async def close(self) -> None:
         await self.pool.close()
+
+
+async def _run_after_commit(tx: Connection) -> None:
+    callbacks, tx._after_commit = tx._after_commit or [], None
+    for callback in callbacks:
+        await callback()
 
 
 # --------------------------------------------------------------------------- SQLite
@@ -216,16 +245,20 @@ class SqliteDatabase(Database):
 
     @asynccontextmanager
     async def transaction(self) -> AsyncIterator[Connection]:
+        tx = _SqliteConn(self._conn)
+        tx._after_commit = []
+        tx.board_mirror = self.board_mirror
         async with self._lock:
             # IMMEDIATE takes the write lock up front: a read-then-write transaction cannot
             # fail half-way with SQLITE_BUSY when another process writes.
             self._conn.execute("BEGIN IMMEDIATE")
             try:
-                yield self._inner
+                yield tx
             except BaseException:
                 self._conn.execute("ROLLBACK")
                 raise
             self._conn.execute("COMMIT")
+        await _run_after_commit(tx)
 
     async def close(self) -> None:
         async with self._lock:

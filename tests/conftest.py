@@ -86,6 +86,29 @@ def client(settings: Any) -> Iterator[Any]:
         yield test_client
 
 
+@pytest.fixture(scope="session")
+def redis_client(settings: Any) -> Iterator[Any]:
+    """A second app on the same database whose leaderboards live in Redis (db 15, flushed)."""
+    import msgspec
+    import redis
+    from litestar.testing import TestClient
+
+    from server.app import create_app
+
+    plain = redis.Redis.from_url(REDIS_URL)
+    try:
+        plain.ping()
+    except redis.exceptions.ConnectionError as exc:
+        if os.environ.get("CI") == "true":
+            raise
+        pytest.skip(f"Redis at {REDIS_URL} is unreachable: {exc}")
+    plain.flushdb()
+    plain.close()
+    with TestClient(create_app(msgspec.structs.replace(settings, redis_url=REDIS_URL)),
+                    raise_server_exceptions=False) as test_client:
+        yield test_client
+
+
 @dataclass
 class TenantKeys:
     tenant_id: str

@@ -29,6 +29,8 @@ __all__ = [
     "invite_increments",
     "matching",
     "merge",
+    "mirror_increments",
+    "write_increments",
     "order_increments",
     "period_key",
     "period_keys",
@@ -179,5 +181,25 @@ SET score = leaderboard_scores.score + excluded.score,
 
 
 async def apply_increments(tx: Connection, tenant_id: str, increments: Sequence[Increment]) -> None:
-    if increments:
-        await tx.executemany(UPSERT_SQL, [(tenant_id, *inc) for inc in merge(increments)])
+    """Write score changes in ``tx``; mirror them (Redis) once ``tx`` commits."""
+    if not increments:
+        return
+    merged = merge(increments)
+    await write_increments(tx, tenant_id, merged)
+    await mirror_increments(tx, tenant_id, merged)
+
+
+async def write_increments(tx: Connection, tenant_id: str, merged: Sequence[Increment]) -> None:
+    """The database write alone (callers that mirror themselves)."""
+    if merged:
+        await tx.executemany(UPSERT_SQL, [(tenant_id, *inc) for inc in merged])
+
+
+async def mirror_increments(db: Connection, tenant_id: str, merged: Sequence[Increment]) -> None:
+    mirror = db.board_mirror
+    if mirror is None or not merged:
+        return
+    if db.in_transaction:
+        db.after_commit(lambda: mirror.apply(tenant_id, merged))
+    else:
+        await mirror.apply(tenant_id, merged)

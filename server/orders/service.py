@@ -18,6 +18,7 @@ from server.campaigns.scores import (
     apply_increments,
     matching,
     merge,
+    mirror_increments,
     order_increments,
     refund_increments,
 )
@@ -124,6 +125,7 @@ async def record_order(
     ))
     if not written:  # a concurrent request with the same order id won the insert
         return await _replay(db, tenant_id, data.order_id, fingerprint), True
+    await mirror_increments(db, tenant_id, scores)
     return result, False
 
 

@@ -11,7 +11,7 @@ from collections.abc import Sequence
 
 import msgspec
 
-from server.campaigns.scores import apply_increments
+from server.campaigns.scores import write_increments
 from server.db import Connection, Database
 
 __all__ = ["NewOrder", "insert_order"]
@@ -126,7 +126,7 @@ async def _insert_generic(db: Database, o: NewOrder) -> bool:
                 " ON CONFLICT (tenant_id, key) DO NOTHING",
                 o.tenant_id, o.idempotency_key, o.idempotency_hash, o.response_body, o.now_us,
             )
-        await apply_increments(tx, o.tenant_id, o.scores)
+        await write_increments(tx, o.tenant_id, o.scores)
     return True
 
 

@@ -65,6 +65,10 @@ async def upsert_distributor(
         tenant_id, distributor_id, data.nickname, data.avatar_url, data.tier or "member",
         data.status or "active", now, data.tier is not None, data.status is not None,
     )
+    mirror = tx.board_mirror
+    if mirror is not None and data.status is not None:
+        held = data.status != "active"
+        tx.after_commit(lambda: mirror.set_held(tenant_id, distributor_id, held))
     # A distributor is a known user: they keep their own inviter, and arriving later
     # through someone's link does not make them a "new user".
     await tx.execute(

@@ -7,13 +7,29 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 
-from tests.conftest import TenantKeys
+from tests.conftest import TenantKeys, make_tenant
 from tests.server.test_orders import order, refund
 from tests.server.test_referrals import arrive, link_of, register
 
 START = datetime(2026, 6, 1, tzinfo=UTC)
 END = datetime(2026, 7, 1, tzinfo=UTC)
 IN_WINDOW = datetime(2026, 6, 10, 4, 0, tzinfo=UTC)  # 12:00 in Asia/Shanghai
+
+
+@pytest.fixture(params=["database", "redis"])
+def api(request, client, redis_client):
+    """Every campaign test runs on both leaderboard backends."""
+    return client if request.param == "database" else redis_client
+
+
+@pytest.fixture
+def tenant(api) -> TenantKeys:
+    return make_tenant(api, "campaigns-a")
+
+
+@pytest.fixture
+def other_tenant(api) -> TenantKeys:
+    return make_tenant(api, "campaigns-b")
 
 
 def campaign(tenant: TenantKeys, metric: str = "invites", **extra) -> dict:

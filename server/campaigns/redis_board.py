@@ -1,0 +1,144 @@
+"""Leaderboards on Redis sorted sets: a mirror of ``leaderboard_scores``, read in one round trip.
+
+Layout per board (tenant, campaign, period key):
+- ``lb:{t}:{c}:{p}``: sorted set; member ``{reached_at_us:017d}|{distributor_id}``, score
+  ``-score``. Ascending order is then exactly the leaderboard order: score desc, earliest
+  reached, distributor id (ties on the score sort by member, lexicographically).
+- ``lbm:{t}:{c}:{p}``: hash distributor_id -> current member.
+- ``lbh:{t}``: set of held/frozen distributors, filtered out at read time.
+Changes arrive after the database commit (``Connection.after_commit``) through a Lua script
+that moves a member atomically. A board missing in Redis (a restart, a board that predates
+Redis) is rebuilt from the database on first read.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any
+
+from server.campaigns.boards import Standing
+from server.db import Database
+
+__all__ = ["RedisBoard"]
+
+_INCREMENT = """
+local old = redis.call('HGET', KEYS[2], ARGV[1])
+local score = 0
+local reached = ARGV[3]
+if old then
+  score = -tonumber(redis.call('ZSCORE', KEYS[1], old))
+  local old_reached = string.sub(old, 1, 17)
+  if old_reached > reached then reached = old_reached end
+  redis.call('ZREM', KEYS[1], old)
+end
+score = score + tonumber(ARGV[2])
+local member = reached .. '|' .. ARGV[1]
+redis.call('ZADD', KEYS[1], -score, member)
+redis.call('HSET', KEYS[2], ARGV[1], member)
+return score
+"""
+
+_RANK = """
+local held = redis.call('SMEMBERS', KEYS[3])
+for _, h in ipairs(held) do if h == ARGV[1] then return {-1} end end
+local m = redis.call('HGET', KEYS[2], ARGV[1])
+if not m then return {0} end
+local r0 = redis.call('ZRANK', KEYS[1], m)
+local above_held = 0
+for _, h in ipairs(held) do
+  local hm = redis.call('HGET', KEYS[2], h)
+  if hm and redis.call('ZRANK', KEYS[1], hm) < r0 then above_held = above_held + 1 end
+end
+local span = tonumber(ARGV[2]) + #held
+local above = {}
+if r0 > 0 and tonumber(ARGV[2]) > 0 then
+  above = redis.call('ZRANGE', KEYS[1], math.max(0, r0 - span), r0 - 1, 'WITHSCORES')
+end
+local below = {}
+if tonumber(ARGV[2]) > 0 then
+  below = redis.call('ZRANGE', KEYS[1], r0 + 1, r0 + span, 'WITHSCORES')
+end
+return {1, r0 - above_held + 1, redis.call('ZSCORE', KEYS[1], m), above, below, held}
+"""
+
+_TOP = """
+local held = redis.call('SMEMBERS', KEYS[2])
+return {redis.call('ZRANGE', KEYS[1], 0, tonumber(ARGV[1]) + #held - 1, 'WITHSCORES'), held}
+"""
+
+
+def _keys(tenant_id: str, campaign_id: str, key: str) -> tuple[str, str]:
+    suffix = f"{tenant_id}:{campaign_id}:{key}"
+    return f"lb:{suffix}", f"lbm:{suffix}"
+
+
+def _standings(flat: Sequence[Any], held: set[str]) -> list[Standing]:
+    out: list[Standing] = []
+    for n in range(0, len(flat), 2):
+        member = flat[n].decode() if isinstance(flat[n], bytes) else flat[n]
+        reached, _, distributor = member.partition("|")
+        if distributor not in held:
+            out.append((distributor, -int(float(flat[n + 1])), int(reached)))
+    return out
+
+
+class RedisBoard:
+    def __init__(self, redis: Any, db: Database) -> None:
+        self.redis = redis
+        self.db = db
+        self._increment = redis.register_script(_INCREMENT)
+        self._rank = redis.register_script(_RANK)
+        self._top = redis.register_script(_TOP)
+
+    async def apply(self, tenant_id: str, changes: Sequence[tuple[str, str, str, int, int]]) -> None:
+        async with self.redis.pipeline(transaction=False) as pipe:
+            for campaign_id, key, distributor, delta, reached in changes:
+                zset, members = _keys(tenant_id, campaign_id, key)
+                await self._increment(
+                    keys=[zset, members], args=[distributor, delta, f"{reached:017d}"], client=pipe
+                )
+            await pipe.execute()
+
+    async def set_held(self, tenant_id: str, distributor_id: str, held: bool) -> None:
+        if held:
+            await self.redis.sadd(f"lbh:{tenant_id}", distributor_id)
+        else:
+            await self.redis.srem(f"lbh:{tenant_id}", distributor_id)
+
+    async def _ensure(self, tenant_id: str, campaign_id: str, key: str) -> tuple[str, str]:
+        zset, members = _keys(tenant_id, campaign_id, key)
+        if await self.redis.exists(zset):
+            return zset, members
+        rows = await self.db.fetch(
+            "SELECT distributor_id, score, reached_at_us FROM leaderboard_scores"
+            " WHERE tenant_id = $1 AND campaign_id = $2 AND period_key = $3",
+            tenant_id, campaign_id, key,
+        )
+        held = await self.db.fetch(
+            "SELECT distributor_id FROM distributors WHERE tenant_id = $1 AND status <> 'active'",
+            tenant_id,
+        )
+        if held:
+            await self.redis.sadd(f"lbh:{tenant_id}", *[r[0] for r in held])
+        if rows:
+            await self.apply(tenant_id, [(campaign_id, key, r[0], int(r[1]), int(r[2])) for r in rows])
+        return zset, members
+
+    async def top(self, tenant_id: str, campaign_id: str, key: str, limit: int) -> list[Standing]:
+        zset, _ = await self._ensure(tenant_id, campaign_id, key)
+        flat, held = await self._top(keys=[zset, f"lbh:{tenant_id}"], args=[limit])
+        return _standings(flat, {h.decode() for h in held})[:limit]
+
+    async def rank(
+        self, tenant_id: str, campaign_id: str, key: str, distributor_id: str, around: int
+    ) -> tuple[int | None, int, list[Standing], list[Standing]]:
+        zset, members = await self._ensure(tenant_id, campaign_id, key)
+        reply = await self._rank(
+            keys=[zset, members, f"lbh:{tenant_id}"], args=[distributor_id, around]
+        )
+        if int(reply[0]) != 1:
+            return None, 0, [], []
+        held = {h.decode() for h in reply[5]}
+        above = _standings(reply[3], held)[-around:] if around else []
+        below = _standings(reply[4], held)[:around]
+        return int(reply[1]), -int(float(reply[2])), above, below

@@ -1,0 +1,97 @@
+"""Helpers of the SDK tests: a recording MockTransport, a runner of one scenario on both
+clients, and the API a scenario runs against (`Target`)."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+import httpx
+from fake_liebian import FakeLiebian
+from liebian_sdk import AsyncClient, Client
+
+BASE_URL = "https://liebian.test"
+API_KEY = "sk_test_123"
+
+Reply = httpx.Response | Exception | Callable[[httpx.Request], httpx.Response]
+
+
+@dataclass
+class Recorder:
+    """A MockTransport handler that replays canned replies and records every request."""
+
+    replies: list[Reply] = field(default_factory=list)
+    requests: list[httpx.Request] = field(default_factory=list)
+
+    def __call__(self, request: httpx.Request) -> httpx.Response:
+        request.read()
+        self.requests.append(request)
+        reply = self.replies.pop(0) if len(self.replies) > 1 else self.replies[0]
+        if isinstance(reply, Exception):
+            raise reply
+        if callable(reply):
+            return reply(request)
+        # A fresh copy: a Response's stream belongs to the first client that reads it.
+        return httpx.Response(reply.status_code, headers=reply.headers, content=reply.content)
+
+    @property
+    def transport(self) -> httpx.MockTransport:
+        return httpx.MockTransport(self)
+
+
+@dataclass
+class Run:
+    """Runs `scenario(client)` on a `Client` or an `AsyncClient` over a transport.
+
+    The scenario is written once: on the async client each API call returns a coroutine, which
+    `Run.call` awaits. `sleeps` records the retry delays instead of sleeping.
+    """
+
+    kind: str
+    sleeps: list[float] = field(default_factory=list)
+
+    def __call__(
+        self,
+        handler: Callable[[httpx.Request], httpx.Response],
+        scenario: Callable[[Any], Any],
+        **options: Any,
+    ) -> Any:
+        transport = httpx.MockTransport(handler)
+        if self.kind == "sync":
+            with Client(
+                BASE_URL, API_KEY, transport=transport, sleep=self.sleeps.append, **options
+            ) as client:
+                return scenario(client)
+
+        async def record_sleep(seconds: float) -> None:
+            self.sleeps.append(seconds)
+
+        async def main() -> Any:
+            async with AsyncClient(
+                BASE_URL, API_KEY, transport=transport, sleep=record_sleep, **options
+            ) as client:
+                result = scenario(client)
+                return await result if isinstance(result, Awaitable) else result
+
+        return asyncio.run(main())
+
+
+@dataclass
+class Target:
+    """An API to run scenarios against: its URL, an admin and an sdk key, and for the fake a
+    transport (plus the fake itself, for exact-figure checks)."""
+
+    base_url: str
+    admin_key: str
+    sdk_key: str
+    transport: httpx.MockTransport | None = None
+    fake: FakeLiebian | None = None
+    webhook_secret: str = "whsec_test"
+
+    def client(self, kind: str, key: str) -> Client | AsyncClient:
+        options: dict[str, Any] = {} if self.transport is None else {"transport": self.transport}
+        if kind == "sync":
+            return Client(self.base_url, key, **options)
+        return AsyncClient(self.base_url, key, **options)

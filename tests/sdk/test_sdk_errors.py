@@ -1,0 +1,109 @@
+"""Problem documents become one error class per status family, with the field errors."""
+
+from __future__ import annotations
+
+import httpx
+import liebian_sdk as sdk
+import pytest
+from sdk_testing import Recorder, Run
+
+PROBLEM = {
+    "type": "https://liebian.dev/problems/invalid",
+    "title": "Invalid refund",
+    "status": 422,
+    "detail": "total refunds may not exceed the order amount",
+    "errors": [{"field": "amount_fen", "message": "exceeds the order amount by 100"}],
+}
+
+
+@pytest.mark.parametrize(
+    ("status", "error_class"),
+    [
+        (400, sdk.ValidationError),
+        (401, sdk.AuthenticationError),
+        (403, sdk.PermissionDeniedError),
+        (404, sdk.NotFoundError),
+        (409, sdk.ConflictError),
+        (418, sdk.APIError),
+        (422, sdk.ValidationError),
+        (429, sdk.RateLimitError),
+        (500, sdk.ServerError),
+        (502, sdk.ServerError),
+        (503, sdk.ServerError),
+    ],
+)
+def test_status_maps_to_error_class(
+    status: int, error_class: type[sdk.APIError], run: Run, recorder: Recorder
+) -> None:
+    body = {**PROBLEM, "status": status}
+    recorder.replies.append(
+        httpx.Response(status, json=body, headers={"Content-Type": "application/problem+json"})
+    )
+    with pytest.raises(error_class) as info:
+        run(recorder, lambda c: c.orders.refund("wx-1", "rf-2", 10_000), max_retries=0)
+    error = info.value
+    assert type(error) is error_class
+    assert isinstance(error, sdk.LiebianError)
+    assert error.status == status
+    assert error.type == PROBLEM["type"]
+    assert error.title == "Invalid refund"
+    assert error.detail == PROBLEM["detail"]
+    assert error.errors == [("amount_fen", "exceeds the order amount by 100")]
+    assert error.response is not None and error.response.status_code == status
+    assert error.problem == body
+
+
+def test_field_errors_read_as_pairs_and_attributes(run: Run, recorder: Recorder) -> None:
+    problem = {
+        **PROBLEM,
+        "errors": [
+            {"field": "nickname", "message": "required"},
+            {"field": "tier", "message": "one of seed, koc, member"},
+        ],
+    }
+    recorder.replies.append(httpx.Response(422, json=problem))
+    with pytest.raises(sdk.ValidationError) as info:
+        run(recorder, lambda c: c.distributors.upsert("openid-alice", ""))
+    [(field, message), second] = info.value.errors
+    assert (field, message) == ("nickname", "required")
+    assert (second.field, second.message) == ("tier", "one of seed, koc, member")
+    assert isinstance(second, sdk.FieldError)
+    assert "nickname: required" in str(info.value) and "422" in str(info.value)
+
+
+def test_non_json_error_body_keeps_status_and_text(run: Run, recorder: Recorder) -> None:
+    recorder.replies.append(httpx.Response(502, text="<html>bad gateway</html>"))
+    with pytest.raises(sdk.ServerError) as info:
+        run(recorder, lambda c: c.program.get(), max_retries=0)
+    assert info.value.status == 502
+    assert info.value.title == "Bad Gateway"
+    assert info.value.detail == "<html>bad gateway</html>"
+    assert info.value.errors == []
+
+
+def test_sparse_problem_document(run: Run, recorder: Recorder) -> None:
+    recorder.replies.append(httpx.Response(404, json={"status": 404}))
+    with pytest.raises(sdk.NotFoundError) as info:
+        run(recorder, lambda c: c.campaigns.get("cmp_99"))
+    assert (info.value.type, info.value.title, info.value.detail) == (
+        "about:blank",
+        "Not Found",
+        None,
+    )
+
+
+def test_hierarchy() -> None:
+    for cls in (
+        sdk.ValidationError,
+        sdk.AuthenticationError,
+        sdk.PermissionDeniedError,
+        sdk.NotFoundError,
+        sdk.ConflictError,
+        sdk.RateLimitError,
+        sdk.ServerError,
+    ):
+        assert issubclass(cls, sdk.APIError)
+    for cls in (sdk.APIError, sdk.APIConnectionError, sdk.WebhookSignatureError):
+        assert issubclass(cls, sdk.LiebianError)
+    assert issubclass(sdk.APITimeoutError, sdk.APIConnectionError)
+    assert issubclass(sdk.APIResponseValidationError, sdk.LiebianError)
