@@ -6,6 +6,7 @@ from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from typing import Any
 
+import httpx
 from litestar import Litestar, Request, Response, get
 from litestar.middleware import DefineMiddleware
 from litestar.openapi import OpenAPIConfig
@@ -22,6 +23,9 @@ from server.errors import exception_handlers, problem_response
 from server.observability import RequestContextMiddleware, configure_logging
 from server.orders.controller import OrderController
 from server.program.controller import ProgramController
+from server.settlements.controller import SettlementController
+from server.webhooks.controller import WebhookController
+from server.webhooks.delivery import WebhookWorker
 from server.referrals.controller import (
     DistributorController,
     LinkController,
@@ -64,9 +68,17 @@ def create_app(settings: Settings | None = None, *, db: Database | None = None) 
             redis_client = Redis.from_url(settings.redis_url)
             app.state.board = RedisBoard(redis_client, app.state.db)
             app.state.db.board_mirror = app.state.board
+        http = httpx.AsyncClient(timeout=5.0, follow_redirects=False,
+                                 transport=app.state.webhook_transport)
+        worker = WebhookWorker(app.state.db, http)
+        app.state.webhook_worker = worker
+        if settings.deliver_webhooks:
+            worker.start()
         try:
             yield
         finally:
+            await worker.stop()
+            await http.aclose()
             if redis_client is not None:
                 await redis_client.aclose()
             if owned:
@@ -88,6 +100,7 @@ def create_app(settings: Settings | None = None, *, db: Database | None = None) 
         route_handlers=[
             health, ProgramController, DistributorController, LinkController,
             ReferralController, follow_link, OrderController, CampaignController,
+            SettlementController, WebhookController,
         ],
         lifespan=[lifespan],
         middleware=[
@@ -99,4 +112,5 @@ def create_app(settings: Settings | None = None, *, db: Database | None = None) 
         debug=False,
     )
     app.state.settings = settings
+    app.state.webhook_transport = None  # tests inject an httpx transport here
     return app

@@ -128,9 +128,7 @@ async def _checked_target(
     return host, answers[0].split("%", 1)[0]
 
 
-def _pinned_request(
-    client: httpx.AsyncClient, url: httpx.URL, host: str, ip: str
-) -> httpx.Request:
+def _pinned_request(client: httpx.AsyncClient, url: httpx.URL, host: str, ip: str) -> httpx.Request:
     extensions = {"sni_hostname": host} if url.scheme == "https" else {}
     headers = {"Host": host, "Accept": "image/*", "Accept-Encoding": "identity",
                "User-Agent": _USER_AGENT}  # fmt: skip

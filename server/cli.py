@@ -162,7 +162,7 @@ def build_parser() -> argparse.ArgumentParser:
     )
     export = settlements.add_parser("export", help="export a settlement to CSV or XLSX")
     export.add_argument("settlement_id")
-    export.add_argument("--tenant", required=True, help="tenant id or name")
+    export.add_argument("--tenant", default=None, help="tenant id (optional check)")
     export.add_argument("--format", choices=["csv", "xlsx"], default="csv")
     export.add_argument("-o", "--output", required=True)
     export.set_defaults(func=cmd_settlement_export)

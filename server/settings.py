@@ -32,6 +32,7 @@ class Settings(msgspec.Struct, frozen=True, kw_only=True):
     secret_key: str = ""
     pool_size: int = 20
     log_requests: bool = True
+    deliver_webhooks: bool = True
 
     @property
     def engine(self) -> str:
@@ -98,4 +99,5 @@ def load_settings(environ: dict[str, str] | None = None) -> Settings:
         secret_key=secret or secrets.token_urlsafe(32),
         pool_size=_int(env, "LIEBIAN_DB_POOL_SIZE", 20, 1, 500),
         log_requests=log_raw in {"1", "true", "yes"},
+        deliver_webhooks=env.get("LIEBIAN_DELIVER_WEBHOOKS", "1").lower() in {"1", "true", "yes"},
     )

@@ -218,3 +218,72 @@ class LeaderboardScore(Table, tablename="leaderboard_scores"):
 
 
 TABLES.extend([Campaign, LeaderboardScore])
+
+
+class Settlement(Table, tablename="settlements"):
+    tenant_id = Varchar(length=32)
+    settlement_id = Varchar(length=32, unique=True)
+    cutoff_us = BigInt()
+    status = Varchar(length=8)  # draft | approved | paid
+    total_fen = BigInt()
+    line_count = Integer()
+    created_at_us = BigInt()
+    approved_at_us = BigInt(null=True, default=None)
+    paid_at_us = BigInt(null=True, default=None)
+
+
+class SettlementLine(Table, tablename="settlement_lines"):
+    tenant_id = Varchar(length=32)
+    settlement_id = Varchar(length=32)
+    distributor_id = Varchar(length=64)
+    commission_fen = BigInt()
+    red_packet_fen = BigInt()
+    prize_fen = BigInt()
+    reversal_fen = BigInt()
+    net_fen = BigInt()
+    transfer_ref = Varchar(length=128, null=True, default=None)
+
+
+class SettlementItem(Table, tablename="settlement_items"):
+    """The entries a settlement (draft or not) covers; approval locks them."""
+
+    tenant_id = Varchar(length=32)
+    settlement_id = Varchar(length=32)
+    entry_id = BigInt()
+
+
+class WebhookEndpoint(Table, tablename="webhook_endpoints"):
+    tenant_id = Varchar(length=32)
+    endpoint_id = Varchar(length=32, unique=True)
+    url = Varchar(length=2000)
+    events = Text()  # JSON list of event types
+    secret = Varchar(length=64)
+    created_at_us = BigInt()
+
+
+class WebhookDelivery(Table, tablename="webhook_outbox"):
+    """Durable outbox: written in the transaction of the event, delivered with retries."""
+
+    id = BigSerial(primary_key=True)
+    tenant_id = Varchar(length=32)
+    endpoint_id = Varchar(length=32)
+    event_id = Varchar(length=40)
+    event_type = Varchar(length=40)
+    payload = Text()
+    attempts = Integer(default=0)
+    next_attempt_at_us = BigInt()
+    delivered_at_us = BigInt(null=True, default=None)
+    last_error = Text(default="")
+    created_at_us = BigInt()
+
+
+class PosterTemplate(Table, tablename="poster_templates"):
+    tenant_id = Varchar(length=32)
+    name = Varchar(length=64)
+    document = Text()
+    updated_at_us = BigInt()
+
+
+TABLES.extend([
+    Settlement, SettlementLine, SettlementItem, WebhookEndpoint, WebhookDelivery, PosterTemplate,
+])

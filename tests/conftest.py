@@ -70,6 +70,7 @@ def settings(database_url: str) -> Any:
         "LIEBIAN_DATABASE_URL": database_url,
         "LIEBIAN_SECRET_KEY": "test-secret-key-0123456789",
         "LIEBIAN_LOG_REQUESTS": "0",
+        "LIEBIAN_DELIVER_WEBHOOKS": "0",
         "LIEBIAN_DB_POOL_SIZE": "40",
     })
     asyncio.run(migrate(settings))

@@ -18,6 +18,7 @@ from server.common import from_us, new_id, now_us, to_us
 from server.db import Connection
 from server.errors import InvalidInput, NotFound
 from server.program.schemas import Program
+from server.webhooks.outbox import enqueue_event
 
 __all__ = ["close_campaign", "create_campaign", "get_campaign", "red_packet_config"]
 
@@ -161,4 +162,6 @@ async def close_campaign(
         tenant_id, campaign_id, now, _encoder.encode(doc).decode(),
     )
     invalidate_campaigns(tenant_id)
+    await enqueue_event(tx, tenant_id, "campaign.closed", campaign_id,
+                        {"campaign_id": campaign_id, "awards": out})
     return out

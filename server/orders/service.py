@@ -23,6 +23,7 @@ from server.campaigns.scores import (
     refund_increments,
 )
 from server.common import now_us
+from server.webhooks.outbox import endpoints_for, enqueue_event, event_envelope
 from server.db import Connection, Database
 from server.errors import Conflict, FieldError, NotFound, Unprocessable
 from server.orders.schemas import Commission, OrderIn, OrderOut, RefundIn, RefundOut, Reversal
@@ -114,6 +115,11 @@ async def record_order(
         campaigns, program.timezone, paid_at_us, _inviter(upline, data.user_id),
         data.amount_fen, [(d, a) for d, a, _ in entries],
     )) if campaigns else []
+    endpoints = await endpoints_for(db, tenant_id, "commission.created") if entries else []
+    webhook_event_id, payload = (
+        event_envelope(tenant_id, "commission.created", data.order_id, result) if endpoints
+        else ("", "")
+    )
     written = await insert_order(db, NewOrder(
         tenant_id=tenant_id, order_id=data.order_id, user_id=data.user_id,
         amount_fen=data.amount_fen, paid_at_us=paid_at_us, campaign_id=data.campaign_id,
@@ -121,7 +127,8 @@ async def record_order(
         event_id=None if row is None else row["event_id"], request_hash=fingerprint, now_us=now,
         available_at_us=available_at, entries=entries, idempotency_key=idempotency_key,
         idempotency_hash=idempotency_hash, response_body=_encoder.encode(result).decode(),
-        scores=scores,
+        scores=scores, webhook_endpoints=endpoints, webhook_event_id=webhook_event_id,
+        webhook_event_type="commission.created", webhook_payload=payload,
     ))
     if not written:  # a concurrent request with the same order id won the insert
         return await _replay(db, tenant_id, data.order_id, fingerprint), True
@@ -222,7 +229,9 @@ async def record_refund(
         )
     await _unscore(tx, tenant_id, program, order, before + data.amount_fen == amount,
                    data.amount_fen, [(r[1], -r[3]) for r in rows if r[2] == "reversal"], now)
-    return await refund_result(tx, tenant_id, order_id, data.refund_id)
+    result = await refund_result(tx, tenant_id, order_id, data.refund_id)
+    await enqueue_event(tx, tenant_id, "refund.reversed", f"{order_id}:{data.refund_id}", result)
+    return result
 
 
 async def _unscore(

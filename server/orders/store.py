@@ -38,6 +38,11 @@ class NewOrder(msgspec.Struct, frozen=True):
     # leaderboard changes (campaign_id, period_key, distributor_id, delta, reached_at_us),
     # merged and sorted so concurrent writers lock rows in one order
     scores: Sequence[tuple[str, str, str, int, int]] = ()
+    # commission.created for these webhook endpoints, written to the outbox with the order
+    webhook_endpoints: Sequence[str] = ()
+    webhook_event_id: str = ""
+    webhook_event_type: str = ""
+    webhook_payload: str = ""
 
 
 _PG_INSERT = """
@@ -75,6 +80,13 @@ WITH o AS (
   SET score = leaderboard_scores.score + excluded.score,
       reached_at_us = GREATEST(leaderboard_scores.reached_at_us, excluded.reached_at_us)
   RETURNING 1
+), w AS (
+  INSERT INTO webhook_outbox (tenant_id, endpoint_id, event_id, event_type, payload, attempts,
+                              next_attempt_at_us, last_error, created_at_us)
+  SELECT $1, x.endpoint, $25, $26, $27, 0, $11, '', $11
+  FROM o CROSS JOIN unnest($24::text[]) AS x(endpoint)
+  ON CONFLICT (tenant_id, endpoint_id, event_id) DO NOTHING
+  RETURNING 1
 )
 SELECT COUNT(*) AS inserted FROM o
 """
@@ -87,6 +99,7 @@ async def _insert_pg(db: Connection, o: NewOrder) -> bool:
         o.available_at_us, [e[0] for e in o.entries], [e[1] for e in o.entries],
         [e[2] for e in o.entries], o.idempotency_key, o.idempotency_hash, o.response_body,
         *([s[i] for s in o.scores] for i in range(5)),
+        list(o.webhook_endpoints), o.webhook_event_id, o.webhook_event_type, o.webhook_payload,
     )
     return bool(inserted)
 
@@ -127,6 +140,15 @@ async def _insert_generic(db: Database, o: NewOrder) -> bool:
                 o.tenant_id, o.idempotency_key, o.idempotency_hash, o.response_body, o.now_us,
             )
         await write_increments(tx, o.tenant_id, o.scores)
+        if o.webhook_endpoints:
+            await tx.executemany(
+                "INSERT INTO webhook_outbox (tenant_id, endpoint_id, event_id, event_type, payload,"
+                " attempts, next_attempt_at_us, last_error, created_at_us)"
+                " VALUES ($1, $2, $3, $4, $5, 0, $6, '', $6)"
+                " ON CONFLICT (tenant_id, endpoint_id, event_id) DO NOTHING",
+                [(o.tenant_id, e, o.webhook_event_id, o.webhook_event_type, o.webhook_payload, o.now_us)
+                 for e in o.webhook_endpoints],
+            )
     return True
 
 

@@ -18,7 +18,7 @@ DEJAVU = Path("/usr/share/fonts/truetype/dejavu/DejaVuSans.ttf")
 
 
 def _no_fontconfig(monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setattr(fonts_module.shutil, "which", lambda name: None)
+    monkeypatch.setattr(shutil, "which", lambda name: None)
 
 
 def test_explicit_env_var_wins(fresh_fonts: pytest.MonkeyPatch, tmp_path: Path) -> None:
@@ -76,7 +76,7 @@ def test_real_fc_match_output_is_parsed() -> None:
 def test_no_font_anywhere_names_the_fixes(fresh_fonts: pytest.MonkeyPatch, tmp_path: Path) -> None:
     fresh_fonts.delenv(ENV_VAR, raising=False)
     _no_fontconfig(fresh_fonts)
-    fresh_fonts.setattr(fonts_module.sys, "prefix", str(tmp_path))
+    fresh_fonts.setattr(sys, "prefix", str(tmp_path))
     with pytest.raises(FontNotFoundError) as caught:
         find_fonts()
     message = str(caught.value)

@@ -17,6 +17,7 @@ from test_poster_template import PAINTER_SAMPLE
 
 from posters import (
     PosterData,
+    PosterDataError,
     Template,
     content_hash,
     default_template,
@@ -146,11 +147,30 @@ def test_static_layer_cache_matches_drawing_everything_in_order(avatar: bytes | 
 
 
 def test_avatar_is_cropped_to_a_circle() -> None:
-    template = parse_template({"width": 200, "height": 200, "background": "#0000ff", "views": [
-        {"type": "image", "url": "{avatar}",
-         "css": {"top": 50, "left": 50, "width": 100, "height": 100, "borderRadius": "50%"}}]})
-    image = render_image(template, PosterData(
-        nickname="x", link=LINK, avatar=solid_image((300, 300), (255, 0, 0), "PNG")))
+    template = parse_template(
+        {
+            "width": 200,
+            "height": 200,
+            "background": "#0000ff",
+            "views": [
+                {
+                    "type": "image",
+                    "url": "{avatar}",
+                    "css": {
+                        "top": 50,
+                        "left": 50,
+                        "width": 100,
+                        "height": 100,
+                        "borderRadius": "50%",
+                    },
+                }
+            ],
+        }
+    )
+    image = render_image(
+        template,
+        PosterData(nickname="x", link=LINK, avatar=solid_image((300, 300), (255, 0, 0), "PNG")),
+    )
     assert image.getpixel((100, 100)) == (255, 0, 0)  # centre: avatar
     assert image.getpixel((52, 52)) == (0, 0, 255)  # box corner: background shows through
     assert image.getpixel((100, 52)) == (255, 0, 0)  # top edge midpoint: inside the circle
@@ -158,8 +178,9 @@ def test_avatar_is_cropped_to_a_circle() -> None:
 
 def test_default_avatar_is_drawn_without_avatar_bytes() -> None:
     with_default = render_image(default_template(), PosterData(nickname="x", link=LINK))
-    with_broken = render_image(default_template(),
-                               PosterData(nickname="x", link=LINK, avatar=b"\xff\xd8junk"))
+    with_broken = render_image(
+        default_template(), PosterData(nickname="x", link=LINK, avatar=b"\xff\xd8junk")
+    )
     assert with_default.tobytes() == with_broken.tobytes()
     inside = with_default.getpixel((120, 188))
     assert inside not in ((255, 255, 255),) and inside != with_default.getpixel((20, 188))
@@ -168,10 +189,40 @@ def test_default_avatar_is_drawn_without_avatar_bytes() -> None:
 def test_large_jpeg_avatar_uses_draft_decoding() -> None:
     avatar = solid_image((4000, 3000), (200, 50, 50))
     image = render_image(default_template(), PosterData(nickname="x", link=LINK, avatar=avatar))
-    r, g, b = image.getpixel((120, 188))
-    assert abs(r - 200) < 6 and abs(g - 50) < 6 and abs(b - 50) < 6
+    pixel = image.getpixel((120, 188))
+    assert isinstance(pixel, tuple)
+    assert all(abs(got - want) < 6 for got, want in zip(pixel, (200, 50, 50), strict=True))
 
 
 def test_unknown_format_is_refused() -> None:
     with pytest.raises(ValueError, match="png, jpeg or webp"):
         render_poster(default_template(), DATA, "gif")  # type: ignore[arg-type]
+
+
+def test_link_too_long_for_any_qr_code_is_a_data_error() -> None:
+    with pytest.raises(PosterDataError, match="too long"):
+        data = PosterData(nickname="x", link="https://x.cn/" + "a" * 3000)
+        render_poster(default_template(), data)
+
+
+def test_huge_png_avatar_falls_back_to_the_default_avatar() -> None:
+    huge = solid_image((5000, 4000), (255, 0, 0), "PNG")  # over the decode cap, not a bomb
+    with_huge = render_image(default_template(), PosterData(nickname="x", link=LINK, avatar=huge))
+    default = render_image(default_template(), PosterData(nickname="x", link=LINK))
+    assert with_huge.tobytes() == default.tobytes()
+
+
+def test_rendering_from_a_thread_pool_matches_sequential_rendering() -> None:
+    """The server renders off the event loop; shared caches and fonts must not interfere."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    from posters.render import clear_caches
+
+    template = default_template()
+    datas = [PosterData(nickname=f"用户{i}", campaign=f"活动{i % 3}", rank=str(i),
+                        link=f"{LINK}&n={i}") for i in range(40)]  # fmt: skip
+    sequential = [render_poster(template, d, "jpeg") for d in datas]
+    clear_caches()
+    with ThreadPoolExecutor(6) as pool:
+        parallel = list(pool.map(lambda d: render_poster(template, d, "jpeg"), datas))
+    assert parallel == sequential

@@ -64,8 +64,14 @@ BOX = {"top": 100, "left": 50, "width": 300, "fontSize": 30, "lineHeight": 40, "
 
 
 def _text_only(css: dict[str, Any]) -> Any:
-    return parse_template({"width": 400, "height": 300, "background": "#ffffff", "views": [
-        {"type": "text", "text": "{nickname}", "css": {**css, "color": "#000000"}}]})
+    return parse_template(
+        {
+            "width": 400,
+            "height": 300,
+            "background": "#ffffff",
+            "views": [{"type": "text", "text": "{nickname}", "css": {**css, "color": "#000000"}}],
+        }
+    )
 
 
 def _ink_bounds(css: dict[str, Any], nickname: str) -> tuple[int, int, int, int] | None:
@@ -75,8 +81,18 @@ def _ink_bounds(css: dict[str, Any], nickname: str) -> tuple[int, int, int, int]
     return ImageChops.difference(image, blank).getbbox()
 
 
-@pytest.mark.parametrize("nickname", [LONG_NICKNAME, EMOJI_NICKNAME, "😀😀😀", "W" * 100,
-                                      "a" + "\u0301" * 50, "مرحبا بالعالم", "\n\n\nx"])
+@pytest.mark.parametrize(
+    "nickname",
+    [
+        LONG_NICKNAME,
+        EMOJI_NICKNAME,
+        "😀😀😀",
+        "W" * 100,
+        "a" + "\u0301" * 50,
+        "مرحبا بالعالم",
+        "\n\n\nx",
+    ],
+)
 @pytest.mark.parametrize("bold", ["normal", "bold"])
 def test_nickname_stays_inside_its_box(nickname: str, bold: str) -> None:
     bounds = _ink_bounds({**BOX, "fontWeight": bold}, nickname)
@@ -86,8 +102,11 @@ def test_nickname_stays_inside_its_box(nickname: str, bold: str) -> None:
 
 
 @settings(max_examples=60, deadline=None)
-@given(st.text(max_size=120), st.sampled_from(["left", "center", "right"]),
-       st.sampled_from(["normal", "bold"]))
+@given(
+    st.text(max_size=120),
+    st.sampled_from(["left", "center", "right"]),
+    st.sampled_from(["normal", "bold"]),
+)
 def test_any_text_stays_inside_its_box(text: str, align: str, bold: str) -> None:
     bounds = _ink_bounds({**BOX, "textAlign": align, "fontWeight": bold}, text)
     if bounds is not None:
@@ -106,6 +125,25 @@ def test_text_without_width_stays_on_the_canvas(align: str) -> None:
 
 def test_long_and_emoji_nicknames_in_the_default_template() -> None:
     for nickname in (LONG_NICKNAME, EMOJI_NICKNAME, "🌸" * 50):
-        image = render_image(default_template(), PosterData(
-            nickname=nickname, campaign=LONG_NICKNAME, rank=LONG_NICKNAME, link=LINK))
+        image = render_image(
+            default_template(),
+            PosterData(nickname=nickname, campaign=LONG_NICKNAME, rank=LONG_NICKNAME, link=LINK),
+        )
         assert image.size == (750, 1334)
+
+
+def test_closing_punctuation_never_starts_a_line() -> None:
+    font, _ = load_font(30)
+    width = font.getlength("好友通过你的专属二维码") + 1  # the comma would just overflow
+    block = layout_text("好友通过你的专属二维码，参与活动。", size=30, bold=False, width=width,
+                        max_lines=5, line_height=40)  # fmt: skip
+    assert all(line[:1] not in "，。" for line in block.lines)
+    assert "".join(block.lines) == "好友通过你的专属二维码，参与活动。"
+
+
+def test_huge_text_is_cut_before_layout() -> None:
+    block = layout_text("长" * 200_000, size=30, bold=False, width=300, max_lines=2,
+                        line_height=40)  # fmt: skip
+    assert len(block.lines) == 2 and block.lines[-1].endswith(ELLIPSIS)
+    short = layout_text("i" * 500, size=30, bold=False, width=300, max_lines=1, line_height=40)
+    assert short.lines[0].endswith(ELLIPSIS) and short.widths[0] <= 300

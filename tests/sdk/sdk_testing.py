@@ -80,18 +80,44 @@ class Run:
 
 @dataclass
 class Target:
-    """An API to run scenarios against: its URL, an admin and an sdk key, and for the fake a
-    transport (plus the fake itself, for exact-figure checks)."""
+    """An API to run scenarios against: its URL, an admin and an sdk key of one tenant, and
+    the transports that reach it (None: the network), plus the fake, for exact-figure checks."""
 
+    name: str
     base_url: str
     admin_key: str
     sdk_key: str
-    transport: httpx.MockTransport | None = None
+    sync_transport: httpx.BaseTransport | None = None
+    async_transport: httpx.AsyncBaseTransport | None = None
     fake: FakeLiebian | None = None
     webhook_secret: str = "whsec_test"
 
     def client(self, kind: str, key: str) -> Client | AsyncClient:
-        options: dict[str, Any] = {} if self.transport is None else {"transport": self.transport}
         if kind == "sync":
-            return Client(self.base_url, key, **options)
-        return AsyncClient(self.base_url, key, **options)
+            return Client(self.base_url, key, transport=self.sync_transport)
+        return AsyncClient(self.base_url, key, transport=self.async_transport)
+
+
+class BorrowedTransport(httpx.BaseTransport):
+    """Another client's transport (the app's TestClient's), used but not closed: its owner
+    closes it."""
+
+    def __init__(self, owned: httpx.BaseTransport) -> None:
+        self._owned = owned
+
+    def handle_request(self, request: httpx.Request) -> httpx.Response:
+        return self._owned.handle_request(request)
+
+
+class ThreadedTransport(httpx.AsyncBaseTransport):
+    """Lets an AsyncClient use a sync transport (the app's TestClient transport, whose event
+    loop runs in its own thread) by calling it from a worker thread."""
+
+    def __init__(self, sync: httpx.BaseTransport) -> None:
+        self._sync = sync
+
+    async def handle_async_request(self, request: httpx.Request) -> httpx.Response:
+        await request.aread()
+        response = await asyncio.to_thread(self._sync.handle_request, request)
+        content = await asyncio.to_thread(response.read)
+        return httpx.Response(response.status_code, headers=response.headers, content=content)

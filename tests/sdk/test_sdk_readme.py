@@ -1,8 +1,7 @@
 """The README's walk-through runs as written.
 
-Against a live server when LIEBIAN_SDK_TEST_BASE_URL (and the two keys) are set; otherwise
-against FakeLiebian, the in-memory stand-in: the code blocks are the same, only the clients'
-transport is swapped in.
+On each of conftest.target's APIs (FakeLiebian, the real app in-process, or a live server):
+the code blocks are the same, only the clients' transport is swapped in.
 """
 
 from __future__ import annotations
@@ -29,9 +28,12 @@ def run_readme(target: Target, monkeypatch: pytest.MonkeyPatch) -> dict[str, Any
     monkeypatch.setenv("LIEBIAN_ADMIN_KEY", target.admin_key)
     monkeypatch.setenv("LIEBIAN_SDK_KEY", target.sdk_key)
     monkeypatch.setenv("LIEBIAN_WEBHOOK_SECRET", target.webhook_secret)
-    if target.transport is not None:
-        transport = target.transport
-        for name in ("Client", "AsyncClient"):
+    # The blocks build their own clients: hand them the target's transports.
+    for name, transport in [
+        ("Client", target.sync_transport),
+        ("AsyncClient", target.async_transport),
+    ]:
+        if transport is not None:
             cls = getattr(liebian_sdk, name)
             monkeypatch.setattr(liebian_sdk, name, functools.partial(cls, transport=transport))
     namespace: dict[str, Any] = {"__name__": "readme"}

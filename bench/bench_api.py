@@ -1,0 +1,151 @@
+"""API throughput against the bare Litestar baseline (issues 3, 4 and 5), per engine.
+
+Scenarios, each app vs bare with the same client (16 connections, fixed request count):
+
+- ``GET /v1/program`` with an sdk key vs the bare ``GET /get`` (target: app >= 60% of bare);
+- ``POST /v1/referrals``: every request a new user arriving through one distributor's link,
+  vs the bare one-``INSERT`` endpoint (target >= 50%);
+- ``POST /v1/orders`` for a buyer bound at depth 3 (program ``commission_bps`` [1000, 500,
+  200], so three commission entries), a unique ``order_id`` per request, vs the bare
+  ``INSERT`` (target >= 50%).
+
+The tenant is created with ``liebian tenants create``; the program, distributors, links and
+the referral chain are seeded through the app's own HTTP API before anything is measured.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+from bench.harness import (
+    Comparison,
+    Load,
+    compare,
+    create_tenant,
+    format_comparison,
+    fresh_database,
+    log,
+    run_load,
+    serve_app,
+    serve_bare,
+    summarise_profile,
+)
+
+JSON = "application/json"
+
+
+@dataclass
+class Seeded:
+    sdk_key: str
+    top_code: str  # the link new users arrive through (distributor bd3, itself at depth 2)
+    buyer: str  # bound at depth 3: bd3 -> bd2 -> bd1
+
+
+def _check(response: Any, expected: int) -> Any:
+    if response.status_code != expected:
+        raise RuntimeError(
+            f"seeding: {response.request.method} {response.request.url} -> "
+            f"{response.status_code} {response.text}"
+        )
+    return response.json()
+
+
+def seed(base_url: str, keys: dict[str, str]) -> Seeded:
+    """Program, three distributors in a chain and a buyer at depth 3, all over HTTP."""
+    import httpx
+
+    admin = {"Authorization": f"Bearer {keys['admin_key']}"}
+    sdk = {"Authorization": f"Bearer {keys['sdk_key']}"}
+    with httpx.Client(base_url=base_url, timeout=10) as http:
+        _check(http.put("/v1/program", headers=admin, json={
+            "bind_mode": "first", "commission_bps": [1000, 500, 200], "freeze_days": 7,
+        }), 200)
+        codes = {}
+        for name in ("bd1", "bd2", "bd3"):
+            _check(http.put(f"/v1/distributors/{name}", headers=sdk,
+                            json={"nickname": name, "tier": "koc"}), 200)
+            codes[name] = _check(http.post("/v1/links", headers=sdk,
+                                           json={"distributor_id": name}), 201)["code"]
+        for user, code in (("bd2", codes["bd1"]), ("bd3", codes["bd2"]), ("buyer", codes["bd3"])):
+            out = _check(http.post("/v1/referrals", headers=sdk,
+                                   json={"user_id": user, "code": code}), 200)
+            assert out["outcome"] == "bound", out
+        upline = _check(http.post("/v1/referrals", headers=sdk,
+                                  json={"user_id": "buyer", "code": codes["bd3"]}), 200)["upline"]
+        if upline != ["bd3", "bd2", "bd1"]:
+            raise RuntimeError(f"seeding: buyer's upline is {upline}, expected bd3, bd2, bd1")
+    return Seeded(keys["sdk_key"], codes["bd3"], "buyer")
+
+
+def _loads(seeded: Seeded) -> dict[str, tuple[Load, Load, str]]:
+    auth = {"Authorization": f"Bearer {seeded.sdk_key}"}
+    post_headers = {**auth, "Content-Type": JSON}
+    paid_at = datetime.now(UTC).replace(microsecond=0).isoformat().replace("+00:00", "Z")
+    bare_insert = Load("POST", "/insert", {"Content-Type": JSON},
+                       json.dumps({"id": "@ID@", "user_id": "u1", "amount_fen": 10000}))
+    return {
+        "GET /v1/program": (
+            Load("GET", "/v1/program", auth), Load("GET", "/get"), "get",
+        ),
+        "POST /v1/referrals": (
+            Load("POST", "/v1/referrals", post_headers,
+                 json.dumps({"user_id": "nu-@ID@", "code": seeded.top_code})),
+            bare_insert, "post",
+        ),
+        "POST /v1/orders": (
+            Load("POST", "/v1/orders", post_headers, json.dumps({
+                "order_id": "o-@ID@", "user_id": seeded.buyer, "amount_fen": 12345,
+                "paid_at": paid_at,
+            })),
+            bare_insert, "post",
+        ),
+    }
+
+
+TARGETS = {"GET /v1/program": 0.60, "POST /v1/referrals": 0.50, "POST /v1/orders": 0.50}
+
+
+def _preflight(base_url: str, load: Load, expected: int) -> None:
+    """One request of the scenario, checked, so a misconfigured run fails loudly."""
+    import httpx
+
+    body = load.body.replace("@ID@", "preflight") if load.body else None
+    response = httpx.request(load.method, base_url + load.path, headers=load.headers,
+                             content=body, timeout=10)
+    if response.status_code != expected:
+        raise RuntimeError(f"preflight {load.method} {load.path}: {response.status_code} "
+                           f"{response.text[:500]}")
+
+
+def run(
+    engine: str, *, get_requests: int, post_requests: int, repeats: int,
+    scenarios: list[str] | None = None, profile_dir: Path | None = None,
+) -> list[Comparison]:
+    url = fresh_database(engine, "api")
+    keys = create_tenant(url, "bench")
+    results: list[Comparison] = []
+    with serve_app(url) as app, serve_bare(url) as bare:
+        seeded = seed(app.base_url, keys)
+        # The schema's statements and caches are warm before the first measured request.
+        run_load(app.base_url, Load("GET", "/health"), 200)
+        for scenario, (app_load, bare_load, kind) in _loads(seeded).items():
+            if scenarios and not any(s in scenario.lower() for s in scenarios):
+                continue
+            _preflight(app.base_url, app_load, 201 if "orders" in app_load.path else 200)
+            _preflight(bare.base_url, bare_load, 200 if bare_load.method == "GET" else 201)
+            n = get_requests if kind == "get" else post_requests
+            log(f"  {scenario} [{engine}]: {repeats} x {n} requests per side ...")
+            comparison = compare(
+                scenario, engine, app, app_load, bare, bare_load, n, TARGETS[scenario],
+                repeats=repeats, profile_dir=profile_dir,
+            )
+            print(format_comparison(comparison), flush=True)
+            if comparison.profile is not None:
+                print(summarise_profile(comparison.profile), flush=True)
+            print(flush=True)
+            results.append(comparison)
+    return results

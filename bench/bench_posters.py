@@ -1,0 +1,151 @@
+"""Poster rendering figures (issue 7): warm vs a plain-Pillow baseline, cold, bytes per poster.
+
+Run from the repository root: ``.venv/bin/python bench/bench_posters.py``. Prints medians.
+
+- baseline (timed alternately with warm): copy a ready background, paste a ready QR image,
+  draw one line of text, encode JPEG with the renderer's settings; the background is the
+  default template's own static layer, so both sides encode the same pixels.
+- warm: ``render_poster(default_template(), data, "jpeg")`` with the static layer cached and a
+  different nickname and link each time (so text and QR are really rendered, not cached).
+- cold: a template never seen before (static layer rebuilt) for every poster.
+- qr: making the QR module matrix with the fixed mask pattern vs qrcode's mask search.
+"""
+
+from __future__ import annotations
+
+import io
+import statistics
+import sys
+import time
+from collections.abc import Callable
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+
+import msgspec  # noqa: E402
+import qrcode  # noqa: E402
+from PIL import Image, ImageDraw  # noqa: E402
+
+from posters import PosterData, content_hash, default_template, render_poster  # noqa: E402
+from posters.fonts import load_font  # noqa: E402
+from posters.render import _plan, clear_caches  # noqa: E402
+
+ROUNDS = 200
+
+
+_serial = iter(range(10**9))
+
+
+def median_ms(fn: Callable[[int], object], rounds: int = ROUNDS) -> float:
+    """Median of ``fn(n)`` where n is unique across the whole run (no cache can help)."""
+    fn(next(_serial))  # warm up
+    times = []
+    for _ in range(rounds):
+        n = next(_serial)
+        start = time.perf_counter()
+        fn(n)
+        times.append(time.perf_counter() - start)
+    return statistics.median(times) * 1000
+
+
+def paired_median_ms(
+    first: Callable[[int], object], second: Callable[[int], object], rounds: int = ROUNDS * 2
+) -> tuple[float, float]:
+    """Medians of two functions timed alternately, so machine noise hits both alike."""
+    first(next(_serial))
+    second(next(_serial))
+    times: tuple[list[float], list[float]] = ([], [])
+    for r in range(rounds):
+        order = ((0, first), (1, second)) if r % 2 else ((1, second), (0, first))
+        for slot, fn in order:
+            n = next(_serial)
+            start = time.perf_counter()
+            fn(n)
+            times[slot].append(time.perf_counter() - start)
+    return statistics.median(times[0]) * 1000, statistics.median(times[1]) * 1000
+
+
+def _avatar() -> bytes:
+    img = Image.new("RGB", (640, 640), (90, 150, 200))
+    ImageDraw.Draw(img).ellipse((160, 120, 480, 440), fill=(250, 220, 190))
+    out = io.BytesIO()
+    img.save(out, "JPEG", quality=85)
+    return out.getvalue()
+
+
+def _data(i: int, avatar: bytes | None) -> PosterData:
+    return PosterData(
+        nickname=f"推广达人{i}号",
+        campaign="双十一好物节 · 全场爆款低至5折",
+        rank="TOP 3",
+        link=f"https://liebian.example.com/s/{i:08d}?c=1111",
+        avatar=avatar,
+    )
+
+
+def main() -> None:
+    template = default_template()
+    avatar = _avatar()
+    render_poster(template, _data(0, avatar), "jpeg")
+
+    background = _plan(template).base
+    qr_img = qrcode.make("https://liebian.example.com/s/00000001?c=1111", border=1)
+    qr_ready = qr_img.get_image().convert("RGB").resize((320, 320), Image.Resampling.NEAREST)
+    font, _ = load_font(38)
+
+    def baseline(i: int) -> bytes:
+        img = background.copy()
+        img.paste(qr_ready, (215, 750))
+        ImageDraw.Draw(img).text((208, 138), f"推广达人{i}号", font=font, fill="white")
+        out = io.BytesIO()
+        img.save(out, "JPEG", quality=90)
+        return out.getvalue()
+
+    def warm(i: int) -> bytes:
+        return render_poster(template, _data(i, avatar), "jpeg")
+
+    base_ms, warm_ms = paired_median_ms(baseline, warm)
+    warm_default_avatar = median_ms(lambda i: render_poster(template, _data(i, None), "jpeg"))
+    warm_png = median_ms(lambda i: render_poster(template, _data(i, avatar), "png"), 60)
+    warm_webp = median_ms(lambda i: render_poster(template, _data(i, avatar), "webp"), 60)
+
+    raw = msgspec.json.decode(msgspec.json.encode(template))
+
+    def cold(i: int) -> bytes:
+        raw["views"][0]["css"]["top"] = -180.0 - i / 1000  # a template never seen
+        fresh = msgspec.convert(raw, type(template))
+        clear_caches()  # also drop gradients, glyph masks, layouts, QR matrices
+        return render_poster(fresh, _data(i, avatar), "jpeg")
+
+    cold_ms = median_ms(cold, 20)
+
+    def qr_make(mask: int | None) -> Callable[[int], object]:
+        def make(i: int) -> object:
+            code = qrcode.QRCode(border=0, mask_pattern=mask)
+            code.add_data(f"https://liebian.example.com/s/{i:08d}?c=1111")
+            code.make(fit=True)
+            return code.get_matrix()
+
+        return make
+
+    sizes = {fmt: len(render_poster(template, _data(7, avatar), fmt)) for fmt in
+             ("jpeg", "png", "webp")}  # fmt: skip
+
+    print(f"baseline (copy bg + paste QR + 1 text + JPEG): {base_ms:7.2f} ms")
+    print(f"warm poster JPEG, fetched avatar:              {warm_ms:7.2f} ms  "
+          f"ratio {warm_ms / base_ms:.2f}x (target <= 2x)")  # fmt: skip
+    print(f"warm poster JPEG, default avatar:              {warm_default_avatar:7.2f} ms")
+    print(f"warm poster PNG:                               {warm_png:7.2f} ms")
+    print(f"warm poster WebP:                              {warm_webp:7.2f} ms")
+    print(f"cold poster JPEG (static layer rebuilt):       {cold_ms:7.2f} ms")
+    print(f"posters/s warm JPEG: {1000 / warm_ms:.0f}   cold: {1000 / cold_ms:.0f}")
+    print(f"QR matrix, mask search: {median_ms(qr_make(None)):.2f} ms   "
+          f"fixed mask: {median_ms(qr_make(0)):.2f} ms")  # fmt: skip
+    hit_data = _data(1, avatar)
+    hash_us = median_ms(lambda i: content_hash(template, hit_data, "jpeg"), 2000) * 1000
+    print(f"content_hash (cache key / ETag, {len(avatar) // 1024} KiB avatar): {hash_us:.1f} us")
+    print("bytes per poster: " + "  ".join(f"{k} {v / 1024:.0f} KiB" for k, v in sizes.items()))
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,203 @@
+"""The SDK's cost over a bare, reused httpx client (issue 9: at most 10% more per call).
+
+Starts a trivial ASGI app under uvicorn in a child process on 127.0.0.1 that answers every request
+with a fixed `GET /v1/distributors/{id}` body, then times N sequential calls, in alternating
+order, through `liebian_sdk.Client` (`client.distributors.get`) and through a bare reused
+`httpx.Client` (`get` + `raise_for_status` + `json()`), and the same for the async clients.
+Prints the median microseconds per call over the rounds and the ratio SDK / bare; for
+reference also the ratio to a bare call that does not even parse the body (bytes only).
+
+    python bench/bench_sdk.py [--calls 2000] [--rounds 7] [--check]
+
+`--check` exits 1 when a ratio is above 1.10.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import socket
+import statistics
+import subprocess
+import sys
+import time
+from collections.abc import Awaitable, Callable
+from pathlib import Path
+from typing import Any
+
+import httpx
+import liebian_sdk
+
+API_KEY = "sk_bench"
+DISTRIBUTOR_ID = "openid-alice"
+BODY = json.dumps(
+    {
+        "distributor_id": DISTRIBUTOR_ID,
+        "nickname": "爱丽丝",
+        "avatar_url": "https://img.example.com/a.png",
+        "tier": "koc",
+        "inviter_id": "openid-zed",
+        "counts": {"invites": 12, "team": 40},
+        "balance": {"pending_fen": 1990, "available_fen": 5000, "settled_fen": 0, "paid_fen": 100},
+        "created_at": "2024-11-11T10:00:00+08:00",
+    },
+    ensure_ascii=False,
+).encode()
+LIMIT = 1.10
+
+
+async def app(scope: dict[str, Any], receive: Callable[..., Any], send: Callable[..., Any]) -> None:
+    """The smallest ASGI app that answers like `GET /v1/distributors/{id}`."""
+    if scope["type"] != "http":
+        return
+    await send(
+        {
+            "type": "http.response.start",
+            "status": 200,
+            "headers": [
+                (b"content-type", b"application/json"),
+                (b"content-length", str(len(BODY)).encode()),
+            ],
+        }
+    )
+    await send({"type": "http.response.body", "body": BODY})
+
+
+def serve(port: int) -> None:
+    import uvicorn
+
+    uvicorn.run(app, host="127.0.0.1", port=port, log_level="warning", access_log=False)
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port: int = sock.getsockname()[1]
+        return port
+
+
+def wait_until_up(base_url: str, timeout: float = 20.0) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        try:
+            httpx.get(base_url + "/v1/distributors/x", timeout=1.0).raise_for_status()
+            return
+        except httpx.HTTPError:
+            time.sleep(0.05)
+    raise RuntimeError(f"the bench server at {base_url} did not start")
+
+
+def time_sync(call: Callable[[], object], calls: int) -> float:
+    start = time.perf_counter()
+    for _ in range(calls):
+        call()
+    return (time.perf_counter() - start) / calls * 1e6
+
+
+async def time_async(call: Callable[[], Awaitable[object]], calls: int) -> float:
+    start = time.perf_counter()
+    for _ in range(calls):
+        await call()
+    return (time.perf_counter() - start) / calls * 1e6
+
+
+def bench_sync(base_url: str, calls: int, rounds: int) -> dict[str, float]:
+    path = f"/v1/distributors/{DISTRIBUTOR_ID}"
+    headers = {"Authorization": f"Bearer {API_KEY}"}
+    with (
+        liebian_sdk.Client(base_url, API_KEY) as client,
+        httpx.Client(base_url=base_url, headers=headers) as bare,
+    ):
+
+        def through_sdk() -> object:
+            return client.distributors.get(DISTRIBUTOR_ID)
+
+        def through_httpx() -> object:
+            response = bare.get(path)
+            response.raise_for_status()
+            return response.json()
+
+        def through_httpx_bytes() -> object:
+            return bare.get(path).raise_for_status().content
+
+        variants = {"sdk": through_sdk, "bare": through_httpx, "bytes": through_httpx_bytes}
+        assert through_sdk().nickname == through_httpx()["nickname"]  # type: ignore[attr-defined,index]
+        timings: dict[str, list[float]] = {name: [] for name in variants}
+        for n in range(rounds + 1):
+            # Alternate the order so that neither side always runs on a warmer machine.
+            order = list(variants) if n % 2 else list(reversed(variants))
+            for name in order:
+                timings[name].append(time_sync(variants[name], calls))
+    # The first round warms connections and caches up; it is not counted.
+    return {name: statistics.median(values[1:]) for name, values in timings.items()}
+
+
+async def bench_async(base_url: str, calls: int, rounds: int) -> dict[str, float]:
+    path = f"/v1/distributors/{DISTRIBUTOR_ID}"
+    headers = {"Authorization": f"Bearer {API_KEY}"}
+    async with (
+        liebian_sdk.AsyncClient(base_url, API_KEY) as client,
+        httpx.AsyncClient(base_url=base_url, headers=headers) as bare,
+    ):
+
+        async def through_sdk() -> object:
+            return await client.distributors.get(DISTRIBUTOR_ID)
+
+        async def through_httpx() -> object:
+            response = await bare.get(path)
+            response.raise_for_status()
+            return response.json()
+
+        async def through_httpx_bytes() -> object:
+            return (await bare.get(path)).raise_for_status().content
+
+        variants = {"sdk": through_sdk, "bare": through_httpx, "bytes": through_httpx_bytes}
+        timings: dict[str, list[float]] = {name: [] for name in variants}
+        for n in range(rounds + 1):
+            order = list(variants) if n % 2 else list(reversed(variants))
+            for name in order:
+                timings[name].append(await time_async(variants[name], calls))
+    return {name: statistics.median(values[1:]) for name, values in timings.items()}
+
+
+def report(label: str, us: dict[str, float]) -> float:
+    """Print one line per client kind; return the ratio that issue 9 bounds (SDK / bare+json)."""
+    ratio = us["sdk"] / us["bare"]
+    print(
+        f"{label:<6} sdk {us['sdk']:7.1f} us/call | bare httpx + json() {us['bare']:7.1f} us/call"
+        f" | ratio {ratio:.3f} ({'ok' if ratio <= LIMIT else 'OVER'} <= {LIMIT:.2f})"
+        f" | vs bare httpx bytes only {us['bytes']:7.1f} us/call: {us['sdk'] / us['bytes']:.3f}"
+    )
+    return ratio
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--calls", type=int, default=2000, help="sequential calls per round")
+    parser.add_argument("--rounds", type=int, default=7, help="timed rounds (median is kept)")
+    parser.add_argument("--check", action="store_true", help="exit 1 when a ratio is over 1.10")
+    parser.add_argument("--serve", type=int, help=argparse.SUPPRESS)
+    args = parser.parse_args()
+    if args.serve:
+        serve(args.serve)
+        return 0
+
+    port = free_port()
+    base_url = f"http://127.0.0.1:{port}"
+    server = subprocess.Popen([sys.executable, str(Path(__file__).resolve()), "--serve", str(port)])
+    try:
+        wait_until_up(base_url)
+        print(f"liebian-sdk {liebian_sdk.__version__}: {args.calls} calls x {args.rounds} rounds")
+        ratios = [
+            report("sync", bench_sync(base_url, args.calls, args.rounds)),
+            report("async", asyncio.run(bench_async(base_url, args.calls, args.rounds))),
+        ]
+    finally:
+        server.terminate()
+        server.wait(timeout=10)
+    return 1 if args.check and max(ratios) > LIMIT else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

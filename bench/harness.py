@@ -1,0 +1,555 @@
+"""The benchmark harness: servers on loopback, one load generator, medians and ratios.
+
+Every API figure is a ratio against a baseline measured in the same run: our app
+(``uvicorn server.app:create_app --factory``) and a bare Litestar app (``bench/bare_app.py``)
+are started as subprocesses on 127.0.0.1 (one worker each, uvloop + httptools, no access log,
+``LIEBIAN_LOG_REQUESTS=0``) against the same database, and both are driven by the same client
+with 16 concurrent keep-alive connections and a fixed request count. Each side is warmed up,
+then measured ``repeats`` times, alternating bare and app, and the median of each figure kept.
+
+The client is ``wrk`` (a Lua script counts responses and stops at the fixed count, and gives
+every POST a unique id from a counter); without ``wrk`` it is ``bench/loadgen.py``, an asyncio
+HTTP/1.1 client in a process of its own. PostgreSQL work happens in a database of its own
+(``liebian_bench``), dropped and re-created by each bench: the test suite's database is never
+touched.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import collections
+import contextlib
+import json
+import os
+import shutil
+import signal
+import socket
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+from urllib.parse import urlsplit, urlunsplit
+
+ROOT = Path(__file__).resolve().parents[1]
+PY = sys.executable
+CONCURRENCY = 16
+ID_MARK = "@ID@"
+
+PG_URL = os.environ.get("LIEBIAN_BENCH_PG_URL", "postgresql://postgres@127.0.0.1:5432/test")
+PG_BENCH_DB = os.environ.get("LIEBIAN_BENCH_PG_DB", "liebian_bench")
+
+_TMP_ROOT: Path | None = None
+
+
+def log(message: str) -> None:
+    print(message, file=sys.stderr, flush=True)
+
+
+# --------------------------------------------------------------------------- databases
+
+
+def _with_database(url: str, name: str) -> str:
+    parts = urlsplit(url)
+    return urlunsplit(parts._replace(path="/" + name))
+
+
+def pg_bench_url() -> str:
+    """The bench's own database on the PostgreSQL server of ``LIEBIAN_BENCH_PG_URL``."""
+    return _with_database(PG_URL, PG_BENCH_DB)
+
+
+def pg_available() -> bool:
+    import asyncpg
+
+    async def ping() -> None:
+        conn = await asyncpg.connect(_with_database(PG_URL, "postgres"), timeout=3)
+        await conn.close()
+
+    try:
+        asyncio.run(ping())
+    except (OSError, asyncio.TimeoutError, Exception):  # noqa: BLE001 - any failure: skip
+        return False
+    return True
+
+
+def recreate_pg_database() -> str:
+    """Drop and create ``liebian_bench`` (never the test database); return its URL."""
+    import asyncpg
+
+    if PG_BENCH_DB == urlsplit(PG_URL).path.lstrip("/"):
+        raise SystemExit(f"refusing to drop {PG_BENCH_DB!r}: it is the test database")
+
+    async def run() -> None:
+        conn = await asyncpg.connect(_with_database(PG_URL, "postgres"))
+        try:
+            await conn.execute(f'DROP DATABASE IF EXISTS "{PG_BENCH_DB}" WITH (FORCE)')
+            await conn.execute(f'CREATE DATABASE "{PG_BENCH_DB}"')
+        finally:
+            await conn.close()
+
+    asyncio.run(run())
+    return pg_bench_url()
+
+
+def tmp_dir() -> Path:
+    global _TMP_ROOT
+    if _TMP_ROOT is None:
+        _TMP_ROOT = Path(tempfile.mkdtemp(prefix="liebian-bench-"))
+    return _TMP_ROOT
+
+
+def cleanup_tmp() -> None:
+    global _TMP_ROOT
+    if _TMP_ROOT is not None:
+        shutil.rmtree(_TMP_ROOT, ignore_errors=True)
+        _TMP_ROOT = None
+
+
+def fresh_sqlite_url(name: str) -> str:
+    path = tmp_dir() / f"{name}.db"
+    for suffix in ("", "-wal", "-shm"):
+        Path(f"{path}{suffix}").unlink(missing_ok=True)
+    return f"sqlite:///{path}"
+
+
+def fresh_database(engine: str, name: str) -> str:
+    return fresh_sqlite_url(name) if engine == "sqlite" else recreate_pg_database()
+
+
+def _cli_env(database_url: str) -> dict[str, str]:
+    return {
+        **os.environ, "LIEBIAN_DATABASE_URL": database_url, "LIEBIAN_LOG_REQUESTS": "0",
+        "LIEBIAN_SECRET_KEY": os.environ.get("LIEBIAN_SECRET_KEY", "bench-secret-key-0123456789"),
+    }
+
+
+def _cli(database_url: str, *args: str) -> str:
+    done = subprocess.run(
+        [PY, "-m", "server.cli", *args], cwd=ROOT, env=_cli_env(database_url),
+        capture_output=True, text=True, timeout=300, check=False,
+    )
+    if done.returncode != 0:
+        raise RuntimeError(f"liebian {' '.join(args)} failed:\n{done.stderr}{done.stdout}")
+    return done.stdout
+
+
+def migrate(database_url: str) -> None:
+    """Migrate in a child process (Piccolo binds its engine once per process)."""
+    _cli(database_url, "migrate")
+
+
+def create_tenant(database_url: str, name: str = "bench") -> dict[str, str]:
+    """Migrate and create a tenant through the CLI; return its id and keys."""
+    created: dict[str, str] = json.loads(_cli(database_url, "tenants", "create", name, "--json"))
+    return created
+
+
+# --------------------------------------------------------------------------- servers
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+@dataclass
+class Server:
+    name: str
+    proc: subprocess.Popen[bytes]
+    port: int
+    log_path: Path
+
+    @property
+    def base_url(self) -> str:
+        return f"http://127.0.0.1:{self.port}"
+
+    @property
+    def pid(self) -> int:
+        return self.proc.pid
+
+    def stop(self) -> None:
+        if self.proc.poll() is None:
+            self.proc.send_signal(signal.SIGINT)
+            try:
+                self.proc.wait(timeout=10)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+                self.proc.wait(timeout=10)
+
+
+def _wait_until_up(server: Server, path: str, timeout: float = 30.0) -> None:
+    import httpx
+
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if server.proc.poll() is not None:
+            break
+        try:
+            if httpx.get(server.base_url + path, timeout=1.0).status_code < 500:
+                return
+        except httpx.HTTPError:
+            pass
+        time.sleep(0.1)
+    server.stop()
+    raise RuntimeError(
+        f"{server.name} did not come up on {server.base_url}; its log:\n"
+        + server.log_path.read_text(errors="replace")[-4000:]
+    )
+
+
+@contextlib.contextmanager
+def serve(name: str, app: str, database_url: str, ready_path: str) -> Iterator[Server]:
+    """Run ``uvicorn APP --factory`` on a free loopback port until the block exits."""
+    port = free_port()
+    log_path = tmp_dir() / f"{name}-{port}.log"
+    env = _cli_env(database_url)
+    cmd = [
+        PY, "-m", "uvicorn", app, "--factory", "--host", "127.0.0.1", "--port", str(port),
+        "--workers", "1", "--loop", "uvloop", "--http", "httptools", "--no-access-log",
+        "--log-level", "warning",
+    ]
+    with log_path.open("wb") as out:
+        proc = subprocess.Popen(cmd, cwd=ROOT, env=env, stdout=out, stderr=subprocess.STDOUT)
+    server = Server(name, proc, port, log_path)
+    try:
+        _wait_until_up(server, ready_path)
+        yield server
+    finally:
+        server.stop()
+
+
+def serve_app(database_url: str) -> contextlib.AbstractContextManager[Server]:
+    return serve("app", "server.app:create_app", database_url, "/health")
+
+
+def serve_bare(database_url: str) -> contextlib.AbstractContextManager[Server]:
+    return serve("bare", "bench.bare_app:create_app", database_url, "/get")
+
+
+# --------------------------------------------------------------------------- load
+
+
+@dataclass(frozen=True)
+class Load:
+    """One kind of request; ``body`` may hold ``@ID@``, replaced by a unique id per request."""
+
+    method: str
+    path: str
+    headers: dict[str, str] = field(default_factory=dict)
+    body: str | None = None
+
+
+@dataclass(frozen=True)
+class Result:
+    requests: int
+    seconds: float
+    p50_ms: float
+    p99_ms: float
+    errors: int
+
+    @property
+    def rps(self) -> float:
+        return self.requests / self.seconds if self.seconds else 0.0
+
+
+_CLIENT: str | None = None
+
+
+def ensure_wrk(install: bool = True) -> str | None:
+    """``wrk``'s path; if missing and allowed, install it with apt-get (root only)."""
+    found = shutil.which("wrk")
+    if found or not install:
+        return found
+    if os.geteuid() != 0 or shutil.which("apt-get") is None:
+        log("note: wrk is not installed (apt-get install wrk); using the Python load generator")
+        return None
+    log("note: wrk is not installed; installing it with apt-get (LIEBIAN_BENCH_NO_INSTALL=1 "
+        "or --no-install skips this and uses the Python load generator)")
+    for cmd in (["apt-get", "install", "-y", "-q", "wrk"], ["apt-get", "update", "-q"],
+                ["apt-get", "install", "-y", "-q", "wrk"]):
+        done = subprocess.run(cmd, capture_output=True, text=True, timeout=300, check=False)
+        if done.returncode == 0 and cmd[1] == "install":
+            break
+    found = shutil.which("wrk")
+    if not found:
+        log("note: installing wrk failed; using the Python load generator")
+    return found
+
+
+def choose_client(kind: str = "auto", install: bool = True) -> str:
+    """``wrk`` or ``python``; the choice holds for the whole run (both sides see the same)."""
+    global _CLIENT
+    if kind == "python":
+        _CLIENT = "python"
+    elif kind == "wrk":
+        if ensure_wrk(install) is None:
+            raise SystemExit("--client wrk: wrk is not installed")
+        _CLIENT = "wrk"
+    else:
+        _CLIENT = "wrk" if ensure_wrk(install) else "python"
+    return _CLIENT
+
+
+def _lua_str(value: str) -> str:
+    level = "="
+    while f"]{level}]" in value:
+        level += "="
+    return f"[{level}[{value}]{level}]"
+
+
+def _wrk_script(load: Load, requests: int, prefix: str) -> str:
+    lines = [f"wrk.method = {_lua_str(load.method)}", f"wrk.path = {_lua_str(load.path)}"]
+    for name, value in load.headers.items():
+        lines.append(f"wrk.headers[ {_lua_str(name)} ] = {_lua_str(value)}")
+    lines += [f"local limit = {requests}", "local seen = 0"]
+    if load.body is not None:
+        if ID_MARK in load.body:
+            before, _, after = load.body.partition(ID_MARK)
+            lines += [
+                f"local before, after = {_lua_str(before)}, {_lua_str(after)}",
+                f"local prefix = {_lua_str(prefix)}",
+                "local sent = 0",
+                "function request()",
+                "  sent = sent + 1",
+                "  return wrk.format(nil, nil, nil, before .. prefix .. sent .. after)",
+                "end",
+            ]
+        else:
+            lines.append(f"wrk.body = {_lua_str(load.body)}")
+    lines += [
+        "function response(status, headers, body)",
+        "  seen = seen + 1",
+        "  if seen >= limit then wrk.thread:stop() end",
+        "end",
+        "function done(summary, latency, requests)",
+        "  local e = summary.errors",
+        "  io.write(string.format('\\n{\"requests\": %d, \"duration_us\": %d, "
+        "\"status_errors\": %d, \"socket_errors\": %d, \"p50_us\": %d, \"p99_us\": %d}\\n',",
+        "    summary.requests, summary.duration, e.status,",
+        "    e.connect + e.read + e.write + e.timeout,",
+        "    latency:percentile(50), latency:percentile(99)))",
+        "end",
+    ]
+    return "\n".join(lines) + "\n"
+
+
+def _run_wrk(base_url: str, load: Load, requests: int, prefix: str, max_seconds: int) -> dict[str, Any]:
+    script = tmp_dir() / f"load-{os.getpid()}.lua"
+    script.write_text(_wrk_script(load, requests, prefix))
+    done = subprocess.run(
+        ["wrk", "-t1", f"-c{CONCURRENCY}", f"-d{max_seconds}s", "--timeout", "10s",
+         "-s", str(script), base_url],
+        capture_output=True, text=True, timeout=max_seconds + 30, check=False,
+    )
+    if done.stderr.strip():  # a Lua error: wrk would otherwise run its default request
+        raise RuntimeError(f"wrk: {done.stderr.strip()}\nscript:\n{script.read_text()}")
+    for line in reversed(done.stdout.splitlines()):
+        if line.startswith("{"):
+            parsed: dict[str, Any] = json.loads(line)
+            return parsed
+    raise RuntimeError(f"wrk printed no summary:\n{done.stdout}\n{done.stderr}")
+
+
+def _run_python(
+    base_url: str, load: Load, requests: int, prefix: str, max_seconds: int
+) -> dict[str, Any]:
+    parts = urlsplit(base_url)
+    cfg = {
+        "host": parts.hostname, "port": parts.port, "method": load.method, "path": load.path,
+        "headers": {**load.headers, **({"Content-Type": "application/json"} if load.body else {})},
+        "body": load.body, "prefix": prefix, "requests": requests, "concurrency": CONCURRENCY,
+        "max_seconds": max_seconds,
+    }
+    done = subprocess.run(
+        [PY, "-m", "bench.loadgen", json.dumps(cfg)], cwd=ROOT, capture_output=True, text=True,
+        timeout=max_seconds + 30, check=False,
+    )
+    if done.returncode != 0:
+        raise RuntimeError(f"bench.loadgen failed:\n{done.stderr}")
+    parsed: dict[str, Any] = json.loads(done.stdout.strip().splitlines()[-1])
+    return parsed
+
+
+_run_counter = 0
+
+
+def run_load(base_url: str, load: Load, requests: int, max_seconds: int = 60) -> Result:
+    """Send ``requests`` requests over ``CONCURRENCY`` connections; ``max_seconds`` bounds it."""
+    global _run_counter
+    _run_counter += 1
+    # Unique across runs and bench invocations on the same database.
+    prefix = f"{os.getpid():x}{int(time.time()) % 100000:x}r{_run_counter}-"
+    client = _CLIENT or choose_client()
+    runner = _run_wrk if client == "wrk" else _run_python
+    raw = runner(base_url, load, requests, prefix, max_seconds)
+    return Result(
+        requests=int(raw["requests"]), seconds=raw["duration_us"] / 1e6,
+        p50_ms=raw["p50_us"] / 1000, p99_ms=raw["p99_us"] / 1000,
+        errors=int(raw["status_errors"]) + int(raw["socket_errors"]),
+    )
+
+
+# --------------------------------------------------------------------------- comparisons
+
+
+@dataclass
+class Side:
+    rps: float
+    p50_ms: float
+    p99_ms: float
+    errors: int
+    runs: list[Result]
+
+
+def _median_side(runs: list[Result]) -> Side:
+    return Side(
+        rps=statistics.median(r.rps for r in runs),
+        p50_ms=statistics.median(r.p50_ms for r in runs),
+        p99_ms=statistics.median(r.p99_ms for r in runs),
+        errors=sum(r.errors for r in runs),
+        runs=runs,
+    )
+
+
+@dataclass
+class Comparison:
+    scenario: str
+    engine: str
+    app: Side
+    bare: Side
+    target: float
+    requests: int
+    profile: Path | None = None
+
+    @property
+    def ratio(self) -> float:
+        return self.app.rps / self.bare.rps if self.bare.rps else 0.0
+
+    @property
+    def ok(self) -> bool:
+        return self.ratio >= self.target and self.app.errors == 0 and self.bare.errors == 0
+
+
+class Profiler:
+    """``py-spy record`` on a server for the length of one run (collapsed stacks)."""
+
+    def __init__(self, pid: int, out: Path) -> None:
+        self.out = out
+        exe = shutil.which("py-spy") or str(Path(PY).parent / "py-spy")
+        self.proc = subprocess.Popen(
+            [exe, "record", "--pid", str(pid), "--rate", "250", "--format", "raw",
+             "--output", str(out), "--nonblocking"],
+            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+        )
+        time.sleep(1.0)
+
+    def stop(self) -> None:
+        if self.proc.poll() is None:
+            self.proc.send_signal(signal.SIGINT)
+            try:
+                self.proc.wait(timeout=30)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+
+
+def compare(
+    scenario: str, engine: str, app: Server, app_load: Load, bare: Server, bare_load: Load,
+    requests: int, target: float, repeats: int = 3, warmup: int | None = None,
+    profile_dir: Path | None = None,
+) -> Comparison:
+    """Warm both sides up, then ``repeats`` alternating runs each; medians per side."""
+    warmup = warmup if warmup is not None else max(500, requests // 5)
+    run_load(bare.base_url, bare_load, warmup)
+    run_load(app.base_url, app_load, warmup)
+    bare_runs: list[Result] = []
+    app_runs: list[Result] = []
+    profile_path: Path | None = None
+    for i in range(repeats):
+        bare_runs.append(run_load(bare.base_url, bare_load, requests))
+        profiler = None
+        if profile_dir is not None and i == 0:
+            profile_dir.mkdir(parents=True, exist_ok=True)
+            profile_path = profile_dir / f"{scenario.replace(' ', '_').replace('/', '')}-{engine}.txt"
+            profiler = Profiler(app.pid, profile_path)
+        try:
+            app_runs.append(run_load(app.base_url, app_load, requests))
+        finally:
+            if profiler is not None:
+                profiler.stop()
+    return Comparison(
+        scenario, engine, _median_side(app_runs), _median_side(bare_runs), target, requests,
+        profile_path,
+    )
+
+
+def format_comparison(c: Comparison) -> str:
+    head = (f"{c.scenario} [{c.engine}] {c.requests} requests x {len(c.app.runs)} runs, "
+            f"{CONCURRENCY} connections, client {_CLIENT}; medians")
+    rows = [
+        f"  {'':6} {'req/s':>9} {'p50 ms':>8} {'p99 ms':>8} {'errors':>7}   runs req/s",
+        *(
+            f"  {name:6} {s.rps:9.0f} {s.p50_ms:8.2f} {s.p99_ms:8.2f} {s.errors:7d}   "
+            + " ".join(f"{r.rps:.0f}" for r in s.runs)
+            for name, s in (("app", c.app), ("bare", c.bare))
+        ),
+        f"  app/bare {c.ratio:6.1%}  (target >= {c.target:.0%}: "
+        f"{'met' if c.ok else 'MISSED'}"
+        + ("" if c.app.errors == 0 and c.bare.errors == 0 else ", with ERRORS") + ")",
+    ]
+    if c.profile is not None:
+        rows.append(f"  profile of the first app run: {c.profile}")
+    return "\n".join([head, *rows])
+
+
+# --------------------------------------------------------------------------- profiles
+
+
+def summarise_profile(path: Path, top: int = 15, package: str = "server/") -> str:
+    """Top functions of a py-spy raw (collapsed) profile: inclusive share for frames under
+    ``package`` and litestar, and self share for every frame."""
+    if not path.exists():
+        return f"(no profile at {path})"
+    inclusive: collections.Counter[str] = collections.Counter()
+    self_time: collections.Counter[str] = collections.Counter()
+    total = 0
+    for line in path.read_text().splitlines():
+        stack, _, count_s = line.rpartition(" ")
+        if not stack or not count_s.isdigit():
+            continue
+        count = int(count_s)
+        frames = stack.split(";")
+        if any("select" in f and "epoll" in f for f in frames[-1:]) or "(idle)" in stack:
+            continue
+        total += count
+        seen: set[str] = set()
+        for frame in frames:
+            name = _frame_name(frame)
+            if name not in seen:
+                seen.add(name)
+                inclusive[name] += count
+        self_time[_frame_name(frames[-1])] += count
+    if total == 0:
+        return "(empty profile)"
+    ours = [(n, c) for n, c in inclusive.most_common() if package in n or "litestar/" in n]
+    lines = [f"  {total} busy samples; inclusive, {package} and litestar frames:"]
+    lines += [f"    {c / total:6.1%}  {n}" for n, c in ours[:top]]
+    lines.append("  self time, all frames:")
+    lines += [f"    {c / total:6.1%}  {n}" for n, c in self_time.most_common(top)]
+    return "\n".join(lines)
+
+
+def _frame_name(frame: str) -> str:
+    # py-spy raw frames look like "function (path/to/file.py:LINE)"; drop the line number.
+    name, _, where = frame.partition(" (")
+    where = where.rstrip(")")
+    file = where.rsplit(":", 1)[0]
+    for marker in ("site-packages/", "/work/main/", str(ROOT) + "/"):
+        if marker in file:
+            file = file.split(marker, 1)[1]
+    return f"{file}:{name}"

@@ -1,0 +1,371 @@
+"""The API's resources, written once for `Client` and `AsyncClient` (see `_core.endpoint`).
+
+Each method returns a `Call`; on a `Client` the caller gets the decoded response, on an
+`AsyncClient` a coroutine of it. Writes take `idempotency_key=`; without it one is generated per
+call and reused by that call's retries.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from datetime import datetime
+from typing import Any, Literal
+
+from . import webhooks as _webhooks
+from ._core import Call, M, Resource, compact, decoder, endpoint, raw, rfc3339, segment
+from ._models import (
+    Campaign,
+    CampaignClosing,
+    Distributor,
+    Leaderboard,
+    LeaderboardRank,
+    LedgerPage,
+    Link,
+    Order,
+    OrderExplanation,
+    Prize,
+    Program,
+    RedPacket,
+    Referral,
+    Refund,
+    Settlement,
+    TeamPage,
+)
+
+Tier = Literal["seed", "koc", "member"]
+BindMode = Literal["first", "new_user_only", "last"]
+Clawback = Literal["net_off", "absorb"]
+Metric = Literal["invites", "orders", "gmv", "commission"]
+Period = Literal["day", "week", "month", "campaign"]
+ImageFormat = Literal["png", "jpeg"]
+ExportFormat = Literal["csv", "xlsx"]
+DateTimeLike = datetime | str
+"""A timezone-aware `datetime`, or an RFC 3339 string with an offset."""
+
+_distributor = decoder(Distributor)
+_settlement = decoder(Settlement)
+_campaign = decoder(Campaign)
+_program = decoder(Program)
+
+
+class Distributors(Resource[M]):
+    """Distributors (分销员), keyed by the tenant's own user id (openid/unionid, 1–64 chars)."""
+
+    @endpoint
+    def upsert(
+        self,
+        distributor_id: str,
+        nickname: str,
+        avatar_url: str | None = None,
+        tier: Tier | None = None,
+        *,
+        idempotency_key: str | None = None,
+    ) -> Call[Distributor]:
+        """Create or update a distributor (`PUT /v1/distributors/{distributor_id}`)."""
+        body = compact(nickname=nickname, avatar_url=avatar_url, tier=tier)
+        path = f"/v1/distributors/{segment(distributor_id)}"
+        return Call("PUT", path, _distributor, json=body, idempotency_key=idempotency_key)
+
+    @endpoint
+    def get(self, distributor_id: str) -> Call[Distributor]:
+        """Profile, inviter, counts and balance (fen) of a distributor."""
+        return Call("GET", f"/v1/distributors/{segment(distributor_id)}", _distributor)
+
+    @endpoint
+    def ledger(
+        self, distributor_id: str, limit: int | None = None, cursor: str | None = None
+    ) -> Call[LedgerPage]:
+        """One page of ledger entries, newest first (`limit` ≤ 500, server default 50)."""
+        path = f"/v1/distributors/{segment(distributor_id)}/ledger"
+        params = compact(limit=limit, cursor=cursor)
+        return Call("GET", path, decoder(LedgerPage), params=params)
+
+    @endpoint
+    def team(
+        self,
+        distributor_id: str,
+        level: int = 1,
+        limit: int | None = None,
+        cursor: str | None = None,
+    ) -> Call[TeamPage]:
+        """One page of the users `level` steps below a distributor (1 = invited directly)."""
+        path = f"/v1/distributors/{segment(distributor_id)}/team"
+        params = compact(level=level, limit=limit, cursor=cursor)
+        return Call("GET", path, decoder(TeamPage), params=params)
+
+
+class Links(Resource[M]):
+    """Share links (推广链接); the same input returns the same link."""
+
+    @endpoint
+    def create(
+        self,
+        distributor_id: str,
+        campaign_id: str | None = None,
+        channel: str | None = None,
+        *,
+        idempotency_key: str | None = None,
+    ) -> Call[Link]:
+        """A distributor's link: `.code`, `.scene` (≤ 32 chars, for a mini-program code), `.url`."""
+        body = compact(distributor_id=distributor_id, campaign_id=campaign_id, channel=channel)
+        return Call("POST", "/v1/links", decoder(Link), json=body, idempotency_key=idempotency_key)
+
+
+class Referrals(Resource[M]):
+    """Bindings (推广关系): call when a user arrives through a share."""
+
+    @endpoint
+    def bind(
+        self,
+        user_id: str,
+        scene: str | None = None,
+        code: str | None = None,
+        occurred_at: DateTimeLike | None = None,
+        *,
+        idempotency_key: str | None = None,
+    ) -> Call[Referral]:
+        """Report an arrival by `scene` (mini-program code) or `code` (link); exactly one of them.
+
+        Returns the decision: `.outcome` "bound" | "kept" | "rejected", `.reason`, `.inviter_id`,
+        `.upline`.
+        """
+        if (scene is None) == (code is None):
+            raise ValueError("pass exactly one of scene= or code=")
+        at = None if occurred_at is None else rfc3339(occurred_at)
+        body = compact(user_id=user_id, scene=scene, code=code, occurred_at=at)
+        return Call(
+            "POST", "/v1/referrals", decoder(Referral), json=body, idempotency_key=idempotency_key
+        )
+
+
+class Orders(Resource[M]):
+    """Paid orders and refunds; replay-safe by order id and refund id."""
+
+    @endpoint
+    def paid(
+        self,
+        order_id: str,
+        user_id: str,
+        amount_fen: int,
+        paid_at: DateTimeLike,
+        campaign_id: str | None = None,
+        *,
+        idempotency_key: str | None = None,
+    ) -> Call[Order]:
+        """Report a paid order of `amount_fen`; returns the `.commissions` it credited."""
+        body = compact(
+            order_id=order_id,
+            user_id=user_id,
+            amount_fen=amount_fen,
+            paid_at=rfc3339(paid_at),
+            campaign_id=campaign_id,
+        )
+        return Call(
+            "POST", "/v1/orders", decoder(Order), json=body, idempotency_key=idempotency_key
+        )
+
+    @endpoint
+    def refund(
+        self, order_id: str, refund_id: str, amount_fen: int, *, idempotency_key: str | None = None
+    ) -> Call[Refund]:
+        """Report a (partial) refund; returns the `.reversals`. Over-refunding raises 422."""
+        path = f"/v1/orders/{segment(order_id)}/refunds"
+        body = {"refund_id": refund_id, "amount_fen": amount_fen}
+        return Call("POST", path, decoder(Refund), json=body, idempotency_key=idempotency_key)
+
+    @endpoint
+    def explain(self, order_id: str) -> Call[OrderExplanation]:
+        """The binding events, upline snapshot, rates and arithmetic behind an order's rewards."""
+        return Call("GET", f"/v1/orders/{segment(order_id)}/explain", decoder(OrderExplanation))
+
+
+class ProgramResource(Resource[M]):
+    """The tenant's standing rules (admin scope to change)."""
+
+    @endpoint
+    def get(self) -> Call[Program]:
+        """The current program."""
+        return Call("GET", "/v1/program", _program)
+
+    @endpoint
+    def put(
+        self,
+        *,
+        bind_mode: BindMode,
+        commission_bps: Sequence[int],
+        bind_validity_days: int | None = None,
+        freeze_days: int | None = None,
+        self_purchase_commission: bool | None = None,
+        clawback: Clawback | None = None,
+        payout_threshold_fen: int | None = None,
+        timezone: str | None = None,
+        landing_url: str | None = None,
+        avatar_hosts: Sequence[str] | None = None,
+        idempotency_key: str | None = None,
+    ) -> Call[Program]:
+        """Replace the program. `bind_validity_days=None` means bindings never lapse; other
+        None arguments are left out, so the server's defaults apply (freeze_days 7,
+        timezone Asia/Shanghai...)."""
+        body = compact(
+            bind_mode=bind_mode,
+            commission_bps=list(commission_bps),
+            freeze_days=freeze_days,
+            self_purchase_commission=self_purchase_commission,
+            clawback=clawback,
+            payout_threshold_fen=payout_threshold_fen,
+            timezone=timezone,
+            landing_url=landing_url,
+            avatar_hosts=None if avatar_hosts is None else list(avatar_hosts),
+        )
+        body["bind_validity_days"] = bind_validity_days
+        return Call("PUT", "/v1/program", _program, json=body, idempotency_key=idempotency_key)
+
+
+class Campaigns(Resource[M]):
+    """Time-boxed contests with leaderboards, TOP-N prizes and red packets (admin scope)."""
+
+    @endpoint
+    def create(
+        self,
+        name: str,
+        starts_at: DateTimeLike,
+        ends_at: DateTimeLike,
+        metric: Metric,
+        prizes: Sequence[Prize | Mapping[str, int]] = (),
+        min_score: int | None = None,
+        red_packet: RedPacket | Mapping[str, Any] | None = None,
+        *,
+        idempotency_key: str | None = None,
+    ) -> Call[Campaign]:
+        """Create a campaign; its metrics count inside [starts_at, ends_at)."""
+        body = compact(
+            name=name,
+            starts_at=rfc3339(starts_at),
+            ends_at=rfc3339(ends_at),
+            metric=metric,
+            prizes=list(prizes),
+            min_score=min_score,
+            red_packet=red_packet,
+        )
+        return Call("POST", "/v1/campaigns", _campaign, json=body, idempotency_key=idempotency_key)
+
+    @endpoint
+    def get(self, campaign_id: str) -> Call[Campaign]:
+        """A campaign by id."""
+        return Call("GET", f"/v1/campaigns/{segment(campaign_id)}", _campaign)
+
+    @endpoint
+    def close(
+        self, campaign_id: str, *, idempotency_key: str | None = None
+    ) -> Call[CampaignClosing]:
+        """Close a campaign and award its prizes; closing twice returns the same awards."""
+        path = f"/v1/campaigns/{segment(campaign_id)}/close"
+        return Call("POST", path, decoder(CampaignClosing), idempotency_key=idempotency_key)
+
+
+class Leaderboards(Resource[M]):
+    """Campaign leaderboards, in the program's time zone."""
+
+    @endpoint
+    def get(
+        self,
+        campaign_id: str,
+        period: Period = "campaign",
+        limit: int = 50,
+        at: DateTimeLike | None = None,
+    ) -> Call[Leaderboard]:
+        """The top `limit` entries for the `period` containing `at` (default: now)."""
+        path = f"/v1/campaigns/{segment(campaign_id)}/leaderboard"
+        params = compact(period=period, limit=limit, at=None if at is None else rfc3339(at))
+        return Call("GET", path, decoder(Leaderboard), params=params)
+
+    @endpoint
+    def rank(
+        self,
+        campaign_id: str,
+        distributor_id: str,
+        period: Period = "campaign",
+        at: DateTimeLike | None = None,
+        around: int | None = None,
+    ) -> Call[LeaderboardRank]:
+        """A distributor's own rank and score, with `around` neighbours `above` and `below`."""
+        path = f"/v1/campaigns/{segment(campaign_id)}/leaderboard/{segment(distributor_id)}"
+        at_text = None if at is None else rfc3339(at)
+        params = compact(period=period, at=at_text, around=around)
+        return Call("GET", path, decoder(LeaderboardRank), params=params)
+
+
+class Posters(Resource[M]):
+    """Share posters whose QR code leads to the distributor's link."""
+
+    @endpoint
+    def get(
+        self,
+        distributor_id: str,
+        campaign_id: str | None = None,
+        template: str | None = None,
+        format: ImageFormat = "png",
+    ) -> Call[bytes]:
+        """The poster image's bytes (PNG or JPEG)."""
+        path = f"/v1/posters/{segment(distributor_id)}"
+        params = compact(campaign_id=campaign_id, template=template, format=format)
+        return Call("GET", path, raw, params=params)
+
+
+class Settlements(Resource[M]):
+    """Finance batches: draft → approved → paid (admin scope)."""
+
+    @endpoint
+    def create(
+        self, cutoff: DateTimeLike, *, idempotency_key: str | None = None
+    ) -> Call[Settlement]:
+        """A draft of every entry whose freeze window ended at or before `cutoff`."""
+        body = {"cutoff": rfc3339(cutoff)}
+        return Call(
+            "POST", "/v1/settlements", _settlement, json=body, idempotency_key=idempotency_key
+        )
+
+    @endpoint
+    def get(self, settlement_id: str) -> Call[Settlement]:
+        """A settlement with its lines."""
+        return Call("GET", f"/v1/settlements/{segment(settlement_id)}", _settlement)
+
+    @endpoint
+    def approve(
+        self, settlement_id: str, *, idempotency_key: str | None = None
+    ) -> Call[Settlement]:
+        """Approve a draft, locking its entries."""
+        path = f"/v1/settlements/{segment(settlement_id)}/approve"
+        return Call("POST", path, _settlement, idempotency_key=idempotency_key)
+
+    @endpoint
+    def paid(
+        self,
+        settlement_id: str,
+        references: Mapping[str, str],
+        *,
+        idempotency_key: str | None = None,
+    ) -> Call[Settlement]:
+        """Mark an approved settlement paid, with a transfer reference per distributor id."""
+        path = f"/v1/settlements/{segment(settlement_id)}/paid"
+        body = {"references": dict(references)}
+        return Call("POST", path, _settlement, json=body, idempotency_key=idempotency_key)
+
+    @endpoint
+    def export(self, settlement_id: str, format: ExportFormat = "csv") -> Call[bytes]:
+        """The settlement as CSV (UTF-8 with BOM) or XLSX bytes; re-exports are identical."""
+        if format not in ("csv", "xlsx"):
+            raise ValueError(f"format must be 'csv' or 'xlsx', not {format!r}")
+        return Call("GET", f"/v1/settlements/{segment(settlement_id)}/export.{format}", raw)
+
+
+class Webhooks:
+    """Webhook signature checks; local, so the same on `Client` and `AsyncClient`."""
+
+    __slots__ = ()
+
+    def verify(
+        self, payload: bytes | str, header: str, secret: str | bytes, tolerance: int = 300
+    ) -> dict[str, Any]:
+        """See `liebian_sdk.webhooks.verify`."""
+        return _webhooks.verify(payload, header, secret, tolerance)

@@ -1,0 +1,43 @@
+"""Settlements (API.md, "Settlements")."""
+
+from __future__ import annotations
+
+from typing import Annotated, Literal
+
+import msgspec
+
+from server.common import AwareDatetime
+
+__all__ = ["PaidIn", "Settlement", "SettlementIn", "SettlementLine"]
+
+
+class SettlementIn(msgspec.Struct, forbid_unknown_fields=True):
+    cutoff: AwareDatetime
+
+
+class PaidIn(msgspec.Struct, forbid_unknown_fields=True):
+    # distributor_id -> the payout rail's transfer reference (e.g. a WeChat Pay batch detail id)
+    references: dict[str, Annotated[str, msgspec.Meta(min_length=1, max_length=128)]]
+
+
+class SettlementLine(msgspec.Struct):
+    distributor_id: str
+    commission_fen: int
+    red_packet_fen: int
+    prize_fen: int
+    reversal_fen: int
+    net_fen: int
+    transfer_ref: str | None = None
+
+
+class Settlement(msgspec.Struct):
+    id: str
+    status: Literal["draft", "approved", "paid"]
+    cutoff: str
+    total_fen: int
+    line_count: int
+    lines: list[SettlementLine]
+    next_cursor: str | None
+    created_at: str
+    approved_at: str | None
+    paid_at: str | None

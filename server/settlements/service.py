@@ -1,0 +1,178 @@
+"""Settlement lifecycle: draft → approved (locks its entries) → paid. Totals reconcile to the fen.
+
+A draft takes every entry whose freeze ended by the cutoff, that no approved settlement holds,
+of active (not held/frozen) distributors, and nets it per distributor (``rewards.settle``);
+nets below the payout threshold, or negative, carry forward: their entries stay out. Approval
+inserts one ``settlement_locks`` row per entry under a unique key, so two approvals of
+overlapping drafts cannot both succeed (the second gets 409), and no entry is paid twice.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from rewards.settlement import EntryAmount, settle
+from server.common import decode_cursor, encode_cursor, from_us, new_id, now_us
+from server.db import Connection, UniqueViolation
+from server.errors import Conflict, FieldError, NotFound, Unprocessable
+from server.program.schemas import Program
+from server.settlements.schemas import Settlement, SettlementLine
+from server.webhooks.outbox import enqueue_event
+
+__all__ = ["approve", "create_draft", "get_settlement", "mark_paid"]
+
+DUE_ENTRIES_SQL = """
+INSERT INTO settlement_items (tenant_id, settlement_id, entry_id)
+SELECT e.tenant_id, $2, e.id FROM ledger_entries e
+WHERE e.tenant_id = $1 AND e.available_at_us <= $3 AND e.kind <> 'absorbed_reversal'
+  AND NOT EXISTS (SELECT 1 FROM settlement_locks l WHERE l.tenant_id = e.tenant_id
+                  AND l.entry_id = e.id)
+  AND NOT EXISTS (SELECT 1 FROM distributors d WHERE d.tenant_id = e.tenant_id
+                  AND d.distributor_id = e.distributor_id AND d.status <> 'active')
+"""
+TOTALS_SQL = """
+SELECT e.distributor_id, e.kind, SUM(e.amount_fen) AS amount
+FROM settlement_items i JOIN ledger_entries e ON e.tenant_id = i.tenant_id AND e.id = i.entry_id
+WHERE i.tenant_id = $1 AND i.settlement_id = $2
+GROUP BY e.distributor_id, e.kind
+"""
+DROP_CARRIED_SQL = """
+DELETE FROM settlement_items WHERE tenant_id = $1 AND settlement_id = $2 AND entry_id IN (
+  SELECT i.entry_id FROM settlement_items i
+  JOIN ledger_entries e ON e.tenant_id = i.tenant_id AND e.id = i.entry_id
+  WHERE i.tenant_id = $1 AND i.settlement_id = $2 AND NOT EXISTS (
+    SELECT 1 FROM settlement_lines s WHERE s.tenant_id = $1 AND s.settlement_id = $2
+    AND s.distributor_id = e.distributor_id))
+"""
+
+
+async def create_draft(tx: Connection, tenant_id: str, program: Program, cutoff_us: int) -> str:
+    settlement_id = new_id("stl")
+    await tx.execute(DUE_ENTRIES_SQL, tenant_id, settlement_id, cutoff_us)
+    totals = await tx.fetch(TOTALS_SQL, tenant_id, settlement_id)
+    payable, _carried = settle(
+        (EntryAmount(r[0], r[1], int(r[2])) for r in totals), program.payout_threshold_fen
+    )
+    if payable:
+        await tx.executemany(
+            "INSERT INTO settlement_lines (tenant_id, settlement_id, distributor_id,"
+            " commission_fen, red_packet_fen, prize_fen, reversal_fen, net_fen)"
+            " VALUES ($1, $2, $3, $4, $5, $6, $7, $8)",
+            [(tenant_id, settlement_id, ln.distributor_id, ln.commission_fen, ln.red_packet_fen,
+              ln.prize_fen, ln.reversal_fen, ln.net_fen) for ln in payable],
+        )
+    await tx.execute(DROP_CARRIED_SQL, tenant_id, settlement_id)
+    await tx.execute(
+        "INSERT INTO settlements (tenant_id, settlement_id, cutoff_us, status, total_fen,"
+        " line_count, created_at_us) VALUES ($1, $2, $3, 'draft', $4, $5, $6)",
+        tenant_id, settlement_id, cutoff_us, sum(ln.net_fen for ln in payable), len(payable),
+        now_us(),
+    )
+    return settlement_id
+
+
+async def settlement_row(db: Connection, tenant_id: str, settlement_id: str, lock: bool = False) -> Any:
+    row = await db.fetchrow(
+        "SELECT settlement_id, status, cutoff_us, total_fen, line_count, created_at_us,"
+        " approved_at_us, paid_at_us FROM settlements WHERE tenant_id = $1 AND settlement_id = $2"
+        + (" FOR UPDATE" if lock and db.engine == "postgres" else ""),
+        tenant_id, settlement_id,
+    )
+    if row is None:
+        raise NotFound(f"settlement {settlement_id!r} does not exist")
+    return row
+
+
+async def get_settlement(
+    db: Connection, tenant_id: str, settlement_id: str, limit: int = 500, cursor: str | None = None
+) -> Settlement:
+    row = await settlement_row(db, tenant_id, settlement_id)
+    after = decode_cursor(cursor) or [""]
+    lines = await db.fetch(
+        "SELECT distributor_id, commission_fen, red_packet_fen, prize_fen, reversal_fen, net_fen,"
+        " transfer_ref FROM settlement_lines WHERE tenant_id = $1 AND settlement_id = $2"
+        " AND distributor_id > $3 ORDER BY distributor_id LIMIT $4",
+        tenant_id, settlement_id, str(after[0]), limit + 1,
+    )
+
+    def ts(value: Any) -> str | None:
+        return from_us(int(value)).isoformat() if value is not None else None
+
+    return Settlement(
+        id=settlement_id, status=row["status"], cutoff=from_us(int(row["cutoff_us"])).isoformat(),
+        total_fen=int(row["total_fen"]), line_count=int(row["line_count"]),
+        lines=[SettlementLine(r[0], int(r[1]), int(r[2]), int(r[3]), int(r[4]), int(r[5]), r[6])
+               for r in lines[:limit]],
+        next_cursor=encode_cursor(lines[limit - 1][0]) if len(lines) > limit else None,
+        created_at=from_us(int(row["created_at_us"])).isoformat(),
+        approved_at=ts(row["approved_at_us"]), paid_at=ts(row["paid_at_us"]),
+    )
+
+
+async def approve(tx: Connection, tenant_id: str, settlement_id: str) -> None:
+    row = await settlement_row(tx, tenant_id, settlement_id, lock=True)
+    if row["status"] != "draft":
+        return  # approving again is a no-op: the entries are locked already
+    try:
+        await tx.execute(
+            "INSERT INTO settlement_locks (tenant_id, entry_id, settlement_id, status)"
+            " SELECT tenant_id, entry_id, settlement_id, 'settled' FROM settlement_items"
+            " WHERE tenant_id = $1 AND settlement_id = $2",
+            tenant_id, settlement_id,
+        )
+    except UniqueViolation:
+        raise Conflict(
+            f"settlement {settlement_id!r} covers entries that another approved settlement "
+            "already holds; create a new draft"
+        ) from None
+    now = now_us()
+    await tx.execute(
+        "UPDATE settlements SET status = 'approved', approved_at_us = $3"
+        " WHERE tenant_id = $1 AND settlement_id = $2",
+        tenant_id, settlement_id, now,
+    )
+    await enqueue_event(tx, tenant_id, "settlement.approved", f"{settlement_id}:approved", {
+        "settlement_id": settlement_id, "total_fen": int(row["total_fen"]),
+        "line_count": int(row["line_count"]),
+    })
+
+
+async def mark_paid(tx: Connection, tenant_id: str, settlement_id: str, references: dict[str, str]) -> None:
+    row = await settlement_row(tx, tenant_id, settlement_id, lock=True)
+    if row["status"] == "draft":
+        raise Conflict(f"settlement {settlement_id!r} is a draft; approve it before marking it paid")
+    lines = {r[0]: r[1] for r in await tx.fetch(
+        "SELECT distributor_id, transfer_ref FROM settlement_lines"
+        " WHERE tenant_id = $1 AND settlement_id = $2", tenant_id, settlement_id,
+    )}
+    unknown = sorted(set(references) - set(lines))
+    missing = sorted(set(lines) - set(references))
+    errors = [FieldError(f"references.{d}", "is not a line of this settlement") for d in unknown[:20]]
+    errors += [FieldError(f"references.{d}", "needs a transfer reference") for d in missing[:20]]
+    if errors:
+        raise Unprocessable(
+            f"references must name every line of the settlement exactly "
+            f"({len(missing)} missing, {len(unknown)} unknown)", errors,
+        )
+    if row["status"] == "paid":
+        if any(lines[d] != ref for d, ref in references.items()):
+            raise Conflict(f"settlement {settlement_id!r} was already paid with other references")
+        return
+    await tx.executemany(
+        "UPDATE settlement_lines SET transfer_ref = $4 WHERE tenant_id = $1 AND settlement_id = $2"
+        " AND distributor_id = $3",
+        [(tenant_id, settlement_id, d, ref) for d, ref in sorted(references.items())],
+    )
+    await tx.execute(
+        "UPDATE settlement_locks SET status = 'paid' WHERE tenant_id = $1 AND settlement_id = $2",
+        tenant_id, settlement_id,
+    )
+    await tx.execute(
+        "UPDATE settlements SET status = 'paid', paid_at_us = $3"
+        " WHERE tenant_id = $1 AND settlement_id = $2",
+        tenant_id, settlement_id, now_us(),
+    )
+    await enqueue_event(tx, tenant_id, "settlement.paid", f"{settlement_id}:paid", {
+        "settlement_id": settlement_id, "total_fen": int(row["total_fen"]),
+        "references": dict(sorted(references.items())),
+    })

@@ -1,0 +1,202 @@
+"""Settlements and finance exports: reconcile to the fen, never pay an entry twice."""
+
+from __future__ import annotations
+
+import csv
+import io
+from argparse import Namespace
+from concurrent.futures import ThreadPoolExecutor
+from datetime import UTC, datetime, timedelta
+
+import openpyxl
+import pytest
+
+from tests.conftest import TenantKeys
+from tests.server.test_orders import order, refund
+from tests.server.test_referrals import arrive, link_of, register
+
+PAID = datetime(2026, 5, 1, 10, 0, tzinfo=UTC)
+CUTOFF = datetime(2026, 6, 1, tzinfo=UTC)
+
+
+def setup_earners(tenant: TenantKeys, **program) -> None:
+    tenant.put("/v1/program", {"commission_bps": [1000, 500], **program})
+    register(tenant, "top")
+    register(tenant, "=near")  # a hostile-looking id: exports must escape it
+    tenant.put("/v1/distributors/top", {"nickname": "+大使 top"}, scope="sdk")
+    arrive(tenant, "=near", link_of(tenant, "top"))
+    arrive(tenant, "buyer", link_of(tenant, "=near"))
+
+
+def draft(tenant: TenantKeys, cutoff: datetime = CUTOFF) -> dict:
+    response = tenant.post("/v1/settlements", {"cutoff": cutoff.isoformat()})
+    assert response.status_code == 201, response.text
+    return response.json()
+
+
+def lines_of(settlement: dict) -> dict[str, dict]:
+    return {line["distributor_id"]: line for line in settlement["lines"]}
+
+
+def locked_entry_total(tenant: TenantKeys, settlement_id: str) -> int:
+    async def total(db, tenant_id, settlement_id):
+        return await db.fetchval(
+            "SELECT COALESCE(SUM(e.amount_fen), 0) FROM settlement_items i JOIN ledger_entries e"
+            " ON e.tenant_id = i.tenant_id AND e.id = i.entry_id"
+            " WHERE i.tenant_id = $1 AND i.settlement_id = $2", tenant_id, settlement_id)
+
+    return int(tenant.call(total, tenant.tenant_id, settlement_id))
+
+
+def test_draft_nets_each_distributor_and_reconciles(tenant):
+    setup_earners(tenant)
+    order(tenant, "o1", 10000)
+    order(tenant, "o2", 20000)
+    refund(tenant, "o2", "r1", 5000)
+    order(tenant, "late", 10000, paid_at=datetime.now(UTC) - timedelta(days=1))  # still frozen
+    settlement = draft(tenant, datetime.now(UTC) + timedelta(minutes=1))
+    lines = lines_of(settlement)
+    assert lines["=near"] == {"distributor_id": "=near", "commission_fen": 3000, "red_packet_fen": 0,
+                              "prize_fen": 0, "reversal_fen": -500, "net_fen": 2500, "transfer_ref": None}
+    assert lines["top"]["net_fen"] == 1250
+    assert settlement["status"] == "draft"
+    assert settlement["total_fen"] == sum(ln["net_fen"] for ln in settlement["lines"]) == 3750
+    assert locked_entry_total(tenant, settlement["id"]) == 3750
+
+
+def test_threshold_and_negative_nets_carry_forward(tenant):
+    setup_earners(tenant, payout_threshold_fen=1500)
+    order(tenant, "o1", 20000)  # near 2000, top 1000 (< threshold)
+    settlement = draft(tenant)
+    assert set(lines_of(settlement)) == {"=near"}
+    assert settlement["total_fen"] == 2000
+    assert locked_entry_total(tenant, settlement["id"]) == 2000
+
+
+def test_approve_locks_entries_and_paid_moves_them(tenant):
+    setup_earners(tenant)
+    order(tenant, "o1", 10000)
+    settlement = draft(tenant)
+    approved = tenant.post(f"/v1/settlements/{settlement['id']}/approve")
+    assert approved.status_code == 200 and approved.json()["status"] == "approved"
+    assert tenant.post(f"/v1/settlements/{settlement['id']}/approve").json()["status"] == "approved"
+    balance = tenant.get("/v1/distributors/=near", scope="sdk").json()["balance"]
+    assert balance == {"pending_fen": 0, "available_fen": 0, "settled_fen": 1000, "paid_fen": 0}
+    assert draft(tenant)["lines"] == []  # approved entries never show again
+    missing = tenant.post(f"/v1/settlements/{settlement['id']}/paid", {"references": {"top": "T1"}})
+    assert missing.status_code == 422
+    assert missing.json()["errors"][0]["field"] == "references.=near"
+    refs = {"top": "wx-001", "=near": "wx-002"}
+    paid = tenant.post(f"/v1/settlements/{settlement['id']}/paid", {"references": refs})
+    assert paid.status_code == 200, paid.text
+    assert paid.json()["status"] == "paid"
+    assert {ln["transfer_ref"] for ln in paid.json()["lines"]} == {"wx-001", "wx-002"}
+    assert tenant.post(f"/v1/settlements/{settlement['id']}/paid", {"references": refs}).status_code == 200
+    other = tenant.post(f"/v1/settlements/{settlement['id']}/paid", {"references": {"top": "x", "=near": "y"}})
+    assert other.status_code == 409
+    balance = tenant.get("/v1/distributors/=near", scope="sdk").json()["balance"]
+    assert balance["paid_fen"] == 1000 and balance["settled_fen"] == 0
+
+
+def test_paying_a_draft_is_409(tenant):
+    setup_earners(tenant)
+    order(tenant, "o1", 10000)
+    settlement = draft(tenant)
+    response = tenant.post(f"/v1/settlements/{settlement['id']}/paid", {"references": {}})
+    assert response.status_code == 409
+
+
+def test_overlapping_drafts_one_approval_wins(tenant):
+    setup_earners(tenant)
+    order(tenant, "o1", 10000)
+    first, second = draft(tenant), draft(tenant)
+    with ThreadPoolExecutor(max_workers=2) as pool:
+        statuses = sorted(pool.map(
+            lambda s: tenant.post(f"/v1/settlements/{s['id']}/approve").status_code, [first, second]))
+    assert statuses == [200, 409]
+
+
+def test_clawback_after_payment_nets_off_next_time(tenant):
+    setup_earners(tenant)
+    order(tenant, "o1", 10000)
+    order(tenant, "o2", 10000)
+    first = draft(tenant)
+    tenant.post(f"/v1/settlements/{first['id']}/approve")
+    refund(tenant, "o1", "r1", 10000)  # near owes 1000 back
+    order(tenant, "o3", 30000, paid_at=PAID + timedelta(days=1))
+    second = lines_of(draft(tenant, datetime.now(UTC) + timedelta(minutes=1)))
+    assert second["=near"]["commission_fen"] == 3000
+    assert second["=near"]["reversal_fen"] == -1000
+    assert second["=near"]["net_fen"] == 2000
+
+
+def test_held_distributor_is_left_out(tenant):
+    setup_earners(tenant)
+    order(tenant, "o1", 10000)
+    tenant.put("/v1/distributors/top", {"nickname": "top", "status": "held"}, scope="sdk")
+    assert set(lines_of(draft(tenant))) == {"=near"}
+
+
+def test_csv_export_reads_back_and_is_stable(tenant):
+    setup_earners(tenant)
+    order(tenant, "o1", 12345)
+    settlement = draft(tenant)
+    response = tenant.get(f"/v1/settlements/{settlement['id']}/export.csv")
+    assert response.status_code == 200
+    assert response.headers["content-type"].startswith("text/csv")
+    assert response.content.startswith("\ufeff".encode())
+    assert tenant.get(f"/v1/settlements/{settlement['id']}/export.csv").content == response.content
+    rows = list(csv.DictReader(io.StringIO(response.content.decode("utf-8-sig"))))
+    by_id = {r["distributor_id"]: r for r in rows}
+    assert by_id["'=near"]["net_fen"] == "1234" and by_id["'=near"]["net_yuan"] == "12.34"
+    assert by_id["top"]["nickname"] == "'+大使 top"
+    assert by_id["TOTAL"]["net_fen"] == str(settlement["total_fen"])
+    assert sum(int(r["net_fen"]) for r in rows if r["distributor_id"] != "TOTAL") == settlement["total_fen"]
+
+
+def test_xlsx_export_reads_back_and_is_stable(tenant):
+    setup_earners(tenant)
+    order(tenant, "o1", 12345)
+    settlement = draft(tenant)
+    first = tenant.get(f"/v1/settlements/{settlement['id']}/export.xlsx")
+    assert first.status_code == 200
+    assert tenant.get(f"/v1/settlements/{settlement['id']}/export.xlsx").content == first.content
+    book = openpyxl.load_workbook(io.BytesIO(first.content))
+    rows = list(book["Lines"].iter_rows(values_only=True))
+    header, body = rows[0], rows[1:]
+    net = header.index("net_fen")
+    assert sum(r[net] for r in body) == settlement["total_fen"]
+    assert {r[0] for r in body} == {"=near", "top"}  # XLSX cells are typed text: no formula risk
+    summary = {r[0]: r[1] for r in book["Summary"].iter_rows(values_only=True)}
+    assert summary["total_fen"] == settlement["total_fen"]
+
+
+def test_cli_export_writes_the_file(tenant, tmp_path):
+    from server.settlements.export import export_to_file
+
+    setup_earners(tenant)
+    order(tenant, "o1", 10000)
+    settlement = draft(tenant)
+    target = tmp_path / "out.csv"
+    log = io.StringIO()
+    args = Namespace(settlement_id=settlement["id"], tenant=None, format="csv", output=str(target))
+    assert tenant.call(lambda db: export_to_file(db, args, log)) == 0
+    assert target.read_bytes() == tenant.get(f"/v1/settlements/{settlement['id']}/export.csv").content
+    assert "2/2 lines" in log.getvalue()
+
+
+def test_settlements_are_tenant_scoped(tenant, other_tenant):
+    setup_earners(tenant)
+    order(tenant, "o1", 10000)
+    settlement = draft(tenant)
+    for path in ("", "/export.csv", "/export.xlsx"):
+        assert other_tenant.get(f"/v1/settlements/{settlement['id']}{path}").status_code == 404
+    assert other_tenant.post(f"/v1/settlements/{settlement['id']}/approve").status_code == 404
+    assert tenant.post("/v1/settlements", {"cutoff": CUTOFF.isoformat()}, scope="sdk").status_code == 403
+
+
+@pytest.mark.parametrize("cutoff", ["2026-06-01", "yesterday", None])
+def test_bad_cutoff_is_422(tenant, cutoff):
+    response = tenant.post("/v1/settlements", {"cutoff": cutoff})
+    assert response.status_code == 422
+    assert response.json()["errors"][0]["field"] == "cutoff"

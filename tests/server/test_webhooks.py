@@ -1,0 +1,117 @@
+"""Webhooks: durable outbox, signed deliveries, retries with backoff."""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import json
+
+import httpx
+
+from server.webhooks.delivery import deliver_due
+from tests.server.test_orders import order, refund
+from tests.server.test_referrals import arrive, link_of, register
+
+FAR_FUTURE_US = 2**61
+HOUR_US = 3_700_000_000  # longer than the longest backoff
+
+
+def endpoint(tenant, events):
+    response = tenant.post("/v1/webhook-endpoints", {"url": "https://hooks.example.com/liebian",
+                                                      "events": events})
+    assert response.status_code == 201, response.text
+    return response.json()
+
+
+def verify(secret: str, header: str, body: bytes) -> bool:
+    parts = dict(p.split("=", 1) for p in header.split(","))
+    expected = hmac.new(secret.encode(), f"{parts['t']}.".encode() + body, hashlib.sha256).hexdigest()
+    return hmac.compare_digest(expected, parts["v1"])
+
+
+class Receiver:
+    """An httpx transport that fails the first ``failures`` calls, then accepts."""
+
+    def __init__(self, failures: int = 0) -> None:
+        self.failures = failures
+        self.calls: list[httpx.Request] = []
+
+    def __call__(self, request: httpx.Request) -> httpx.Response:
+        self.calls.append(request)
+        if len(self.calls) <= self.failures:
+            return httpx.Response(503)
+        return httpx.Response(204)
+
+
+def deliver(tenant, receiver: Receiver, at_us: int | None = None) -> int:
+    async def run(db):
+        async with httpx.AsyncClient(transport=httpx.MockTransport(receiver)) as http:
+            return await deliver_due(db, http, at_us=at_us, tenant_id=tenant.tenant_id)
+
+    return tenant.call(run)
+
+
+def pending(tenant) -> list:
+    async def rows(db, tenant_id):
+        return await db.fetch("SELECT event_type, attempts, delivered_at_us FROM webhook_outbox"
+                              " WHERE tenant_id = $1 ORDER BY id", tenant_id)
+
+    return [tuple(r) for r in tenant.call(rows, tenant.tenant_id)]
+
+
+def test_secret_is_shown_once(tenant):
+    created = endpoint(tenant, ["commission.created"])
+    assert created["secret"].startswith("whsec_")
+    listed = tenant.get("/v1/webhook-endpoints").json()["endpoints"]
+    assert listed[0]["id"] == created["id"] and listed[0]["secret"] is None
+    bad = tenant.post("/v1/webhook-endpoints", {"url": "ftp://x.example", "events": ["commission.created"]})
+    assert bad.status_code == 422
+    assert tenant.post("/v1/webhook-endpoints", {"url": "https://x.example", "events": ["nope"]}).status_code == 422
+
+
+def test_delivery_failing_twice_then_succeeding_is_delivered_once_signed(tenant):
+    created = endpoint(tenant, ["commission.created"])
+    register(tenant, "near")
+    arrive(tenant, "buyer", link_of(tenant, "near"))
+    order(tenant, "o1", 10000)
+    order(tenant, "o1", 10000)  # a replay enqueues nothing new
+    receiver = Receiver(failures=2)
+    assert deliver(tenant, receiver) == 0
+    assert deliver(tenant, receiver, FAR_FUTURE_US) == 0  # backoff elapsed: second attempt
+    assert deliver(tenant, receiver, FAR_FUTURE_US + HOUR_US) == 1
+    assert deliver(tenant, receiver, FAR_FUTURE_US + 9 * HOUR_US) == 0  # nothing left
+    assert len(receiver.calls) == 3
+    last = receiver.calls[-1]
+    assert verify(created["secret"], last.headers["liebian-signature"], last.content)
+    event = json.loads(last.content)
+    assert event["type"] == "commission.created"
+    assert event["data"]["commissions"][0]["distributor_id"] == "near"
+    assert [(t, a, d is not None) for t, a, d in pending(tenant)] == [("commission.created", 3, True)]
+
+
+def test_failed_attempt_waits_for_its_backoff(tenant):
+    endpoint(tenant, ["commission.created"])
+    register(tenant, "near")
+    arrive(tenant, "buyer", link_of(tenant, "near"))
+    order(tenant, "o1", 10000)
+    receiver = Receiver(failures=1)
+    deliver(tenant, receiver)
+    assert deliver(tenant, receiver) == 0  # not yet due
+    assert len(receiver.calls) == 1
+
+
+def test_events_for_refunds_and_settlements(tenant):
+    endpoint(tenant, ["refund.reversed", "settlement.approved", "settlement.paid"])
+    register(tenant, "near")
+    arrive(tenant, "buyer", link_of(tenant, "near"))
+    order(tenant, "o1", 10000)
+    refund(tenant, "o1", "r1", 5000)
+    settlement = tenant.post("/v1/settlements", {"cutoff": "2100-01-01T00:00:00+00:00"}).json()
+    tenant.post(f"/v1/settlements/{settlement['id']}/approve")
+    tenant.post(f"/v1/settlements/{settlement['id']}/paid", {"references": {"near": "wx-1"}})
+    assert [t for t, _, _ in pending(tenant)] == ["refund.reversed", "settlement.approved", "settlement.paid"]
+    receiver = Receiver()
+    assert deliver(tenant, receiver) == 3
+    events = {json.loads(c.content)["type"]: json.loads(c.content) for c in receiver.calls}
+    assert events["refund.reversed"]["data"]["reversals"][0]["amount_fen"] == -500
+    assert events["settlement.paid"]["data"]["references"] == {"near": "wx-1"}
