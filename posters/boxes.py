@@ -1,0 +1,71 @@
+"""Where views go and which depend on PosterData: what the static-layer cache needs."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+
+from posters.spec import PLACEHOLDER_RE, Css, ImageView, QrCodeView, TextView, View
+
+__all__ = ["Box", "css_box", "is_dynamic", "line_height", "qr_box", "substitute", "view_bounds"]
+
+Box = tuple[int, int, int, int]  # left, top, width, height
+
+
+def substitute(text: str, values: Mapping[str, str]) -> str:
+    """Replace ``{name}`` placeholders in one pass (values are never re-expanded)."""
+    return PLACEHOLDER_RE.sub(lambda m: values.get(m.group(1), m.group(0)), text)
+
+
+def is_dynamic(view: View) -> bool:
+    """Whether the view depends on PosterData (and so cannot go in the cached static layer)."""
+    if isinstance(view, TextView):
+        return PLACEHOLDER_RE.search(view.text) is not None
+    if isinstance(view, QrCodeView):
+        return PLACEHOLDER_RE.search(view.content) is not None
+    if isinstance(view, ImageView):
+        return view.url in ("{avatar}", "{qr}")
+    return False
+
+
+def css_box(css: Css, width: float | None = None, height: float | None = None) -> Box:
+    w = css.width if width is None else width
+    h = css.height if height is None else height
+    w, h = w or 0.0, h or 0.0
+    left = css.left - (w / 2 if css.align == "center" else w if css.align == "right" else 0.0)
+    return round(left), round(css.top), round(w), round(h)
+
+
+def line_height(css: Css) -> float:
+    return css.line_height or round(css.font_size * 1.4)
+
+
+def view_bounds(view: View, canvas: tuple[int, int]) -> tuple[int, int, int, int]:
+    """A conservative (x0, y0, x1, y1) of everything ``view`` may paint."""
+    css = view.css
+    if isinstance(view, TextView):
+        lines = css.max_lines or (1 if css.width is None else 100)
+        height = css.height or line_height(css) * lines
+        x, y, w, h = css_box(css, height=height)
+        if css.width is not None:
+            x0, x1 = x, x + w
+        elif css.align == "left":
+            x0, x1 = round(css.left), canvas[0]
+        elif css.align == "right":
+            x0, x1 = 0, round(css.left)
+        else:
+            half = round(min(css.left, canvas[0] - css.left))
+            x0, x1 = round(css.left) - half, round(css.left) + half
+        return x0 - 2, y - 2, x1 + 2, y + h + 2
+    if isinstance(view, QrCodeView):
+        side = min(css.width or 0.0, css.height or css.width or 0.0)
+        x, y, w, h = css_box(css, side, side)
+    else:
+        x, y, w, h = css_box(css)
+    return x, y, x + w, y + h
+
+
+def qr_box(css: Css) -> Box:
+    """The square a QR view occupies: the shorter of width and height (default: width)."""
+    side = round(min(css.width or 0.0, css.height or css.width or 0.0))
+    x, y, _, _ = css_box(css, side, side)
+    return x, y, side, side

@@ -1,0 +1,207 @@
+"""CSS-like paints: solid colours and ``linear-gradient(...)``.
+
+A paint string is parsed once (cached) into :class:`Solid` or :class:`Gradient`; the
+renderer turns gradients into images with :func:`gradient_image`. Colours are RGBA tuples of
+0..255 ints.
+"""
+
+from __future__ import annotations
+
+import math
+import re
+from dataclasses import dataclass
+from functools import lru_cache
+
+from PIL import Image, ImageColor
+
+__all__ = ["RGBA", "Gradient", "Paint", "Solid", "gradient_image", "parse_color", "parse_paint"]
+
+RGBA = tuple[int, int, int, int]
+
+_RGBA_FN = re.compile(r"rgba?\(\s*([^)]*)\)\s*$", re.IGNORECASE)
+_ANGLE = re.compile(r"(-?\d+(?:\.\d+)?)(deg|turn|rad)$")
+_SIDES = {
+    "to top": 0.0, "to right": 90.0, "to bottom": 180.0, "to left": 270.0,
+    "to top right": 45.0, "to right top": 45.0, "to bottom right": 135.0,
+    "to right bottom": 135.0, "to bottom left": 225.0, "to left bottom": 225.0,
+    "to top left": 315.0, "to left top": 315.0,
+}  # fmt: skip
+
+
+@dataclass(frozen=True)
+class Solid:
+    rgba: RGBA
+
+
+@dataclass(frozen=True)
+class Gradient:
+    """CSS ``linear-gradient``: ``angle`` in degrees (0 = towards the top, clockwise)."""
+
+    angle: float
+    stops: tuple[tuple[float, RGBA], ...]  # (position 0..1, colour), sorted by position
+
+
+Paint = Solid | Gradient
+
+
+def _channel(text: str, *, alpha: bool) -> int:
+    text = text.strip()
+    if text.endswith("%"):
+        value = float(text[:-1]) / 100.0 * 255.0
+    elif alpha:
+        value = float(text) * 255.0  # CSS alpha is 0..1
+    else:
+        value = float(text)
+    return max(0, min(255, round(value)))
+
+
+@lru_cache(maxsize=512)
+def parse_color(text: str) -> RGBA:
+    """Parse ``#rgb``, ``#rrggbbaa``, ``rgb()``, ``rgba(r, g, b, 0.5)``, names, ``transparent``.
+
+    Raises ``ValueError`` with a message suitable for a template error.
+    """
+    value = text.strip().lower()
+    if value == "transparent":
+        return (0, 0, 0, 0)
+    match = _RGBA_FN.match(value)
+    try:
+        if match:
+            parts = [p for p in re.split(r"[\s,/]+", match.group(1)) if p]
+            if len(parts) not in (3, 4):
+                raise ValueError
+            r, g, b = (_channel(p, alpha=False) for p in parts[:3])
+            a = _channel(parts[3], alpha=True) if len(parts) == 4 else 255
+            return (r, g, b, a)
+        color = ImageColor.getrgb(value)
+    except ValueError:
+        raise ValueError(
+            f"{text!r} is not a colour; use #rrggbb, #rrggbbaa, rgba(255, 0, 0, 0.5) or a name"
+        ) from None
+    return (color[0], color[1], color[2], color[3] if len(color) == 4 else 255)
+
+
+def _split_args(text: str) -> list[str]:
+    """Split on commas that are not inside parentheses."""
+    parts: list[str] = []
+    depth, start = 0, 0
+    for i, ch in enumerate(text):
+        if ch == "(":
+            depth += 1
+        elif ch == ")":
+            depth -= 1
+        elif ch == "," and depth == 0:
+            parts.append(text[start:i].strip())
+            start = i + 1
+    parts.append(text[start:].strip())
+    return parts
+
+
+def _parse_angle(text: str) -> float | None:
+    if text in _SIDES:
+        return _SIDES[text]
+    match = _ANGLE.match(text)
+    if not match:
+        return None
+    number, unit = float(match.group(1)), match.group(2)
+    factor = {"deg": 1.0, "turn": 360.0, "rad": 180.0 / math.pi}[unit]
+    return (number * factor) % 360.0
+
+
+def _parse_gradient(body: str) -> Gradient:
+    args = _split_args(body)
+    angle = _parse_angle(args[0].lower())
+    if angle is None:
+        angle = 180.0
+    else:
+        args = args[1:]
+    if len(args) < 2:
+        raise ValueError("a linear-gradient needs at least two colour stops")
+    stops: list[tuple[float | None, RGBA]] = []
+    for arg in args:
+        color_text, _, position = arg.rpartition(" ") if arg.endswith("%") else (arg, "", "")
+        pos = float(position[:-1]) / 100.0 if position else None
+        stops.append((pos, parse_color(color_text)))
+    # CSS: missing first/last positions are 0 and 1; missing middles are spaced evenly.
+    if stops[0][0] is None:
+        stops[0] = (0.0, stops[0][1])
+    if stops[-1][0] is None:
+        stops[-1] = (1.0, stops[-1][1])
+    resolved: list[tuple[float, RGBA]] = []
+    i = 0
+    while i < len(stops):
+        pos, color = stops[i]
+        if pos is not None:
+            resolved.append((max(pos, resolved[-1][0]) if resolved else pos, color))
+            i += 1
+            continue
+        j = i
+        while stops[j][0] is None:
+            j += 1
+        lo, hi = resolved[-1][0], stops[j][0] or 0.0
+        for k in range(i, j):
+            resolved.append((lo + (hi - lo) * (k - i + 1) / (j - i + 1), stops[k][1]))
+        i = j
+    return Gradient(angle=angle, stops=tuple(resolved))
+
+
+@lru_cache(maxsize=256)
+def parse_paint(text: str) -> Paint:
+    """Parse a colour or ``linear-gradient(<angle>|to <side>, <colour> [<pct>%], ...)``."""
+    value = text.strip()
+    if value.lower().startswith("linear-gradient(") and value.endswith(")"):
+        try:
+            return _parse_gradient(value[len("linear-gradient(") : -1])
+        except ValueError as exc:
+            raise ValueError(f"{text!r}: {exc}") from None
+    return Solid(parse_color(value))
+
+
+def _color_at(stops: tuple[tuple[float, RGBA], ...], t: float) -> RGBA:
+    if t <= stops[0][0]:
+        return stops[0][1]
+    for (p0, c0), (p1, c1) in zip(stops, stops[1:], strict=False):
+        if t <= p1:
+            f = 0.0 if p1 <= p0 else (t - p0) / (p1 - p0)
+            return (
+                round(c0[0] + (c1[0] - c0[0]) * f),
+                round(c0[1] + (c1[1] - c0[1]) * f),
+                round(c0[2] + (c1[2] - c0[2]) * f),
+                round(c0[3] + (c1[3] - c0[3]) * f),
+            )
+    return stops[-1][1]
+
+
+def _strip(g: Gradient, length: int, line: float) -> Image.Image:
+    """A 1-pixel-high RGBA strip of ``length`` pixels centred on a gradient line of ``line``."""
+    data = bytearray()
+    for x in range(length):
+        t = (x + 0.5 - length / 2.0) / line + 0.5
+        data.extend(_color_at(g.stops, t))
+    return Image.frombytes("RGBA", (length, 1), bytes(data))
+
+
+def gradient_image(g: Gradient, size: tuple[int, int]) -> Image.Image:
+    """Render ``g`` as an RGBA image of ``size`` following the CSS gradient-line rules."""
+    w, h = size
+    rad = math.radians(g.angle)
+    line = max(1.0, abs(w * math.sin(rad)) + abs(h * math.cos(rad)))
+    axis = round(g.angle) % 360
+    if axis in (90, 270) and abs(g.angle - round(g.angle)) < 1e-9:
+        img = _strip(g, w, line).resize((w, h), Image.Resampling.NEAREST)
+        return img if axis == 90 else img.transpose(Image.Transpose.FLIP_LEFT_RIGHT)
+    if axis in (0, 180) and abs(g.angle - round(g.angle)) < 1e-9:
+        strip = _strip(g, h, line).transpose(Image.Transpose.ROTATE_270)  # left->right to top->down
+        img = strip.resize((w, h), Image.Resampling.NEAREST)
+        return img if axis == 180 else img.transpose(Image.Transpose.FLIP_TOP_BOTTOM)
+    # General angle: sample a 0..255 ramp along t(x, y) with an affine transform (exact for a
+    # linear function), then map the index through per-channel lookup tables.
+    sin, cos = math.sin(rad), -math.cos(rad)
+    ramp = Image.linear_gradient("L")  # 256x256, row r has value r
+    a, b = 255.0 * sin / line, 255.0 * cos / line
+    c = 127.5 + 0.5 - a * w / 2.0 - b * h / 2.0  # t = 0.5 at the centre; +0.5: row centres
+    index = ramp.transform((w, h), Image.Transform.AFFINE, (0, 0, 128, a, b, c),
+                           resample=Image.Resampling.BILINEAR)  # fmt: skip
+    table = [_color_at(g.stops, i / 255.0) for i in range(256)]
+    bands = [index.point([color[k] for color in table]) for k in range(4)]
+    return Image.merge("RGBA", bands)

@@ -1,0 +1,161 @@
+"""Finding a CJK font, loading it once per size, and knowing which characters it can draw.
+
+Search order (first hit wins):
+
+1. ``LIEBIAN_FONT_PATH`` (append ``#N`` to pick face N of a ``.ttc`` collection);
+2. the simplified-Chinese sans face fontconfig picks (``fc-match 'sans-serif:lang=zh-cn'``),
+   used only if it really has Chinese glyphs (fontconfig falls back to e.g. DejaVu);
+3. ``NotoSansCJKtc-Regular.otf`` in ``sys.prefix``, installed by the pip package
+   ``cvttf-NotoSansCJK-Regular`` (a project dependency).
+
+Without any, :class:`~posters.errors.FontNotFoundError` says how to install one. Bold uses a
+bold CJK face when fontconfig has one, otherwise the regular face grown by ~size/40 px.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import subprocess
+import sys
+from dataclasses import dataclass
+from functools import lru_cache
+from pathlib import Path
+
+from PIL import Image, ImageFont
+
+from posters.errors import FontNotFoundError
+
+__all__ = ["ENV_VAR", "FontFace", "FontSet", "find_fonts", "has_glyph", "load_font"]
+
+ENV_VAR = "LIEBIAN_FONT_PATH"
+PIP_FONT = "NotoSansCJKtc-Regular.otf"
+_PROBE = "中文字体汉"  # all must render as real glyphs for a face to count as CJK
+_NOTDEF_PROBE = "\U0010fffd"  # a private-use code point no font maps
+_REFERENCE_SIZE = 24
+
+
+@dataclass(frozen=True)
+class FontFace:
+    path: str
+    index: int = 0
+
+
+@dataclass(frozen=True)
+class FontSet:
+    regular: FontFace
+    bold: FontFace | None = None  # None: synthesise bold with stroke_width
+
+
+@lru_cache(maxsize=256)
+def _load(face: FontFace, size: int) -> ImageFont.FreeTypeFont:
+    # BASIC layout: deterministic across machines with or without libraqm, and enough for CJK.
+    return ImageFont.truetype(
+        face.path, size, index=face.index, layout_engine=ImageFont.Layout.BASIC
+    )
+
+
+def _mask_bytes(font: ImageFont.FreeTypeFont, text: str) -> tuple[tuple[int, int], bytes]:
+    mask = font.getmask(text)
+    return mask.size, Image.Image()._new(mask).tobytes()
+
+
+def _is_cjk(face: FontFace) -> bool:
+    try:
+        font = _load(face, _REFERENCE_SIZE)
+    except OSError:
+        return False
+    notdef = _mask_bytes(font, _NOTDEF_PROBE)
+    for ch in _PROBE:
+        size, data = _mask_bytes(font, ch)
+        if (size, data) == notdef or not any(data):
+            return False
+    return True
+
+
+def _parse_env(value: str) -> FontFace:
+    path, sep, index = value.rpartition("#")
+    if sep and index.isdigit():
+        return FontFace(path, int(index))
+    return FontFace(value)
+
+
+def _fc_match(pattern: str) -> FontFace | None:
+    exe = shutil.which("fc-match")
+    if exe is None:
+        return None
+    try:
+        out = subprocess.run(  # noqa: S603 - fixed arguments, no shell
+            [exe, "-f", "%{file}\n%{index}", pattern],
+            capture_output=True, text=True, timeout=10, check=False,
+        ).stdout  # fmt: skip
+    except (OSError, subprocess.SubprocessError):
+        return None
+    file, _, index = out.partition("\n")
+    if not file or not Path(file).is_file():
+        return None
+    return FontFace(file, int(index) if index.strip().isdigit() else 0)
+
+
+@lru_cache(maxsize=1)
+def find_fonts() -> FontSet:
+    """Resolve the font set once per process (``find_fonts.cache_clear()`` to re-run)."""
+    explicit = os.environ.get(ENV_VAR, "").strip()
+    if explicit:
+        face = _parse_env(explicit)
+        if not Path(face.path).is_file():
+            raise FontNotFoundError(f"{ENV_VAR}={explicit!r}: no such file; fix or unset it")
+        if not _is_cjk(face):
+            raise FontNotFoundError(
+                f"{ENV_VAR}={explicit!r} has no Chinese glyphs; point it at a CJK font "
+                "such as NotoSansCJK-Regular.ttc"
+            )
+        return FontSet(face)
+    regular = _fc_match("sans-serif:lang=zh-cn")
+    if regular is not None and _is_cjk(regular):
+        bold = _fc_match("sans-serif:lang=zh-cn:weight=bold")
+        has_bold = bold is not None and bold != regular and _is_cjk(bold)
+        return FontSet(regular, bold if has_bold else None)
+    pip_font = Path(sys.prefix) / PIP_FONT
+    if pip_font.is_file() and _is_cjk(FontFace(str(pip_font))):
+        return FontSet(FontFace(str(pip_font)))
+    raise FontNotFoundError(
+        "No font with Chinese glyphs found. Fix one of: pip install cvttf-NotoSansCJK-Regular "
+        f"(installs {PIP_FONT} into sys.prefix); apt-get install fonts-noto-cjk (found via "
+        f"fontconfig); or set {ENV_VAR}=/path/to/a/cjk-font.otf"
+    )
+
+
+def load_font(size: int, *, bold: bool = False) -> tuple[ImageFont.FreeTypeFont, int]:
+    """The font for ``size`` px and the px by which to embolden it (0 with a real bold face).
+
+    Pass the second value as ``stroke_width`` to Pillow, or grow the glyph mask by as much.
+    """
+    fonts = find_fonts()
+    size = max(1, size)
+    if bold and fonts.bold is not None:
+        return _load(fonts.bold, size), 0
+    return _load(fonts.regular, size), (max(1, round(size / 40)) if bold else 0)
+
+
+_glyphs: dict[tuple[FontFace, str], bool] = {}
+_notdef: dict[FontFace, tuple[tuple[int, int], bytes]] = {}
+
+
+def has_glyph(face: FontFace, ch: str) -> bool:
+    """Whether ``face`` draws ``ch`` as a real glyph rather than its missing-glyph box.
+
+    Compares the glyph's mask with the .notdef mask at a reference size; cached per char.
+    Whitespace counts as drawable; zero-width characters that render nothing do not.
+    """
+    key = (face, ch)
+    known = _glyphs.get(key)
+    if known is not None:
+        return known
+    font = _load(face, _REFERENCE_SIZE)
+    if face not in _notdef:
+        _notdef[face] = _mask_bytes(font, _NOTDEF_PROBE)
+    size, data = _mask_bytes(font, ch)
+    result = ch == " " or ((size, data) != _notdef[face] and any(data))
+    _glyphs[key] = result
+    return result

@@ -1,0 +1,213 @@
+"""Drawing one view onto an RGB canvas.
+
+``values`` maps placeholder names to text; ``avatar`` is the distributor's image bytes.
+An avatar that does not decode falls back to the default avatar rather than failing the
+poster (``server.avatars`` already refuses undecodable images before they get here).
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Mapping
+from functools import lru_cache
+
+from PIL import Image, ImageChops
+
+from posters.boxes import Box, css_box, line_height, qr_box, substitute
+from posters.colors import Gradient, Paint, Solid, gradient_image, parse_paint
+from posters.images import decode_data_uri, default_avatar, fit_image, open_image, rounded_mask
+from posters.qr import draw_qr
+from posters.spec import Css, ImageView, QrCodeView, RectView, TextView, View
+from posters.text import draw_text_block, layout_text
+
+__all__ = ["draw_backdrop", "draw_background", "draw_view"]
+
+_BLACK, _WHITE = "#000000", "#ffffff"
+
+
+@lru_cache(maxsize=32)
+def _gradient(paint: Gradient, size: tuple[int, int]) -> Image.Image:
+    return gradient_image(paint, size)
+
+
+def _fill(canvas: Image.Image, paint: Paint, box: Box, mask: Image.Image | None) -> None:
+    x, y, w, h = box
+    if w <= 0 or h <= 0:
+        return
+    if isinstance(paint, Solid):
+        rgb, alpha = paint.rgba[:3], paint.rgba[3]
+        if alpha == 0:
+            return
+        if alpha < 255:
+            mask = mask.point(lambda v: v * alpha // 255) if mask else Image.new("L", (w, h), alpha)
+        canvas.paste(rgb, (x, y, x + w, y + h), mask)
+        return
+    img = _gradient(paint, (w, h))
+    alpha_mask = img.getchannel("A")
+    if mask is not None:
+        alpha_mask = ImageChops.multiply(alpha_mask, mask)
+    canvas.paste(img.convert("RGB"), (x, y), alpha_mask)
+
+
+def _inset(box: Box, by: float) -> Box:
+    b = round(by)
+    x, y, w, h = box
+    return x + b, y + b, max(0, w - 2 * b), max(0, h - 2 * b)
+
+
+def _border(canvas: Image.Image, css: Css, box: Box) -> tuple[Box, int]:
+    """Paint the border ring (drawn inside the box); return the content box and radius."""
+    radius = round(css.border_radius)
+    if css.border_width <= 0:
+        return box, radius
+    _fill(canvas, parse_paint(css.border_color), box, rounded_mask(box[2], box[3], radius))
+    return _inset(box, css.border_width), max(0, radius - round(css.border_width))
+
+
+def draw_background(canvas: Image.Image, background: str) -> None:
+    w, h = canvas.size
+    if background.startswith("data:image/"):
+        canvas.paste(_static_image(background, w, h, "aspectFill"), (0, 0))
+    else:
+        _fill(canvas, parse_paint(background), (0, 0, w, h), None)
+
+
+@lru_cache(maxsize=32)
+def _static_image(uri: str, w: int, h: int, mode: str) -> Image.Image:
+    return fit_image(open_image(decode_data_uri(uri), (w, h)), (w, h), mode).convert("RGBA")
+
+
+def _avatar(data: bytes | None, w: int, h: int, mode: str) -> Image.Image:
+    if data is not None:
+        try:
+            # Bilinear is enough here: after the JPEG draft the shrink factor is under 2.
+            return fit_image(open_image(data, (w, h)), (w, h), mode, Image.Resampling.BILINEAR)
+        except (OSError, ValueError, Image.DecompressionBombError):
+            pass
+    return default_avatar(w, h)
+
+
+def _image_box(view: ImageView) -> tuple[Box, int]:
+    css = view.css
+    box = css_box(css)
+    if css.border_width <= 0:
+        return box, round(css.border_radius)
+    return _inset(box, css.border_width), max(0, round(css.border_radius - css.border_width))
+
+
+def _image_backdrop(canvas: Image.Image, view: ImageView) -> None:
+    _border(canvas, view.css, css_box(view.css))
+    if view.url == "{qr}":
+        box, radius = _image_box(view)
+        _fill(canvas, Solid((255, 255, 255, 255)), box, rounded_mask(box[2], box[3], radius))
+
+
+def _image_content(canvas: Image.Image, view: ImageView, values: Mapping[str, str],
+                   avatar: bytes | None) -> None:  # fmt: skip
+    box, radius = _image_box(view)
+    x, y, w, h = box
+    if w <= 0 or h <= 0:
+        return
+    if view.url == "{qr}":
+        white = (255, 255, 255, 255)
+        draw_qr(canvas, values["link"], (x, y, min(w, h)), (0, 0, 0, 255), white, radius)
+        return
+    if view.url == "{avatar}":
+        img = _avatar(avatar, w, h, view.css.mode)
+    else:
+        img = _static_image(view.url, w, h, view.css.mode)
+    mask = rounded_mask(w, h, radius)
+    if img.mode == "RGBA":
+        alpha = img.getchannel("A")
+        mask = ImageChops.multiply(alpha, mask) if mask is not None else alpha
+        img = img.convert("RGB")
+    canvas.paste(img, (x, y), mask)
+
+
+def _draw_text(canvas: Image.Image, view: TextView, values: Mapping[str, str]) -> None:
+    css = view.css
+    text = substitute(view.text, values)
+    if not text.strip():
+        return
+    lh = line_height(css)
+    max_lines = css.max_lines or (1 if css.width is None else 100)
+    # An explicit height, else the canvas bottom, bounds the lines (Painter would overflow).
+    room = css.height or canvas.height - css.top
+    max_lines = min(max_lines, max(1, math.floor(room / lh)))
+    if css.width is not None:
+        avail = css.width
+    elif css.align == "center":
+        avail = 2 * min(css.left, canvas.width - css.left)
+    else:
+        avail = canvas.width - css.left if css.align == "left" else css.left
+    block = layout_text(
+        text, size=max(1, round(css.font_size)), bold=css.font_weight == "bold",
+        width=max(1.0, avail), max_lines=max_lines, line_height=lh,
+    )  # fmt: skip
+    width = css.width if css.width is not None else math.ceil(max(block.widths, default=0.0))
+    x, y, w, h = css_box(css, width, css.height or lh * len(block.lines))
+    if css.background:
+        _fill(canvas, parse_paint(css.background), (x, y, w, h),
+              rounded_mask(w, h, round(css.border_radius)))  # fmt: skip
+    fill = parse_paint(css.color or _BLACK)
+    rgba = fill.rgba if isinstance(fill, Solid) else fill.stops[0][1]
+    draw_text_block(canvas, block, (x, y, w, h), css.text_align, rgba)
+
+
+def _qr_backdrop(canvas: Image.Image, view: QrCodeView) -> None:
+    box, radius = _border(canvas, view.css, qr_box(view.css))
+    paint = parse_paint(view.css.background or _WHITE)
+    _fill(canvas, paint, box, rounded_mask(box[2], box[3], radius))
+
+
+def _qr_content(canvas: Image.Image, view: QrCodeView, values: Mapping[str, str]) -> None:
+    css = view.css
+    x, y, w, h = _inset(qr_box(css), css.border_width) if css.border_width > 0 else qr_box(css)
+    radius = max(0, round(css.border_radius - css.border_width))
+    fg = parse_paint(css.color or _BLACK)
+    rgba = fg.rgba if isinstance(fg, Solid) else fg.stops[0][1]
+    bg = parse_paint(css.background or _WHITE)
+    under = bg.rgba if isinstance(bg, Solid) and bg.rgba[3] == 255 else None
+    content = substitute(view.content, values)
+    draw_qr(canvas, content, (x, y, min(w, h)), rgba, under, radius)
+
+
+def draw_backdrop(canvas: Image.Image, view: View) -> bool:
+    """Paint the data-independent part of an image or QR view (border, background).
+
+    Returns False for views that have no separable backdrop.
+    """
+    if isinstance(view, ImageView):
+        _image_backdrop(canvas, view)
+        return True
+    if isinstance(view, QrCodeView):
+        _qr_backdrop(canvas, view)
+        return True
+    return False
+
+
+def draw_view(
+    canvas: Image.Image,
+    view: View,
+    values: Mapping[str, str],
+    avatar: bytes | None,
+    *,
+    backdrop: bool = True,
+) -> None:
+    """Paint ``view`` onto the RGB ``canvas``; ``backdrop=False`` if it is already painted."""
+    if isinstance(view, RectView):
+        css = view.css
+        box, radius = _border(canvas, css, css_box(css))
+        paint = css.background or css.color
+        if paint:
+            _fill(canvas, parse_paint(paint), box, rounded_mask(box[2], box[3], radius))
+    elif isinstance(view, TextView):
+        _draw_text(canvas, view, values)
+    elif isinstance(view, ImageView):
+        if backdrop:
+            _image_backdrop(canvas, view)
+        _image_content(canvas, view, values, avatar)
+    else:
+        if backdrop:
+            _qr_backdrop(canvas, view)
+        _qr_content(canvas, view, values)

@@ -1,0 +1,199 @@
+"""Text that stays in its box: glyph filtering, wrapping by measured width, ellipsis.
+
+Characters the font cannot draw (emoji, rare symbols) are dropped rather than drawn as
+missing-glyph boxes. Lines break between CJK characters and at spaces between Latin words;
+a word wider than the box breaks between letters. Past ``max_lines`` the last line ends in "…".
+"""
+
+from __future__ import annotations
+
+import re
+import unicodedata
+from dataclasses import dataclass
+from functools import lru_cache
+
+from PIL import Image, ImageChops, ImageDraw, ImageFont
+
+from posters.fonts import FontFace, find_fonts, has_glyph, load_font
+
+__all__ = ["TextBlock", "clean_text", "draw_text_block", "layout_text"]
+
+ELLIPSIS = "…"
+_TOKEN = re.compile(r"[A-Za-z0-9\u00c0-\u024f'’_\-.@]+|\s+|.", re.DOTALL)
+_NO_LINE_START = frozenset("，。、！？；：）》」』】〕”’…,.!?;:)]}%")
+_DROP_CATEGORIES = {"Cc", "Cf", "Cs", "Co", "Cn", "Zl", "Zp"}
+
+
+def clean_text(text: str, face: FontFace | None = None) -> str:
+    """NFC-normalise, turn whitespace into spaces (keeping newlines) and drop undrawable chars."""
+    face = face or find_fonts().regular
+    out: list[str] = []
+    for ch in unicodedata.normalize("NFC", text):
+        if ch == "\n":
+            out.append(ch)
+        elif ch.isspace():
+            out.append(" ")
+        elif unicodedata.category(ch) not in _DROP_CATEGORIES and has_glyph(face, ch):
+            out.append(ch)
+    return "".join(out)
+
+
+@dataclass(frozen=True)
+class TextBlock:
+    """Laid-out lines; ``widths`` include the stroke on both sides."""
+
+    lines: tuple[str, ...]
+    widths: tuple[float, ...]
+    font: ImageFont.FreeTypeFont
+    stroke: int
+    line_height: float
+
+
+class _Measure:
+    def __init__(self, font: ImageFont.FreeTypeFont, stroke: int) -> None:
+        self.font, self.stroke = font, stroke
+
+    def __call__(self, text: str) -> float:
+        """Width from the leftmost to the rightmost of pen advance and ink, plus the bold."""
+        if not text:
+            return 0.0
+        left, _, right, _ = self.font.getbbox(text, anchor="ls")
+        return max(right, self.font.getlength(text)) - min(left, 0) + 2 * self.stroke
+
+
+def _wrap_paragraph(para: str, width: float, measure: _Measure) -> list[str]:
+    if measure(para) <= width:
+        return [para.rstrip()]
+    lines: list[str] = []
+    line = ""
+    for token in _TOKEN.findall(para):
+        candidate = line + token
+        if measure(candidate) <= width:
+            line = candidate
+            continue
+        if token.isspace():  # a space never starts a line
+            lines.append(line)
+            line = ""
+            continue
+        carry = ""
+        if token[0] in _NO_LINE_START and len(line.rstrip()) > 1:
+            # 避头: closing punctuation never starts a line; take the last character with it.
+            line, carry = line.rstrip()[:-1], line.rstrip()[-1]
+        if line.strip():
+            lines.append(line.rstrip())
+        line = carry
+        for ch in token:  # token alone may still be too wide: break it between characters
+            if line and measure(line + ch) > width:
+                lines.append(line)
+                line = ""
+            line += ch
+    lines.append(line.rstrip())
+    return lines
+
+
+def _ellipsize(line: str, width: float, measure: _Measure) -> str:
+    line = line.rstrip()
+    while line and measure(line + ELLIPSIS) > width:
+        line = line[:-1].rstrip()
+    return line + ELLIPSIS if measure(line + ELLIPSIS) <= width else line
+
+
+@lru_cache(maxsize=512)
+def layout_text(
+    text: str,
+    *,
+    size: int,
+    bold: bool,
+    width: float,
+    max_lines: int,
+    line_height: float,
+) -> TextBlock:
+    """Wrap cleaned ``text`` into at most ``max_lines`` lines no wider than ``width`` px.
+
+    Cached: a campaign title is laid out once for all of its distributors' posters.
+    """
+    font, stroke = load_font(size, bold=bold)
+    measure = _Measure(font, stroke)
+    text = clean_text(text)
+    # No glyph is narrower than ~0.2 em, so more characters than this can never be shown;
+    # cutting first keeps a 100k-character nickname from costing 100k measurements.
+    limit = max_lines * (int(width // max(1.0, size * 0.2)) + 1)
+    cut = len(text) > limit
+    lines: list[str] = []
+    for para in text[:limit].split("\n"):
+        lines.extend(_wrap_paragraph(para, width, measure))
+        if len(lines) > max_lines:
+            break
+    if len(lines) > max_lines or cut:
+        last = min(max_lines, len(lines)) - 1
+        lines = [*lines[:last], _ellipsize(lines[last], width, measure)]
+    widths = tuple(measure(line) for line in lines)
+    return TextBlock(tuple(lines), widths, font, stroke, line_height)
+
+
+def _embolden(mask: Image.Image, strength: int) -> Image.Image:
+    """Grow the glyph coverage by ``strength`` px in every direction (faux bold).
+
+    Looks like FreeType's ``stroke_width`` of the same size at under half the cost; the
+    mask carries ``strength`` px of empty padding, so offset()'s wrap-around adds nothing.
+    """
+    for _ in range(strength):
+        grown = mask
+        for dx, dy in ((1, 0), (-1, 0), (0, 1), (0, -1)):
+            grown = ImageChops.lighter(grown, ImageChops.offset(mask, dx, dy))
+        mask = grown
+    return mask
+
+
+@lru_cache(maxsize=256)
+def _line_mask(
+    font: ImageFont.FreeTypeFont, stroke: int, line: str
+) -> tuple[Image.Image, tuple[int, int]]:
+    """Coverage mask of ``line`` (bold by ``stroke`` px) and its offset from the baseline."""
+    x0, y0, x1, y1 = (round(v) for v in font.getbbox(line, anchor="ls"))
+    x0, y0, x1, y1 = x0 - stroke, y0 - stroke, x1 + stroke, y1 + stroke
+    mask = Image.new("L", (max(1, x1 - x0), max(1, y1 - y0)), 0)
+    ImageDraw.Draw(mask).text((-x0, -y0), line, fill=255, font=font, anchor="ls")
+    return _embolden(mask, stroke), (x0, y0)
+
+
+def draw_text_block(
+    canvas: Image.Image,
+    block: TextBlock,
+    box: tuple[int, int, int, int],
+    align: str,
+    fill: tuple[int, int, int, int],
+) -> None:
+    """Paint ``block`` in ``fill`` into ``box`` = (left, top, width, height), clipped to it.
+
+    Glyph masks are cached per line, so repeated lines (a campaign title) cost one paste.
+    The clip is a backstop for fonts whose ink leaves their own metrics.
+    """
+    left, top, width, height = box
+    ascent, descent = block.font.getmetrics()
+    pad = (block.line_height - (ascent + descent)) / 2.0
+    alpha = fill[3]
+    for i, (line, line_width) in enumerate(zip(block.lines, block.widths, strict=True)):
+        if not line:
+            continue
+        if align == "center":
+            x = left + (width - line_width) / 2.0
+        elif align == "right":
+            x = left + width - line_width
+        else:
+            x = left
+        baseline = top + i * block.line_height + pad + ascent
+        mask, (dx, dy) = _line_mask(block.font, block.stroke, line)
+        # dx is the ink's left edge less the bold; shift right when ink starts left of the pen.
+        px = round(x) + block.stroke - min(dx + block.stroke, 0) + dx
+        py = round(baseline) + dy
+        right, bottom = left + width - px, top + height - py
+        crop = (max(0, left - px), max(0, top - py), min(mask.width, right),
+                min(mask.height, bottom))  # fmt: skip
+        if crop[2] <= crop[0] or crop[3] <= crop[1]:
+            continue
+        if crop != (0, 0, mask.width, mask.height):
+            mask = mask.crop(crop)
+        if alpha < 255:
+            mask = mask.point(lambda v: v * alpha // 255)
+        canvas.paste(fill[:3], (px + crop[0], py + crop[1]), mask)
