@@ -24,6 +24,12 @@ from server.observability import RequestContextMiddleware, configure_logging
 from server.orders.controller import OrderController
 from server.program.controller import ProgramController
 from server.settlements.controller import SettlementController
+from server.share_posters.controller import (
+    PosterController,
+    PosterTemplateController,
+    public_poster,
+)
+from server.share_posters.service import PosterCache
 from server.webhooks.controller import WebhookController
 from server.webhooks.delivery import WebhookWorker
 from server.referrals.controller import (
@@ -100,7 +106,8 @@ def create_app(settings: Settings | None = None, *, db: Database | None = None) 
         route_handlers=[
             health, ProgramController, DistributorController, LinkController,
             ReferralController, follow_link, OrderController, CampaignController,
-            SettlementController, WebhookController,
+            SettlementController, WebhookController, PosterTemplateController,
+            PosterController, public_poster,
         ],
         lifespan=[lifespan],
         middleware=[
@@ -113,4 +120,5 @@ def create_app(settings: Settings | None = None, *, db: Database | None = None) 
     )
     app.state.settings = settings
     app.state.webhook_transport = None  # tests inject an httpx transport here
+    app.state.posters = PosterCache()
     return app

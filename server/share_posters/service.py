@@ -1,0 +1,148 @@
+"""Personal share posters: the distributor's data, a template, render off the event loop, cache.
+
+Two caches, both bounded: rendered bytes by content hash (the same inputs give the same bytes,
+so the hash is also the ETag), and the answer to a request (distributor, campaign, template,
+format) for ``REQUEST_TTL`` seconds, so a repeated poster request needs no database work.
+Ranks and nicknames shown on a poster are therefore at most that old.
+"""
+
+from __future__ import annotations
+
+import time
+from collections import OrderedDict
+from typing import Any, Literal
+
+import anyio.to_thread
+
+from posters import (
+    PosterData,
+    content_hash,
+    default_template,
+    parse_template,
+    render_poster,
+    template_to_json,
+)
+from posters.spec import Template
+from server.avatars import fetch_avatar_or_none
+from server.campaigns.boards import Board
+from server.campaigns.service import campaign_row
+from server.db import Connection
+from server.errors import NotFound
+from server.program.service import get_program
+from server.referrals.schemas import LinkIn
+from server.referrals.service import create_link, get_distributor_row
+
+__all__ = ["PosterCache", "load_template", "render_for", "template_document"]
+
+Fmt = Literal["png", "jpeg", "webp"]
+REQUEST_TTL = 30.0
+AVATAR_TTL = 600.0
+
+
+class PosterCache:
+    def __init__(self, max_bytes: int = 64 << 20, max_requests: int = 10_000) -> None:
+        self.max_bytes = max_bytes
+        self.max_requests = max_requests
+        self._images: OrderedDict[str, bytes] = OrderedDict()
+        self._size = 0
+        self._requests: OrderedDict[tuple[Any, ...], tuple[float, str]] = OrderedDict()
+        self._avatars: OrderedDict[str, tuple[float, bytes | None]] = OrderedDict()
+
+    def image(self, digest: str) -> bytes | None:
+        data = self._images.get(digest)
+        if data is not None:
+            self._images.move_to_end(digest)
+        return data
+
+    def put_image(self, digest: str, data: bytes) -> None:
+        if digest in self._images:
+            return
+        self._images[digest] = data
+        self._size += len(data)
+        while self._size > self.max_bytes and self._images:
+            _, old = self._images.popitem(last=False)
+            self._size -= len(old)
+
+    def request(self, key: tuple[Any, ...]) -> str | None:
+        hit = self._requests.get(key)
+        if hit is None or hit[0] < time.monotonic():
+            return None
+        return hit[1]
+
+    def put_request(self, key: tuple[Any, ...], digest: str) -> None:
+        self._requests[key] = (time.monotonic() + REQUEST_TTL, digest)
+        self._requests.move_to_end(key)
+        while len(self._requests) > self.max_requests:
+            self._requests.popitem(last=False)
+
+    def forget_tenant(self, tenant_id: str) -> None:
+        for key in [k for k in self._requests if k[0] == tenant_id]:
+            del self._requests[key]
+
+    async def avatar(self, url: str, allowed: list[str]) -> bytes | None:
+        hit = self._avatars.get(url)
+        if hit is not None and hit[0] > time.monotonic():
+            return hit[1]
+        data = await fetch_avatar_or_none(url, allowed)
+        self._avatars[url] = (time.monotonic() + AVATAR_TTL, data)
+        while len(self._avatars) > 1000:
+            self._avatars.popitem(last=False)
+        return data
+
+
+async def load_template(db: Connection, tenant_id: str, name: str | None) -> Template:
+    if name is None:
+        return default_template()
+    raw = await db.fetchval(
+        "SELECT document FROM poster_templates WHERE tenant_id = $1 AND name = $2", tenant_id, name
+    )
+    if raw is None:
+        raise NotFound(f"poster template {name!r} does not exist; PUT it first")
+    return parse_template(raw)
+
+
+async def _data(
+    db: Connection, board: Board, cache: PosterCache, tenant_id: str, distributor_id: str,
+    campaign_id: str | None, base_url: str,
+) -> PosterData:
+    row = await get_distributor_row(db, tenant_id, distributor_id)
+    campaign, rank = "", ""
+    if campaign_id is not None:
+        campaign = (await campaign_row(db, tenant_id, campaign_id))["name"]
+        position, *_ = await board.rank(tenant_id, campaign_id, "campaign", distributor_id, 0)
+        rank = f"第 {position} 名" if position else ""
+    link = await create_link(db, tenant_id, LinkIn(distributor_id=distributor_id,
+                                                   campaign_id=campaign_id), base_url)
+    avatar = None
+    if row["avatar_url"]:
+        program = await get_program(db, tenant_id)
+        avatar = await cache.avatar(row["avatar_url"], list(program.avatar_hosts))
+    return PosterData(nickname=row["nickname"], campaign=campaign, rank=rank, link=link.url,
+                      avatar=avatar)
+
+
+async def render_for(
+    db: Connection, board: Board, cache: PosterCache, tenant_id: str, distributor_id: str,
+    campaign_id: str | None, template_name: str | None, fmt: Fmt, base_url: str,
+) -> tuple[str, bytes]:
+    """(content hash, image bytes) of the distributor's poster."""
+    key = (tenant_id, distributor_id, campaign_id, template_name, fmt, base_url)
+    digest = cache.request(key)
+    if digest is not None:
+        image = cache.image(digest)
+        if image is not None:
+            return digest, image
+    template = await load_template(db, tenant_id, template_name)
+    data = await _data(db, board, cache, tenant_id, distributor_id, campaign_id, base_url)
+    digest = content_hash(template, data, fmt)
+    image = cache.image(digest)
+    if image is None:
+        image = await anyio.to_thread.run_sync(render_poster, template, data, fmt)
+        cache.put_image(digest, image)
+    cache.put_request(key, digest)
+    return digest, image
+
+
+def template_document(template: Template) -> str:
+    return template_to_json(template).decode()
+
