@@ -15,14 +15,21 @@ from litestar.openapi.spec import Components, SecurityScheme
 
 from server.auth import ApiKeyMiddleware
 from server.campaigns.boards import DbBoard
-from server.campaigns.redis_board import RedisBoard
 from server.campaigns.controller import CampaignController
+from server.campaigns.redis_board import RedisBoard
 from server.common import json_response
 from server.db import Database, connect
 from server.errors import exception_handlers, problem_response
 from server.observability import RequestContextMiddleware, configure_logging
 from server.orders.controller import OrderController
 from server.program.controller import ProgramController
+from server.referrals.controller import (
+    DistributorController,
+    LinkController,
+    ReferralController,
+    follow_link,
+)
+from server.settings import Settings, load_settings
 from server.settlements.controller import SettlementController
 from server.share_posters.controller import (
     PosterController,
@@ -32,13 +39,6 @@ from server.share_posters.controller import (
 from server.share_posters.service import PosterCache
 from server.webhooks.controller import WebhookController
 from server.webhooks.delivery import WebhookWorker
-from server.referrals.controller import (
-    DistributorController,
-    LinkController,
-    ReferralController,
-    follow_link,
-)
-from server.settings import Settings, load_settings
 
 __all__ = ["create_app"]
 
@@ -63,8 +63,10 @@ def create_app(settings: Settings | None = None, *, db: Database | None = None) 
     @asynccontextmanager
     async def lifespan(app: Litestar) -> AsyncIterator[None]:
         owned = db is None
-        app.state.db = db if db is not None else await connect(
-            settings.database_url, pool_size=settings.pool_size
+        app.state.db = (
+            db
+            if db is not None
+            else await connect(settings.database_url, pool_size=settings.pool_size)
         )
         app.state.board = DbBoard(app.state.db)
         redis_client = None
@@ -74,8 +76,9 @@ def create_app(settings: Settings | None = None, *, db: Database | None = None) 
             redis_client = Redis.from_url(settings.redis_url)
             app.state.board = RedisBoard(redis_client, app.state.db)
             app.state.db.board_mirror = app.state.board
-        http = httpx.AsyncClient(timeout=5.0, follow_redirects=False,
-                                 transport=app.state.webhook_transport)
+        http = httpx.AsyncClient(
+            timeout=5.0, follow_redirects=False, transport=app.state.webhook_transport
+        )
         worker = WebhookWorker(app.state.db, http)
         app.state.webhook_worker = worker
         if settings.deliver_webhooks:
@@ -97,17 +100,28 @@ def create_app(settings: Settings | None = None, *, db: Database | None = None) 
         "campaigns, posters and settlements. Amounts are integer fen, rates basis points.",
         path="/schema",
         render_plugins=[ScalarRenderPlugin(), SwaggerRenderPlugin(path="/swagger")],
-        components=Components(security_schemes={
-            "BearerKey": SecurityScheme(type="http", scheme="bearer", description="API key"),
-        }),
+        components=Components(
+            security_schemes={
+                "BearerKey": SecurityScheme(type="http", scheme="bearer", description="API key"),
+            }
+        ),
         security=[{"BearerKey": []}],
     )
     app = Litestar(
         route_handlers=[
-            health, ProgramController, DistributorController, LinkController,
-            ReferralController, follow_link, OrderController, CampaignController,
-            SettlementController, WebhookController, PosterTemplateController,
-            PosterController, public_poster,
+            health,
+            ProgramController,
+            DistributorController,
+            LinkController,
+            ReferralController,
+            follow_link,
+            OrderController,
+            CampaignController,
+            SettlementController,
+            WebhookController,
+            PosterTemplateController,
+            PosterController,
+            public_poster,
         ],
         lifespan=[lifespan],
         middleware=[

@@ -61,11 +61,16 @@ async def issue_key(tx: Connection, tenant_id: str, scope: Scope, now_us: int) -
     """Create a key for ``tenant_id``; return it (the only time it is visible)."""
     key = f"lb_{scope}_{secrets.token_urlsafe(24)}"
     prefix = _prefix_of(key)
-    assert prefix is not None
+    if prefix is None:  # cannot happen: the query above always returns a row
+        raise RuntimeError("invariant broken: prefix is None")
     await tx.execute(
         "INSERT INTO api_keys (tenant_id, prefix, secret_hash, scope, created_at_us)"
         " VALUES ($1, $2, $3, $4, $5)",
-        tenant_id, prefix, _hash(key), scope, now_us,
+        tenant_id,
+        prefix,
+        _hash(key),
+        scope,
+        now_us,
     )
     return key
 
@@ -117,7 +122,9 @@ async def authenticate(db: Database, key: str) -> Principal | None:
 class ApiKeyMiddleware(AbstractAuthenticationMiddleware):
     """Resolves ``Authorization: Bearer <key>`` to a :class:`Principal` (``request.auth``)."""
 
-    async def authenticate_request(self, connection: ASGIConnection[Any, Any, Any, Any]) -> AuthenticationResult:
+    async def authenticate_request(
+        self, connection: ASGIConnection[Any, Any, Any, Any]
+    ) -> AuthenticationResult:
         header = connection.headers.get("authorization", "")
         scheme, _, key = header.partition(" ")
         if scheme.lower() != "bearer" or not key:

@@ -60,8 +60,10 @@ def cmd_tenants_create(settings: Settings, args: argparse.Namespace) -> int:
     if args.json:
         _print_json(created)
     else:
-        print(f"tenant_id: {created.tenant_id}\nadmin_key: {created.admin_key}\n"
-              f"sdk_key:   {created.sdk_key}\n(keys are shown once; store them now)")
+        print(
+            f"tenant_id: {created.tenant_id}\nadmin_key: {created.admin_key}\n"
+            f"sdk_key:   {created.sdk_key}\n(keys are shown once; store them now)"
+        )
     return 0
 
 
@@ -105,12 +107,21 @@ def cmd_serve(settings: Settings, args: argparse.Namespace) -> int:
     else:
         asyncio.run(_migrate(settings))
     if settings.engine == "sqlite" and args.workers > 1:
-        print("liebian: note: SQLite with several workers serialises writes on the file lock; "
-              "use PostgreSQL for more than one worker", file=sys.stderr)
+        print(
+            "liebian: note: SQLite with several workers serialises writes on the file lock; "
+            "use PostgreSQL for more than one worker",
+            file=sys.stderr,
+        )
     uvicorn.run(
-        "server.app:create_app", factory=True, host=args.host, port=args.port,
-        workers=args.workers, access_log=False, log_level="warning",
-        loop="uvloop" if sys.platform != "win32" else "asyncio", http="httptools",
+        "server.app:create_app",
+        factory=True,
+        host=args.host,
+        port=args.port,
+        workers=args.workers,
+        access_log=False,
+        log_level="warning",
+        loop="uvloop" if sys.platform != "win32" else "asyncio",
+        http="httptools",
     )
     return 0
 

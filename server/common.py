@@ -60,7 +60,9 @@ def json_response(
     payload: Any, status_code: int = 200, headers: dict[str, str] | None = None
 ) -> Response[bytes]:
     return Response(
-        _encoder.encode(payload), status_code=status_code, media_type="application/json",
+        _encoder.encode(payload),
+        status_code=status_code,
+        media_type="application/json",
         headers=headers,
     )
 
@@ -76,7 +78,9 @@ def decode_cursor(cursor: str | None) -> list[Any] | None:
         raw = base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4))
         values = msgspec.json.decode(raw)
     except (ValueError, msgspec.DecodeError):
-        raise InvalidInput("cursor", "is not a cursor this API returned; omit it to start over") from None
+        raise InvalidInput(
+            "cursor", "is not a cursor this API returned; omit it to start over"
+        ) from None
     if not isinstance(values, list):
         raise InvalidInput("cursor", "is not a cursor this API returned; omit it to start over")
     return values

@@ -132,7 +132,10 @@ class PostgresDatabase(_PgConn, Database):
     @classmethod
     async def connect(cls, dsn: str, *, size: int = 20) -> PostgresDatabase:
         pool = await asyncpg.create_pool(
-            dsn, min_size=min(4, size), max_size=size, command_timeout=60,
+            dsn,
+            min_size=min(4, size),
+            max_size=size,
+            command_timeout=60,
             # Statements are few and reused; the default cache is fine, but JIT is not worth
             # it for short OLTP statements.
             server_settings={"jit": "off"},

@@ -16,7 +16,7 @@ async def _ping(url: str) -> None:
 def main() -> int:
     try:
         asyncio.run(_ping(sys.argv[1]))
-    except (OSError, asyncio.TimeoutError, Exception) as exc:  # noqa: BLE001
+    except (TimeoutError, OSError, Exception) as exc:  # noqa: BLE001
         print(f"cannot reach {sys.argv[1]}: {exc}", file=sys.stderr)
         return 1
     return 0

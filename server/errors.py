@@ -19,7 +19,7 @@ import re
 from typing import Any
 
 import msgspec
-from litestar import MediaType, Request, Response
+from litestar import Request, Response
 from litestar.exceptions import (
     HTTPException,
     NotAuthorizedException,
@@ -98,12 +98,19 @@ _encoder = msgspec.json.Encoder()
 
 
 def problem_response(
-    status: int, title: str, detail: str, errors: list[FieldError] | None = None,
-    slug: str | None = None, headers: dict[str, str] | None = None,
+    status: int,
+    title: str,
+    detail: str,
+    errors: list[FieldError] | None = None,
+    slug: str | None = None,
+    headers: dict[str, str] | None = None,
 ) -> Response[bytes]:
     problem = Problem(
         type=f"https://liebian.dev/problems/{slug or re.sub(r'[^a-z]+', '-', title.lower())}",
-        title=title, status=status, detail=detail, errors=errors or [],
+        title=title,
+        status=status,
+        detail=detail,
+        errors=errors or [],
     )
     return Response(
         _encoder.encode(problem), status_code=status, media_type=PROBLEM_JSON, headers=headers
@@ -171,7 +178,9 @@ def _http_error(_: Request[Any, Any, Any], exc: HTTPException) -> Response[bytes
 def _unexpected(request: Request[Any, Any, Any], exc: Exception) -> Response[bytes]:
     _log.exception("unhandled error on %s %s", request.method, request.url.path, exc_info=exc)
     return problem_response(
-        500, "Internal server error", "An unexpected error occurred; it has been logged.",
+        500,
+        "Internal server error",
+        "An unexpected error occurred; it has been logged.",
     )
 
 

@@ -49,7 +49,10 @@ async def run_idempotent(
             "INSERT INTO idempotency_keys (tenant_id, key, request_hash, status_code,"
             " response_body, created_at_us) VALUES ($1, $2, $3, 0, '', $4)"
             " ON CONFLICT (tenant_id, key) DO NOTHING RETURNING id",
-            tenant_id, key, digest, now_us(),
+            tenant_id,
+            key,
+            digest,
+            now_us(),
         )
         if claimed is None:
             return await _replay(tx, tenant_id, key, digest)
@@ -57,7 +60,10 @@ async def run_idempotent(
         await tx.execute(
             "UPDATE idempotency_keys SET status_code = $3, response_body = $4"
             " WHERE tenant_id = $1 AND key = $2",
-            tenant_id, key, response.status_code, bytes(response.content).decode(),
+            tenant_id,
+            key,
+            response.status_code,
+            bytes(response.content).decode(),
         )
         return response
 
@@ -66,7 +72,8 @@ async def _replay(tx: Connection, tenant_id: str, key: str, digest: str) -> Resp
     row = await tx.fetchrow(
         "SELECT request_hash, status_code, response_body FROM idempotency_keys"
         " WHERE tenant_id = $1 AND key = $2",
-        tenant_id, key,
+        tenant_id,
+        key,
     )
     if row is None or row["request_hash"] != digest:
         raise Conflict(
@@ -74,6 +81,8 @@ async def _replay(tx: Connection, tenant_id: str, key: str, digest: str) -> Resp
             "use a new key for a new request."
         )
     return Response(
-        row["response_body"].encode(), status_code=row["status_code"],
-        media_type="application/json", headers={"Idempotent-Replayed": "true"},
+        row["response_body"].encode(),
+        status_code=row["status_code"],
+        media_type="application/json",
+        headers={"Idempotent-Replayed": "true"},
     )

@@ -9,6 +9,7 @@ import sys
 import time
 from typing import Any
 
+from litestar.enums import ScopeType
 from litestar.types import ASGIApp, Message, Receive, Scope, Send
 
 __all__ = ["RequestContextMiddleware", "configure_logging"]
@@ -19,8 +20,10 @@ access_log = logging.getLogger("liebian.access")
 class _JsonFormatter(logging.Formatter):
     def format(self, record: logging.LogRecord) -> str:
         payload: dict[str, Any] = {
-            "ts": round(record.created, 3), "level": record.levelname.lower(),
-            "logger": record.name, "msg": record.getMessage(),
+            "ts": round(record.created, 3),
+            "level": record.levelname.lower(),
+            "logger": record.name,
+            "msg": record.getMessage(),
         }
         fields = getattr(record, "fields", None)
         if isinstance(fields, dict):
@@ -54,7 +57,7 @@ class RequestContextMiddleware:
         self.log_requests = log_requests
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] != "http":
+        if scope["type"] != ScopeType.HTTP:
             await self.app(scope, receive, send)
             return
         request_id = b""
@@ -74,7 +77,7 @@ class RequestContextMiddleware:
                 status = message["status"]
                 headers = list(message.get("headers") or [])
                 headers.append((b"x-request-id", request_id))
-                message["headers"] = headers  # type: ignore[typeddict-unknown-key]
+                message["headers"] = headers
             await send(message)
 
         try:
@@ -84,10 +87,14 @@ class RequestContextMiddleware:
                 auth = scope.get("auth")
                 access_log.info(
                     "request",
-                    extra={"fields": {
-                        "request_id": request_id.decode(), "method": scope["method"],
-                        "path": scope["path"], "status": status,
-                        "ms": round((time.perf_counter() - started) * 1000, 3),
-                        "tenant_id": getattr(auth, "tenant_id", None),
-                    }},
+                    extra={
+                        "fields": {
+                            "request_id": request_id.decode(),
+                            "method": scope.get("method", ""),
+                            "path": scope["path"],
+                            "status": status,
+                            "ms": round((time.perf_counter() - started) * 1000, 3),
+                            "tenant_id": getattr(auth, "tenant_id", None),
+                        }
+                    },
                 )

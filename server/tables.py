@@ -284,6 +284,13 @@ class PosterTemplate(Table, tablename="poster_templates"):
     updated_at_us = BigInt()
 
 
-TABLES.extend([
-    Settlement, SettlementLine, SettlementItem, WebhookEndpoint, WebhookDelivery, PosterTemplate,
-])
+TABLES.extend(
+    [
+        Settlement,
+        SettlementLine,
+        SettlementItem,
+        WebhookEndpoint,
+        WebhookDelivery,
+        PosterTemplate,
+    ]
+)

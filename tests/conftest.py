@@ -17,9 +17,7 @@ from typing import Any
 import pytest
 
 ENGINE = os.environ.get("LIEBIAN_TEST_ENGINE", "sqlite")
-PG_URL = os.environ.get(
-    "LIEBIAN_TEST_DATABASE_URL", "postgresql://postgres@127.0.0.1:5432/test"
-)
+PG_URL = os.environ.get("LIEBIAN_TEST_DATABASE_URL", "postgresql://postgres@127.0.0.1:5432/test")
 REDIS_URL = os.environ.get("LIEBIAN_TEST_REDIS_URL", "redis://127.0.0.1:6379/15")
 
 
@@ -66,13 +64,15 @@ def settings(database_url: str) -> Any:
     from server.migrate import migrate
     from server.settings import load_settings
 
-    settings = load_settings({
-        "LIEBIAN_DATABASE_URL": database_url,
-        "LIEBIAN_SECRET_KEY": "test-secret-key-0123456789",
-        "LIEBIAN_LOG_REQUESTS": "0",
-        "LIEBIAN_DELIVER_WEBHOOKS": "0",
-        "LIEBIAN_DB_POOL_SIZE": "40",
-    })
+    settings = load_settings(
+        {
+            "LIEBIAN_DATABASE_URL": database_url,
+            "LIEBIAN_SECRET_KEY": "test-secret-key-0123456789",
+            "LIEBIAN_LOG_REQUESTS": "0",
+            "LIEBIAN_DELIVER_WEBHOOKS": "0",
+            "LIEBIAN_DB_POOL_SIZE": "40",
+        }
+    )
     asyncio.run(migrate(settings))
     return settings
 
@@ -105,8 +105,10 @@ def redis_client(settings: Any) -> Iterator[Any]:
         pytest.skip(f"Redis at {REDIS_URL} is unreachable: {exc}")
     plain.flushdb()
     plain.close()
-    with TestClient(create_app(msgspec.structs.replace(settings, redis_url=REDIS_URL)),
-                    raise_server_exceptions=False) as test_client:
+    with TestClient(
+        create_app(msgspec.structs.replace(settings, redis_url=REDIS_URL)),
+        raise_server_exceptions=False,
+    ) as test_client:
         yield test_client
 
 

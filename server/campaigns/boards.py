@@ -65,7 +65,9 @@ BELOW_SQL = (
 
 
 class Board(Protocol):
-    async def top(self, tenant_id: str, campaign_id: str, key: str, limit: int) -> list[Standing]: ...
+    async def top(
+        self, tenant_id: str, campaign_id: str, key: str, limit: int
+    ) -> list[Standing]: ...
 
     async def rank(
         self, tenant_id: str, campaign_id: str, key: str, distributor_id: str, around: int
@@ -88,7 +90,8 @@ class DbBoard:
         own = await self.db.fetchrow(OWN_SQL, tenant_id, campaign_id, key, distributor_id)
         status = await self.db.fetchval(
             "SELECT status FROM distributors WHERE tenant_id = $1 AND distributor_id = $2",
-            tenant_id, distributor_id,
+            tenant_id,
+            distributor_id,
         )
         if own is None or status != "active":
             return None, 0 if own is None else int(own[0]), [], []
@@ -98,7 +101,8 @@ class DbBoard:
         above = await self.db.fetch(ABOVE_SQL, *args, around) if around else []
         below = await self.db.fetch(BELOW_SQL, *args, around) if around else []
         return (
-            before + 1, score,
+            before + 1,
+            score,
             [(r[0], int(r[1]), int(r[2])) for r in reversed(above)],
             [(r[0], int(r[1]), int(r[2])) for r in below],
         )

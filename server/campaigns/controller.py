@@ -33,9 +33,14 @@ class CampaignController(Controller):
     path = "/v1/campaigns"
     tags = ["campaigns"]
 
-    @post(guards=[require_admin], summary="Create a campaign (leaderboard, TOP-N prizes, red packets)",
-          status_code=201)
-    async def create(self, request: Request[Any, Any, Any], data: JSONBody[CampaignIn]) -> Response[Campaign]:
+    @post(
+        guards=[require_admin],
+        summary="Create a campaign (leaderboard, TOP-N prizes, red packets)",
+        status_code=201,
+    )
+    async def create(
+        self, request: Request[Any, Any, Any], data: JSONBody[CampaignIn]
+    ) -> Response[Campaign]:
         tenant_id = request.auth.tenant_id
 
         async def work(tx: Connection) -> Response[bytes]:
@@ -43,15 +48,24 @@ class CampaignController(Controller):
 
         return await run_idempotent(request, request.app.state.db, tenant_id, work)  # type: ignore[return-value]
 
-    @get("/{campaign_id:str}", guards=[require_sdk], summary="A campaign, its red-packet budget and awards")
-    async def read(self, request: Request[Any, Any, Any], campaign_id: CampaignIdPath) -> Response[Campaign]:
+    @get(
+        "/{campaign_id:str}",
+        guards=[require_sdk],
+        summary="A campaign, its red-packet budget and awards",
+    )
+    async def read(
+        self, request: Request[Any, Any, Any], campaign_id: CampaignIdPath
+    ) -> Response[Campaign]:
         campaign = await get_campaign(request.app.state.db, request.auth.tenant_id, campaign_id)
         return json_response(campaign)  # type: ignore[return-value]
 
     @get("/{campaign_id:str}/leaderboard", guards=[require_sdk], summary="Top K of a period")
     async def leaderboard(
-        self, request: Request[Any, Any, Any], campaign_id: CampaignIdPath,
-        period: FromQuery[Period] = "campaign", at: FromQuery[AwareDatetime | None] = None,
+        self,
+        request: Request[Any, Any, Any],
+        campaign_id: CampaignIdPath,
+        period: FromQuery[Period] = "campaign",
+        at: FromQuery[AwareDatetime | None] = None,
         limit: Annotated[int, QueryParameter(ge=1, le=500)] = 50,
     ) -> Response[Leaderboard]:
         db = request.app.state.db
@@ -62,11 +76,17 @@ class CampaignController(Controller):
         )
         return json_response(board)  # type: ignore[return-value]
 
-    @get("/{campaign_id:str}/leaderboard/{distributor_id:str}", guards=[require_sdk],
-         summary="A distributor's rank and the neighbours above and below")
+    @get(
+        "/{campaign_id:str}/leaderboard/{distributor_id:str}",
+        guards=[require_sdk],
+        summary="A distributor's rank and the neighbours above and below",
+    )
     async def rank(
-        self, request: Request[Any, Any, Any], campaign_id: CampaignIdPath,
-        distributor_id: DistributorIdPath, period: FromQuery[Period] = "campaign",
+        self,
+        request: Request[Any, Any, Any],
+        campaign_id: CampaignIdPath,
+        distributor_id: DistributorIdPath,
+        period: FromQuery[Period] = "campaign",
         at: FromQuery[AwareDatetime | None] = None,
         around: Annotated[int, QueryParameter(ge=0, le=50)] = 3,
     ) -> Response[OwnRank]:
@@ -74,14 +94,27 @@ class CampaignController(Controller):
         tenant_id = request.auth.tenant_id
         program = await get_program(db, tenant_id)
         result = await own_rank(
-            db, request.app.state.board, tenant_id, program, campaign_id, distributor_id,
-            period, at, around,
+            db,
+            request.app.state.board,
+            tenant_id,
+            program,
+            campaign_id,
+            distributor_id,
+            period,
+            at,
+            around,
         )
         return json_response(result)  # type: ignore[return-value]
 
-    @post("/{campaign_id:str}/close", guards=[require_admin], status_code=200,
-          summary="Close: award TOP-N prizes and pool splits, exactly once")
-    async def close(self, request: Request[Any, Any, Any], campaign_id: CampaignIdPath) -> Response[CloseOut]:
+    @post(
+        "/{campaign_id:str}/close",
+        guards=[require_admin],
+        status_code=200,
+        summary="Close: award TOP-N prizes and pool splits, exactly once",
+    )
+    async def close(
+        self, request: Request[Any, Any, Any], campaign_id: CampaignIdPath
+    ) -> Response[CloseOut]:
         db = request.app.state.db
         tenant_id = request.auth.tenant_id
         program = await get_program(db, tenant_id)

@@ -43,8 +43,14 @@ class RedPacketResult(msgspec.Struct):
 
 
 async def on_bound(
-    tx: Connection, tenant_id: str, program: Program, inviter: str, user_id: str, at_us: int,
-    event_id: int, link_campaign: str | None,
+    tx: Connection,
+    tenant_id: str,
+    program: Program,
+    inviter: str,
+    user_id: str,
+    at_us: int,
+    event_id: int,
+    link_campaign: str | None,
 ) -> list[RedPacketResult]:
     campaigns = matching(await active_campaigns(tx, tenant_id), at_us, link_campaign, ALL_METRICS)
     increments: list[Increment] = []
@@ -58,7 +64,11 @@ async def on_bound(
             "SELECT 1 FROM attribution_events WHERE tenant_id = $1 AND user_id = $2"
             " AND outcome = 'bound' AND occurred_at_us >= $3 AND occurred_at_us < $4 AND id < $5"
             " LIMIT 1",
-            tenant_id, user_id, campaign.starts_at_us, campaign.ends_at_us, event_id,
+            tenant_id,
+            user_id,
+            campaign.starts_at_us,
+            campaign.ends_at_us,
+            event_id,
         )
         if earlier is not None:
             continue
@@ -79,22 +89,32 @@ def _local_day_start(at_us: int, timezone: str) -> int:
 
 
 async def _pay_packet(
-    tx: Connection, tenant_id: str, program: Program, campaign: ActiveCampaign, rp: RedPacketIn,
-    inviter: str, user_id: str, at_us: int,
+    tx: Connection,
+    tenant_id: str,
+    program: Program,
+    campaign: ActiveCampaign,
+    rp: RedPacketIn,
+    inviter: str,
+    user_id: str,
+    at_us: int,
 ) -> RedPacketResult:
     cid = campaign.campaign_id
     row = await campaign_row(tx, tenant_id, cid, lock=True)
     today = await tx.fetchval(
         "SELECT COUNT(*) FROM ledger_entries WHERE tenant_id = $1 AND distributor_id = $2"
         " AND campaign_id = $3 AND kind = 'red_packet' AND created_at_us >= $4",
-        tenant_id, inviter, cid, _local_day_start(at_us, program.timezone),
+        tenant_id,
+        inviter,
+        cid,
+        _local_day_start(at_us, program.timezone),
     )
     if int(today) >= rp.daily_cap_per_inviter:
         return RedPacketResult(cid, inviter, 0, "capped")
     cfg = red_packet_config(rp)
     issued = int(row["red_packets_issued"])
     remaining = int(row["red_packet_remaining_fen"])
-    assert cfg.seed is not None
+    if cfg.seed is None:  # cannot happen: the query above always returns a row
+        raise RuntimeError("invariant broken: cfg.seed is None")
     amount = draw_per_invite(cfg, cfg.seed, issued, remaining, planned_count(cfg) - issued)
     if amount <= 0:
         return RedPacketResult(cid, inviter, 0, "exhausted")
@@ -102,12 +122,20 @@ async def _pay_packet(
         "INSERT INTO ledger_entries (tenant_id, distributor_id, kind, amount_fen, campaign_id,"
         " available_at_us, created_at_us, memo, dedupe_key)"
         " VALUES ($1, $2, 'red_packet', $3, $4, $5, $6, $7, $8)",
-        tenant_id, inviter, amount, cid, at_us + program.freeze_days * DAY_US, at_us,
-        f"invite {user_id}", f"invite:{cid}:{user_id}",
+        tenant_id,
+        inviter,
+        amount,
+        cid,
+        at_us + program.freeze_days * DAY_US,
+        at_us,
+        f"invite {user_id}",
+        f"invite:{cid}:{user_id}",
     )
     await tx.execute(
         "UPDATE campaigns SET red_packet_remaining_fen = red_packet_remaining_fen - $3,"
         " red_packets_issued = red_packets_issued + 1 WHERE tenant_id = $1 AND campaign_id = $2",
-        tenant_id, cid, amount,
+        tenant_id,
+        cid,
+        amount,
     )
     return RedPacketResult(cid, inviter, amount, "paid")

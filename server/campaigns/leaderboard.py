@@ -8,7 +8,7 @@ from server.campaigns.boards import Board, Standing
 from server.campaigns.schemas import Leaderboard, LeaderboardEntry, OwnRank, Period
 from server.campaigns.scores import _zone, period_key
 from server.campaigns.service import campaign_row
-from server.common import now_us, to_us, from_us
+from server.common import from_us, now_us, to_us
 from server.db import Connection
 from server.errors import NotFound
 from server.program.schemas import Program
@@ -28,12 +28,15 @@ async def _nicknames(db: Connection, tenant_id: str, ids: list[str]) -> dict[str
     rows = await db.fetch(
         f"SELECT distributor_id, nickname FROM distributors WHERE tenant_id = $1"
         f" AND distributor_id IN ({marks})",
-        tenant_id, *ids,
+        tenant_id,
+        *ids,
     )
     return {r[0]: r[1] for r in rows}
 
 
-def _entries(standings: list[Standing], first_rank: int, names: dict[str, str]) -> list[LeaderboardEntry]:
+def _entries(
+    standings: list[Standing], first_rank: int, names: dict[str, str]
+) -> list[LeaderboardEntry]:
     return [
         LeaderboardEntry(rank=first_rank + n, distributor_id=d, nickname=names.get(d, d), score=s)
         for n, (d, s, _) in enumerate(standings)
@@ -41,35 +44,57 @@ def _entries(standings: list[Standing], first_rank: int, names: dict[str, str]) 
 
 
 async def top_entries(
-    db: Connection, board: Board, tenant_id: str, program: Program, campaign_id: str,
-    period: Period, at: datetime | None, limit: int,
+    db: Connection,
+    board: Board,
+    tenant_id: str,
+    program: Program,
+    campaign_id: str,
+    period: Period,
+    at: datetime | None,
+    limit: int,
 ) -> Leaderboard:
     row = await campaign_row(db, tenant_id, campaign_id)
     key = board_key(period, at, program)
     standings = await board.top(tenant_id, campaign_id, key, limit)
     names = await _nicknames(db, tenant_id, [s[0] for s in standings])
     return Leaderboard(
-        campaign_id=campaign_id, period=period, period_key=key, metric=row["metric"],
+        campaign_id=campaign_id,
+        period=period,
+        period_key=key,
+        metric=row["metric"],
         entries=_entries(standings, 1, names),
     )
 
 
 async def own_rank(
-    db: Connection, board: Board, tenant_id: str, program: Program, campaign_id: str,
-    distributor_id: str, period: Period, at: datetime | None, around: int,
+    db: Connection,
+    board: Board,
+    tenant_id: str,
+    program: Program,
+    campaign_id: str,
+    distributor_id: str,
+    period: Period,
+    at: datetime | None,
+    around: int,
 ) -> OwnRank:
     await campaign_row(db, tenant_id, campaign_id)
     exists = await db.fetchval(
         "SELECT 1 FROM distributors WHERE tenant_id = $1 AND distributor_id = $2",
-        tenant_id, distributor_id,
+        tenant_id,
+        distributor_id,
     )
     if exists is None:
         raise NotFound(f"distributor {distributor_id!r} does not exist")
     key = board_key(period, at, program)
-    rank, score, above, below = await board.rank(tenant_id, campaign_id, key, distributor_id, around)
+    rank, score, above, below = await board.rank(
+        tenant_id, campaign_id, key, distributor_id, around
+    )
     names = await _nicknames(db, tenant_id, [s[0] for s in above + below])
     return OwnRank(
-        distributor_id=distributor_id, rank=rank, score=score, period_key=key,
+        distributor_id=distributor_id,
+        rank=rank,
+        score=score,
+        period_key=key,
         above=_entries(above, (rank or 0) - len(above), names) if rank else [],
         below=_entries(below, (rank or 0) + 1, names) if rank else [],
     )

@@ -90,7 +90,9 @@ class RedisBoard:
         self._rank = redis.register_script(_RANK)
         self._top = redis.register_script(_TOP)
 
-    async def apply(self, tenant_id: str, changes: Sequence[tuple[str, str, str, int, int]]) -> None:
+    async def apply(
+        self, tenant_id: str, changes: Sequence[tuple[str, str, str, int, int]]
+    ) -> None:
         async with self.redis.pipeline(transaction=False) as pipe:
             for campaign_id, key, distributor, delta, reached in changes:
                 zset, members = _keys(tenant_id, campaign_id, key)
@@ -112,7 +114,9 @@ class RedisBoard:
         rows = await self.db.fetch(
             "SELECT distributor_id, score, reached_at_us FROM leaderboard_scores"
             " WHERE tenant_id = $1 AND campaign_id = $2 AND period_key = $3",
-            tenant_id, campaign_id, key,
+            tenant_id,
+            campaign_id,
+            key,
         )
         held = await self.db.fetch(
             "SELECT distributor_id FROM distributors WHERE tenant_id = $1 AND status <> 'active'",
@@ -121,7 +125,9 @@ class RedisBoard:
         if held:
             await self.redis.sadd(f"lbh:{tenant_id}", *[r[0] for r in held])
         if rows:
-            await self.apply(tenant_id, [(campaign_id, key, r[0], int(r[1]), int(r[2])) for r in rows])
+            await self.apply(
+                tenant_id, [(campaign_id, key, r[0], int(r[1]), int(r[2])) for r in rows]
+            )
         return zset, members
 
     async def top(self, tenant_id: str, campaign_id: str, key: str, limit: int) -> list[Standing]:

@@ -9,7 +9,7 @@ campaign only; one without counts in every open campaign whose window contains i
 from __future__ import annotations
 
 import time
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from datetime import datetime
 from functools import lru_cache
 from zoneinfo import ZoneInfo
@@ -70,8 +70,13 @@ async def active_campaigns(db: Connection, tenant_id: str) -> list[ActiveCampaig
         tenant_id,
     )
     campaigns = [
-        ActiveCampaign(r["campaign_id"], r["metric"], int(r["starts_at_us"]), int(r["ends_at_us"]),
-                       _doc.decode(r["document"]).red_packet)
+        ActiveCampaign(
+            r["campaign_id"],
+            r["metric"],
+            int(r["starts_at_us"]),
+            int(r["ends_at_us"]),
+            _doc.decode(r["document"]).red_packet,
+        )
         for r in rows
     ]
     _cache[tenant_id] = (time.monotonic() + CAMPAIGN_CACHE_SECONDS, campaigns)
@@ -86,8 +91,10 @@ def matching(
     campaigns: Iterable[ActiveCampaign], at_us: int, only: str | None, metrics: Sequence[str]
 ) -> list[ActiveCampaign]:
     return [
-        c for c in campaigns
-        if c.metric in metrics and c.starts_at_us <= at_us < c.ends_at_us
+        c
+        for c in campaigns
+        if c.metric in metrics
+        and c.starts_at_us <= at_us < c.ends_at_us
         and (only is None or c.campaign_id == only)
     ]
 
@@ -114,8 +121,10 @@ def period_keys(at_us: int, timezone: str) -> tuple[str, ...]:
 
 
 def _spread(
-    campaigns: Iterable[ActiveCampaign], keys: tuple[str, ...], reached_us: int,
-    changes: dict[str, Sequence[tuple[str, int]]],
+    campaigns: Iterable[ActiveCampaign],
+    keys: tuple[str, ...],
+    reached_us: int,
+    changes: Mapping[str, Sequence[tuple[str, int]]],
 ) -> list[Increment]:
     out: list[Increment] = []
     for c in campaigns:
@@ -132,8 +141,12 @@ def invite_increments(
 
 
 def order_increments(
-    campaigns: Iterable[ActiveCampaign], timezone: str, paid_at_us: int, inviter: str | None,
-    amount_fen: int, earned: Sequence[tuple[str, int]],
+    campaigns: Iterable[ActiveCampaign],
+    timezone: str,
+    paid_at_us: int,
+    inviter: str | None,
+    amount_fen: int,
+    earned: Sequence[tuple[str, int]],
 ) -> list[Increment]:
     """``inviter`` is the buyer's own inviter (orders/gmv); ``earned`` who got commission."""
     bound = [(inviter, 1)] if inviter else []
@@ -146,8 +159,13 @@ def order_increments(
 
 
 def refund_increments(
-    campaigns: Iterable[ActiveCampaign], timezone: str, paid_at_us: int, refund_us: int,
-    inviter: str | None, refund_fen: int, fully_refunded: bool,
+    campaigns: Iterable[ActiveCampaign],
+    timezone: str,
+    paid_at_us: int,
+    refund_us: int,
+    inviter: str | None,
+    refund_fen: int,
+    fully_refunded: bool,
     reversed_fen: Sequence[tuple[str, int]],
 ) -> list[Increment]:
     """Undo what the order counted, in the periods the order counted in."""

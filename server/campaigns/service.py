@@ -12,7 +12,14 @@ from rewards.prizes import PrizeTier, award_top_n, split_pool_awards, validate_p
 from rewards.ranking import Standing, rank_standings
 from rewards.red_packet_config import POOL_MODES, RedPacketConfig, validate_red_packet_config
 from rewards.red_packets import budget_exhausted
-from server.campaigns.schemas import Award, Campaign, CampaignIn, PrizeIn, RedPacketIn, RedPacketState
+from server.campaigns.schemas import (
+    Award,
+    Campaign,
+    CampaignIn,
+    PrizeIn,
+    RedPacketIn,
+    RedPacketState,
+)
 from server.campaigns.scores import invalidate_campaigns
 from server.common import from_us, new_id, now_us, to_us
 from server.db import Connection
@@ -38,8 +45,13 @@ _encoder = msgspec.json.Encoder()
 
 def red_packet_config(rp: RedPacketIn) -> RedPacketConfig:
     return RedPacketConfig(
-        mode=rp.mode, budget_fen=rp.budget_fen, amount_fen=rp.amount_fen, min_fen=rp.min_fen,
-        max_fen=rp.max_fen, count=rp.count, seed=rp.seed,
+        mode=rp.mode,
+        budget_fen=rp.budget_fen,
+        amount_fen=rp.amount_fen,
+        min_fen=rp.min_fen,
+        max_fen=rp.max_fen,
+        count=rp.count,
+        seed=rp.seed,
     )
 
 
@@ -69,9 +81,15 @@ async def create_campaign(tx: Connection, tenant_id: str, data: CampaignIn) -> C
         "INSERT INTO campaigns (tenant_id, campaign_id, name, starts_at_us, ends_at_us, metric,"
         " document, red_packet_remaining_fen, red_packets_issued, status, created_at_us)"
         " VALUES ($1, $2, $3, $4, $5, $6, $7, $8, 0, 'open', $9)",
-        tenant_id, campaign_id, data.name, to_us(data.starts_at), to_us(data.ends_at),
-        data.metric, _encoder.encode(doc).decode(),
-        data.red_packet.budget_fen if data.red_packet else None, now_us(),
+        tenant_id,
+        campaign_id,
+        data.name,
+        to_us(data.starts_at),
+        to_us(data.ends_at),
+        data.metric,
+        _encoder.encode(doc).decode(),
+        data.red_packet.budget_fen if data.red_packet else None,
+        now_us(),
     )
     invalidate_campaigns(tenant_id)
     return await get_campaign(tx, tenant_id, campaign_id)
@@ -83,7 +101,8 @@ async def campaign_row(db: Connection, tenant_id: str, campaign_id: str, lock: b
         " red_packet_remaining_fen, red_packets_issued, status, closed_at_us FROM campaigns"
         " WHERE tenant_id = $1 AND campaign_id = $2"
         + (" FOR UPDATE" if lock and db.engine == "postgres" else ""),
-        tenant_id, campaign_id,
+        tenant_id,
+        campaign_id,
     )
     if row is None:
         raise NotFound(f"campaign {campaign_id!r} does not exist")
@@ -106,11 +125,16 @@ def _campaign_out(row: Any) -> Campaign:
             exhausted = budget_exhausted(cfg, int(remaining), planned_count(cfg) - issued)
         state = RedPacketState(rp.mode, rp.budget_fen, remaining, issued, exhausted)
     return Campaign(
-        id=row["campaign_id"], name=row["name"],
+        id=row["campaign_id"],
+        name=row["name"],
         starts_at=from_us(row["starts_at_us"]).isoformat(),
-        ends_at=from_us(row["ends_at_us"]).isoformat(), metric=row["metric"],
-        prizes=doc.prizes, min_score=doc.min_score, red_packet=doc.red_packet,
-        red_packet_state=state, status=row["status"],
+        ends_at=from_us(row["ends_at_us"]).isoformat(),
+        metric=row["metric"],
+        prizes=doc.prizes,
+        min_score=doc.min_score,
+        red_packet=doc.red_packet,
+        red_packet_state=state,
+        status=row["status"],
         closed_at=from_us(row["closed_at_us"]).isoformat() if row["closed_at_us"] else None,
         awards=doc.awards,
     )
@@ -133,7 +157,8 @@ async def close_campaign(
         " JOIN distributors d ON d.tenant_id = s.tenant_id AND d.distributor_id = s.distributor_id"
         " WHERE s.tenant_id = $1 AND s.campaign_id = $2 AND s.period_key = 'campaign'"
         " AND d.status = 'active'",
-        tenant_id, campaign_id,
+        tenant_id,
+        campaign_id,
     )
     ranked = rank_standings(Standing(r[0], int(r[1]), int(r[2])) for r in rows)
     min_score = doc.min_score or 0
@@ -149,19 +174,35 @@ async def close_campaign(
             " available_at_us, created_at_us, memo, dedupe_key)"
             " VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)",
             [
-                (tenant_id, a.distributor_id, a.kind, a.amount_fen, campaign_id, available, now,
-                 f"rank {a.rank}", f"close:{campaign_id}:{a.kind}:{a.distributor_id}")
-                for a in awards if a.amount_fen > 0
+                (
+                    tenant_id,
+                    a.distributor_id,
+                    a.kind,
+                    a.amount_fen,
+                    campaign_id,
+                    available,
+                    now,
+                    f"rank {a.rank}",
+                    f"close:{campaign_id}:{a.kind}:{a.distributor_id}",
+                )
+                for a in awards
+                if a.amount_fen > 0
             ],
         )
-    out = [Award(a.distributor_id, a.rank, a.amount_fen, a.kind) for a in awards if a.amount_fen > 0]
+    out = [
+        Award(a.distributor_id, a.rank, a.amount_fen, a.kind) for a in awards if a.amount_fen > 0
+    ]
     doc.awards = out
     await tx.execute(
         "UPDATE campaigns SET status = 'closed', closed_at_us = $3, document = $4"
         " WHERE tenant_id = $1 AND campaign_id = $2",
-        tenant_id, campaign_id, now, _encoder.encode(doc).decode(),
+        tenant_id,
+        campaign_id,
+        now,
+        _encoder.encode(doc).decode(),
     )
     invalidate_campaigns(tenant_id)
-    await enqueue_event(tx, tenant_id, "campaign.closed", campaign_id,
-                        {"campaign_id": campaign_id, "awards": out})
+    await enqueue_event(
+        tx, tenant_id, "campaign.closed", campaign_id, {"campaign_id": campaign_id, "awards": out}
+    )
     return out

@@ -22,7 +22,6 @@ _COLUMNS = """
 """
 
 
-
 def balance_columns(now_param: str) -> str:
     """The four balance sums, with the current time bound to the placeholder ``now_param``."""
     return _COLUMNS.format(now=now_param)
@@ -48,7 +47,8 @@ async def balance_of(
     db: Connection, tenant_id: str, distributor_id: str, now_us: int
 ) -> dict[str, int]:
     row = await db.fetchrow(BALANCE_SQL, tenant_id, distributor_id, now_us)
-    assert row is not None
+    if row is None:  # cannot happen: the query above always returns a row
+        raise RuntimeError("invariant broken: row is None")
     return {k: int(row[k]) for k in ("pending_fen", "available_fen", "settled_fen", "paid_fen")}
 
 

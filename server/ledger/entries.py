@@ -21,15 +21,23 @@ async def list_entries(
         " LEFT JOIN settlement_locks l ON l.tenant_id = e.tenant_id AND l.entry_id = e.id"
         " WHERE e.tenant_id = $1 AND e.distributor_id = $2 AND e.id < $3"
         " ORDER BY e.id DESC LIMIT $4",
-        tenant_id, distributor_id, before_id, limit + 1,
+        tenant_id,
+        distributor_id,
+        before_id,
+        limit + 1,
     )
     now = now_us()
     entries = [
         Entry(
-            id=int(r["id"]), kind=r["kind"], amount_fen=int(r["amount_fen"]),
-            status=entry_status(r["available_at_us"], r["status"], now),  # type: ignore[arg-type]
-            level=r["level"], order_id=r["order_id"], refund_id=r["refund_id"],
-            campaign_id=r["campaign_id"], memo=r["memo"],
+            id=int(r["id"]),
+            kind=r["kind"],
+            amount_fen=int(r["amount_fen"]),
+            status=entry_status(r["available_at_us"], r["status"], now),
+            level=r["level"],
+            order_id=r["order_id"],
+            refund_id=r["refund_id"],
+            campaign_id=r["campaign_id"],
+            memo=r["memo"],
             created_at=from_us(r["created_at_us"]).isoformat(),
             available_at=from_us(r["available_at_us"]).isoformat(),
         )

@@ -26,8 +26,12 @@ class OrderController(Controller):
     tags = ["orders"]
     guards = [require_sdk]
 
-    @post(summary="Report a paid order: credits the upline (replay-safe by order_id)", status_code=201)
-    async def paid(self, request: Request[Any, Any, Any], data: JSONBody[OrderIn]) -> Response[OrderOut]:
+    @post(
+        summary="Report a paid order: credits the upline (replay-safe by order_id)", status_code=201
+    )
+    async def paid(
+        self, request: Request[Any, Any, Any], data: JSONBody[OrderIn]
+    ) -> Response[OrderOut]:
         db = request.app.state.db
         tenant_id = request.auth.tenant_id
         key = idempotency_key(request)
@@ -39,10 +43,16 @@ class OrderController(Controller):
         headers = {"Idempotent-Replayed": "true"} if replayed else None
         return json_response(result, status_code=201, headers=headers)  # type: ignore[return-value]
 
-    @post("/{order_id:str}/refunds", summary="Refund part or all of an order: reverses commission",
-          status_code=201)
+    @post(
+        "/{order_id:str}/refunds",
+        summary="Refund part or all of an order: reverses commission",
+        status_code=201,
+    )
     async def refund(
-        self, request: Request[Any, Any, Any], order_id: OrderIdPath, data: JSONBody[RefundIn],
+        self,
+        request: Request[Any, Any, Any],
+        order_id: OrderIdPath,
+        data: JSONBody[RefundIn],
     ) -> Response[RefundOut]:
         db = request.app.state.db
         tenant_id = request.auth.tenant_id
@@ -56,6 +66,8 @@ class OrderController(Controller):
         return await run_idempotent(request, db, tenant_id, work)  # type: ignore[return-value]
 
     @get("/{order_id:str}/explain", summary="The bindings, upline snapshot, rates and arithmetic")
-    async def explain(self, request: Request[Any, Any, Any], order_id: OrderIdPath) -> Response[Explanation]:
+    async def explain(
+        self, request: Request[Any, Any, Any], order_id: OrderIdPath
+    ) -> Response[Explanation]:
         explanation = await explain_order(request.app.state.db, request.auth.tenant_id, order_id)
         return json_response(explanation)  # type: ignore[return-value]

@@ -16,9 +16,11 @@ BPS = 10_000
 
 async def explain_order(db: Connection, tenant_id: str, order_id: str) -> Explanation:
     order = await db.fetchrow(
-        "SELECT user_id, amount_fen, paid_at_us, created_at_us, upline, rates_bps, event_id FROM orders"
+        "SELECT user_id, amount_fen, paid_at_us, created_at_us, upline, rates_bps, event_id"
+        " FROM orders"
         " WHERE tenant_id = $1 AND order_id = $2",
-        tenant_id, order_id,
+        tenant_id,
+        order_id,
     )
     if order is None:
         raise NotFound(f"order {order_id!r} does not exist")
@@ -29,17 +31,22 @@ async def explain_order(db: Connection, tenant_id: str, order_id: str) -> Explan
         "SELECT id, occurred_at_us, outcome, reason, candidate_inviter_id, previous_inviter_id,"
         " link_code, channel, campaign_id FROM attribution_events"
         " WHERE tenant_id = $1 AND user_id = $2 AND recorded_at_us <= $3 ORDER BY id DESC LIMIT 50",
-        tenant_id, order["user_id"], order["created_at_us"],
+        tenant_id,
+        order["user_id"],
+        order["created_at_us"],
     )
     entries = await db.fetch(
         "SELECT distributor_id, kind, level, amount_fen, refund_id, reverses_entry_id, id"
         " FROM ledger_entries WHERE tenant_id = $1 AND order_id = $2 ORDER BY id",
-        tenant_id, order_id,
+        tenant_id,
+        order_id,
     )
     commissions = {e["id"]: e for e in entries if e["kind"] == "commission"}
     lines = [
         CommissionLine(
-            level=e["level"], distributor_id=e["distributor_id"], rate_bps=rates[e["level"] - 1],
+            level=e["level"],
+            distributor_id=e["distributor_id"],
+            rate_bps=rates[e["level"] - 1],
             amount_fen=int(e["amount_fen"]),
             arithmetic=f"floor({amount} × {rates[e['level'] - 1]} / {BPS}) = {e['amount_fen']}",
         )
@@ -48,7 +55,8 @@ async def explain_order(db: Connection, tenant_id: str, order_id: str) -> Explan
     refunds = await db.fetch(
         "SELECT refund_id, amount_fen, refunded_before_fen FROM refunds"
         " WHERE tenant_id = $1 AND order_id = $2 ORDER BY id",
-        tenant_id, order_id,
+        tenant_id,
+        order_id,
     )
     refund_lines = []
     for refund in refunds:
@@ -58,34 +66,50 @@ async def explain_order(db: Connection, tenant_id: str, order_id: str) -> Explan
             if e["refund_id"] != refund["refund_id"]:
                 continue
             c = int(commissions[e["reverses_entry_id"]]["amount_fen"])
-            reversals.append(CommissionLine(
-                level=e["level"], distributor_id=e["distributor_id"],
-                rate_bps=rates[e["level"] - 1], amount_fen=int(e["amount_fen"]),
-                arithmetic=(f"-(floor({c} × {before + r} / {amount}) − floor({c} × {before} / "
-                            f"{amount})) = {e['amount_fen']}"
-                            + (" (absorbed by the tenant)" if e["kind"] == "absorbed_reversal" else "")),
-            ))
+            reversals.append(
+                CommissionLine(
+                    level=e["level"],
+                    distributor_id=e["distributor_id"],
+                    rate_bps=rates[e["level"] - 1],
+                    amount_fen=int(e["amount_fen"]),
+                    arithmetic=(
+                        f"-(floor({c} × {before + r} / {amount}) − floor({c} × {before} / "
+                        f"{amount})) = {e['amount_fen']}"
+                        + (" (absorbed by the tenant)" if e["kind"] == "absorbed_reversal" else "")
+                    ),
+                )
+            )
         refund_lines.append(RefundLine(refund["refund_id"], r, before, reversals))
     return Explanation(
-        order_id=order_id, user_id=order["user_id"], amount_fen=amount,
+        order_id=order_id,
+        user_id=order["user_id"],
+        amount_fen=amount,
         paid_at=from_us(order["paid_at_us"]).isoformat(),
         self_purchase=bool(upline) and upline[0] == order["user_id"],
-        upline=upline, rates_bps=rates,
+        upline=upline,
+        rates_bps=rates,
         binding_events=[
             BindingEvent(
-                event_id=int(ev["id"]), occurred_at=from_us(ev["occurred_at_us"]).isoformat(),
-                outcome=ev["outcome"], reason=ev["reason"],
+                event_id=int(ev["id"]),
+                occurred_at=from_us(ev["occurred_at_us"]).isoformat(),
+                outcome=ev["outcome"],
+                reason=ev["reason"],
                 candidate_inviter_id=ev["candidate_inviter_id"],
-                previous_inviter_id=ev["previous_inviter_id"], link_code=ev["link_code"],
-                channel=ev["channel"], campaign_id=ev["campaign_id"],
+                previous_inviter_id=ev["previous_inviter_id"],
+                link_code=ev["link_code"],
+                channel=ev["channel"],
+                campaign_id=ev["campaign_id"],
                 credited=ev["id"] == order["event_id"],
             )
             for ev in events
         ],
-        commissions=lines, refunds=refund_lines,
-        note=("Commission follows the buyer's binding as it stood when the order was reported, "
-              "if it had not lapsed by paid_at (the snapshot above); later re-binding never "
-              "changes it. Level k earns "
-              "floor(amount × rate_k / 10000) fen; rounding leftovers stay with the tenant. "
-              "Refunds reverse each commission cumulatively, so a full refund cancels it."),
+        commissions=lines,
+        refunds=refund_lines,
+        note=(
+            "Commission follows the buyer's binding as it stood when the order was reported, "
+            "if it had not lapsed by paid_at (the snapshot above); later re-binding never "
+            "changes it. Level k earns "
+            "floor(amount × rate_k / 10000) fen; rounding leftovers stay with the tenant. "
+            "Refunds reverse each commission cumulatively, so a full refund cancels it."
+        ),
     )

@@ -1,4 +1,7 @@
-"""Orders, refunds, ledger entries and the explanation of a commission (API.md, "Referrals and orders")."""
+"""Orders, refunds, ledger entries and the explanation of a commission.
+
+Contract: API.md, "Referrals and orders".
+"""
 
 from __future__ import annotations
 

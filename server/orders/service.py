@@ -23,13 +23,21 @@ from server.campaigns.scores import (
     refund_increments,
 )
 from server.common import now_us
-from server.webhooks.outbox import endpoints_for, enqueue_event, event_envelope
 from server.db import Connection, Database
 from server.errors import Conflict, FieldError, NotFound, Unprocessable
-from server.orders.schemas import Commission, OrderIn, OrderOut, RefundIn, RefundOut, Reversal
+from server.orders.schemas import (
+    Commission,
+    EntryStatus,
+    OrderIn,
+    OrderOut,
+    RefundIn,
+    RefundOut,
+    Reversal,
+)
 from server.orders.store import NewOrder, insert_order
 from server.program.schemas import Program
 from server.referrals.graph import UPLINE_SQL
+from server.webhooks.outbox import endpoints_for, enqueue_event, event_envelope
 
 __all__ = ["record_order", "record_refund"]
 
@@ -41,7 +49,7 @@ _encoder = msgspec.json.Encoder()
 # Everything the order needs to know, in one read: the buyer's active upline at paid_at,
 # whether the buyer is an active distributor (self-purchase), and any earlier order or
 # Idempotency-Key with the same id.
-ORDER_CONTEXT_SQL = """
+ORDER_CONTEXT_SQL = f"""
 SELECT u.l1, u.l2, u.l3, u.event_id,
   (SELECT d.status FROM distributors d WHERE d.tenant_id = $1 AND d.distributor_id = $2)
     AS buyer_status,
@@ -50,8 +58,8 @@ SELECT u.l1, u.l2, u.l3, u.event_id,
   (SELECT k.request_hash FROM idempotency_keys k WHERE k.tenant_id = $1 AND k.key = $5)
     AS key_hash
 FROM (SELECT 1 AS one) AS one
-LEFT JOIN ({upline}) AS u ON 1 = 1
-""".format(upline=UPLINE_SQL)
+LEFT JOIN ({UPLINE_SQL}) AS u ON 1 = 1
+"""
 
 
 def order_fingerprint(data: OrderIn, paid_at_us: int) -> str:
@@ -59,9 +67,11 @@ def order_fingerprint(data: OrderIn, paid_at_us: int) -> str:
     return hashlib.sha256(raw.encode()).hexdigest()
 
 
-def entry_status(available_at_us: int, lock_status: str | None, at_us: int) -> str:
+def entry_status(available_at_us: int, lock_status: str | None, at_us: int) -> EntryStatus:
+    if lock_status == "paid":
+        return "paid"
     if lock_status is not None:
-        return lock_status
+        return "settled"
     return "pending" if available_at_us > at_us else "available"
 
 
@@ -84,8 +94,13 @@ def _credited_chain(row: Any, user_id: str, program: Program) -> list[str]:
 
 
 async def record_order(
-    db: Database, tenant_id: str, program: Program, data: OrderIn, paid_at_us: int,
-    idempotency_key: str | None, idempotency_hash: str,
+    db: Database,
+    tenant_id: str,
+    program: Program,
+    data: OrderIn,
+    paid_at_us: int,
+    idempotency_key: str | None,
+    idempotency_hash: str,
 ) -> tuple[OrderOut, bool]:
     """Credit the upline for a paid order. Returns the result and whether it was a replay."""
     fingerprint = order_fingerprint(data, paid_at_us)
@@ -93,8 +108,10 @@ async def record_order(
         ORDER_CONTEXT_SQL, tenant_id, data.user_id, paid_at_us, data.order_id, idempotency_key
     )
     if row is not None and row["key_hash"] is not None and row["key_hash"] != idempotency_hash:
-        raise Conflict("This Idempotency-Key was already used with a different request; "
-                       "use a new key for a new request.")
+        raise Conflict(
+            "This Idempotency-Key was already used with a different request; "
+            "use a new key for a new request."
+        )
     if row is not None and row["existing_hash"] is not None:
         return await _replay(db, tenant_id, data.order_id, fingerprint), True
     upline = _credited_chain(row, data.user_id, program)
@@ -103,33 +120,62 @@ async def record_order(
     available_at = paid_at_us + program.freeze_days * DAY_US
     now = now_us()
     status = entry_status(available_at, None, now)
-    entries = [(d, a, level) for level, (d, a) in enumerate(zip(upline, amounts, strict=True), 1) if a > 0]
+    entries = [
+        (d, a, level) for level, (d, a) in enumerate(zip(upline, amounts, strict=True), 1) if a > 0
+    ]
     result = OrderOut(
         order_id=data.order_id,
-        commissions=[Commission(d, level, a, status) for d, a, level in entries],  # type: ignore[arg-type]
+        commissions=[Commission(d, level, a, status) for d, a, level in entries],
     )
     campaigns = matching(
         await active_campaigns(db, tenant_id), paid_at_us, data.campaign_id, ORDER_METRICS
     )
-    scores = merge(order_increments(
-        campaigns, program.timezone, paid_at_us, _inviter(upline, data.user_id),
-        data.amount_fen, [(d, a) for d, a, _ in entries],
-    )) if campaigns else []
+    scores = (
+        merge(
+            order_increments(
+                campaigns,
+                program.timezone,
+                paid_at_us,
+                _inviter(upline, data.user_id),
+                data.amount_fen,
+                [(d, a) for d, a, _ in entries],
+            )
+        )
+        if campaigns
+        else []
+    )
     endpoints = await endpoints_for(db, tenant_id, "commission.created") if entries else []
     webhook_event_id, payload = (
-        event_envelope(tenant_id, "commission.created", data.order_id, result) if endpoints
+        event_envelope(tenant_id, "commission.created", data.order_id, result)
+        if endpoints
         else ("", "")
     )
-    written = await insert_order(db, NewOrder(
-        tenant_id=tenant_id, order_id=data.order_id, user_id=data.user_id,
-        amount_fen=data.amount_fen, paid_at_us=paid_at_us, campaign_id=data.campaign_id,
-        upline_json=_encoder.encode(upline).decode(), rates_json=_encoder.encode(rates).decode(),
-        event_id=None if row is None else row["event_id"], request_hash=fingerprint, now_us=now,
-        available_at_us=available_at, entries=entries, idempotency_key=idempotency_key,
-        idempotency_hash=idempotency_hash, response_body=_encoder.encode(result).decode(),
-        scores=scores, webhook_endpoints=endpoints, webhook_event_id=webhook_event_id,
-        webhook_event_type="commission.created", webhook_payload=payload,
-    ))
+    written = await insert_order(
+        db,
+        NewOrder(
+            tenant_id=tenant_id,
+            order_id=data.order_id,
+            user_id=data.user_id,
+            amount_fen=data.amount_fen,
+            paid_at_us=paid_at_us,
+            campaign_id=data.campaign_id,
+            upline_json=_encoder.encode(upline).decode(),
+            rates_json=_encoder.encode(rates).decode(),
+            event_id=None if row is None else row["event_id"],
+            request_hash=fingerprint,
+            now_us=now,
+            available_at_us=available_at,
+            entries=entries,
+            idempotency_key=idempotency_key,
+            idempotency_hash=idempotency_hash,
+            response_body=_encoder.encode(result).decode(),
+            scores=scores,
+            webhook_endpoints=endpoints,
+            webhook_event_id=webhook_event_id,
+            webhook_event_type="commission.created",
+            webhook_payload=payload,
+        ),
+    )
     if not written:  # a concurrent request with the same order id won the insert
         return await _replay(db, tenant_id, data.order_id, fingerprint), True
     await mirror_increments(db, tenant_id, scores)
@@ -139,7 +185,8 @@ async def record_order(
 async def _replay(db: Connection, tenant_id: str, order_id: str, fingerprint: str) -> OrderOut:
     existing = await db.fetchval(
         "SELECT request_hash FROM orders WHERE tenant_id = $1 AND order_id = $2",
-        tenant_id, order_id,
+        tenant_id,
+        order_id,
     )
     if existing != fingerprint:
         raise Conflict(
@@ -151,42 +198,63 @@ async def _replay(db: Connection, tenant_id: str, order_id: str, fingerprint: st
         " FROM ledger_entries e LEFT JOIN settlement_locks l"
         " ON l.tenant_id = e.tenant_id AND l.entry_id = e.id"
         " WHERE e.tenant_id = $1 AND e.order_id = $2 AND e.kind = 'commission' ORDER BY e.level",
-        tenant_id, order_id,
+        tenant_id,
+        order_id,
     )
     now = now_us()
-    return OrderOut(order_id=order_id, commissions=[
-        Commission(r["distributor_id"], r["level"], r["amount_fen"],
-                   entry_status(r["available_at_us"], r["status"], now))  # type: ignore[arg-type]
-        for r in rows
-    ])
+    return OrderOut(
+        order_id=order_id,
+        commissions=[
+            Commission(
+                r["distributor_id"],
+                r["level"],
+                r["amount_fen"],
+                entry_status(r["available_at_us"], r["status"], now),
+            )
+            for r in rows
+        ],
+    )
 
 
 async def record_refund(
-    tx: Connection, tenant_id: str, program: Program, order_id: str, data: RefundIn,
+    tx: Connection,
+    tenant_id: str,
+    program: Program,
+    order_id: str,
+    data: RefundIn,
 ) -> RefundOut:
     """Reverse commissions pro rata; call inside a transaction (the order row is locked)."""
     lock = " FOR UPDATE" if tx.engine == "postgres" else ""
     order = await tx.fetchrow(
         "SELECT amount_fen, user_id, paid_at_us, campaign_id, upline FROM orders"
         " WHERE tenant_id = $1 AND order_id = $2" + lock,
-        tenant_id, order_id,
+        tenant_id,
+        order_id,
     )
     if order is None:
         raise NotFound(f"order {order_id!r} does not exist")
     amount = int(order["amount_fen"])
     previous = await tx.fetchrow(
         "SELECT amount_fen FROM refunds WHERE tenant_id = $1 AND order_id = $2 AND refund_id = $3",
-        tenant_id, order_id, data.refund_id,
+        tenant_id,
+        order_id,
+        data.refund_id,
     )
     if previous is not None:
         if int(previous["amount_fen"]) != data.amount_fen:
-            raise Conflict(f"refund {data.refund_id!r} was already recorded with "
-                           f"{previous['amount_fen']} fen; a refund id is reported once")
+            raise Conflict(
+                f"refund {data.refund_id!r} was already recorded with "
+                f"{previous['amount_fen']} fen; a refund id is reported once"
+            )
         return await refund_result(tx, tenant_id, order_id, data.refund_id)
-    before = int(await tx.fetchval(
-        "SELECT COALESCE(SUM(amount_fen), 0) FROM refunds WHERE tenant_id = $1 AND order_id = $2",
-        tenant_id, order_id,
-    ))
+    before = int(
+        await tx.fetchval(
+            "SELECT COALESCE(SUM(amount_fen), 0) FROM refunds"
+            " WHERE tenant_id = $1 AND order_id = $2",
+            tenant_id,
+            order_id,
+        )
+    )
     if before + data.amount_fen > amount:
         raise Unprocessable(
             f"refunds would total {before + data.amount_fen} fen but order {order_id!r} is "
@@ -197,14 +265,20 @@ async def record_refund(
     await tx.execute(
         "INSERT INTO refunds (tenant_id, order_id, refund_id, amount_fen, refunded_before_fen,"
         " created_at_us) VALUES ($1, $2, $3, $4, $5, $6)",
-        tenant_id, order_id, data.refund_id, data.amount_fen, before, now,
+        tenant_id,
+        order_id,
+        data.refund_id,
+        data.amount_fen,
+        before,
+        now,
     )
     commissions = await tx.fetch(
         "SELECT e.id, e.distributor_id, e.level, e.amount_fen, e.available_at_us, l.status"
         " FROM ledger_entries e LEFT JOIN settlement_locks l"
         " ON l.tenant_id = e.tenant_id AND l.entry_id = e.id"
         " WHERE e.tenant_id = $1 AND e.order_id = $2 AND e.kind = 'commission' ORDER BY e.level",
-        tenant_id, order_id,
+        tenant_id,
+        order_id,
     )
     rows = []
     for c in commissions:
@@ -213,13 +287,22 @@ async def record_refund(
             continue
         # Paid-out money under 'absorb' is the tenant's loss: recorded, but in no balance.
         absorbed = program.clawback == "absorb" and c["status"] is not None
-        rows.append((
-            tenant_id, c["distributor_id"], "absorbed_reversal" if absorbed else "reversal",
-            -reversed_fen, c["level"], order_id, data.refund_id, c["id"],
-            # A reversal of a pending entry nets inside the same freeze window.
-            max(int(c["available_at_us"]), now), now,
-            f"refund:{order_id}:{data.refund_id}:{c['level']}",
-        ))
+        rows.append(
+            (
+                tenant_id,
+                c["distributor_id"],
+                "absorbed_reversal" if absorbed else "reversal",
+                -reversed_fen,
+                c["level"],
+                order_id,
+                data.refund_id,
+                c["id"],
+                # A reversal of a pending entry nets inside the same freeze window.
+                max(int(c["available_at_us"]), now),
+                now,
+                f"refund:{order_id}:{data.refund_id}:{c['level']}",
+            )
+        )
     if rows:
         await tx.executemany(
             "INSERT INTO ledger_entries (tenant_id, distributor_id, kind, amount_fen, level,"
@@ -227,16 +310,30 @@ async def record_refund(
             " dedupe_key) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, '', $11)",
             rows,
         )
-    await _unscore(tx, tenant_id, program, order, before + data.amount_fen == amount,
-                   data.amount_fen, [(r[1], -r[3]) for r in rows if r[2] == "reversal"], now)
+    await _unscore(
+        tx,
+        tenant_id,
+        program,
+        order,
+        before + data.amount_fen == amount,
+        data.amount_fen,
+        [(r[1], -r[3]) for r in rows if r[2] == "reversal"],
+        now,
+    )
     result = await refund_result(tx, tenant_id, order_id, data.refund_id)
     await enqueue_event(tx, tenant_id, "refund.reversed", f"{order_id}:{data.refund_id}", result)
     return result
 
 
 async def _unscore(
-    tx: Connection, tenant_id: str, program: Program, order: Any, full: bool, refund_fen: int,
-    reversed_fen: list[tuple[str, int]], now: int,
+    tx: Connection,
+    tenant_id: str,
+    program: Program,
+    order: Any,
+    full: bool,
+    refund_fen: int,
+    reversed_fen: list[tuple[str, int]],
+    now: int,
 ) -> None:
     """Take the refunded part back out of the campaign scores the order moved."""
     paid_at = int(order["paid_at_us"])
@@ -246,33 +343,55 @@ async def _unscore(
     if not campaigns:
         return
     upline: list[str] = msgspec.json.decode(order["upline"])
-    await apply_increments(tx, tenant_id, refund_increments(
-        campaigns, program.timezone, paid_at, now, _inviter(upline, order["user_id"]),
-        refund_fen, full, reversed_fen,
-    ))
+    await apply_increments(
+        tx,
+        tenant_id,
+        refund_increments(
+            campaigns,
+            program.timezone,
+            paid_at,
+            now,
+            _inviter(upline, order["user_id"]),
+            refund_fen,
+            full,
+            reversed_fen,
+        ),
+    )
 
 
 async def refund_result(tx: Connection, tenant_id: str, order_id: str, refund_id: str) -> RefundOut:
     refund = await tx.fetchrow(
         "SELECT amount_fen, refunded_before_fen FROM refunds"
         " WHERE tenant_id = $1 AND order_id = $2 AND refund_id = $3",
-        tenant_id, order_id, refund_id,
+        tenant_id,
+        order_id,
+        refund_id,
     )
-    assert refund is not None
+    if refund is None:  # cannot happen: the query above always returns a row
+        raise RuntimeError("invariant broken: refund is None")
     rows = await tx.fetch(
         "SELECT e.distributor_id, e.level, e.amount_fen, e.kind, e.available_at_us, l.status"
         " FROM ledger_entries e LEFT JOIN settlement_locks l"
         " ON l.tenant_id = e.tenant_id AND l.entry_id = e.id"
         " WHERE e.tenant_id = $1 AND e.order_id = $2 AND e.refund_id = $3 ORDER BY e.level",
-        tenant_id, order_id, refund_id,
+        tenant_id,
+        order_id,
+        refund_id,
     )
     now = now_us()
     return RefundOut(
-        order_id=order_id, refund_id=refund_id, amount_fen=int(refund["amount_fen"]),
+        order_id=order_id,
+        refund_id=refund_id,
+        amount_fen=int(refund["amount_fen"]),
         refunded_total_fen=int(refund["refunded_before_fen"]) + int(refund["amount_fen"]),
         reversals=[
-            Reversal(r["distributor_id"], r["level"], int(r["amount_fen"]), r["kind"],
-                     entry_status(r["available_at_us"], r["status"], now))  # type: ignore[arg-type]
+            Reversal(
+                r["distributor_id"],
+                r["level"],
+                int(r["amount_fen"]),
+                r["kind"],
+                entry_status(r["available_at_us"], r["status"], now),
+            )
             for r in rows
         ],
     )

@@ -2,7 +2,8 @@
 
 Both do the same thing (and the same tests run on both): insert the order unless its id
 exists, its commission entries, the buyer's first-seen row and the Idempotency-Key record,
-and the leaderboard scores it moves, atomically. ``False`` means the order id already existed: the caller replays.
+and the leaderboard scores it moves, atomically. ``False`` means the order id already
+existed: the caller replays.
 """
 
 from __future__ import annotations
@@ -94,12 +95,30 @@ SELECT COUNT(*) AS inserted FROM o
 
 async def _insert_pg(db: Connection, o: NewOrder) -> bool:
     inserted = await db.fetchval(
-        _PG_INSERT, o.tenant_id, o.order_id, o.user_id, o.amount_fen, o.paid_at_us,
-        o.campaign_id, o.upline_json, o.rates_json, o.event_id, o.request_hash, o.now_us,
-        o.available_at_us, [e[0] for e in o.entries], [e[1] for e in o.entries],
-        [e[2] for e in o.entries], o.idempotency_key, o.idempotency_hash, o.response_body,
+        _PG_INSERT,
+        o.tenant_id,
+        o.order_id,
+        o.user_id,
+        o.amount_fen,
+        o.paid_at_us,
+        o.campaign_id,
+        o.upline_json,
+        o.rates_json,
+        o.event_id,
+        o.request_hash,
+        o.now_us,
+        o.available_at_us,
+        [e[0] for e in o.entries],
+        [e[1] for e in o.entries],
+        [e[2] for e in o.entries],
+        o.idempotency_key,
+        o.idempotency_hash,
+        o.response_body,
         *([s[i] for s in o.scores] for i in range(5)),
-        list(o.webhook_endpoints), o.webhook_event_id, o.webhook_event_type, o.webhook_payload,
+        list(o.webhook_endpoints),
+        o.webhook_event_id,
+        o.webhook_event_type,
+        o.webhook_payload,
     )
     return bool(inserted)
 
@@ -111,8 +130,17 @@ async def _insert_generic(db: Database, o: NewOrder) -> bool:
             " upline, rates_bps, event_id, request_hash, created_at_us)"
             " VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11)"
             " ON CONFLICT (tenant_id, order_id) DO NOTHING RETURNING id",
-            o.tenant_id, o.order_id, o.user_id, o.amount_fen, o.paid_at_us, o.campaign_id,
-            o.upline_json, o.rates_json, o.event_id, o.request_hash, o.now_us,
+            o.tenant_id,
+            o.order_id,
+            o.user_id,
+            o.amount_fen,
+            o.paid_at_us,
+            o.campaign_id,
+            o.upline_json,
+            o.rates_json,
+            o.event_id,
+            o.request_hash,
+            o.now_us,
         )
         if inserted is None:
             return False
@@ -122,22 +150,36 @@ async def _insert_generic(db: Database, o: NewOrder) -> bool:
                 " order_id, available_at_us, created_at_us, memo, dedupe_key)"
                 " VALUES ($1, $2, 'commission', $3, $4, $5, $6, $7, '', $8)",
                 [
-                    (o.tenant_id, d, a, level, o.order_id, o.available_at_us, o.now_us,
-                     f"order:{o.order_id}:{level}")
+                    (
+                        o.tenant_id,
+                        d,
+                        a,
+                        level,
+                        o.order_id,
+                        o.available_at_us,
+                        o.now_us,
+                        f"order:{o.order_id}:{level}",
+                    )
                     for d, a, level in o.entries
                 ],
             )
         await tx.execute(
             "INSERT INTO user_bindings (tenant_id, user_id, first_seen_at_us) VALUES ($1, $2, $3)"
             " ON CONFLICT (tenant_id, user_id) DO NOTHING",
-            o.tenant_id, o.user_id, o.now_us,
+            o.tenant_id,
+            o.user_id,
+            o.now_us,
         )
         if o.idempotency_key is not None:
             await tx.execute(
                 "INSERT INTO idempotency_keys (tenant_id, key, request_hash, status_code,"
                 " response_body, created_at_us) VALUES ($1, $2, $3, 201, $4, $5)"
                 " ON CONFLICT (tenant_id, key) DO NOTHING",
-                o.tenant_id, o.idempotency_key, o.idempotency_hash, o.response_body, o.now_us,
+                o.tenant_id,
+                o.idempotency_key,
+                o.idempotency_hash,
+                o.response_body,
+                o.now_us,
             )
         await write_increments(tx, o.tenant_id, o.scores)
         if o.webhook_endpoints:
@@ -146,8 +188,17 @@ async def _insert_generic(db: Database, o: NewOrder) -> bool:
                 " attempts, next_attempt_at_us, last_error, created_at_us)"
                 " VALUES ($1, $2, $3, $4, $5, 0, $6, '', $6)"
                 " ON CONFLICT (tenant_id, endpoint_id, event_id) DO NOTHING",
-                [(o.tenant_id, e, o.webhook_event_id, o.webhook_event_type, o.webhook_payload, o.now_us)
-                 for e in o.webhook_endpoints],
+                [
+                    (
+                        o.tenant_id,
+                        e,
+                        o.webhook_event_id,
+                        o.webhook_event_type,
+                        o.webhook_payload,
+                        o.now_us,
+                    )
+                    for e in o.webhook_endpoints
+                ],
             )
     return True
 

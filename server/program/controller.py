@@ -24,7 +24,9 @@ class ProgramController(Controller):
         return json_response(program)  # type: ignore[return-value]
 
     @put(guards=[require_admin], summary="Replace the program; omitted fields take defaults")
-    async def replace(self, request: Request[Any, Any, Any], data: JSONBody[ProgramIn]) -> Response[Program]:
+    async def replace(
+        self, request: Request[Any, Any, Any], data: JSONBody[ProgramIn]
+    ) -> Response[Program]:
         tenant_id = request.auth.tenant_id
 
         async def work(tx: Any) -> Response[bytes]:

@@ -60,7 +60,9 @@ async def put_program(db: Connection, tenant_id: str, data: ProgramIn) -> Progra
         "INSERT INTO programs (tenant_id, document, updated_at_us) VALUES ($1, $2, $3)"
         " ON CONFLICT (tenant_id) DO UPDATE SET document = excluded.document,"
         " updated_at_us = excluded.updated_at_us",
-        tenant_id, document, now,
+        tenant_id,
+        document,
+        now,
     )
     _cache.pop(tenant_id, None)
     return program

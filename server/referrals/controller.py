@@ -38,7 +38,9 @@ class DistributorController(Controller):
 
     @put("/{distributor_id:str}", summary="Register or update a distributor (upsert)")
     async def upsert(
-        self, request: Request[Any, Any, Any], distributor_id: IdPath,
+        self,
+        request: Request[Any, Any, Any],
+        distributor_id: IdPath,
         data: JSONBody[DistributorIn],
     ) -> Response[Distributor]:
         tenant_id = request.auth.tenant_id
@@ -50,7 +52,9 @@ class DistributorController(Controller):
         return await run_idempotent(request, request.app.state.db, tenant_id, work)  # type: ignore[return-value]
 
     @get("/{distributor_id:str}", summary="Profile, inviter, team counts and balance")
-    async def read(self, request: Request[Any, Any, Any], distributor_id: IdPath) -> Response[Distributor]:
+    async def read(
+        self, request: Request[Any, Any, Any], distributor_id: IdPath
+    ) -> Response[Distributor]:
         distributor = await service.get_distributor(
             request.app.state.db, request.auth.tenant_id, distributor_id
         )
@@ -58,7 +62,9 @@ class DistributorController(Controller):
 
     @get("/{distributor_id:str}/ledger", summary="Ledger entries, newest first, paged")
     async def ledger(
-        self, request: Request[Any, Any, Any], distributor_id: IdPath,
+        self,
+        request: Request[Any, Any, Any],
+        distributor_id: IdPath,
         limit: Annotated[int, QueryParameter(ge=1, le=500)] = 50,
         cursor: FromQuery[str | None] = None,
     ) -> Response[EntryPage]:
@@ -70,7 +76,9 @@ class DistributorController(Controller):
 
     @get("/{distributor_id:str}/team", summary="我的团队: members 1-3 levels below, paged")
     async def team(
-        self, request: Request[Any, Any, Any], distributor_id: IdPath,
+        self,
+        request: Request[Any, Any, Any],
+        distributor_id: IdPath,
         level: Annotated[int, QueryParameter(ge=1, le=3)] = 1,
         limit: Annotated[int, QueryParameter(ge=1, le=500)] = 50,
         cursor: FromQuery[str | None] = None,
@@ -87,7 +95,9 @@ class LinkController(Controller):
     guards = [require_sdk]
 
     @post(summary="The distributor's share link and mini-program scene (stable per input)")
-    async def create(self, request: Request[Any, Any, Any], data: JSONBody[LinkIn]) -> Response[Link]:
+    async def create(
+        self, request: Request[Any, Any, Any], data: JSONBody[LinkIn]
+    ) -> Response[Link]:
         tenant_id = request.auth.tenant_id
 
         async def work(tx: Connection) -> Response[bytes]:
@@ -111,17 +121,22 @@ class ReferralController(Controller):
     guards = [require_sdk]
 
     @post(summary="Turn a share scene or link code into a binding decision")
-    async def bind(self, request: Request[Any, Any, Any], data: JSONBody[ReferralIn]) -> Response[ReferralOut]:
+    async def bind(
+        self, request: Request[Any, Any, Any], data: JSONBody[ReferralIn]
+    ) -> Response[ReferralOut]:
         if (data.scene is None) == (data.code is None):
             raise InvalidInput("scene", "send exactly one of scene or code")
         db = request.app.state.db
         tenant_id = request.auth.tenant_id
         if data.code is not None:
             if not service._CODE_RE.match(data.code):
-                raise InvalidInput("code", f"{data.code!r} is not a link code (4-16 letters/digits)")
+                raise InvalidInput(
+                    "code", f"{data.code!r} is not a link code (4-16 letters/digits)"
+                )
             code = data.code
         else:
-            assert data.scene is not None
+            if data.scene is None:  # cannot happen: the query above always returns a row
+                raise RuntimeError("invariant broken: data.scene is None")
             code = service.parse_scene(data.scene)
         link = await service.resolve_code(db, tenant_id, code)
         program = await get_program(db, tenant_id)
@@ -136,18 +151,33 @@ class ReferralController(Controller):
         return await run_idempotent(request, db, tenant_id, work)  # type: ignore[return-value]
 
 
-@get("/s/{code:str}", tags=["links"], summary="Public share link: counts the click, redirects",
-     security=[], status_code=302)
+@get(
+    "/s/{code:str}",
+    tags=["links"],
+    summary="Public share link: counts the click, redirects",
+    security=[],
+    status_code=302,
+)
 async def follow_link(request: Request[Any, Any, Any], code: FromPath[str]) -> Redirect:
     db = request.app.state.db
-    client = f"{request.client.host if request.client else ''}|{request.headers.get('user-agent', '')}"
+    client = (
+        f"{request.client.host if request.client else ''}|{request.headers.get('user-agent', '')}"
+    )
     found = await service.record_click(db, code, client, now_us())
     if found is None:
         raise NotFound(f"no link with code {code!r}")
     program = await get_program(db, found[0])
     parts = urlsplit(program.landing_url)
-    query = (parts.query + "&" if parts.query else "") + urlencode({"scene": service.SCENE_PREFIX + code})
+    query = (parts.query + "&" if parts.query else "") + urlencode(
+        {"scene": service.SCENE_PREFIX + code}
+    )
     return Redirect(urlunsplit(parts._replace(query=query)), status_code=302)
 
 
-__all__ = ["DistributorController", "DistributorId", "LinkController", "ReferralController", "follow_link"]
+__all__ = [
+    "DistributorController",
+    "DistributorId",
+    "LinkController",
+    "ReferralController",
+    "follow_link",
+]

@@ -1,4 +1,7 @@
-"""Distributors, share links and referral bindings (API.md, "Distributors and links", "Referrals")."""
+"""Distributors, share links and referral bindings.
+
+Contract: API.md, "Distributors and links" and "Referrals and orders".
+"""
 
 from __future__ import annotations
 

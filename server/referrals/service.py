@@ -23,6 +23,7 @@ from server.referrals.schemas import (
     DistributorIn,
     Link,
     LinkIn,
+    Outcome,
     ReferralOut,
     TeamMember,
     TeamPage,
@@ -62,8 +63,15 @@ async def upsert_distributor(
         " tier = CASE WHEN $8 THEN excluded.tier ELSE distributors.tier END,"
         " status = CASE WHEN $9 THEN excluded.status ELSE distributors.status END,"
         " updated_at_us = excluded.updated_at_us",
-        tenant_id, distributor_id, data.nickname, data.avatar_url, data.tier or "member",
-        data.status or "active", now, data.tier is not None, data.status is not None,
+        tenant_id,
+        distributor_id,
+        data.nickname,
+        data.avatar_url,
+        data.tier or "member",
+        data.status or "active",
+        now,
+        data.tier is not None,
+        data.status is not None,
     )
     mirror = tx.board_mirror
     if mirror is not None and data.status is not None:
@@ -74,7 +82,9 @@ async def upsert_distributor(
     await tx.execute(
         "INSERT INTO user_bindings (tenant_id, user_id, first_seen_at_us) VALUES ($1, $2, $3)"
         " ON CONFLICT (tenant_id, user_id) DO NOTHING",
-        tenant_id, distributor_id, now,
+        tenant_id,
+        distributor_id,
+        now,
     )
 
 
@@ -82,7 +92,8 @@ async def get_distributor_row(db: Connection, tenant_id: str, distributor_id: st
     row = await db.fetchrow(
         "SELECT distributor_id, nickname, avatar_url, tier, status, created_at_us, updated_at_us"
         " FROM distributors WHERE tenant_id = $1 AND distributor_id = $2",
-        tenant_id, distributor_id,
+        tenant_id,
+        distributor_id,
     )
     if row is None:
         raise NotFound(f"distributor {distributor_id!r} does not exist; register it with PUT first")
@@ -113,15 +124,20 @@ async def get_distributor(db: Connection, tenant_id: str, distributor_id: str) -
     now = now_us()
     upline, _ = await upline_of(db, tenant_id, distributor_id, now, depth=1)
     counts = await db.fetchrow(COUNTS_SQL, tenant_id, distributor_id, now)
-    assert counts is not None
+    if counts is None:  # cannot happen: the query above always returns a row
+        raise RuntimeError("invariant broken: counts is None")
     balance = await balance_of(db, tenant_id, distributor_id, now)
     l1, l2, l3 = int(counts["l1"]), int(counts["l2"]), int(counts["l3"])
     return Distributor(
-        distributor_id=row["distributor_id"], nickname=row["nickname"],
-        avatar_url=row["avatar_url"], tier=row["tier"], status=row["status"],
+        distributor_id=row["distributor_id"],
+        nickname=row["nickname"],
+        avatar_url=row["avatar_url"],
+        tier=row["tier"],
+        status=row["status"],
         inviter_id=upline[0] if upline else None,
-        counts=Counts(direct_invitees=l1, indirect_invitees=l2 + l3, level2_invitees=l2,
-                      level3_invitees=l3),
+        counts=Counts(
+            direct_invitees=l1, indirect_invitees=l2 + l3, level2_invitees=l2, level3_invitees=l3
+        ),
         balance=Balance(**balance),
         created_at=from_us(row["created_at_us"]).isoformat(),
         updated_at=from_us(row["updated_at_us"]).isoformat(),
@@ -130,17 +146,27 @@ async def get_distributor(db: Connection, tenant_id: str, distributor_id: str) -
 
 _TEAM_JOINS = {
     1: ("b1", ""),
-    2: ("b2", " JOIN user_bindings b2 ON b2.tenant_id = b1.tenant_id AND b2.inviter_id = b1.user_id"
-              " AND (b2.expires_at_us IS NULL OR b2.expires_at_us > $3)"),
-    3: ("b3", " JOIN user_bindings b2 ON b2.tenant_id = b1.tenant_id AND b2.inviter_id = b1.user_id"
-              " AND (b2.expires_at_us IS NULL OR b2.expires_at_us > $3)"
-              " JOIN user_bindings b3 ON b3.tenant_id = b2.tenant_id AND b3.inviter_id = b2.user_id"
-              " AND (b3.expires_at_us IS NULL OR b3.expires_at_us > $3)"),
+    2: (
+        "b2",
+        " JOIN user_bindings b2 ON b2.tenant_id = b1.tenant_id AND b2.inviter_id = b1.user_id"
+        " AND (b2.expires_at_us IS NULL OR b2.expires_at_us > $3)",
+    ),
+    3: (
+        "b3",
+        " JOIN user_bindings b2 ON b2.tenant_id = b1.tenant_id AND b2.inviter_id = b1.user_id"
+        " AND (b2.expires_at_us IS NULL OR b2.expires_at_us > $3)"
+        " JOIN user_bindings b3 ON b3.tenant_id = b2.tenant_id AND b3.inviter_id = b2.user_id"
+        " AND (b3.expires_at_us IS NULL OR b3.expires_at_us > $3)",
+    ),
 }
 
 
 async def team_of(
-    db: Connection, tenant_id: str, distributor_id: str, level: int, limit: int,
+    db: Connection,
+    tenant_id: str,
+    distributor_id: str,
+    level: int,
+    limit: int,
     cursor: str | None,
 ) -> TeamPage:
     """我的团队: members ``level`` steps below the distributor, oldest binding first."""
@@ -157,12 +183,21 @@ async def team_of(
         f" AND (b1.expires_at_us IS NULL OR b1.expires_at_us > $3)"
         f" AND ({alias}.bound_at_us > $4 OR ({alias}.bound_at_us = $4 AND {alias}.user_id > $5))"
         f" ORDER BY {alias}.bound_at_us, {alias}.user_id LIMIT $6",
-        tenant_id, distributor_id, now_us(), int(after[0]), str(after[1]), limit + 1,
+        tenant_id,
+        distributor_id,
+        now_us(),
+        int(after[0]),
+        str(after[1]),
+        limit + 1,
     )
     members = [
-        TeamMember(user_id=r["user_id"], level=level, inviter_id=r["inviter_id"],
-                   bound_at=from_us(r["bound_at_us"]).isoformat(),
-                   is_distributor=bool(r["is_distributor"]))
+        TeamMember(
+            user_id=r["user_id"],
+            level=level,
+            inviter_id=r["inviter_id"],
+            bound_at=from_us(r["bound_at_us"]).isoformat(),
+            is_distributor=bool(r["is_distributor"]),
+        )
         for r in rows[:limit]
     ]
     next_cursor = None
@@ -178,9 +213,13 @@ async def team_of(
 def _link_out(row: Any, base_url: str, clicks: int = 0) -> Link:
     code = row["code"]
     return Link(
-        code=code, scene=SCENE_PREFIX + code, url=f"{base_url.rstrip('/')}/s/{code}",
-        distributor_id=row["distributor_id"], campaign_id=row["campaign_id"] or None,
-        channel=row["channel"] or None, clicks=clicks,
+        code=code,
+        scene=SCENE_PREFIX + code,
+        url=f"{base_url.rstrip('/')}/s/{code}",
+        distributor_id=row["distributor_id"],
+        campaign_id=row["campaign_id"] or None,
+        channel=row["channel"] or None,
+        clicks=clicks,
     )
 
 
@@ -190,7 +229,8 @@ async def create_link(db: Connection, tenant_id: str, data: LinkIn, base_url: st
     if data.campaign_id is not None:
         exists = await db.fetchval(
             "SELECT 1 FROM campaigns WHERE tenant_id = $1 AND campaign_id = $2",
-            tenant_id, data.campaign_id,
+            tenant_id,
+            data.campaign_id,
         )
         if exists is None:
             raise NotFound(f"campaign {data.campaign_id!r} does not exist")
@@ -209,7 +249,9 @@ async def create_link(db: Connection, tenant_id: str, data: LinkIn, base_url: st
         await db.execute(
             "INSERT INTO links (tenant_id, code, distributor_id, campaign_id, channel,"
             " created_at_us) VALUES ($1, $5, $2, $3, $4, $6) ON CONFLICT DO NOTHING",
-            *key, code, now_us(),
+            *key,
+            code,
+            now_us(),
         )
         row = await db.fetchrow(select, *key)
     if row is None:
@@ -227,15 +269,18 @@ def parse_scene(scene: str) -> str:
             return value
     if _CODE_RE.match(decoded):
         return decoded
-    raise InvalidInput("scene", f"{scene!r} carries no link code; pass the scene of a link "
-                       "from POST /v1/links (lb=<code>)")
+    raise InvalidInput(
+        "scene",
+        f"{scene!r} carries no link code; pass the scene of a link from POST /v1/links (lb=<code>)",
+    )
 
 
 async def resolve_code(db: Connection, tenant_id: str, code: str) -> Any:
     row = await db.fetchrow(
         "SELECT code, distributor_id, campaign_id, channel FROM links"
         " WHERE tenant_id = $1 AND code = $2",
-        tenant_id, code,
+        tenant_id,
+        code,
     )
     if row is None:
         raise NotFound(f"no link with code {code!r}")
@@ -243,9 +288,11 @@ async def resolve_code(db: Connection, tenant_id: str, code: str) -> Any:
 
 
 async def link_clicks(db: Connection, tenant_id: str, code: str) -> int:
-    return int(await db.fetchval(
-        "SELECT COUNT(*) FROM link_clicks WHERE tenant_id = $1 AND code = $2", tenant_id, code
-    ))
+    return int(
+        await db.fetchval(
+            "SELECT COUNT(*) FROM link_clicks WHERE tenant_id = $1 AND code = $2", tenant_id, code
+        )
+    )
 
 
 async def record_click(db: Database, code: str, client: str, at_us: int) -> tuple[str, str] | None:
@@ -257,7 +304,10 @@ async def record_click(db: Database, code: str, client: str, at_us: int) -> tupl
     await db.execute(
         "INSERT INTO link_clicks (tenant_id, code, client_hash, minute) VALUES ($1, $2, $3, $4)"
         " ON CONFLICT (tenant_id, code, client_hash, minute) DO NOTHING",
-        row["tenant_id"], code, client_hash, at_us // 60_000_000,
+        row["tenant_id"],
+        code,
+        client_hash,
+        at_us // 60_000_000,
     )
     return row["tenant_id"], code
 
@@ -266,7 +316,12 @@ async def record_click(db: Database, code: str, client: str, at_us: int) -> tupl
 
 
 async def bind_referral(
-    tx: Connection, tenant_id: str, program: Program, user_id: str, link: Any, occurred_us: int,
+    tx: Connection,
+    tenant_id: str,
+    program: Program,
+    user_id: str,
+    link: Any,
+    occurred_us: int,
     scene: str | None,
 ) -> ReferralOut:
     """Apply the program's bind mode to one arrival; record the arrival and the decision.
@@ -276,14 +331,18 @@ async def bind_referral(
     created = await tx.fetchval(
         "INSERT INTO user_bindings (tenant_id, user_id, first_seen_at_us) VALUES ($1, $2, $3)"
         " ON CONFLICT (tenant_id, user_id) DO NOTHING RETURNING id",
-        tenant_id, user_id, occurred_us,
+        tenant_id,
+        user_id,
+        occurred_us,
     )
     current = await tx.fetchrow(
         "SELECT inviter_id, expires_at_us FROM user_bindings WHERE tenant_id = $1 AND user_id = $2"
         + (" FOR UPDATE" if tx.engine == "postgres" else ""),
-        tenant_id, user_id,
+        tenant_id,
+        user_id,
     )
-    assert current is not None
+    if current is None:  # cannot happen: the query above always returns a row
+        raise RuntimeError("invariant broken: current is None")
     active = current["inviter_id"] is not None and (
         current["expires_at_us"] is None or current["expires_at_us"] > occurred_us
     )
@@ -296,8 +355,17 @@ async def bind_referral(
         " link_code, scene, channel, campaign_id, candidate_inviter_id, previous_inviter_id,"
         " outcome, reason) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12)"
         " RETURNING id",
-        tenant_id, user_id, occurred_us, now_us(), link["code"], scene,
-        link["channel"] or None, link["campaign_id"] or None, candidate, existing, outcome,
+        tenant_id,
+        user_id,
+        occurred_us,
+        now_us(),
+        link["code"],
+        scene,
+        link["channel"] or None,
+        link["campaign_id"] or None,
+        candidate,
+        existing,
+        outcome,
         reason,
     )
     packets: list[RedPacketResult] = []
@@ -306,29 +374,50 @@ async def bind_referral(
         await tx.execute(
             "UPDATE user_bindings SET inviter_id = $3, bound_at_us = $4, expires_at_us = $5,"
             " event_id = $6 WHERE tenant_id = $1 AND user_id = $2",
-            tenant_id, user_id, candidate, occurred_us,
-            None if validity is None else occurred_us + validity * DAY_US, event_id,
+            tenant_id,
+            user_id,
+            candidate,
+            occurred_us,
+            None if validity is None else occurred_us + validity * DAY_US,
+            event_id,
         )
         packets = await on_bound(
-            tx, tenant_id, program, candidate, user_id, occurred_us, int(event_id),
+            tx,
+            tenant_id,
+            program,
+            candidate,
+            user_id,
+            occurred_us,
+            int(event_id),
             link["campaign_id"] or None,
         )
     upline, _ = await upline_of(tx, tenant_id, user_id, occurred_us, depth)
     return ReferralOut(
-        outcome=outcome, reason=reason, inviter_id=upline[0] if upline else None,
-        upline=upline, event_id=int(event_id), red_packets=packets,
+        outcome=outcome,
+        reason=reason,
+        inviter_id=upline[0] if upline else None,
+        upline=upline,
+        event_id=int(event_id),
+        red_packets=packets,
     )
 
 
 async def _decide(
-    tx: Connection, tenant_id: str, program: Program, user_id: str, candidate: str,
-    existing: str | None, is_new: bool, at_us: int,
-) -> tuple[str, str | None]:
+    tx: Connection,
+    tenant_id: str,
+    program: Program,
+    user_id: str,
+    candidate: str,
+    existing: str | None,
+    is_new: bool,
+    at_us: int,
+) -> tuple[Outcome, str | None]:
     if candidate == user_id:
         return "rejected", "self_referral"
     status = await tx.fetchval(
         "SELECT status FROM distributors WHERE tenant_id = $1 AND distributor_id = $2",
-        tenant_id, candidate,
+        tenant_id,
+        candidate,
     )
     if status != "active":
         return "rejected", "inviter_not_active"

@@ -16,7 +16,13 @@ from server.idempotency import run_idempotent
 from server.program.service import get_program
 from server.settlements.export import csv_chunks, write_xlsx
 from server.settlements.schemas import PaidIn, Settlement, SettlementIn
-from server.settlements.service import approve, create_draft, get_settlement, mark_paid, settlement_row
+from server.settlements.service import (
+    approve,
+    create_draft,
+    get_settlement,
+    mark_paid,
+    settlement_row,
+)
 
 __all__ = ["SettlementController"]
 
@@ -30,7 +36,9 @@ class SettlementController(Controller):
     guards = [require_admin]
 
     @post(status_code=201, summary="Draft a settlement of every entry due by the cutoff")
-    async def create(self, request: Request[Any, Any, Any], data: JSONBody[SettlementIn]) -> Response[Settlement]:
+    async def create(
+        self, request: Request[Any, Any, Any], data: JSONBody[SettlementIn]
+    ) -> Response[Settlement]:
         db = request.app.state.db
         tenant_id = request.auth.tenant_id
         program = await get_program(db, tenant_id)
@@ -43,7 +51,9 @@ class SettlementController(Controller):
 
     @get("/{settlement_id:str}", summary="A settlement with its lines (paged by distributor id)")
     async def read(
-        self, request: Request[Any, Any, Any], settlement_id: IdPath,
+        self,
+        request: Request[Any, Any, Any],
+        settlement_id: IdPath,
         limit: Annotated[int, QueryParameter(ge=1, le=500)] = 500,
         cursor: FromQuery[str | None] = None,
     ) -> Response[Settlement]:
@@ -52,9 +62,14 @@ class SettlementController(Controller):
         )
         return json_response(settlement)  # type: ignore[return-value]
 
-    @post("/{settlement_id:str}/approve", status_code=200,
-          summary="Approve: lock the entries (409 if another approved settlement holds one)")
-    async def approve(self, request: Request[Any, Any, Any], settlement_id: IdPath) -> Response[Settlement]:
+    @post(
+        "/{settlement_id:str}/approve",
+        status_code=200,
+        summary="Approve: lock the entries (409 if another approved settlement holds one)",
+    )
+    async def approve(
+        self, request: Request[Any, Any, Any], settlement_id: IdPath
+    ) -> Response[Settlement]:
         tenant_id = request.auth.tenant_id
 
         async def work(tx: Connection) -> Response[bytes]:
@@ -63,8 +78,11 @@ class SettlementController(Controller):
 
         return await run_idempotent(request, request.app.state.db, tenant_id, work)  # type: ignore[return-value]
 
-    @post("/{settlement_id:str}/paid", status_code=200,
-          summary="Mark paid with a transfer reference per distributor")
+    @post(
+        "/{settlement_id:str}/paid",
+        status_code=200,
+        summary="Mark paid with a transfer reference per distributor",
+    )
     async def paid(
         self, request: Request[Any, Any, Any], settlement_id: IdPath, data: JSONBody[PaidIn]
     ) -> Response[Settlement]:
@@ -76,23 +94,35 @@ class SettlementController(Controller):
 
         return await run_idempotent(request, request.app.state.db, tenant_id, work)  # type: ignore[return-value]
 
-    @get("/{settlement_id:str}/export.csv", summary="CSV export (UTF-8 with BOM), streamed",
-         media_type="text/csv; charset=utf-8")
+    @get(
+        "/{settlement_id:str}/export.csv",
+        summary="CSV export (UTF-8 with BOM), streamed",
+        media_type="text/csv; charset=utf-8",
+    )
     async def export_csv(self, request: Request[Any, Any, Any], settlement_id: IdPath) -> Stream:
         db = request.app.state.db
         tenant_id = request.auth.tenant_id
         await settlement_row(db, tenant_id, settlement_id)
         return Stream(
-            csv_chunks(db, tenant_id, settlement_id), media_type="text/csv; charset=utf-8",
+            csv_chunks(db, tenant_id, settlement_id),
+            media_type="text/csv; charset=utf-8",
             headers={"Content-Disposition": f'attachment; filename="{settlement_id}.csv"'},
         )
 
-    @get("/{settlement_id:str}/export.xlsx", summary="XLSX export (lines and a summary sheet)",
-         media_type=XLSX)
-    async def export_xlsx(self, request: Request[Any, Any, Any], settlement_id: IdPath) -> Response[bytes]:
+    @get(
+        "/{settlement_id:str}/export.xlsx",
+        summary="XLSX export (lines and a summary sheet)",
+        media_type=XLSX,
+    )
+    async def export_xlsx(
+        self, request: Request[Any, Any, Any], settlement_id: IdPath
+    ) -> Response[bytes]:
         # The workbook is built row by row in constant memory; only the finished (compressed)
         # file is held, about 50 bytes a line.
         buffer = io.BytesIO()
         await write_xlsx(request.app.state.db, request.auth.tenant_id, settlement_id, buffer)
-        return Response(buffer.getvalue(), media_type=XLSX, headers={
-            "Content-Disposition": f'attachment; filename="{settlement_id}.xlsx"'})
+        return Response(
+            buffer.getvalue(),
+            media_type=XLSX,
+            headers={"Content-Disposition": f'attachment; filename="{settlement_id}.xlsx"'},
+        )

@@ -28,9 +28,11 @@ __all__ = ["HEADER", "csv_chunks", "escape_cell", "export_to_file", "write_xlsx"
 
 PAGE = 2000
 AMOUNTS = ("commission", "red_packet", "prize", "reversal", "net")
-HEADER = ["distributor_id", "nickname"] + [
-    f"{kind}_{unit}" for kind in AMOUNTS for unit in ("fen", "yuan")
-] + ["transfer_ref"]
+HEADER = (
+    ["distributor_id", "nickname"]
+    + [f"{kind}_{unit}" for kind in AMOUNTS for unit in ("fen", "yuan")]
+    + ["transfer_ref"]
+)
 _FORMULA_START = ("=", "+", "-", "@", "\t", "\r")
 
 
@@ -50,7 +52,10 @@ async def _pages(db: Connection, tenant_id: str, settlement_id: str) -> AsyncIte
             " AND d.distributor_id = l.distributor_id"
             " WHERE l.tenant_id = $1 AND l.settlement_id = $2 AND l.distributor_id > $3"
             " ORDER BY l.distributor_id LIMIT $4",
-            tenant_id, settlement_id, after, PAGE,
+            tenant_id,
+            settlement_id,
+            after,
+            PAGE,
         )
         if not rows:
             return
@@ -83,20 +88,28 @@ async def csv_chunks(db: Connection, tenant_id: str, settlement_id: str) -> Asyn
         yield buffer.getvalue().encode()
     buffer.seek(0)
     buffer.truncate()
-    writer.writerow(["TOTAL", ""] + [c for t in totals for c in (str(t), fen_to_yuan_str(t))] + [""])
+    writer.writerow(
+        ["TOTAL", ""] + [c for t in totals for c in (str(t), fen_to_yuan_str(t))] + [""]
+    )
     yield buffer.getvalue().encode()
 
 
-async def write_xlsx(db: Connection, tenant_id: str, settlement_id: str, target: IO[bytes],
-                     progress: Any = None) -> None:
+async def write_xlsx(
+    db: Connection, tenant_id: str, settlement_id: str, target: IO[bytes], progress: Any = None
+) -> None:
     """Write the XLSX (a Lines sheet and a Summary sheet) to ``target``."""
     row = await settlement_row(db, tenant_id, settlement_id)
     with tempfile.TemporaryDirectory() as tmp:
         path = Path(tmp) / "settlement.xlsx"
         book = xlsxwriter.Workbook(str(path), {"constant_memory": True, "tmpdir": tmp})
         created = from_us(int(row["created_at_us"])).replace(tzinfo=None)
-        book.set_properties({"title": f"Settlement {settlement_id}", "author": "liebian",
-                             "created": datetime(created.year, created.month, created.day)})
+        book.set_properties(
+            {
+                "title": f"Settlement {settlement_id}",
+                "author": "liebian",
+                "created": datetime(created.year, created.month, created.day),
+            }
+        )
         fen = book.add_format({"num_format": "0"})
         yuan = book.add_format({"num_format": "0.00"})
         bold = book.add_format({"bold": True})
@@ -111,17 +124,20 @@ async def write_xlsx(db: Connection, tenant_id: str, settlement_id: str, target:
                     value = int(line[n + 2])
                     lines.write_number(r, 2 + 2 * n, value, fen)
                     col = xlsxwriter.utility.xl_col_to_name(2 + 2 * n)
-                    lines.write_formula(r, 3 + 2 * n, f"={col}{r + 1}/100", yuan,
-                                        fen_to_yuan_str(value))
+                    lines.write_formula(
+                        r, 3 + 2 * n, f"={col}{r + 1}/100", yuan, fen_to_yuan_str(value)
+                    )
                 lines.write_string(r, 12, line[7] or "")
                 r += 1
             if progress is not None:
                 progress(r - 1)
         summary = book.add_worksheet("Summary")
         facts = [
-            ("settlement_id", settlement_id), ("status", row["status"]),
+            ("settlement_id", settlement_id),
+            ("status", row["status"]),
             ("cutoff", from_us(int(row["cutoff_us"])).isoformat()),
-            ("line_count", int(row["line_count"])), ("total_fen", int(row["total_fen"])),
+            ("line_count", int(row["line_count"])),
+            ("total_fen", int(row["total_fen"])),
         ]
         for n, (name, value) in enumerate(facts):
             summary.write_string(n, 0, name, bold)
@@ -130,8 +146,9 @@ async def write_xlsx(db: Connection, tenant_id: str, settlement_id: str, target:
             else:
                 summary.write_string(n, 1, value)
         summary.write_string(len(facts), 0, "total_yuan", bold)
-        summary.write_formula(len(facts), 1, f"=B{len(facts)}/100", yuan,
-                              fen_to_yuan_str(int(row["total_fen"])))
+        summary.write_formula(
+            len(facts), 1, f"=B{len(facts)}/100", yuan, fen_to_yuan_str(int(row["total_fen"]))
+        )
         book.close()
         with path.open("rb") as source:
             while chunk := source.read(1 << 16):

@@ -58,25 +58,43 @@ async def create_draft(tx: Connection, tenant_id: str, program: Program, cutoff_
             "INSERT INTO settlement_lines (tenant_id, settlement_id, distributor_id,"
             " commission_fen, red_packet_fen, prize_fen, reversal_fen, net_fen)"
             " VALUES ($1, $2, $3, $4, $5, $6, $7, $8)",
-            [(tenant_id, settlement_id, ln.distributor_id, ln.commission_fen, ln.red_packet_fen,
-              ln.prize_fen, ln.reversal_fen, ln.net_fen) for ln in payable],
+            [
+                (
+                    tenant_id,
+                    settlement_id,
+                    ln.distributor_id,
+                    ln.commission_fen,
+                    ln.red_packet_fen,
+                    ln.prize_fen,
+                    ln.reversal_fen,
+                    ln.net_fen,
+                )
+                for ln in payable
+            ],
         )
     await tx.execute(DROP_CARRIED_SQL, tenant_id, settlement_id)
     await tx.execute(
         "INSERT INTO settlements (tenant_id, settlement_id, cutoff_us, status, total_fen,"
         " line_count, created_at_us) VALUES ($1, $2, $3, 'draft', $4, $5, $6)",
-        tenant_id, settlement_id, cutoff_us, sum(ln.net_fen for ln in payable), len(payable),
+        tenant_id,
+        settlement_id,
+        cutoff_us,
+        sum(ln.net_fen for ln in payable),
+        len(payable),
         now_us(),
     )
     return settlement_id
 
 
-async def settlement_row(db: Connection, tenant_id: str, settlement_id: str, lock: bool = False) -> Any:
+async def settlement_row(
+    db: Connection, tenant_id: str, settlement_id: str, lock: bool = False
+) -> Any:
     row = await db.fetchrow(
         "SELECT settlement_id, status, cutoff_us, total_fen, line_count, created_at_us,"
         " approved_at_us, paid_at_us FROM settlements WHERE tenant_id = $1 AND settlement_id = $2"
         + (" FOR UPDATE" if lock and db.engine == "postgres" else ""),
-        tenant_id, settlement_id,
+        tenant_id,
+        settlement_id,
     )
     if row is None:
         raise NotFound(f"settlement {settlement_id!r} does not exist")
@@ -92,20 +110,29 @@ async def get_settlement(
         "SELECT distributor_id, commission_fen, red_packet_fen, prize_fen, reversal_fen, net_fen,"
         " transfer_ref FROM settlement_lines WHERE tenant_id = $1 AND settlement_id = $2"
         " AND distributor_id > $3 ORDER BY distributor_id LIMIT $4",
-        tenant_id, settlement_id, str(after[0]), limit + 1,
+        tenant_id,
+        settlement_id,
+        str(after[0]),
+        limit + 1,
     )
 
     def ts(value: Any) -> str | None:
         return from_us(int(value)).isoformat() if value is not None else None
 
     return Settlement(
-        id=settlement_id, status=row["status"], cutoff=from_us(int(row["cutoff_us"])).isoformat(),
-        total_fen=int(row["total_fen"]), line_count=int(row["line_count"]),
-        lines=[SettlementLine(r[0], int(r[1]), int(r[2]), int(r[3]), int(r[4]), int(r[5]), r[6])
-               for r in lines[:limit]],
+        id=settlement_id,
+        status=row["status"],
+        cutoff=from_us(int(row["cutoff_us"])).isoformat(),
+        total_fen=int(row["total_fen"]),
+        line_count=int(row["line_count"]),
+        lines=[
+            SettlementLine(r[0], int(r[1]), int(r[2]), int(r[3]), int(r[4]), int(r[5]), r[6])
+            for r in lines[:limit]
+        ],
         next_cursor=encode_cursor(lines[limit - 1][0]) if len(lines) > limit else None,
         created_at=from_us(int(row["created_at_us"])).isoformat(),
-        approved_at=ts(row["approved_at_us"]), paid_at=ts(row["paid_at_us"]),
+        approved_at=ts(row["approved_at_us"]),
+        paid_at=ts(row["paid_at_us"]),
     )
 
 
@@ -118,7 +145,8 @@ async def approve(tx: Connection, tenant_id: str, settlement_id: str) -> None:
             "INSERT INTO settlement_locks (tenant_id, entry_id, settlement_id, status)"
             " SELECT tenant_id, entry_id, settlement_id, 'settled' FROM settlement_items"
             " WHERE tenant_id = $1 AND settlement_id = $2",
-            tenant_id, settlement_id,
+            tenant_id,
+            settlement_id,
         )
     except UniqueViolation:
         raise Conflict(
@@ -129,30 +157,51 @@ async def approve(tx: Connection, tenant_id: str, settlement_id: str) -> None:
     await tx.execute(
         "UPDATE settlements SET status = 'approved', approved_at_us = $3"
         " WHERE tenant_id = $1 AND settlement_id = $2",
-        tenant_id, settlement_id, now,
+        tenant_id,
+        settlement_id,
+        now,
     )
-    await enqueue_event(tx, tenant_id, "settlement.approved", f"{settlement_id}:approved", {
-        "settlement_id": settlement_id, "total_fen": int(row["total_fen"]),
-        "line_count": int(row["line_count"]),
-    })
+    await enqueue_event(
+        tx,
+        tenant_id,
+        "settlement.approved",
+        f"{settlement_id}:approved",
+        {
+            "settlement_id": settlement_id,
+            "total_fen": int(row["total_fen"]),
+            "line_count": int(row["line_count"]),
+        },
+    )
 
 
-async def mark_paid(tx: Connection, tenant_id: str, settlement_id: str, references: dict[str, str]) -> None:
+async def mark_paid(
+    tx: Connection, tenant_id: str, settlement_id: str, references: dict[str, str]
+) -> None:
     row = await settlement_row(tx, tenant_id, settlement_id, lock=True)
     if row["status"] == "draft":
-        raise Conflict(f"settlement {settlement_id!r} is a draft; approve it before marking it paid")
-    lines = {r[0]: r[1] for r in await tx.fetch(
-        "SELECT distributor_id, transfer_ref FROM settlement_lines"
-        " WHERE tenant_id = $1 AND settlement_id = $2", tenant_id, settlement_id,
-    )}
+        raise Conflict(
+            f"settlement {settlement_id!r} is a draft; approve it before marking it paid"
+        )
+    lines = {
+        r[0]: r[1]
+        for r in await tx.fetch(
+            "SELECT distributor_id, transfer_ref FROM settlement_lines"
+            " WHERE tenant_id = $1 AND settlement_id = $2",
+            tenant_id,
+            settlement_id,
+        )
+    }
     unknown = sorted(set(references) - set(lines))
     missing = sorted(set(lines) - set(references))
-    errors = [FieldError(f"references.{d}", "is not a line of this settlement") for d in unknown[:20]]
+    errors = [
+        FieldError(f"references.{d}", "is not a line of this settlement") for d in unknown[:20]
+    ]
     errors += [FieldError(f"references.{d}", "needs a transfer reference") for d in missing[:20]]
     if errors:
         raise Unprocessable(
             f"references must name every line of the settlement exactly "
-            f"({len(missing)} missing, {len(unknown)} unknown)", errors,
+            f"({len(missing)} missing, {len(unknown)} unknown)",
+            errors,
         )
     if row["status"] == "paid":
         if any(lines[d] != ref for d, ref in references.items()):
@@ -165,14 +214,24 @@ async def mark_paid(tx: Connection, tenant_id: str, settlement_id: str, referenc
     )
     await tx.execute(
         "UPDATE settlement_locks SET status = 'paid' WHERE tenant_id = $1 AND settlement_id = $2",
-        tenant_id, settlement_id,
+        tenant_id,
+        settlement_id,
     )
     await tx.execute(
         "UPDATE settlements SET status = 'paid', paid_at_us = $3"
         " WHERE tenant_id = $1 AND settlement_id = $2",
-        tenant_id, settlement_id, now_us(),
+        tenant_id,
+        settlement_id,
+        now_us(),
     )
-    await enqueue_event(tx, tenant_id, "settlement.paid", f"{settlement_id}:paid", {
-        "settlement_id": settlement_id, "total_fen": int(row["total_fen"]),
-        "references": dict(sorted(references.items())),
-    })
+    await enqueue_event(
+        tx,
+        tenant_id,
+        "settlement.paid",
+        f"{settlement_id}:paid",
+        {
+            "settlement_id": settlement_id,
+            "total_fen": int(row["total_fen"]),
+            "references": dict(sorted(references.items())),
+        },
+    )

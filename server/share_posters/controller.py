@@ -35,7 +35,9 @@ class PosterTemplateController(Controller):
     tags = ["posters"]
 
     @put("/{name:str}", guards=[require_admin], summary="Store a Painter-style poster template")
-    async def store(self, request: Request[Any, Any, Any], name: NamePath) -> Response[dict[str, Any]]:
+    async def store(
+        self, request: Request[Any, Any, Any], name: NamePath
+    ) -> Response[dict[str, Any]]:
         raw = await request.body()
         try:
             template = parse_template(raw)
@@ -49,32 +51,55 @@ class PosterTemplateController(Controller):
                 "INSERT INTO poster_templates (tenant_id, name, document, updated_at_us)"
                 " VALUES ($1, $2, $3, $4) ON CONFLICT (tenant_id, name) DO UPDATE"
                 " SET document = excluded.document, updated_at_us = excluded.updated_at_us",
-                tenant_id, name, document, now_us(),
+                tenant_id,
+                name,
+                document,
+                now_us(),
             )
             request.app.state.posters.forget_tenant(tenant_id)
             return Response(document.encode(), media_type="application/json")
 
         return await run_idempotent(request, request.app.state.db, tenant_id, work)  # type: ignore[return-value]
 
-    @get("/{name:str}", guards=[require_sdk], summary="A stored poster template ('default' built in)")
-    async def read(self, request: Request[Any, Any, Any], name: NamePath) -> Response[dict[str, Any]]:
+    @get(
+        "/{name:str}", guards=[require_sdk], summary="A stored poster template ('default' built in)"
+    )
+    async def read(
+        self, request: Request[Any, Any, Any], name: NamePath
+    ) -> Response[dict[str, Any]]:
         db = request.app.state.db
         stored = await db.fetchval(
             "SELECT document FROM poster_templates WHERE tenant_id = $1 AND name = $2",
-            request.auth.tenant_id, name,
+            request.auth.tenant_id,
+            name,
         )
         if stored is None:
-            template = await load_template(db, request.auth.tenant_id, None if name == "default" else name)
+            template = await load_template(
+                db, request.auth.tenant_id, None if name == "default" else name
+            )
             stored = template_document(template)
-        return Response(stored.encode(), media_type="application/json")  # type: ignore[arg-type]
+        return Response(stored.encode(), media_type="application/json")
 
 
-async def _serve(request: Request[Any, Any, Any], tenant_id: str, distributor_id: str,
-                 campaign_id: str | None, template: str | None, fmt: Fmt) -> Response[bytes]:
+async def _serve(
+    request: Request[Any, Any, Any],
+    tenant_id: str,
+    distributor_id: str,
+    campaign_id: str | None,
+    template: str | None,
+    fmt: Fmt,
+) -> Response[bytes]:
     state = request.app.state
     digest, image = await render_for(
-        state.db, state.board, state.posters, tenant_id, distributor_id, campaign_id, template,
-        fmt, str(request.base_url),
+        state.db,
+        state.board,
+        state.posters,
+        tenant_id,
+        distributor_id,
+        campaign_id,
+        template,
+        fmt,
+        str(request.base_url),
     )
     etag = f'"{digest}"'
     headers = {"ETag": etag, "Cache-Control": "private, max-age=60"}
@@ -88,35 +113,59 @@ class PosterController(Controller):
     tags = ["posters"]
     guards = [require_sdk]
 
-    @get("/{distributor_id:str}", summary="The distributor's share poster (image bytes, ETag)",
-         media_type="image/png")
+    @get(
+        "/{distributor_id:str}",
+        summary="The distributor's share poster (image bytes, ETag)",
+        media_type="image/png",
+    )
     async def poster(
-        self, request: Request[Any, Any, Any], distributor_id: IdPath,
-        campaign_id: FromQuery[str | None] = None, template: FromQuery[str | None] = None,
+        self,
+        request: Request[Any, Any, Any],
+        distributor_id: IdPath,
+        campaign_id: FromQuery[str | None] = None,
+        template: FromQuery[str | None] = None,
         format: FromQuery[Fmt] = "png",  # noqa: A002 - the API's parameter name
     ) -> Response[bytes]:
-        return await _serve(request, request.auth.tenant_id, distributor_id, campaign_id,
-                            template, format)
+        return await _serve(
+            request, request.auth.tenant_id, distributor_id, campaign_id, template, format
+        )
 
     @get("/{distributor_id:str}/url", summary="A signed public URL of the poster (no key needed)")
     async def signed_url(
-        self, request: Request[Any, Any, Any], distributor_id: IdPath,
-        campaign_id: FromQuery[str | None] = None, template: FromQuery[str | None] = None,
+        self,
+        request: Request[Any, Any, Any],
+        distributor_id: IdPath,
+        campaign_id: FromQuery[str | None] = None,
+        template: FromQuery[str | None] = None,
         format: FromQuery[Fmt] = "jpeg",  # noqa: A002
         ttl: Annotated[int, QueryParameter(ge=60, le=30 * 86400)] = 7 * 86400,
     ) -> Response[PosterUrl]:
         expires = int(time.time()) + ttl
-        token = sign_poster(request.app.state.settings.secret_key, PosterClaim(
-            request.auth.tenant_id, distributor_id, campaign_id, template, format, expires))
+        token = sign_poster(
+            request.app.state.settings.secret_key,
+            PosterClaim(
+                request.auth.tenant_id, distributor_id, campaign_id, template, format, expires
+            ),
+        )
         base = str(request.base_url).rstrip("/")
-        return json_response(PosterUrl(f"{base}/p/{token}",  # type: ignore[return-value]
-                                       from_us(expires * 1_000_000).isoformat()))
+        return json_response(
+            PosterUrl(
+                f"{base}/p/{token}",  # type: ignore[return-value]
+                from_us(expires * 1_000_000).isoformat(),
+            )
+        )
 
 
-@get("/p/{token:str}", tags=["posters"], summary="Public poster by signed URL", security=[],
-     media_type="image/jpeg")
+@get(
+    "/p/{token:str}",
+    tags=["posters"],
+    summary="Public poster by signed URL",
+    security=[],
+    media_type="image/jpeg",
+)
 async def public_poster(request: Request[Any, Any, Any], token: FromPath[str]) -> Response[bytes]:
     claim = verify_poster(request.app.state.settings.secret_key, token, int(time.time()))
     fmt: Fmt = claim.format if claim.format in MEDIA else "jpeg"  # type: ignore[assignment]
-    return await _serve(request, claim.tenant_id, claim.distributor_id, claim.campaign_id,
-                        claim.template, fmt)
+    return await _serve(
+        request, claim.tenant_id, claim.distributor_id, claim.campaign_id, claim.template, fmt
+    )

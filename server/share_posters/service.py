@@ -102,8 +102,13 @@ async def load_template(db: Connection, tenant_id: str, name: str | None) -> Tem
 
 
 async def _data(
-    db: Connection, board: Board, cache: PosterCache, tenant_id: str, distributor_id: str,
-    campaign_id: str | None, base_url: str,
+    db: Connection,
+    board: Board,
+    cache: PosterCache,
+    tenant_id: str,
+    distributor_id: str,
+    campaign_id: str | None,
+    base_url: str,
 ) -> PosterData:
     row = await get_distributor_row(db, tenant_id, distributor_id)
     campaign, rank = "", ""
@@ -111,19 +116,28 @@ async def _data(
         campaign = (await campaign_row(db, tenant_id, campaign_id))["name"]
         position, *_ = await board.rank(tenant_id, campaign_id, "campaign", distributor_id, 0)
         rank = f"第 {position} 名" if position else ""
-    link = await create_link(db, tenant_id, LinkIn(distributor_id=distributor_id,
-                                                   campaign_id=campaign_id), base_url)
+    link = await create_link(
+        db, tenant_id, LinkIn(distributor_id=distributor_id, campaign_id=campaign_id), base_url
+    )
     avatar = None
     if row["avatar_url"]:
         program = await get_program(db, tenant_id)
         avatar = await cache.avatar(row["avatar_url"], list(program.avatar_hosts))
-    return PosterData(nickname=row["nickname"], campaign=campaign, rank=rank, link=link.url,
-                      avatar=avatar)
+    return PosterData(
+        nickname=row["nickname"], campaign=campaign, rank=rank, link=link.url, avatar=avatar
+    )
 
 
 async def render_for(
-    db: Connection, board: Board, cache: PosterCache, tenant_id: str, distributor_id: str,
-    campaign_id: str | None, template_name: str | None, fmt: Fmt, base_url: str,
+    db: Connection,
+    board: Board,
+    cache: PosterCache,
+    tenant_id: str,
+    distributor_id: str,
+    campaign_id: str | None,
+    template_name: str | None,
+    fmt: Fmt,
+    base_url: str,
 ) -> tuple[str, bytes]:
     """(content hash, image bytes) of the distributor's poster."""
     key = (tenant_id, distributor_id, campaign_id, template_name, fmt, base_url)
@@ -145,4 +159,3 @@ async def render_for(
 
 def template_document(template: Template) -> str:
     return template_to_json(template).decode()
-

@@ -38,8 +38,9 @@ def verify_poster(secret: str, token: str, now: int) -> PosterClaim:
     if not mac or not hmac.compare_digest(mac, expected):
         raise NotFound("no such poster link")
     try:
-        claim = msgspec.json.decode(base64.urlsafe_b64decode(body + "=" * (-len(body) % 4)),
-                                    type=PosterClaim)
+        claim = msgspec.json.decode(
+            base64.urlsafe_b64decode(body + "=" * (-len(body) % 4)), type=PosterClaim
+        )
     except (ValueError, msgspec.DecodeError):
         raise NotFound("no such poster link") from None
     if claim.expires < now:

@@ -25,7 +25,9 @@ async def create_tenant(db: Database, name: str, tenant_id: str | None = None) -
     async with db.transaction() as tx:
         await tx.execute(
             "INSERT INTO tenants (tenant_id, name, created_at_us) VALUES ($1, $2, $3)",
-            tenant_id, name, now,
+            tenant_id,
+            name,
+            now,
         )
         admin = await issue_key(tx, tenant_id, "admin", now)
         sdk = await issue_key(tx, tenant_id, "sdk", now)
@@ -51,7 +53,9 @@ async def rotate_keys(db: Database, tenant_id: str, scopes: tuple[Scope, ...]) -
             await tx.execute(
                 "UPDATE api_keys SET revoked_at_us = $3 WHERE tenant_id = $1 AND scope = $2"
                 " AND revoked_at_us IS NULL",
-                tenant_id, scope, now,
+                tenant_id,
+                scope,
+                now,
             )
             keys[f"{scope}_key"] = await issue_key(tx, tenant_id, scope, now)
     key_cache.clear()

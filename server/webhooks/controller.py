@@ -8,6 +8,7 @@ from urllib.parse import urlsplit
 
 import msgspec
 from litestar import Controller, Request, Response, get, post
+from litestar.params import JSONBody
 
 from server.auth import require_admin
 from server.common import from_us, json_response, new_id, now_us
@@ -15,12 +16,14 @@ from server.db import Connection
 from server.errors import InvalidInput
 from server.idempotency import run_idempotent
 from server.webhooks.outbox import invalidate_endpoints
-from litestar.params import JSONBody
 
 __all__ = ["WebhookController"]
 
 EventType = Literal[
-    "commission.created", "refund.reversed", "campaign.closed", "settlement.approved",
+    "commission.created",
+    "refund.reversed",
+    "campaign.closed",
+    "settlement.approved",
     "settlement.paid",
 ]
 
@@ -48,7 +51,9 @@ class WebhookController(Controller):
     guards = [require_admin]
 
     @post(status_code=201, summary="Subscribe a URL to events; the signing secret is shown once")
-    async def create(self, request: Request[Any, Any, Any], data: JSONBody[EndpointIn]) -> Response[Endpoint]:
+    async def create(
+        self, request: Request[Any, Any, Any], data: JSONBody[EndpointIn]
+    ) -> Response[Endpoint]:
         parts = urlsplit(data.url)
         if parts.scheme not in ("http", "https") or not parts.hostname:
             raise InvalidInput("url", "must be an absolute http(s) URL")
@@ -58,11 +63,16 @@ class WebhookController(Controller):
             endpoint_id = new_id("whe")
             secret = "whsec_" + secrets.token_urlsafe(24)
             now = now_us()
-            events = sorted(set(data.events))
+            events: list[str] = sorted(set(data.events))
             await tx.execute(
                 "INSERT INTO webhook_endpoints (tenant_id, endpoint_id, url, events, secret,"
                 " created_at_us) VALUES ($1, $2, $3, $4, $5, $6)",
-                tenant_id, endpoint_id, data.url, msgspec.json.encode(events).decode(), secret, now,
+                tenant_id,
+                endpoint_id,
+                data.url,
+                msgspec.json.encode(events).decode(),
+                secret,
+                now,
             )
             invalidate_endpoints(tenant_id)
             return json_response(
@@ -75,9 +85,14 @@ class WebhookController(Controller):
     async def list_endpoints(self, request: Request[Any, Any, Any]) -> Response[EndpointList]:
         rows = await request.app.state.db.fetch(
             "SELECT endpoint_id, url, events, created_at_us FROM webhook_endpoints"
-            " WHERE tenant_id = $1 ORDER BY created_at_us", request.auth.tenant_id,
+            " WHERE tenant_id = $1 ORDER BY created_at_us",
+            request.auth.tenant_id,
         )
-        return json_response(EndpointList([  # type: ignore[return-value]
-            Endpoint(r[0], r[1], msgspec.json.decode(r[2]), from_us(int(r[3])).isoformat())
-            for r in rows
-        ]))
+        return json_response(
+            EndpointList(
+                [  # type: ignore[return-value]
+                    Endpoint(r[0], r[1], msgspec.json.decode(r[2]), from_us(int(r[3])).isoformat())
+                    for r in rows
+                ]
+            )
+        )

@@ -37,7 +37,7 @@ def sign(secret: str, body: bytes, timestamp: int) -> str:
 
 def backoff_us(attempts: int) -> int:
     """Full-jitter exponential backoff: up to 2^n seconds, capped at one hour."""
-    cap = min(2 ** attempts, 3600) * SECOND_US
+    cap = min(2**attempts, 3600) * SECOND_US
     return SECOND_US + random.randrange(cap)  # noqa: S311 - jitter, not security
 
 
@@ -50,20 +50,30 @@ RETURNING id, tenant_id, endpoint_id, payload, attempts
 """
 
 
-async def deliver_due(db: Database, client: httpx.AsyncClient, *, at_us: int | None = None,
-                      batch: int = 50, tenant_id: str | None = None) -> int:
+async def deliver_due(
+    db: Database,
+    client: httpx.AsyncClient,
+    *,
+    at_us: int | None = None,
+    batch: int = 50,
+    tenant_id: str | None = None,
+) -> int:
     """Send the deliveries due at ``at_us`` (one batch; of one tenant if given); return how
     many succeeded."""
     now = now_us() if at_us is None else at_us
     skip = " FOR UPDATE SKIP LOCKED" if db.engine == "postgres" else ""
-    sql = _CLAIM.format(lease=LEASE_US, skip=skip, tenant=" AND tenant_id = $3" if tenant_id else "")
+    sql = _CLAIM.format(
+        lease=LEASE_US, skip=skip, tenant=" AND tenant_id = $3" if tenant_id else ""
+    )
     claimed = await db.fetch(sql, now, batch, *([tenant_id] if tenant_id else []))
     if not claimed:
         return 0
     targets = {
-        r[0]: (r[1], r[2]) for r in await db.fetch(
+        r[0]: (r[1], r[2])
+        for r in await db.fetch(
             "SELECT endpoint_id, url, secret FROM webhook_endpoints WHERE endpoint_id IN ("
-            + ", ".join(f"${n}" for n in range(1, len({c[2] for c in claimed}) + 1)) + ")",
+            + ", ".join(f"${n}" for n in range(1, len({c[2] for c in claimed}) + 1))
+            + ")",
             *sorted({c[2] for c in claimed}),
         )
     }
@@ -72,13 +82,16 @@ async def deliver_due(db: Database, client: httpx.AsyncClient, *, at_us: int | N
         if error is None:
             await db.execute(
                 "UPDATE webhook_outbox SET delivered_at_us = $2, last_error = '' WHERE id = $1",
-                row[0], now_us(),
+                row[0],
+                now_us(),
             )
         else:
             give_up = int(row[4]) >= MAX_ATTEMPTS
             await db.execute(
                 "UPDATE webhook_outbox SET next_attempt_at_us = $2, last_error = $3 WHERE id = $1",
-                row[0], NEVER_US if give_up else now + backoff_us(int(row[4])), error[:500],
+                row[0],
+                NEVER_US if give_up else now + backoff_us(int(row[4])),
+                error[:500],
             )
     return sum(1 for e in results if e is None)
 

@@ -16,10 +16,19 @@ import msgspec
 from server.common import from_us, now_us
 from server.db import Connection
 
-__all__ = ["EVENT_TYPES", "endpoints_for", "enqueue_event", "event_envelope", "invalidate_endpoints"]
+__all__ = [
+    "EVENT_TYPES",
+    "endpoints_for",
+    "enqueue_event",
+    "event_envelope",
+    "invalidate_endpoints",
+]
 
 EVENT_TYPES = (
-    "commission.created", "refund.reversed", "campaign.closed", "settlement.approved",
+    "commission.created",
+    "refund.reversed",
+    "campaign.closed",
+    "settlement.approved",
     "settlement.paid",
 )
 ENDPOINT_CACHE_SECONDS = 2.0
@@ -38,8 +47,10 @@ async def endpoints_for(db: Connection, tenant_id: str, event_type: str) -> list
         rows = await db.fetch(
             "SELECT endpoint_id, events FROM webhook_endpoints WHERE tenant_id = $1", tenant_id
         )
-        hit = (time.monotonic() + ENDPOINT_CACHE_SECONDS,
-               [(r[0], frozenset(msgspec.json.decode(r[1]))) for r in rows])
+        hit = (
+            time.monotonic() + ENDPOINT_CACHE_SECONDS,
+            [(r[0], frozenset(msgspec.json.decode(r[1]))) for r in rows],
+        )
         _cache[tenant_id] = hit
     return [endpoint for endpoint, events in hit[1] if event_type in events]
 
@@ -48,14 +59,21 @@ def event_envelope(tenant_id: str, event_type: str, dedupe: str, data: Any) -> t
     """(event id, JSON payload) of an event."""
     digest = hashlib.sha256(f"{tenant_id}\x1f{event_type}\x1f{dedupe}".encode()).hexdigest()
     event_id = f"evt_{digest[:24]}"
-    payload = _encoder.encode({
-        "id": event_id, "type": event_type, "created_at": from_us(now_us()).isoformat(),
-        "tenant_id": tenant_id, "data": data,
-    }).decode()
+    payload = _encoder.encode(
+        {
+            "id": event_id,
+            "type": event_type,
+            "created_at": from_us(now_us()).isoformat(),
+            "tenant_id": tenant_id,
+            "data": data,
+        }
+    ).decode()
     return event_id, payload
 
 
-async def enqueue_event(tx: Connection, tenant_id: str, event_type: str, dedupe: str, data: Any) -> None:
+async def enqueue_event(
+    tx: Connection, tenant_id: str, event_type: str, dedupe: str, data: Any
+) -> None:
     endpoints = await endpoints_for(tx, tenant_id, event_type)
     if not endpoints:
         return

@@ -33,8 +33,13 @@ def other_tenant(api) -> TenantKeys:
 
 
 def campaign(tenant: TenantKeys, metric: str = "invites", **extra) -> dict:
-    body = {"name": "六月推广赛", "starts_at": START.isoformat(), "ends_at": END.isoformat(),
-            "metric": metric, **extra}
+    body = {
+        "name": "六月推广赛",
+        "starts_at": START.isoformat(),
+        "ends_at": END.isoformat(),
+        "metric": metric,
+        **extra,
+    }
     response = tenant.post("/v1/campaigns", body)
     assert response.status_code == 201, response.text
     return response.json()
@@ -46,9 +51,14 @@ def board(tenant: TenantKeys, campaign_id: str, **params) -> list[tuple]:
     return [(e["rank"], e["distributor_id"], e["score"]) for e in response.json()["entries"]]
 
 
-def invite(tenant: TenantKeys, inviter: str, users: int, at: datetime, prefix: str = "") -> list[dict]:
+def invite(
+    tenant: TenantKeys, inviter: str, users: int, at: datetime, prefix: str = ""
+) -> list[dict]:
     link = link_of(tenant, inviter)
-    return [arrive(tenant, f"{prefix}{inviter}-u{n}", link, at + timedelta(seconds=n)) for n in range(users)]
+    return [
+        arrive(tenant, f"{prefix}{inviter}-u{n}", link, at + timedelta(seconds=n))
+        for n in range(users)
+    ]
 
 
 def test_invites_board_orders_by_score_then_time_then_id(tenant):
@@ -81,12 +91,16 @@ def test_own_rank_with_neighbours_and_held_are_left_out(tenant):
     for n in range(6):
         register(tenant, f"d{n}")
         invite(tenant, f"d{n}", 6 - n, IN_WINDOW)
-    mine = tenant.get(f"/v1/campaigns/{c['id']}/leaderboard/d3", scope="sdk", params={"around": 2}).json()
+    mine = tenant.get(
+        f"/v1/campaigns/{c['id']}/leaderboard/d3", scope="sdk", params={"around": 2}
+    ).json()
     assert (mine["rank"], mine["score"]) == (4, 3)
     assert [(e["rank"], e["distributor_id"]) for e in mine["above"]] == [(2, "d1"), (3, "d2")]
     assert [(e["rank"], e["distributor_id"]) for e in mine["below"]] == [(5, "d4"), (6, "d5")]
     register(tenant, "d1", status="held")
-    mine = tenant.get(f"/v1/campaigns/{c['id']}/leaderboard/d3", scope="sdk", params={"around": 2}).json()
+    mine = tenant.get(
+        f"/v1/campaigns/{c['id']}/leaderboard/d3", scope="sdk", params={"around": 2}
+    ).json()
     assert mine["rank"] == 3
     assert [e["distributor_id"] for e in mine["above"]] == ["d0", "d2"]
     assert [d for _, d, _ in board(tenant, c["id"])] == ["d0", "d2", "d3", "d4", "d5"]
@@ -100,7 +114,12 @@ def test_rebinding_does_not_farm_invites(tenant):
     register(tenant, "a")
     register(tenant, "b")
     for n in range(3):
-        arrive(tenant, "u", link_of(tenant, "a" if n % 2 == 0 else "b"), IN_WINDOW + timedelta(minutes=n))
+        arrive(
+            tenant,
+            "u",
+            link_of(tenant, "a" if n % 2 == 0 else "b"),
+            IN_WINDOW + timedelta(minutes=n),
+        )
     assert board(tenant, c["id"]) == [(1, "a", 1)]
 
 
@@ -128,59 +147,104 @@ def test_order_with_campaign_id_counts_only_there(tenant):
     second = campaign(tenant, "gmv")
     register(tenant, "near")
     arrive(tenant, "buyer", link_of(tenant, "near"))
-    body = {"order_id": "o1", "user_id": "buyer", "amount_fen": 900, "paid_at": IN_WINDOW.isoformat(),
-            "campaign_id": first["id"]}
+    body = {
+        "order_id": "o1",
+        "user_id": "buyer",
+        "amount_fen": 900,
+        "paid_at": IN_WINDOW.isoformat(),
+        "campaign_id": first["id"],
+    }
     assert tenant.post("/v1/orders", body, scope="sdk").status_code == 201
     assert board(tenant, first["id"]) == [(1, "near", 900)]
     assert board(tenant, second["id"]) == []
 
 
 def test_close_awards_top_n_once_with_min_score(tenant):
-    prizes = [{"rank_from": 1, "rank_to": 1, "amount_fen": 88800},
-              {"rank_from": 2, "rank_to": 3, "amount_fen": 38800}]
+    prizes = [
+        {"rank_from": 1, "rank_to": 1, "amount_fen": 88800},
+        {"rank_from": 2, "rank_to": 3, "amount_fen": 38800},
+    ]
     c = campaign(tenant, prizes=prizes, min_score=2)
     for name, n in (("a", 5), ("b", 4), ("c", 1)):
         register(tenant, name)
         invite(tenant, name, n, IN_WINDOW)
     closed = tenant.post(f"/v1/campaigns/{c['id']}/close")
     assert closed.status_code == 200, closed.text
-    awards = [(a["distributor_id"], a["rank"], a["amount_fen"], a["kind"]) for a in closed.json()["awards"]]
+    awards = [
+        (a["distributor_id"], a["rank"], a["amount_fen"], a["kind"])
+        for a in closed.json()["awards"]
+    ]
     assert awards == [("a", 1, 88800, "prize"), ("b", 2, 38800, "prize")]
     again = tenant.post(f"/v1/campaigns/{c['id']}/close").json()
     assert again["awards"] == closed.json()["awards"]
     ledger = tenant.get("/v1/distributors/a/ledger", scope="sdk").json()["entries"]
     assert [e["amount_fen"] for e in ledger if e["kind"] == "prize"] == [88800]
     assert tenant.get(f"/v1/campaigns/{c['id']}", scope="sdk").json()["status"] == "closed"
-    invite(tenant, "c", 5, IN_WINDOW + timedelta(days=1), prefix="late-")  # closed: no longer counts
+    invite(
+        tenant, "c", 5, IN_WINDOW + timedelta(days=1), prefix="late-"
+    )  # closed: no longer counts
     assert ("c", 1) in [(d, s) for _, d, s in board(tenant, c["id"])]
 
 
 def test_pool_split_at_close_sums_to_the_budget(tenant):
-    c = campaign(tenant, red_packet={"mode": "pool_split_proportional", "budget_fen": 10000, "min_fen": 100})
+    c = campaign(
+        tenant, red_packet={"mode": "pool_split_proportional", "budget_fen": 10000, "min_fen": 100}
+    )
     for name, n in (("a", 3), ("b", 2), ("c", 1)):
         register(tenant, name)
         invite(tenant, name, n, IN_WINDOW)
     awards = tenant.post(f"/v1/campaigns/{c['id']}/close").json()["awards"]
     assert sum(a["amount_fen"] for a in awards) == 10000
     assert {a["kind"] for a in awards} == {"red_packet"}
-    assert [a["distributor_id"] for a in sorted(awards, key=lambda a: -a["amount_fen"])] == ["a", "b", "c"]
+    assert [a["distributor_id"] for a in sorted(awards, key=lambda a: -a["amount_fen"])] == [
+        "a",
+        "b",
+        "c",
+    ]
 
 
 def test_fixed_per_invite_packets_until_the_budget_is_exhausted(tenant):
-    c = campaign(tenant, red_packet={"mode": "fixed_per_invite", "budget_fen": 500, "amount_fen": 200,
-                                     "min_fen": 100})
+    c = campaign(
+        tenant,
+        red_packet={
+            "mode": "fixed_per_invite",
+            "budget_fen": 500,
+            "amount_fen": 200,
+            "min_fen": 100,
+        },
+    )
     register(tenant, "amy")
     results = invite(tenant, "amy", 4, IN_WINDOW)
     packets = [r["red_packets"][0] for r in results]
-    assert [(p["amount_fen"], p["status"]) for p in packets] == [(200, "paid"), (200, "paid"), (100, "paid"), (0, "exhausted")]
+    assert [(p["amount_fen"], p["status"]) for p in packets] == [
+        (200, "paid"),
+        (200, "paid"),
+        (100, "paid"),
+        (0, "exhausted"),
+    ]
     state = tenant.get(f"/v1/campaigns/{c['id']}", scope="sdk").json()["red_packet_state"]
-    assert state == {"mode": "fixed_per_invite", "budget_fen": 500, "remaining_fen": 0, "issued": 3, "exhausted": True}
+    assert state == {
+        "mode": "fixed_per_invite",
+        "budget_fen": 500,
+        "remaining_fen": 0,
+        "issued": 3,
+        "exhausted": True,
+    }
 
 
 def test_concurrent_random_invites_never_overspend(tenant):
     budget = 20000
-    c = campaign(tenant, red_packet={"mode": "random_per_invite", "budget_fen": budget, "min_fen": 100,
-                                     "max_fen": 1000, "seed": 7, "daily_cap_per_inviter": 1000})
+    c = campaign(
+        tenant,
+        red_packet={
+            "mode": "random_per_invite",
+            "budget_fen": budget,
+            "min_fen": 100,
+            "max_fen": 1000,
+            "seed": 7,
+            "daily_cap_per_inviter": 1000,
+        },
+    )
     inviters = [f"d{n}" for n in range(4)]
     links = {}
     for d in inviters:
@@ -201,8 +265,15 @@ def test_concurrent_random_invites_never_overspend(tenant):
 
 
 def test_daily_cap_per_inviter(tenant):
-    campaign(tenant, red_packet={"mode": "fixed_per_invite", "budget_fen": 100000, "amount_fen": 100,
-                                 "daily_cap_per_inviter": 2})
+    campaign(
+        tenant,
+        red_packet={
+            "mode": "fixed_per_invite",
+            "budget_fen": 100000,
+            "amount_fen": 100,
+            "daily_cap_per_inviter": 2,
+        },
+    )
     register(tenant, "amy")
     statuses = [r["red_packets"][0]["status"] for r in invite(tenant, "amy", 3, IN_WINDOW)]
     assert statuses == ["paid", "paid", "capped"]
@@ -215,11 +286,20 @@ def test_daily_cap_per_inviter(tenant):
         ({"metric": "likes"}, "metric"),
         ({"prizes": [{"rank_from": 3, "rank_to": 1, "amount_fen": 10}]}, "prizes"),
         ({"red_packet": {"mode": "fixed_per_invite", "budget_fen": 100}}, "red_packet.amount_fen"),
-        ({"red_packet": {"mode": "random_per_invite", "budget_fen": 100, "min_fen": 200}}, "red_packet"),
+        (
+            {"red_packet": {"mode": "random_per_invite", "budget_fen": 100, "min_fen": 200}},
+            "red_packet",
+        ),
     ],
 )
 def test_impossible_campaigns_are_refused_naming_the_field(tenant, extra, field):
-    body = {"name": "x", "starts_at": START.isoformat(), "ends_at": END.isoformat(), "metric": "invites", **extra}
+    body = {
+        "name": "x",
+        "starts_at": START.isoformat(),
+        "ends_at": END.isoformat(),
+        "metric": "invites",
+        **extra,
+    }
     response = tenant.post("/v1/campaigns", body)
     assert response.status_code == 422, response.text
     assert response.json()["errors"][0]["field"].startswith(field)
@@ -230,5 +310,10 @@ def test_campaigns_are_tenant_scoped_and_admin_only_to_create(tenant, other_tena
     assert other_tenant.get(f"/v1/campaigns/{c['id']}", scope="sdk").status_code == 404
     assert other_tenant.get(f"/v1/campaigns/{c['id']}/leaderboard", scope="sdk").status_code == 404
     assert other_tenant.post(f"/v1/campaigns/{c['id']}/close").status_code == 404
-    body = {"name": "x", "starts_at": START.isoformat(), "ends_at": END.isoformat(), "metric": "invites"}
+    body = {
+        "name": "x",
+        "starts_at": START.isoformat(),
+        "ends_at": END.isoformat(),
+        "metric": "invites",
+    }
     assert tenant.post("/v1/campaigns", body, scope="sdk").status_code == 403

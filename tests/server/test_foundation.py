@@ -96,7 +96,9 @@ def test_four_levels_are_refused_with_the_reason(tenant):
 
 def test_malformed_json_is_400_problem(tenant):
     response = tenant.client.put(
-        "/v1/program", content=b"{nope", headers=tenant.headers("admin", **{"content-type": "application/json"})
+        "/v1/program",
+        content=b"{nope",
+        headers=tenant.headers("admin", **{"content-type": "application/json"}),
     )
     assert response.status_code == 400
     assert response.json()["errors"][0]["field"] == "body"
@@ -140,7 +142,9 @@ def test_keys_rotate_revokes_old_keys(tenant):
 
 def test_keys_are_stored_hashed(tenant):
     async def stored(db, tenant_id):
-        return await db.fetch("SELECT prefix, secret_hash FROM api_keys WHERE tenant_id = $1", tenant_id)
+        return await db.fetch(
+            "SELECT prefix, secret_hash FROM api_keys WHERE tenant_id = $1", tenant_id
+        )
 
     rows = tenant.call(stored, tenant.tenant_id)
     assert len(rows) == 2
@@ -178,7 +182,9 @@ def test_cli_reports_a_bad_setting_in_one_line():
     result = subprocess.run(
         [sys.executable, "-m", "server.cli", "migrate"],
         env={"LIEBIAN_DATABASE_URL": "mysql://nope", "PATH": "/usr/bin"},
-        capture_output=True, text=True, check=False,
+        capture_output=True,
+        text=True,
+        check=False,
     )
     assert result.returncode == 2
     assert result.stderr.strip().count("\n") == 0
@@ -191,5 +197,7 @@ def test_pure_packages_load_no_web_or_orm(package):
         f"import sys, {package}; bad = [m for m in sys.modules "
         "if m.split('.')[0] in ('litestar', 'piccolo', 'asyncpg', 'server')]; print(bad)"
     )
-    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    result = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, check=True
+    )
     assert result.stdout.strip() == "[]"

@@ -25,13 +25,22 @@ def chain(tenant: TenantKeys, *names: str, buyer: str = "buyer") -> None:
 
 
 def order(tenant: TenantKeys, order_id: str, amount: int, user: str = "buyer", paid_at=PAID, **kw):
-    body = {"order_id": order_id, "user_id": user, "amount_fen": amount, "paid_at": paid_at.isoformat()}
+    body = {
+        "order_id": order_id,
+        "user_id": user,
+        "amount_fen": amount,
+        "paid_at": paid_at.isoformat(),
+    }
     return tenant.post("/v1/orders", body, scope="sdk", **kw)
 
 
 def refund(tenant: TenantKeys, order_id: str, refund_id: str, amount: int, **kw):
-    return tenant.post(f"/v1/orders/{order_id}/refunds", {"refund_id": refund_id, "amount_fen": amount},
-                       scope="sdk", **kw)
+    return tenant.post(
+        f"/v1/orders/{order_id}/refunds",
+        {"refund_id": refund_id, "amount_fen": amount},
+        scope="sdk",
+        **kw,
+    )
 
 
 def balance(tenant: TenantKeys, distributor_id: str) -> dict:
@@ -42,7 +51,9 @@ def ledger_sum(tenant: TenantKeys, distributor_id: str) -> int:
     total, cursor = 0, None
     while True:
         params = {"limit": 500} | ({"cursor": cursor} if cursor else {})
-        page = tenant.get(f"/v1/distributors/{distributor_id}/ledger", scope="sdk", params=params).json()
+        page = tenant.get(
+            f"/v1/distributors/{distributor_id}/ledger", scope="sdk", params=params
+        ).json()
         total += sum(e["amount_fen"] for e in page["entries"] if e["kind"] != "absorbed_reversal")
         cursor = page["next_cursor"]
         if not cursor:
@@ -56,7 +67,10 @@ def test_three_levels_are_credited_with_floor(tenant):
     assert response.status_code == 201, response.text
     commissions = response.json()["commissions"]
     assert [(c["distributor_id"], c["level"], c["amount_fen"]) for c in commissions] == [
-        ("near", 1, 999), ("mid", 2, 549), ("top", 3, 332)]
+        ("near", 1, 999),
+        ("mid", 2, 549),
+        ("top", 3, 332),
+    ]
     assert all(c["status"] == "available" for c in commissions)  # paid long ago: freeze over
     assert balance(tenant, "near")["available_fen"] == 999
 
@@ -65,7 +79,12 @@ def test_recent_order_is_pending_until_the_freeze_ends(tenant):
     chain(tenant, "near")
     response = order(tenant, "o1", 10000, paid_at=datetime.now(UTC) - timedelta(days=1))
     assert response.json()["commissions"][0]["status"] == "pending"
-    assert balance(tenant, "near") == {"pending_fen": 1000, "available_fen": 0, "settled_fen": 0, "paid_fen": 0}
+    assert balance(tenant, "near") == {
+        "pending_fen": 1000,
+        "available_fen": 0,
+        "settled_fen": 0,
+        "paid_fen": 0,
+    }
 
 
 def test_unbound_buyer_records_order_without_commission(tenant):
@@ -101,7 +120,9 @@ def test_idempotency_key_on_orders(tenant):
 
 def test_self_purchase_only_when_enabled(tenant):
     chain(tenant, "top", "me", buyer="someone")
-    assert [c["distributor_id"] for c in order(tenant, "o1", 10000, user="me").json()["commissions"]] == ["top"]
+    assert [
+        c["distributor_id"] for c in order(tenant, "o1", 10000, user="me").json()["commissions"]
+    ] == ["top"]
     tenant.put("/v1/program", {"self_purchase_commission": True})
     commissions = order(tenant, "o2", 10000, user="me").json()["commissions"]
     assert [(c["distributor_id"], c["level"]) for c in commissions] == [("me", 1), ("top", 2)]
@@ -150,8 +171,12 @@ def test_absorb_clawback_keeps_paid_money_out_of_the_balance(tenant):
     async def settle_everything(db, tenant_id):
         rows = await db.fetch("SELECT id FROM ledger_entries WHERE tenant_id = $1", tenant_id)
         for row in rows:
-            await db.execute("INSERT INTO settlement_locks (tenant_id, entry_id, settlement_id, status)"
-                             " VALUES ($1, $2, 'stl_test', 'paid')", tenant_id, row["id"])
+            await db.execute(
+                "INSERT INTO settlement_locks (tenant_id, entry_id, settlement_id, status)"
+                " VALUES ($1, $2, 'stl_test', 'paid')",
+                tenant_id,
+                row["id"],
+            )
 
     tenant.call(settle_everything, tenant.tenant_id)
     reversal = refund(tenant, "o1", "r1", 10000).json()["reversals"][0]
@@ -166,12 +191,21 @@ def test_net_off_clawback_leaves_a_negative_available_balance(tenant):
 
     async def pay(db, tenant_id):
         row = await db.fetchrow("SELECT id FROM ledger_entries WHERE tenant_id = $1", tenant_id)
-        await db.execute("INSERT INTO settlement_locks (tenant_id, entry_id, settlement_id, status)"
-                         " VALUES ($1, $2, 'stl_test', 'paid')", tenant_id, row["id"])
+        await db.execute(
+            "INSERT INTO settlement_locks (tenant_id, entry_id, settlement_id, status)"
+            " VALUES ($1, $2, 'stl_test', 'paid')",
+            tenant_id,
+            row["id"],
+        )
 
     tenant.call(pay, tenant.tenant_id)
     refund(tenant, "o1", "r1", 10000)
-    assert balance(tenant, "near") == {"pending_fen": 0, "available_fen": -1000, "settled_fen": 0, "paid_fen": 1000}
+    assert balance(tenant, "near") == {
+        "pending_fen": 0,
+        "available_fen": -1000,
+        "settled_fen": 0,
+        "paid_fen": 1000,
+    }
 
 
 def test_explain_shows_events_snapshot_rates_and_arithmetic(tenant):
@@ -194,17 +228,34 @@ def test_orders_are_tenant_scoped(tenant, other_tenant):
     chain(tenant, "near")
     order(tenant, "o1", 10000)
     assert other_tenant.get("/v1/orders/o1/explain", scope="sdk").status_code == 404
-    assert other_tenant.post("/v1/orders/o1/refunds", {"refund_id": "r", "amount_fen": 1}, scope="sdk").status_code == 404
+    assert (
+        other_tenant.post(
+            "/v1/orders/o1/refunds", {"refund_id": "r", "amount_fen": 1}, scope="sdk"
+        ).status_code
+        == 404
+    )
     assert other_tenant.get("/v1/distributors/near/ledger", scope="sdk").status_code == 404
 
 
 @pytest.mark.parametrize(
     ("body", "field"),
     [
-        ({"order_id": "o", "user_id": "u", "amount_fen": 0, "paid_at": PAID.isoformat()}, "amount_fen"),
-        ({"order_id": "o", "user_id": "u", "amount_fen": 1.5, "paid_at": PAID.isoformat()}, "amount_fen"),
-        ({"order_id": "o", "user_id": "u", "amount_fen": 10, "paid_at": "2026-05-01T10:00:00"}, "paid_at"),
-        ({"order_id": "", "user_id": "u", "amount_fen": 10, "paid_at": PAID.isoformat()}, "order_id"),
+        (
+            {"order_id": "o", "user_id": "u", "amount_fen": 0, "paid_at": PAID.isoformat()},
+            "amount_fen",
+        ),
+        (
+            {"order_id": "o", "user_id": "u", "amount_fen": 1.5, "paid_at": PAID.isoformat()},
+            "amount_fen",
+        ),
+        (
+            {"order_id": "o", "user_id": "u", "amount_fen": 10, "paid_at": "2026-05-01T10:00:00"},
+            "paid_at",
+        ),
+        (
+            {"order_id": "", "user_id": "u", "amount_fen": 10, "paid_at": PAID.isoformat()},
+            "order_id",
+        ),
         ({"user_id": "u", "amount_fen": 10, "paid_at": PAID.isoformat()}, "order_id"),
     ],
 )
@@ -233,12 +284,15 @@ def test_parallel_distinct_orders_are_all_counted(tenant):
     assert balance(tenant, "near")["available_fen"] == 200 * 100
 
 
-@settings(max_examples=20, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@settings(
+    max_examples=20, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
+)
 @given(
     rates=st.lists(st.integers(0, 3000), min_size=1, max_size=3),
     orders=st.lists(
         st.tuples(st.integers(1, 100_000), st.lists(st.integers(1, 100_000), max_size=4)),
-        min_size=1, max_size=5,
+        min_size=1,
+        max_size=5,
     ),
 )
 def test_random_orders_and_refunds_keep_the_ledger_consistent(client, rates, orders):
@@ -248,7 +302,10 @@ def test_random_orders_and_refunds_keep_the_ledger_consistent(client, rates, ord
     expected = {"l1": 0, "l2": 0, "l3": 0}
     earners = ["l1", "l2", "l3"][: len(rates)]
     for n, (amount, refunds) in enumerate(orders):
-        credited = {c["distributor_id"]: c["amount_fen"] for c in order(tenant, f"o{n}", amount).json()["commissions"]}
+        credited = {
+            c["distributor_id"]: c["amount_fen"]
+            for c in order(tenant, f"o{n}", amount).json()["commissions"]
+        }
         refunded = 0
         reversed_by = dict.fromkeys(credited, 0)
         for m, r in enumerate(refunds):

@@ -18,8 +18,9 @@ def iso(moment: datetime) -> str:
 
 
 def register(tenant: TenantKeys, distributor_id: str, **extra) -> dict:
-    response = tenant.put(f"/v1/distributors/{distributor_id}", {"nickname": distributor_id, **extra},
-                          scope="sdk")
+    response = tenant.put(
+        f"/v1/distributors/{distributor_id}", {"nickname": distributor_id, **extra}, scope="sdk"
+    )
     assert response.status_code == 200, response.text
     return response.json()
 
@@ -49,7 +50,9 @@ def test_link_is_stable_and_scene_fits_wechat(tenant):
     other = link_of(tenant, "alice", channel="group")
     assert first == again
     assert first["code"] != other["code"]
-    allowed = set("0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz!#$&'()*+,/:;=?@-._~")
+    allowed = set(
+        "0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz!#$&'()*+,/:;=?@-._~"
+    )
     assert len(first["scene"]) <= 32 and set(first["scene"]) <= allowed
     assert first["url"].endswith("/s/" + first["code"])
 
@@ -74,7 +77,9 @@ def test_redirect_counts_a_click_once_per_client_per_minute(tenant, client):
     link = link_of(tenant, "alice")
     response = client.get(f"/s/{link['code']}", follow_redirects=False)
     assert response.status_code == 302
-    assert response.headers["location"] == f"https://shop.example.com/p?x=1&scene=lb%3D{link['code']}"
+    assert (
+        response.headers["location"] == f"https://shop.example.com/p?x=1&scene=lb%3D{link['code']}"
+    )
     client.get(f"/s/{link['code']}", follow_redirects=False)
     client.get(f"/s/{link['code']}", follow_redirects=False, headers={"User-Agent": "other-phone"})
     assert tenant.get(f"/v1/links/{link['code']}", scope="sdk").json()["clicks"] == 2
@@ -106,7 +111,9 @@ def test_bad_scene_or_code(tenant, body, status, field):
 def test_scene_forms_are_accepted(tenant):
     register(tenant, "alice")
     link = link_of(tenant, "alice")
-    for n, scene in enumerate([link["scene"], "lb%3D" + link["code"], "p=9&lb=" + link["code"], link["code"]]):
+    for n, scene in enumerate(
+        [link["scene"], "lb%3D" + link["code"], "p=9&lb=" + link["code"], link["code"]]
+    ):
         body = {"user_id": f"user{n}", "scene": scene}
         assert tenant.post("/v1/referrals", body, scope="sdk").json()["inviter_id"] == "alice"
 
@@ -114,7 +121,9 @@ def test_scene_forms_are_accepted(tenant):
 def test_other_tenants_link_is_404(tenant, other_tenant):
     register(tenant, "alice")
     link = link_of(tenant, "alice")
-    response = other_tenant.post("/v1/referrals", {"user_id": "u", "code": link["code"]}, scope="sdk")
+    response = other_tenant.post(
+        "/v1/referrals", {"user_id": "u", "code": link["code"]}, scope="sdk"
+    )
     assert response.status_code == 404
     assert other_tenant.get("/v1/distributors/alice", scope="sdk").status_code == 404
 
@@ -176,7 +185,10 @@ def test_bind_mode_table(client, mode, state, target):
     if target == "self":
         candidate = user
     elif target == "cycle":
-        assert arrive(tenant, "X", link_of(tenant, user), at - timedelta(minutes=1))["outcome"] == "bound"
+        assert (
+            arrive(tenant, "X", link_of(tenant, user), at - timedelta(minutes=1))["outcome"]
+            == "bound"
+        )
         register(tenant, "X")  # X, under U, becomes a distributor: binding U under X is a cycle
         candidate = "X"
     else:
@@ -260,7 +272,9 @@ def test_every_arrival_is_an_attribution_event(tenant):
     async def events(db, tenant_id):
         return await db.fetch(
             "SELECT candidate_inviter_id, previous_inviter_id, outcome, reason, channel"
-            " FROM attribution_events WHERE tenant_id = $1 AND user_id = 'u' ORDER BY id", tenant_id)
+            " FROM attribution_events WHERE tenant_id = $1 AND user_id = 'u' ORDER BY id",
+            tenant_id,
+        )
 
     rows = [tuple(r) for r in tenant.call(events, tenant.tenant_id)]
     assert rows == [("a", None, "bound", None, None), ("b", "a", "kept", "already_bound", "poster")]
@@ -273,7 +287,9 @@ def _assert_acyclic_and_shallow(tenant: TenantKeys, depth: int) -> None:
     async def edges(db, tenant_id):
         return await db.fetch(
             "SELECT user_id, inviter_id FROM user_bindings WHERE tenant_id = $1"
-            " AND inviter_id IS NOT NULL", tenant_id)
+            " AND inviter_id IS NOT NULL",
+            tenant_id,
+        )
 
     parent = {r["user_id"]: r["inviter_id"] for r in tenant.call(edges, tenant.tenant_id)}
     for start in parent:
@@ -284,7 +300,9 @@ def _assert_acyclic_and_shallow(tenant: TenantKeys, depth: int) -> None:
             node = parent.get(node)
 
 
-@settings(max_examples=25, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@settings(
+    max_examples=25, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
+)
 @given(
     mode=st.sampled_from(["first", "last", "new_user_only"]),
     depth=st.integers(1, 3),

@@ -43,7 +43,10 @@ def locked_entry_total(tenant: TenantKeys, settlement_id: str) -> int:
         return await db.fetchval(
             "SELECT COALESCE(SUM(e.amount_fen), 0) FROM settlement_items i JOIN ledger_entries e"
             " ON e.tenant_id = i.tenant_id AND e.id = i.entry_id"
-            " WHERE i.tenant_id = $1 AND i.settlement_id = $2", tenant_id, settlement_id)
+            " WHERE i.tenant_id = $1 AND i.settlement_id = $2",
+            tenant_id,
+            settlement_id,
+        )
 
     return int(tenant.call(total, tenant.tenant_id, settlement_id))
 
@@ -56,8 +59,15 @@ def test_draft_nets_each_distributor_and_reconciles(tenant):
     order(tenant, "late", 10000, paid_at=datetime.now(UTC) - timedelta(days=1))  # still frozen
     settlement = draft(tenant, datetime.now(UTC) + timedelta(minutes=1))
     lines = lines_of(settlement)
-    assert lines["=near"] == {"distributor_id": "=near", "commission_fen": 3000, "red_packet_fen": 0,
-                              "prize_fen": 0, "reversal_fen": -500, "net_fen": 2500, "transfer_ref": None}
+    assert lines["=near"] == {
+        "distributor_id": "=near",
+        "commission_fen": 3000,
+        "red_packet_fen": 0,
+        "prize_fen": 0,
+        "reversal_fen": -500,
+        "net_fen": 2500,
+        "transfer_ref": None,
+    }
     assert lines["top"]["net_fen"] == 1250
     assert settlement["status"] == "draft"
     assert settlement["total_fen"] == sum(ln["net_fen"] for ln in settlement["lines"]) == 3750
@@ -91,8 +101,13 @@ def test_approve_locks_entries_and_paid_moves_them(tenant):
     assert paid.status_code == 200, paid.text
     assert paid.json()["status"] == "paid"
     assert {ln["transfer_ref"] for ln in paid.json()["lines"]} == {"wx-001", "wx-002"}
-    assert tenant.post(f"/v1/settlements/{settlement['id']}/paid", {"references": refs}).status_code == 200
-    other = tenant.post(f"/v1/settlements/{settlement['id']}/paid", {"references": {"top": "x", "=near": "y"}})
+    assert (
+        tenant.post(f"/v1/settlements/{settlement['id']}/paid", {"references": refs}).status_code
+        == 200
+    )
+    other = tenant.post(
+        f"/v1/settlements/{settlement['id']}/paid", {"references": {"top": "x", "=near": "y"}}
+    )
     assert other.status_code == 409
     balance = tenant.get("/v1/distributors/=near", scope="sdk").json()["balance"]
     assert balance["paid_fen"] == 1000 and balance["settled_fen"] == 0
@@ -111,8 +126,12 @@ def test_overlapping_drafts_one_approval_wins(tenant):
     order(tenant, "o1", 10000)
     first, second = draft(tenant), draft(tenant)
     with ThreadPoolExecutor(max_workers=2) as pool:
-        statuses = sorted(pool.map(
-            lambda s: tenant.post(f"/v1/settlements/{s['id']}/approve").status_code, [first, second]))
+        statuses = sorted(
+            pool.map(
+                lambda s: tenant.post(f"/v1/settlements/{s['id']}/approve").status_code,
+                [first, second],
+            )
+        )
     assert statuses == [200, 409]
 
 
@@ -151,7 +170,10 @@ def test_csv_export_reads_back_and_is_stable(tenant):
     assert by_id["'=near"]["net_fen"] == "1234" and by_id["'=near"]["net_yuan"] == "12.34"
     assert by_id["top"]["nickname"] == "'+大使 top"
     assert by_id["TOTAL"]["net_fen"] == str(settlement["total_fen"])
-    assert sum(int(r["net_fen"]) for r in rows if r["distributor_id"] != "TOTAL") == settlement["total_fen"]
+    assert (
+        sum(int(r["net_fen"]) for r in rows if r["distributor_id"] != "TOTAL")
+        == settlement["total_fen"]
+    )
 
 
 def test_xlsx_export_reads_back_and_is_stable(tenant):
@@ -181,7 +203,9 @@ def test_cli_export_writes_the_file(tenant, tmp_path):
     log = io.StringIO()
     args = Namespace(settlement_id=settlement["id"], tenant=None, format="csv", output=str(target))
     assert tenant.call(lambda db: export_to_file(db, args, log)) == 0
-    assert target.read_bytes() == tenant.get(f"/v1/settlements/{settlement['id']}/export.csv").content
+    assert (
+        target.read_bytes() == tenant.get(f"/v1/settlements/{settlement['id']}/export.csv").content
+    )
     assert "2/2 lines" in log.getvalue()
 
 
@@ -192,7 +216,10 @@ def test_settlements_are_tenant_scoped(tenant, other_tenant):
     for path in ("", "/export.csv", "/export.xlsx"):
         assert other_tenant.get(f"/v1/settlements/{settlement['id']}{path}").status_code == 404
     assert other_tenant.post(f"/v1/settlements/{settlement['id']}/approve").status_code == 404
-    assert tenant.post("/v1/settlements", {"cutoff": CUTOFF.isoformat()}, scope="sdk").status_code == 403
+    assert (
+        tenant.post("/v1/settlements", {"cutoff": CUTOFF.isoformat()}, scope="sdk").status_code
+        == 403
+    )
 
 
 @pytest.mark.parametrize("cutoff", ["2026-06-01", "yesterday", None])

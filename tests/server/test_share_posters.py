@@ -11,14 +11,37 @@ from tests.server.test_campaigns import campaign
 from tests.server.test_referrals import link_of, register
 
 PAINTER = {
-    "width": "600px", "height": "900px", "background": "#fff7e6",
+    "width": "600px",
+    "height": "900px",
+    "background": "#fff7e6",
     "views": [
-        {"type": "rect", "css": {"top": "0px", "left": "0px", "width": "600px", "height": "200px",
-                                 "background": "#e4393c"}},
-        {"type": "text", "text": "{nickname} 邀你一起参与", "css": {"top": "60px", "left": "40px",
-                                 "width": "520px", "fontSize": "36px", "color": "#ffffff", "maxLines": 1}},
-        {"type": "qrcode", "content": "{link}", "css": {"top": "400px", "left": "175px",
-                                 "width": "250px", "height": "250px"}},
+        {
+            "type": "rect",
+            "css": {
+                "top": "0px",
+                "left": "0px",
+                "width": "600px",
+                "height": "200px",
+                "background": "#e4393c",
+            },
+        },
+        {
+            "type": "text",
+            "text": "{nickname} 邀你一起参与",
+            "css": {
+                "top": "60px",
+                "left": "40px",
+                "width": "520px",
+                "fontSize": "36px",
+                "color": "#ffffff",
+                "maxLines": 1,
+            },
+        },
+        {
+            "type": "qrcode",
+            "content": "{link}",
+            "css": {"top": "400px", "left": "175px", "width": "250px", "height": "250px"},
+        },
     ],
 }
 
@@ -35,7 +58,9 @@ def test_poster_qr_decodes_to_the_distributors_link(tenant):
     assert response.status_code == 200, response.text
     assert response.headers["content-type"] == "image/png"
     assert decode_qr(response.content) == [link["url"]]
-    jpeg = tenant.get("/v1/posters/amy", scope="sdk", params={"campaign_id": c["id"], "format": "jpeg"})
+    jpeg = tenant.get(
+        "/v1/posters/amy", scope="sdk", params={"campaign_id": c["id"], "format": "jpeg"}
+    )
     assert jpeg.headers["content-type"] == "image/jpeg"
     assert decode_qr(jpeg.content) == [link["url"]]
 
@@ -58,7 +83,9 @@ def test_templates_round_trip_and_render(tenant):
     assert poster.status_code == 200
     assert Image.open(io.BytesIO(poster.content)).size == (600, 900)
     assert decode_qr(poster.content) == [link_of(tenant, "amy")["url"]]
-    assert tenant.get("/v1/posters/amy", scope="sdk", params={"template": "nope"}).status_code == 404
+    assert (
+        tenant.get("/v1/posters/amy", scope="sdk", params={"template": "nope"}).status_code == 404
+    )
     assert tenant.get("/v1/poster-templates/default", scope="sdk").status_code == 200
 
 
@@ -71,7 +98,11 @@ def test_bad_template_is_422_naming_the_field(tenant):
 
 
 def test_avatar_from_a_host_off_the_allow_list_falls_back(tenant):
-    tenant.put("/v1/distributors/amy", {"nickname": "amy", "avatar_url": "http://127.0.0.1:9/a.png"}, scope="sdk")
+    tenant.put(
+        "/v1/distributors/amy",
+        {"nickname": "amy", "avatar_url": "http://127.0.0.1:9/a.png"},
+        scope="sdk",
+    )
     response = tenant.get("/v1/posters/amy", scope="sdk")
     assert response.status_code == 200
     assert decode_qr(response.content)

@@ -17,15 +17,18 @@ HOUR_US = 3_700_000_000  # longer than the longest backoff
 
 
 def endpoint(tenant, events):
-    response = tenant.post("/v1/webhook-endpoints", {"url": "https://hooks.example.com/liebian",
-                                                      "events": events})
+    response = tenant.post(
+        "/v1/webhook-endpoints", {"url": "https://hooks.example.com/liebian", "events": events}
+    )
     assert response.status_code == 201, response.text
     return response.json()
 
 
 def verify(secret: str, header: str, body: bytes) -> bool:
     parts = dict(p.split("=", 1) for p in header.split(","))
-    expected = hmac.new(secret.encode(), f"{parts['t']}.".encode() + body, hashlib.sha256).hexdigest()
+    expected = hmac.new(
+        secret.encode(), f"{parts['t']}.".encode() + body, hashlib.sha256
+    ).hexdigest()
     return hmac.compare_digest(expected, parts["v1"])
 
 
@@ -53,8 +56,11 @@ def deliver(tenant, receiver: Receiver, at_us: int | None = None) -> int:
 
 def pending(tenant) -> list:
     async def rows(db, tenant_id):
-        return await db.fetch("SELECT event_type, attempts, delivered_at_us FROM webhook_outbox"
-                              " WHERE tenant_id = $1 ORDER BY id", tenant_id)
+        return await db.fetch(
+            "SELECT event_type, attempts, delivered_at_us FROM webhook_outbox"
+            " WHERE tenant_id = $1 ORDER BY id",
+            tenant_id,
+        )
 
     return [tuple(r) for r in tenant.call(rows, tenant.tenant_id)]
 
@@ -64,9 +70,16 @@ def test_secret_is_shown_once(tenant):
     assert created["secret"].startswith("whsec_")
     listed = tenant.get("/v1/webhook-endpoints").json()["endpoints"]
     assert listed[0]["id"] == created["id"] and listed[0]["secret"] is None
-    bad = tenant.post("/v1/webhook-endpoints", {"url": "ftp://x.example", "events": ["commission.created"]})
+    bad = tenant.post(
+        "/v1/webhook-endpoints", {"url": "ftp://x.example", "events": ["commission.created"]}
+    )
     assert bad.status_code == 422
-    assert tenant.post("/v1/webhook-endpoints", {"url": "https://x.example", "events": ["nope"]}).status_code == 422
+    assert (
+        tenant.post(
+            "/v1/webhook-endpoints", {"url": "https://x.example", "events": ["nope"]}
+        ).status_code
+        == 422
+    )
 
 
 def test_delivery_failing_twice_then_succeeding_is_delivered_once_signed(tenant):
@@ -86,7 +99,9 @@ def test_delivery_failing_twice_then_succeeding_is_delivered_once_signed(tenant)
     event = json.loads(last.content)
     assert event["type"] == "commission.created"
     assert event["data"]["commissions"][0]["distributor_id"] == "near"
-    assert [(t, a, d is not None) for t, a, d in pending(tenant)] == [("commission.created", 3, True)]
+    assert [(t, a, d is not None) for t, a, d in pending(tenant)] == [
+        ("commission.created", 3, True)
+    ]
 
 
 def test_failed_attempt_waits_for_its_backoff(tenant):
@@ -109,7 +124,11 @@ def test_events_for_refunds_and_settlements(tenant):
     settlement = tenant.post("/v1/settlements", {"cutoff": "2100-01-01T00:00:00+00:00"}).json()
     tenant.post(f"/v1/settlements/{settlement['id']}/approve")
     tenant.post(f"/v1/settlements/{settlement['id']}/paid", {"references": {"near": "wx-1"}})
-    assert [t for t, _, _ in pending(tenant)] == ["refund.reversed", "settlement.approved", "settlement.paid"]
+    assert [t for t, _, _ in pending(tenant)] == [
+        "refund.reversed",
+        "settlement.approved",
+        "settlement.paid",
+    ]
     receiver = Receiver()
     assert deliver(tenant, receiver) == 3
     events = {json.loads(c.content)["type"]: json.loads(c.content) for c in receiver.calls}
