@@ -20,7 +20,11 @@ from server.campaigns.redis_board import RedisBoard
 from server.common import json_response
 from server.db import Database, connect
 from server.errors import exception_handlers, problem_response
-from server.observability import RequestContextMiddleware, configure_logging
+from server.observability import (
+    RequestContextMiddleware,
+    configure_logging,
+    make_before_send,
+)
 from server.orders.controller import OrderController
 from server.program.controller import ProgramController
 from server.referrals.controller import (
@@ -125,10 +129,11 @@ def create_app(settings: Settings | None = None, *, db: Database | None = None) 
         ],
         lifespan=[lifespan],
         middleware=[
-            DefineMiddleware(RequestContextMiddleware, log_requests=settings.log_requests),
+            RequestContextMiddleware,
             DefineMiddleware(ApiKeyMiddleware, exclude=PUBLIC_PATHS),
         ],
         exception_handlers=exception_handlers(),
+        before_send=[make_before_send(settings.log_requests)],
         openapi_config=openapi,
         debug=False,
     )

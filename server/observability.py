@@ -7,12 +7,13 @@ import logging
 import os
 import sys
 import time
+from collections.abc import Awaitable, Callable
 from typing import Any
 
 from litestar.enums import ScopeType
 from litestar.types import ASGIApp, Message, Receive, Scope, Send
 
-__all__ = ["RequestContextMiddleware", "configure_logging"]
+__all__ = ["RequestContextMiddleware", "configure_logging", "make_before_send"]
 
 access_log = logging.getLogger("liebian.access")
 
@@ -49,52 +50,57 @@ def _valid_request_id(value: bytes) -> bool:
     return 8 <= len(value) <= 128 and all(33 <= b < 127 for b in value)
 
 
-class RequestContextMiddleware:
-    """Adds ``X-Request-ID`` (the client's if sane, else a new one) and logs the request."""
+def _request_id(scope: Scope) -> bytes:
+    for name, value in scope["headers"]:
+        if name == b"x-request-id" and _valid_request_id(value):
+            return bytes(value)
+    return os.urandom(12).hex().encode()
 
-    def __init__(self, app: ASGIApp, log_requests: bool = True) -> None:
+
+class RequestContextMiddleware:
+    """Stamps each request with an id (the client's ``X-Request-ID`` if sane) and a start time.
+
+    The response side lives in :func:`make_before_send`, an app-level hook: it also sees the
+    responses Litestar's exception handling sends after a middleware raised (401, 403 ...).
+    """
+
+    def __init__(self, app: ASGIApp) -> None:
         self.app = app
-        self.log_requests = log_requests
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] != ScopeType.HTTP:
-            await self.app(scope, receive, send)
+        if scope["type"] == ScopeType.HTTP:
+            state = scope.setdefault("state", {})
+            state["request_id"] = _request_id(scope)
+            state["started"] = time.perf_counter()
+        await self.app(scope, receive, send)
+
+
+def make_before_send(log_requests: bool) -> Callable[[Message, Scope], Awaitable[None]]:
+    """Adds ``X-Request-ID`` to every response and logs one line per request."""
+
+    async def before_send(message: Message, scope: Scope) -> None:
+        if message["type"] != "http.response.start":
             return
-        request_id = b""
-        for name, value in scope["headers"]:
-            if name == b"x-request-id" and _valid_request_id(value):
-                request_id = value
-                break
-        if not request_id:
-            request_id = os.urandom(12).hex().encode()
-        scope.setdefault("state", {})["request_id"] = request_id.decode()
-        started = time.perf_counter()
-        status = 500
+        state = scope.setdefault("state", {})
+        request_id = state.get("request_id") or _request_id(scope)  # unmatched routes
+        headers = list(message.get("headers") or [])
+        headers.append((b"x-request-id", request_id))
+        message["headers"] = headers  # type: ignore[typeddict-unknown-key]
+        if log_requests:
+            started = state.get("started")
+            auth = scope.get("auth")
+            access_log.info(
+                "request",
+                extra={
+                    "fields": {
+                        "request_id": request_id.decode(),
+                        "method": scope.get("method", ""),
+                        "path": scope["path"],
+                        "status": message["status"],
+                        "ms": round((time.perf_counter() - started) * 1000, 3) if started else None,
+                        "tenant_id": getattr(auth, "tenant_id", None),
+                    }
+                },
+            )
 
-        async def send_wrapper(message: Message) -> None:
-            nonlocal status
-            if message["type"] == "http.response.start":
-                status = message["status"]
-                headers = list(message.get("headers") or [])
-                headers.append((b"x-request-id", request_id))
-                message["headers"] = headers
-            await send(message)
-
-        try:
-            await self.app(scope, receive, send_wrapper)
-        finally:
-            if self.log_requests:
-                auth = scope.get("auth")
-                access_log.info(
-                    "request",
-                    extra={
-                        "fields": {
-                            "request_id": request_id.decode(),
-                            "method": scope.get("method", ""),
-                            "path": scope["path"],
-                            "status": status,
-                            "ms": round((time.perf_counter() - started) * 1000, 3),
-                            "tenant_id": getattr(auth, "tenant_id", None),
-                        }
-                    },
-                )
+    return before_send
