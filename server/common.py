@@ -26,7 +26,11 @@ __all__ = [
     "to_us",
 ]
 
-ExternalId = Annotated[str, msgspec.Meta(min_length=1, max_length=64, pattern=r"^[^\s/]+$")]
+# The tenant's own ids (openid/unionid, order numbers): printable, no spaces, slashes or
+# control characters (PostgreSQL text cannot hold NUL).
+ExternalId = Annotated[
+    str, msgspec.Meta(min_length=1, max_length=64, pattern=r"^[^\s/\x00-\x1f\x7f]+$")
+]
 DistributorId = ExternalId
 AwareDatetime = Annotated[datetime, msgspec.Meta(tz=True)]
 Limit = Annotated[int, msgspec.Meta(ge=1, le=500)]
@@ -38,10 +42,19 @@ def now_us() -> int:
     return time.time_ns() // 1000
 
 
-def to_us(moment: datetime) -> int:
-    """Epoch microseconds of an aware datetime."""
+_EARLIEST_US = 0  # 1970-01-01
+_LATEST_US = 7_258_118_400_000_000  # 2200-01-01
+
+
+def to_us(moment: datetime, field: str = "datetime") -> int:
+    """Epoch microseconds of an aware datetime; outside 1970..2200 is a 422 naming ``field``."""
     delta = moment - datetime(1970, 1, 1, tzinfo=UTC)
-    return (delta.days * 86_400 + delta.seconds) * 1_000_000 + delta.microseconds
+    us = (delta.days * 86_400 + delta.seconds) * 1_000_000 + delta.microseconds
+    if not _EARLIEST_US <= us < _LATEST_US:
+        raise InvalidInput(
+            field, "must be between 1970-01-01 and 2200-01-01 (RFC 3339 with offset)"
+        )
+    return us
 
 
 def from_us(us: int) -> datetime:

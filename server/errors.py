@@ -18,6 +18,7 @@ import logging
 import re
 from typing import Any
 
+import asyncpg
 import msgspec
 from litestar import Request, Response
 from litestar.exceptions import (
@@ -175,6 +176,14 @@ def _http_error(_: Request[Any, Any, Any], exc: HTTPException) -> Response[bytes
     )
 
 
+def _text_encoding(_: Request[Any, Any, Any], exc: Exception) -> Response[bytes]:
+    # PostgreSQL text cannot hold NUL (\u0000); nothing was written (the transaction rolled back).
+    detail = "a text value contains a NUL character (\\u0000); remove it"
+    return problem_response(
+        422, "Invalid input", detail, [FieldError("body", detail)], "invalid-input"
+    )
+
+
 def _unexpected(request: Request[Any, Any, Any], exc: Exception) -> Response[bytes]:
     _log.exception("unhandled error on %s %s", request.method, request.url.path, exc_info=exc)
     return problem_response(
@@ -191,5 +200,7 @@ def exception_handlers() -> dict[type[Exception] | int, Any]:
         NotAuthorizedException: _http_error,
         PermissionDeniedException: _http_error,
         HTTPException: _http_error,
+        asyncpg.CharacterNotInRepertoireError: _text_encoding,
+        asyncpg.UntranslatableCharacterError: _text_encoding,
         Exception: _unexpected,
     }

@@ -85,7 +85,7 @@ def make_before_send(log_requests: bool) -> Callable[[Message, Scope], Awaitable
         request_id = state.get("request_id") or _request_id(scope)  # unmatched routes
         headers = list(message.get("headers") or [])
         headers.append((b"x-request-id", request_id))
-        message["headers"] = headers  # type: ignore[typeddict-unknown-key]
+        message["headers"] = headers
         if log_requests:
             started = state.get("started")
             auth = scope.get("auth")

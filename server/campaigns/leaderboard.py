@@ -17,7 +17,7 @@ __all__ = ["board_key", "own_rank", "top_entries"]
 
 
 def board_key(period: Period, at: datetime | None, program: Program) -> str:
-    moment = from_us(to_us(at) if at else now_us()).astimezone(_zone(program.timezone))
+    moment = from_us(to_us(at, "at") if at else now_us()).astimezone(_zone(program.timezone))
     return period_key(period, moment)
 
 

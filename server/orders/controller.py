@@ -38,7 +38,7 @@ class OrderController(Controller):
         digest = request_hash(request.method, request.url.path, await request.body()) if key else ""
         program = await get_program(db, tenant_id)
         result, replayed = await record_order(
-            db, tenant_id, program, data, to_us(data.paid_at), key, digest
+            db, tenant_id, program, data, to_us(data.paid_at, "paid_at"), key, digest
         )
         headers = {"Idempotent-Replayed": "true"} if replayed else None
         return json_response(result, status_code=201, headers=headers)  # type: ignore[return-value]

@@ -140,7 +140,7 @@ class ReferralController(Controller):
             code = service.parse_scene(data.scene)
         link = await service.resolve_code(db, tenant_id, code)
         program = await get_program(db, tenant_id)
-        occurred = to_us(data.occurred_at) if data.occurred_at else now_us()
+        occurred = to_us(data.occurred_at, "occurred_at") if data.occurred_at else now_us()
 
         async def work(tx: Connection) -> Response[bytes]:
             result = await service.bind_referral(

@@ -44,7 +44,7 @@ class SettlementController(Controller):
         program = await get_program(db, tenant_id)
 
         async def work(tx: Connection) -> Response[bytes]:
-            settlement_id = await create_draft(tx, tenant_id, program, to_us(data.cutoff))
+            settlement_id = await create_draft(tx, tenant_id, program, to_us(data.cutoff, "cutoff"))
             return json_response(await get_settlement(tx, tenant_id, settlement_id), 201)
 
         return await run_idempotent(request, db, tenant_id, work)  # type: ignore[return-value]

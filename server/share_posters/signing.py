@@ -35,7 +35,7 @@ def sign_poster(secret: str, claim: PosterClaim) -> str:
 def verify_poster(secret: str, token: str, now: int) -> PosterClaim:
     body, _, mac = token.partition(".")
     expected = _b64(hmac.new(secret.encode(), body.encode(), hashlib.sha256).digest()[:18])
-    if not mac or not hmac.compare_digest(mac, expected):
+    if not mac or not hmac.compare_digest(mac.encode(), expected.encode()):
         raise NotFound("no such poster link")
     try:
         claim = msgspec.json.decode(

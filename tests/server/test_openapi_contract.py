@@ -6,6 +6,7 @@ engine of the current pass). It grows by itself as endpoints are added.
 
 from __future__ import annotations
 
+import os
 from collections import Counter
 
 import pytest
@@ -15,7 +16,7 @@ from schemathesis.checks import not_a_server_error, response_schema_conformance
 
 from tests.conftest import make_tenant
 
-EXAMPLES = 12
+EXAMPLES = int(os.environ.get("LIEBIAN_SCHEMATHESIS_EXAMPLES", "12"))
 
 
 def _operations(client) -> list:
