@@ -12,13 +12,13 @@ install: $(STAMP)
 
 $(STAMP): pyproject.toml sdk/pyproject.toml
 	@test -x $(PY) || $(PYTHON) -m venv $(VENV)
-	$(PY) -m pip install --quiet --disable-pip-version-check --upgrade pip
-	$(PY) -m pip install --quiet --disable-pip-version-check -e '.[dev]' -e ./sdk
+	@$(PY) -m pip install --quiet --disable-pip-version-check --upgrade pip
+	@$(PY) -m pip install --quiet --disable-pip-version-check -e '.[dev]' -e ./sdk
 	@touch $(STAMP)
 
 ## Serve the API on 127.0.0.1:8000 with a demo tenant (SQLite at ./var/liebian.db).
 run: $(STAMP)
-	$(VENV)/bin/liebian serve --demo --host 127.0.0.1 --port 8000
+	@$(VENV)/bin/liebian serve --demo --host 127.0.0.1 --port 8000
 
 ## The whole suite on SQLite, then the database-backed tests on PostgreSQL.
 test: $(STAMP)
