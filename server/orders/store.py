@@ -14,6 +14,7 @@ import msgspec
 
 from server.campaigns.scores import write_increments
 from server.db import Connection, Database
+from server.webhooks.outbox import write_outbox
 
 __all__ = ["NewOrder", "insert_order"]
 
@@ -183,22 +184,14 @@ async def _insert_generic(db: Database, o: NewOrder) -> bool:
             )
         await write_increments(tx, o.tenant_id, o.scores)
         if o.webhook_endpoints:
-            await tx.executemany(
-                "INSERT INTO webhook_outbox (tenant_id, endpoint_id, event_id, event_type, payload,"
-                " attempts, next_attempt_at_us, last_error, created_at_us)"
-                " VALUES ($1, $2, $3, $4, $5, 0, $6, '', $6)"
-                " ON CONFLICT (tenant_id, endpoint_id, event_id) DO NOTHING",
-                [
-                    (
-                        o.tenant_id,
-                        e,
-                        o.webhook_event_id,
-                        o.webhook_event_type,
-                        o.webhook_payload,
-                        o.now_us,
-                    )
-                    for e in o.webhook_endpoints
-                ],
+            await write_outbox(
+                tx,
+                o.tenant_id,
+                o.webhook_endpoints,
+                o.webhook_event_id,
+                o.webhook_event_type,
+                o.webhook_payload,
+                o.now_us,
             )
     return True
 

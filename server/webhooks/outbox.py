@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import hashlib
 import time
+from collections.abc import Sequence
 from typing import Any
 
 import msgspec
@@ -78,7 +79,19 @@ async def enqueue_event(
     if not endpoints:
         return
     event_id, payload = event_envelope(tenant_id, event_type, dedupe, data)
-    now = now_us()
+    await write_outbox(tx, tenant_id, endpoints, event_id, event_type, payload, now_us())
+
+
+async def write_outbox(
+    tx: Connection,
+    tenant_id: str,
+    endpoints: Sequence[str],
+    event_id: str,
+    event_type: str,
+    payload: str,
+    now: int,
+) -> None:
+    """One outbox row per endpoint; a replayed event (same id) adds nothing."""
     await tx.executemany(
         "INSERT INTO webhook_outbox (tenant_id, endpoint_id, event_id, event_type, payload,"
         " attempts, next_attempt_at_us, last_error, created_at_us)"
