@@ -94,15 +94,19 @@ class LinkController(Controller):
     tags = ["links"]
     guards = [require_sdk]
 
-    @post(summary="The distributor's share link and mini-program scene (stable per input)")
+    @post(
+        summary="The distributor's share link and mini-program scene (stable per input)",
+        description="201 when this call created the link, 200 when it already existed.",
+        status_code=201,
+    )
     async def create(
         self, request: Request[Any, Any, Any], data: JSONBody[LinkIn]
     ) -> Response[Link]:
         tenant_id = request.auth.tenant_id
 
         async def work(tx: Connection) -> Response[bytes]:
-            link = await service.create_link(tx, tenant_id, data, str(request.base_url))
-            return json_response(link, status_code=201)
+            link, created = await service.ensure_link(tx, tenant_id, data, str(request.base_url))
+            return json_response(link, status_code=201 if created else 200)
 
         return await run_idempotent(request, request.app.state.db, tenant_id, work)  # type: ignore[return-value]
 

@@ -33,6 +33,7 @@ __all__ = [
     "bind_referral",
     "get_distributor_row",
     "create_link",
+    "ensure_link",
     "get_distributor",
     "parse_scene",
     "resolve_code",
@@ -225,6 +226,13 @@ def _link_out(row: Any, base_url: str, clicks: int = 0) -> Link:
 
 async def create_link(db: Connection, tenant_id: str, data: LinkIn, base_url: str) -> Link:
     """The distributor's link for (campaign, channel); the same input returns the same link."""
+    return (await ensure_link(db, tenant_id, data, base_url))[0]
+
+
+async def ensure_link(
+    db: Connection, tenant_id: str, data: LinkIn, base_url: str
+) -> tuple[Link, bool]:
+    """:func:`create_link`, and whether this call created it."""
     await get_distributor_row(db, tenant_id, data.distributor_id)
     if data.campaign_id is not None:
         exists = await db.fetchval(
@@ -240,6 +248,7 @@ async def create_link(db: Connection, tenant_id: str, data: LinkIn, base_url: st
         " WHERE tenant_id = $1 AND distributor_id = $2 AND campaign_id = $3 AND channel = $4"
     )
     row = await db.fetchrow(select, *key)
+    created = row is None
     for _ in range(5):
         if row is not None:
             break
@@ -256,7 +265,7 @@ async def create_link(db: Connection, tenant_id: str, data: LinkIn, base_url: st
         row = await db.fetchrow(select, *key)
     if row is None:
         raise RuntimeError("could not allocate a link code")
-    return _link_out(row, base_url)
+    return _link_out(row, base_url), created
 
 
 def parse_scene(scene: str) -> str:

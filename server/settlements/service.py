@@ -102,7 +102,7 @@ async def settlement_row(
 
 
 async def get_settlement(
-    db: Connection, tenant_id: str, settlement_id: str, limit: int = 500, cursor: str | None = None
+    db: Connection, tenant_id: str, settlement_id: str, limit: int = 50, cursor: str | None = None
 ) -> Settlement:
     row = await settlement_row(db, tenant_id, settlement_id)
     after = decode_cursor(cursor) or [""]

@@ -27,10 +27,20 @@ def _operations(client) -> list:
 
 def test_openapi_document_covers_the_contract(client):
     paths = client.get("/schema/openapi.json").json()["paths"]
-    for path in ("/v1/program", "/v1/distributors/{distributor_id}", "/v1/links", "/v1/referrals",
-                 "/v1/orders", "/v1/orders/{order_id}/refunds", "/v1/campaigns",
-                 "/v1/campaigns/{campaign_id}/leaderboard", "/v1/settlements",
-                 "/v1/posters/{distributor_id}", "/v1/webhook-endpoints", "/s/{code}"):
+    for path in (
+        "/v1/program",
+        "/v1/distributors/{distributor_id}",
+        "/v1/links",
+        "/v1/referrals",
+        "/v1/orders",
+        "/v1/orders/{order_id}/refunds",
+        "/v1/campaigns",
+        "/v1/campaigns/{campaign_id}/leaderboard",
+        "/v1/settlements",
+        "/v1/posters/{distributor_id}",
+        "/v1/webhook-endpoints",
+        "/s/{code}",
+    ):
         assert path in paths, path
 
 
@@ -43,8 +53,13 @@ def test_generated_requests_never_5xx_and_match_the_schema(client):
     statuses: Counter[int] = Counter()
     for operation in _operations(client):
 
-        @settings(max_examples=EXAMPLES, deadline=None, derandomize=True, database=None,
-                  suppress_health_check=list(HealthCheck))
+        @settings(
+            max_examples=EXAMPLES,
+            deadline=None,
+            derandomize=True,
+            database=None,
+            suppress_health_check=list(HealthCheck),
+        )
         @given(case=operation.as_strategy())
         def check(case) -> None:
             kwargs = case.as_transport_kwargs(base_url="http://testserver.local")
