@@ -6,6 +6,7 @@ from typing import Annotated, Any
 from urllib.parse import urlencode, urlsplit, urlunsplit
 
 from litestar import Controller, Request, Response, get, post, put
+from litestar.exceptions import PermissionDeniedException
 from litestar.params import FromPath, FromQuery, JSONBody, PathParameter, QueryParameter
 from litestar.response import Redirect
 
@@ -21,6 +22,8 @@ from server.referrals import service
 from server.referrals.schemas import (
     Distributor,
     DistributorIn,
+    DistributorPage,
+    DistributorStatus,
     Link,
     LinkIn,
     ReferralIn,
@@ -44,12 +47,29 @@ class DistributorController(Controller):
         data: JSONBody[DistributorIn],
     ) -> Response[Distributor]:
         tenant_id = request.auth.tenant_id
+        if data.status is not None and request.auth.scope != "admin":
+            raise PermissionDeniedException(
+                "Holding or freezing a distributor (status) needs an admin-scoped key."
+            )
 
         async def work(tx: Connection) -> Response[bytes]:
             await service.upsert_distributor(tx, tenant_id, distributor_id, data)
             return json_response(await service.get_distributor(tx, tenant_id, distributor_id))
 
         return await run_idempotent(request, request.app.state.db, tenant_id, work)  # type: ignore[return-value]
+
+    @get(summary="Distributors, optionally by status (operators: fraud holds), paged by id")
+    async def list_distributors(
+        self,
+        request: Request[Any, Any, Any],
+        status: FromQuery[DistributorStatus | None] = None,
+        limit: Annotated[int, QueryParameter(ge=1, le=500)] = 50,
+        cursor: FromQuery[str | None] = None,
+    ) -> Response[DistributorPage]:
+        page = await service.list_distributors(
+            request.app.state.db, request.auth.tenant_id, status, limit, cursor
+        )
+        return json_response(page)  # type: ignore[return-value]
 
     @get("/{distributor_id:str}", summary="Profile, inviter, team counts and balance")
     async def read(

@@ -14,6 +14,8 @@ from server.common import AwareDatetime, ExternalId
 
 __all__ = [
     "Balance",
+    "DistributorPage",
+    "DistributorSummary",
     "Distributor",
     "DistributorIn",
     "Link",
@@ -64,6 +66,19 @@ class Distributor(msgspec.Struct):
     balance: Balance
     created_at: str
     updated_at: str
+
+
+class DistributorSummary(msgspec.Struct):
+    distributor_id: str
+    nickname: str
+    tier: Tier
+    status: DistributorStatus
+    updated_at: str
+
+
+class DistributorPage(msgspec.Struct):
+    distributors: list[DistributorSummary]
+    next_cursor: str | None
 
 
 class LinkIn(msgspec.Struct, forbid_unknown_fields=True, kw_only=True):

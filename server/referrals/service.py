@@ -21,6 +21,8 @@ from server.referrals.schemas import (
     Counts,
     Distributor,
     DistributorIn,
+    DistributorPage,
+    DistributorSummary,
     Link,
     LinkIn,
     Outcome,
@@ -32,6 +34,7 @@ from server.referrals.schemas import (
 __all__ = [
     "bind_referral",
     "get_distributor_row",
+    "list_distributors",
     "create_link",
     "ensure_link",
     "get_distributor",
@@ -206,6 +209,32 @@ async def team_of(
         last = rows[limit - 1]
         next_cursor = encode_cursor(last["bound_at_us"], last["user_id"])
     return TeamPage(members=members, next_cursor=next_cursor)
+
+
+async def list_distributors(
+    db: Connection, tenant_id: str, status: str | None, limit: int, cursor: str | None
+) -> DistributorPage:
+    after = decode_cursor(cursor) or [""]
+    rows = await db.fetch(
+        "SELECT distributor_id, nickname, tier, status, updated_at_us FROM distributors"
+        " WHERE tenant_id = $1 AND ($2::text IS NULL OR status = $2) AND distributor_id > $3"
+        " ORDER BY distributor_id LIMIT $4"
+        if db.engine == "postgres"
+        else "SELECT distributor_id, nickname, tier, status, updated_at_us FROM distributors"
+        " WHERE tenant_id = $1 AND ($2 IS NULL OR status = $2) AND distributor_id > $3"
+        " ORDER BY distributor_id LIMIT $4",
+        tenant_id,
+        status,
+        str(after[0]),
+        limit + 1,
+    )
+    return DistributorPage(
+        distributors=[
+            DistributorSummary(r[0], r[1], r[2], r[3], from_us(int(r[4])).isoformat())
+            for r in rows[:limit]
+        ],
+        next_cursor=encode_cursor(rows[limit - 1][0]) if len(rows) > limit else None,
+    )
 
 
 # ------------------------------------------------------------------ links

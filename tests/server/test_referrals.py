@@ -18,9 +18,9 @@ def iso(moment: datetime) -> str:
 
 
 def register(tenant: TenantKeys, distributor_id: str, **extra) -> dict:
-    response = tenant.put(
-        f"/v1/distributors/{distributor_id}", {"nickname": distributor_id, **extra}, scope="sdk"
-    )
+    scope = "admin" if "status" in extra else "sdk"  # holds are an operator's decision
+    body = {"nickname": distributor_id, **extra}
+    response = tenant.put(f"/v1/distributors/{distributor_id}", body, scope=scope)
     assert response.status_code == 200, response.text
     return response.json()
 
@@ -323,3 +323,19 @@ def test_random_bindings_never_make_a_cycle(client, mode, depth, steps):
         assert len(result["upline"]) <= depth
         assert names[user] not in result["upline"]
     _assert_acyclic_and_shallow(tenant, depth)
+
+
+def test_holds_are_admin_only_and_listed(tenant):
+    register(tenant, "amy")
+    register(tenant, "bob")
+    body = {"nickname": "bob", "status": "held"}
+    assert tenant.put("/v1/distributors/bob", body, scope="sdk").status_code == 403
+    assert tenant.put("/v1/distributors/bob", body).status_code == 200
+    held = tenant.get("/v1/distributors", params={"status": "held"}).json()
+    assert [d["distributor_id"] for d in held["distributors"]] == ["bob"]
+    everyone = tenant.get("/v1/distributors", params={"limit": 1}).json()
+    assert [d["distributor_id"] for d in everyone["distributors"]] == ["amy"]
+    rest = tenant.get(
+        "/v1/distributors", params={"limit": 1, "cursor": everyone["next_cursor"]}
+    ).json()
+    assert [d["distributor_id"] for d in rest["distributors"]] == ["bob"]

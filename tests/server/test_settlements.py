@@ -152,7 +152,7 @@ def test_clawback_after_payment_nets_off_next_time(tenant):
 def test_held_distributor_is_left_out(tenant):
     setup_earners(tenant)
     order(tenant, "o1", 10000)
-    tenant.put("/v1/distributors/top", {"nickname": "top", "status": "held"}, scope="sdk")
+    tenant.put("/v1/distributors/top", {"nickname": "top", "status": "held"})
     assert set(lines_of(draft(tenant))) == {"=near"}
 
 
