@@ -317,3 +317,31 @@ def test_campaigns_are_tenant_scoped_and_admin_only_to_create(tenant, other_tena
         "metric": "invites",
     }
     assert tenant.post("/v1/campaigns", body, scope="sdk").status_code == 403
+
+
+def test_big_board_snapshot_ranks_match_live_counts(tenant):
+    """The snapshot path (used on big PostgreSQL boards) agrees with the live count."""
+    import asyncio
+
+    from server.campaigns.boards import DbBoard
+
+    c = campaign(tenant)
+    for n in range(8):
+        register(tenant, f"s{n}")
+        invite(tenant, f"s{n}", (n * 5) % 7 + 1, IN_WINDOW)
+
+    async def ranks(db, small):
+        live = DbBoard(db)
+        snap = DbBoard(db, snapshot_min_members=1)
+        await snap.rank(tenant.tenant_id, c["id"], "campaign", "s0", 1)  # schedules the snapshot
+        await asyncio.sleep(0.05)
+        out = []
+        for n in range(8):
+            a = await live.rank(tenant.tenant_id, c["id"], "campaign", f"s{n}", 2)
+            b = await snap.rank(tenant.tenant_id, c["id"], "campaign", f"s{n}", 2)
+            out.append((a, b))
+        return out, snap._snapshots
+
+    pairs, snapshots = tenant.call(ranks, None)
+    assert all(a == b for a, b in pairs)
+    assert any(s.scores is not None for s in snapshots.values())
