@@ -63,11 +63,39 @@ async def _pages(db: Connection, tenant_id: str, settlement_id: str) -> AsyncIte
         after = rows[-1][0]
 
 
-def _csv_row(row: Any) -> list[str]:
-    cells = [escape_cell(row[0]), escape_cell(row[1])]
-    for n in range(2, 7):
-        cells += [str(int(row[n])), fen_to_yuan_str(int(row[n]))]
-    return [*cells, escape_cell(row[7])]
+def _yuan_sql(engine: str, x: str) -> str:
+    sign = f"CASE WHEN {x} < 0 THEN '-' ELSE '' END"
+    if engine == "postgres":
+        return f"{sign} || (abs({x}) / 100)::text || '.' || lpad((abs({x}) % 100)::text, 2, '0')"
+    return f"printf('%s%d.%02d', {sign}, abs({x}) / 100, abs({x}) % 100)"
+
+
+def _text_sql(engine: str, column: str) -> str:
+    """:func:`escape_cell`, then csv.writer's minimal quoting, as a SQL expression."""
+    if engine == "postgres":
+        tab, cr, lf, find = "chr(9)", "chr(13)", "chr(10)", "strpos"
+    else:
+        tab, cr, lf, find = "char(9)", "char(13)", "char(10)", "instr"
+    v = f"COALESCE({column}, '')"
+    escaped = (
+        f"(CASE WHEN substr({v}, 1, 1) IN ('=', '+', '-', '@', {tab}, {cr})"
+        f" THEN '''' || {v} ELSE {v} END)"
+    )
+    quote = "'\"'"
+    needs = " OR ".join(f"{find}({escaped}, {c}) > 0" for c in ("','", quote, cr, lf))
+    quoted = f"{quote} || replace({escaped}, {quote}, '\"\"') || {quote}"
+    return f"(CASE WHEN {needs} THEN {quoted} ELSE {escaped} END)"
+
+
+def _line_sql(engine: str) -> str:
+    """One CSV line per settlement line, formatted by the database (in C rather than cell by
+    cell in Python): the export then only joins lines, close to csv.writer's own speed."""
+    cast = "::text" if engine == "postgres" else ""
+    cells = [_text_sql(engine, "l.distributor_id"), _text_sql(engine, "d.nickname")]
+    for kind in AMOUNTS:
+        cells += [f"l.{kind}_fen{cast}", _yuan_sql(engine, f"l.{kind}_fen")]
+    cells.append(_text_sql(engine, "l.transfer_ref"))
+    return " || ',' || ".join(cells)
 
 
 async def csv_chunks(db: Connection, tenant_id: str, settlement_id: str) -> AsyncIterator[bytes]:
@@ -77,19 +105,29 @@ async def csv_chunks(db: Connection, tenant_id: str, settlement_id: str) -> Asyn
     writer = csv.writer(buffer, lineterminator="\r\n")
     writer.writerow(HEADER)
     yield "\ufeff".encode() + buffer.getvalue().encode()
-    totals = [0] * 5
-    async for page in _pages(db, tenant_id, settlement_id):
-        buffer.seek(0)
-        buffer.truncate()
-        for row in page:
-            for n in range(5):
-                totals[n] += int(row[n + 2])
-            writer.writerow(_csv_row(row))
-        yield buffer.getvalue().encode()
+    sql = (
+        f"SELECT l.distributor_id, {_line_sql(db.engine)} FROM settlement_lines l"
+        " LEFT JOIN distributors d ON d.tenant_id = l.tenant_id"
+        " AND d.distributor_id = l.distributor_id"
+        " WHERE l.tenant_id = $1 AND l.settlement_id = $2 AND l.distributor_id > $3"
+        " ORDER BY l.distributor_id LIMIT $4"
+    )
+    after = ""
+    while rows := await db.fetch(sql, tenant_id, settlement_id, after, PAGE):
+        yield ("\r\n".join(r[1] for r in rows) + "\r\n").encode()
+        after = rows[-1][0]
+    totals = await db.fetchrow(
+        "SELECT "
+        + ", ".join(f"COALESCE(SUM({k}_fen), 0)" for k in AMOUNTS)
+        + " FROM settlement_lines WHERE tenant_id = $1 AND settlement_id = $2",
+        tenant_id,
+        settlement_id,
+    )
+    values = [int(t) for t in totals] if totals is not None else [0] * len(AMOUNTS)
     buffer.seek(0)
     buffer.truncate()
     writer.writerow(
-        ["TOTAL", ""] + [c for t in totals for c in (str(t), fen_to_yuan_str(t))] + [""]
+        ["TOTAL", ""] + [c for t in values for c in (str(t), fen_to_yuan_str(t))] + [""]
     )
     yield buffer.getvalue().encode()
 

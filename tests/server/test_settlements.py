@@ -227,3 +227,75 @@ def test_bad_cutoff_is_422(tenant, cutoff):
     response = tenant.post("/v1/settlements", {"cutoff": cutoff})
     assert response.status_code == 422
     assert response.json()["errors"][0]["field"] == "cutoff"
+
+
+HOSTILE = [
+    "a,b",
+    'say "hi"',
+    "line\nbreak",
+    "cr\rx",
+    "=SUM(A1)",
+    "-5",
+    "@x",
+    "\ttab",
+    "+1",
+    "中文,逗号",
+    "x",
+]
+
+
+def test_database_formatted_csv_equals_python_csv_writer(tenant):
+    """The export's lines are built in SQL; they must be exactly what csv.writer would write."""
+    from rewards.money import fen_to_yuan_str
+    from server.settlements.export import HEADER, escape_cell
+
+    tenant.put("/v1/program", {"commission_bps": [1000]})
+    for n, nickname in enumerate(HOSTILE):
+        distributor = f"d{n},{n}" if n % 3 == 0 else f"d{n}"
+        register(tenant, distributor)
+        tenant.put(f"/v1/distributors/{distributor}", {"nickname": nickname}, scope="sdk")
+        arrive(tenant, f"buyer{n}", link_of(tenant, distributor))
+        order(tenant, f"o{n}", 1234 + 997 * n, user=f"buyer{n}")
+        if n % 2:
+            refund(tenant, f"o{n}", "r", 1000)
+    settlement = draft(tenant, datetime.now(UTC) + timedelta(minutes=1))
+    refs = {
+        line["distributor_id"]: f"-ref,{line['distributor_id']}" for line in settlement["lines"]
+    }
+    lines = []
+    cursor = None
+    while True:
+        page = tenant.get(
+            f"/v1/settlements/{settlement['id']}",
+            params={"limit": 500} | ({"cursor": cursor} if cursor else {}),
+        ).json()
+        lines += page["lines"]
+        cursor = page["next_cursor"]
+        if not cursor:
+            break
+    tenant.post(f"/v1/settlements/{settlement['id']}/approve")
+    tenant.post(f"/v1/settlements/{settlement['id']}/paid", {"references": refs})
+    nicknames = {}
+    for line in lines:
+        nicknames[line["distributor_id"]] = tenant.get(
+            f"/v1/distributors/{line['distributor_id']}", scope="sdk"
+        ).json()["nickname"]
+    expected = io.StringIO()
+    writer = csv.writer(expected, lineterminator="\r\n")
+    writer.writerow(HEADER)
+    totals = [0] * 5
+    for line in sorted(lines, key=lambda ln: ln["distributor_id"]):
+        amounts = [
+            line[f"{k}_fen"] for k in ("commission", "red_packet", "prize", "reversal", "net")
+        ]
+        totals = [t + a for t, a in zip(totals, amounts, strict=True)]
+        writer.writerow(
+            [escape_cell(line["distributor_id"]), escape_cell(nicknames[line["distributor_id"]])]
+            + [c for a in amounts for c in (str(a), fen_to_yuan_str(a))]
+            + [escape_cell(refs[line["distributor_id"]])]
+        )
+    writer.writerow(
+        ["TOTAL", ""] + [c for t in totals for c in (str(t), fen_to_yuan_str(t))] + [""]
+    )
+    exported = tenant.get(f"/v1/settlements/{settlement['id']}/export.csv").content
+    assert exported == "\ufeff".encode() + expected.getvalue().encode()
