@@ -65,6 +65,11 @@ class Connection(ABC):
     async def fetch(self, sql: str, *args: Any) -> list[Row]: ...
 
     @abstractmethod
+    async def fetch_values(self, sql: str, *args: Any) -> list[Sequence[Any]]:
+        """Rows read by position only: on SQLite, plain tuples (twice as fast to build as
+        ``sqlite3.Row`` for bulk reads such as exports)."""
+
+    @abstractmethod
     async def fetchrow(self, sql: str, *args: Any) -> Row | None: ...
 
     async def fetchval(self, sql: str, *args: Any) -> Any:
@@ -101,6 +106,10 @@ class _PgConn(Connection):
             return list(await self._c.fetch(sql, *args))
         except asyncpg.UniqueViolationError as exc:
             raise UniqueViolation(str(exc)) from exc
+
+    async def fetch_values(self, sql: str, *args: Any) -> list[Sequence[Any]]:
+        rows: list[Sequence[Any]] = await self._c.fetch(sql, *args)  # Records index like tuples
+        return rows
 
     async def fetchrow(self, sql: str, *args: Any) -> Row | None:
         try:
@@ -190,6 +199,12 @@ class _SqliteConn(Connection):
     async def fetch(self, sql: str, *args: Any) -> list[Row]:
         return self._run(sql, args).fetchall()
 
+    async def fetch_values(self, sql: str, *args: Any) -> list[Sequence[Any]]:
+        cursor = self._c.cursor()
+        cursor.row_factory = None
+        rows: list[Sequence[Any]] = cursor.execute(_sqlite_sql(sql), args).fetchall()
+        return rows
+
     async def fetchrow(self, sql: str, *args: Any) -> Row | None:
         row: Row | None = self._run(sql, args).fetchone()
         return row
@@ -233,6 +248,10 @@ class SqliteDatabase(Database):
     async def fetch(self, sql: str, *args: Any) -> list[Row]:
         async with self._lock:
             return await self._inner.fetch(sql, *args)
+
+    async def fetch_values(self, sql: str, *args: Any) -> list[Sequence[Any]]:
+        async with self._lock:
+            return await self._inner.fetch_values(sql, *args)
 
     async def fetchrow(self, sql: str, *args: Any) -> Row | None:
         async with self._lock:

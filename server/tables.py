@@ -236,6 +236,8 @@ class SettlementLine(Table, tablename="settlement_lines"):
     tenant_id = Varchar(length=32)
     settlement_id = Varchar(length=32)
     distributor_id = Varchar(length=64)
+    # The payee's nickname when the draft was made: the statement is a document of its date.
+    nickname = Varchar(length=200, default="")
     commission_fen = BigInt()
     red_packet_fen = BigInt()
     prize_fen = BigInt()

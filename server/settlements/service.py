@@ -74,6 +74,14 @@ async def create_draft(tx: Connection, tenant_id: str, program: Program, cutoff_
         )
     await tx.execute(DROP_CARRIED_SQL, tenant_id, settlement_id)
     await tx.execute(
+        "UPDATE settlement_lines SET nickname = COALESCE((SELECT d.nickname FROM distributors d"
+        " WHERE d.tenant_id = settlement_lines.tenant_id"
+        " AND d.distributor_id = settlement_lines.distributor_id), '')"
+        " WHERE tenant_id = $1 AND settlement_id = $2",
+        tenant_id,
+        settlement_id,
+    )
+    await tx.execute(
         "INSERT INTO settlements (tenant_id, settlement_id, cutoff_us, status, total_fen,"
         " line_count, created_at_us) VALUES ($1, $2, $3, 'draft', $4, $5, $6)",
         tenant_id,
