@@ -131,6 +131,10 @@ class _PgConn(Connection):
             raise UniqueViolation(str(exc)) from exc
 
 
+async def _keep_session(_: Any) -> None:
+    return None
+
+
 class PostgresDatabase(_PgConn, Database):
     """An asyncpg pool; plain calls borrow a connection for one statement."""
 
@@ -148,6 +152,10 @@ class PostgresDatabase(_PgConn, Database):
             # Statements are few and reused; the default cache is fine, but JIT is not worth
             # it for short OLTP statements.
             server_settings={"jit": "off"},
+            # The default reset on release (UNLISTEN, RESET ALL, advisory unlock, CLOSE ALL) is a
+            # round trip per request; this app uses none of those session features (its only
+            # locks are transaction-scoped), so there is nothing to reset.
+            reset=_keep_session,
         )
         return cls(pool)
 

@@ -17,6 +17,7 @@ Redis (``LIEBIAN_REDIS_URL``): a mirror of the database rows, updated after each
 from __future__ import annotations
 
 import asyncio
+import logging
 import time
 from array import array
 from bisect import bisect_right
@@ -52,6 +53,7 @@ SELECT
 """
 SCORES_SQL = f"SELECT score FROM leaderboard_scores WHERE {_BOARD} ORDER BY score"
 SNAPSHOT_MIN_MEMBERS = 20_000
+_log = logging.getLogger("liebian.leaderboards")
 SNAPSHOT_SECONDS = 2.0
 # The neighbours: the tied members next to you and the nearest strict scores, each an index
 # range read in index order (an OR of the two would make the planner scan and filter).
@@ -110,7 +112,12 @@ class DbBoard:
         self._tasks: set[asyncio.Task[None]] = set()
 
     async def _refresh(self, board: tuple[str, str, str]) -> None:
-        rows = await self.db.fetch(SCORES_SQL, *board)
+        try:
+            rows = await self.db.fetch_values(SCORES_SQL, *board)
+        except Exception:  # a background refresh must never take the app down: count live
+            _log.warning("leaderboard snapshot refresh failed", exc_info=True)
+            self._snapshots.pop(board, None)
+            return
         big = len(rows) >= self.snapshot_min_members
         self._snapshots[board] = _Snapshot(
             array("q", (int(r[0]) for r in rows)) if big else None, time.monotonic()

@@ -7,7 +7,6 @@ from typing import Annotated, Any
 from litestar import Controller, Request, Response, get, post
 from litestar.params import FromQuery, JSONBody, PathParameter, QueryParameter
 
-from server.auth import require_admin, require_sdk
 from server.campaigns.leaderboard import own_rank, top_entries
 from server.campaigns.schemas import (
     Campaign,
@@ -34,7 +33,7 @@ class CampaignController(Controller):
     tags = ["campaigns"]
 
     @post(
-        guards=[require_admin],
+        opt={"scope": "admin"},
         summary="Create a campaign (leaderboard, TOP-N prizes, red packets)",
         status_code=201,
     )
@@ -50,7 +49,7 @@ class CampaignController(Controller):
 
     @get(
         "/{campaign_id:str}",
-        guards=[require_sdk],
+        opt={"scope": "sdk"},
         summary="A campaign, its red-packet budget and awards",
     )
     async def read(
@@ -59,7 +58,7 @@ class CampaignController(Controller):
         campaign = await get_campaign(request.app.state.db, request.auth.tenant_id, campaign_id)
         return json_response(campaign)  # type: ignore[return-value]
 
-    @get("/{campaign_id:str}/leaderboard", guards=[require_sdk], summary="Top K of a period")
+    @get("/{campaign_id:str}/leaderboard", opt={"scope": "sdk"}, summary="Top K of a period")
     async def leaderboard(
         self,
         request: Request[Any, Any, Any],
@@ -78,7 +77,7 @@ class CampaignController(Controller):
 
     @get(
         "/{campaign_id:str}/leaderboard/{distributor_id:str}",
-        guards=[require_sdk],
+        opt={"scope": "sdk"},
         summary="A distributor's rank and the neighbours above and below",
     )
     async def rank(
@@ -108,7 +107,7 @@ class CampaignController(Controller):
 
     @post(
         "/{campaign_id:str}/close",
-        guards=[require_admin],
+        opt={"scope": "admin"},
         status_code=200,
         summary="Close: award TOP-N prizes and pool splits, exactly once",
     )

@@ -7,7 +7,6 @@ from typing import Annotated, Any
 from litestar import Controller, Request, Response, get, post
 from litestar.params import JSONBody, PathParameter
 
-from server.auth import require_sdk
 from server.common import json_response, to_us
 from server.db import Connection
 from server.idempotency import idempotency_key, request_hash, run_idempotent
@@ -24,7 +23,7 @@ OrderIdPath = Annotated[str, PathParameter(min_length=1, max_length=64)]
 class OrderController(Controller):
     path = "/v1/orders"
     tags = ["orders"]
-    guards = [require_sdk]
+    opt = {"scope": "sdk"}
 
     @post(
         summary="Report a paid order: credits the upline (replay-safe by order_id)", status_code=201

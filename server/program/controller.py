@@ -7,7 +7,6 @@ from typing import Any
 from litestar import Controller, Request, Response, get, put
 from litestar.params import JSONBody
 
-from server.auth import require_admin, require_sdk
 from server.common import json_response
 from server.idempotency import run_idempotent
 from server.program.schemas import Program, ProgramIn
@@ -18,12 +17,12 @@ class ProgramController(Controller):
     path = "/v1/program"
     tags = ["program"]
 
-    @get(guards=[require_sdk], summary="The tenant's program (standing distribution rules)")
+    @get(opt={"scope": "sdk"}, summary="The tenant's program (standing distribution rules)")
     async def read(self, request: Request[Any, Any, Any]) -> Response[Program]:
         program = await get_program(request.app.state.db, request.auth.tenant_id)
         return json_response(program)  # type: ignore[return-value]
 
-    @put(guards=[require_admin], summary="Replace the program; omitted fields take defaults")
+    @put(opt={"scope": "admin"}, summary="Replace the program; omitted fields take defaults")
     async def replace(
         self, request: Request[Any, Any, Any], data: JSONBody[ProgramIn]
     ) -> Response[Program]:

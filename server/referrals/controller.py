@@ -10,7 +10,6 @@ from litestar.exceptions import PermissionDeniedException
 from litestar.params import FromPath, FromQuery, JSONBody, PathParameter, QueryParameter
 from litestar.response import Redirect
 
-from server.auth import require_sdk
 from server.common import DistributorId, json_response, now_us, to_us
 from server.db import Connection
 from server.errors import InvalidInput, NotFound
@@ -37,7 +36,7 @@ IdPath = Annotated[str, PathParameter(min_length=1, max_length=64, pattern=r"^[^
 class DistributorController(Controller):
     path = "/v1/distributors"
     tags = ["distributors"]
-    guards = [require_sdk]
+    opt = {"scope": "sdk"}
 
     @put("/{distributor_id:str}", summary="Register or update a distributor (upsert)")
     async def upsert(
@@ -112,7 +111,7 @@ class DistributorController(Controller):
 class LinkController(Controller):
     path = "/v1/links"
     tags = ["links"]
-    guards = [require_sdk]
+    opt = {"scope": "sdk"}
 
     @post(
         summary="The distributor's share link and mini-program scene (stable per input)",
@@ -142,7 +141,7 @@ class LinkController(Controller):
 class ReferralController(Controller):
     path = "/v1/referrals"
     tags = ["referrals"]
-    guards = [require_sdk]
+    opt = {"scope": "sdk"}
 
     @post(summary="Turn a share scene or link code into a binding decision")
     async def bind(

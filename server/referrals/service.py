@@ -465,6 +465,11 @@ async def _decide(
         return "kept", "already_bound"
     if program.bind_mode == "new_user_only" and not is_new:
         return "rejected", "not_new_user"
+    if is_new:
+        # A user first seen in this very transaction has never been a distributor, so nobody
+        # is bound under them yet (binding needs their link; registering them waits on this
+        # transaction's row): no cycle is possible, and no lock or walk is needed.
+        return "bound", None
     if tx.engine == "postgres":
         # Two concurrent bindings can close a cycle that neither sees alone (u1->c1 while
         # u2->c2, with c1 above u2 and c2 above u1). Serialise the check-and-bind within the

@@ -9,7 +9,6 @@ from litestar import Controller, Request, Response, get, post
 from litestar.params import FromQuery, JSONBody, PathParameter, QueryParameter
 from litestar.response import Stream
 
-from server.auth import require_admin
 from server.common import json_response, to_us
 from server.db import Connection
 from server.idempotency import run_idempotent
@@ -33,7 +32,7 @@ XLSX = "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"
 class SettlementController(Controller):
     path = "/v1/settlements"
     tags = ["settlements"]
-    guards = [require_admin]
+    opt = {"scope": "admin"}
 
     @post(status_code=201, summary="Draft a settlement of every entry due by the cutoff")
     async def create(

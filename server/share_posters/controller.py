@@ -10,7 +10,6 @@ from litestar import Controller, Request, Response, get, put
 from litestar.params import FromPath, FromQuery, PathParameter, QueryParameter
 
 from posters import PosterTemplateError, parse_template
-from server.auth import require_admin, require_sdk
 from server.common import from_us, json_response, now_us
 from server.db import Connection
 from server.errors import InvalidInput
@@ -34,7 +33,7 @@ class PosterTemplateController(Controller):
     path = "/v1/poster-templates"
     tags = ["posters"]
 
-    @put("/{name:str}", guards=[require_admin], summary="Store a Painter-style poster template")
+    @put("/{name:str}", opt={"scope": "admin"}, summary="Store a Painter-style poster template")
     async def store(
         self, request: Request[Any, Any, Any], name: NamePath
     ) -> Response[dict[str, Any]]:
@@ -62,7 +61,7 @@ class PosterTemplateController(Controller):
         return await run_idempotent(request, request.app.state.db, tenant_id, work)  # type: ignore[return-value]
 
     @get(
-        "/{name:str}", guards=[require_sdk], summary="A stored poster template ('default' built in)"
+        "/{name:str}", opt={"scope": "sdk"}, summary="A stored poster template ('default' built in)"
     )
     async def read(
         self, request: Request[Any, Any, Any], name: NamePath
@@ -111,7 +110,7 @@ async def _serve(
 class PosterController(Controller):
     path = "/v1/posters"
     tags = ["posters"]
-    guards = [require_sdk]
+    opt = {"scope": "sdk"}
 
     @get(
         "/{distributor_id:str}",

@@ -10,7 +10,6 @@ import msgspec
 from litestar import Controller, Request, Response, get, post
 from litestar.params import JSONBody
 
-from server.auth import require_admin
 from server.common import from_us, json_response, new_id, now_us
 from server.db import Connection
 from server.errors import InvalidInput
@@ -48,7 +47,7 @@ class EndpointList(msgspec.Struct):
 class WebhookController(Controller):
     path = "/v1/webhook-endpoints"
     tags = ["webhooks"]
-    guards = [require_admin]
+    opt = {"scope": "admin"}
 
     @post(status_code=201, summary="Subscribe a URL to events; the signing secret is shown once")
     async def create(

@@ -201,3 +201,19 @@ def test_pure_packages_load_no_web_or_orm(package):
         [sys.executable, "-c", code], capture_output=True, text=True, check=True
     )
     assert result.stdout.strip() == "[]"
+
+
+def test_every_private_route_names_the_scope_it_needs(client):
+    """Scopes are declared in route opt and enforced by the auth middleware (default admin)."""
+    import re
+
+    from server.app import PUBLIC_PATHS
+
+    public = [re.compile(p) for p in PUBLIC_PATHS]
+    for route in client.app.routes:
+        if any(p.search(route.path) for p in public):
+            continue
+        for handler in getattr(route, "route_handlers", []):
+            if handler.http_methods == {"OPTIONS"}:  # Litestar's own, answered unauthenticated
+                continue
+            assert handler.opt.get("scope") in ("sdk", "admin"), (route.path, handler)
