@@ -16,6 +16,7 @@ the referral chain are seeded through the app's own HTTP API before anything is 
 from __future__ import annotations
 
 import json
+import time
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
@@ -29,6 +30,7 @@ from bench.harness import (
     format_comparison,
     fresh_database,
     log,
+    pg_analyze,
     run_load,
     serve_app,
     serve_bare,
@@ -113,7 +115,7 @@ def _preflight(base_url: str, load: Load, expected: int) -> None:
     """One request of the scenario, checked, so a misconfigured run fails loudly."""
     import httpx
 
-    body = load.body.replace("@ID@", "preflight") if load.body else None
+    body = load.body.replace("@ID@", f"preflight-{time.time_ns()}") if load.body else None
     response = httpx.request(load.method, base_url + load.path, headers=load.headers,
                              content=body, timeout=10)
     if response.status_code != expected:
@@ -123,8 +125,14 @@ def _preflight(base_url: str, load: Load, expected: int) -> None:
 
 def run(
     engine: str, *, get_requests: int, post_requests: int, repeats: int,
-    scenarios: list[str] | None = None, profile_dir: Path | None = None,
+    scenarios: list[str] | None = None, profile_dir: Path | None = None, analyze: bool = True,
 ) -> list[Comparison]:
+    """Both servers on a fresh database of ``engine``; each scenario compared, printed, returned.
+
+    On PostgreSQL the database is ANALYZEd after each scenario's warm-up (``analyze``), as
+    autovacuum would do soon after tables grow: without it the planner keeps plans made for
+    the near-empty tables of a fresh database (see the note printed with ``--no-analyze``).
+    """
     url = fresh_database(engine, "api")
     keys = create_tenant(url, "bench")
     results: list[Comparison] = []
@@ -142,8 +150,14 @@ def run(
             comparison = compare(
                 scenario, engine, app, app_load, bare, bare_load, n, TARGETS[scenario],
                 repeats=repeats, profile_dir=profile_dir,
+                after_warmup=(lambda: pg_analyze(url)) if engine == "postgres" and analyze
+                else None,
             )
             print(format_comparison(comparison), flush=True)
+            if engine == "postgres":
+                print("  (PostgreSQL: " + ("ANALYZE after the warm-up, as autovacuum would)"
+                      if analyze else "no ANALYZE: planner statistics of the fresh database)"),
+                      flush=True)
             if comparison.profile is not None:
                 print(summarise_profile(comparison.profile), flush=True)
             print(flush=True)

@@ -29,7 +29,7 @@ import subprocess
 import sys
 import tempfile
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -72,7 +72,7 @@ def pg_available() -> bool:
 
     try:
         asyncio.run(ping())
-    except (OSError, asyncio.TimeoutError, Exception):  # noqa: BLE001 - any failure: skip
+    except (TimeoutError, OSError, Exception):  # noqa: BLE001 - any failure: skip
         return False
     return True
 
@@ -81,7 +81,7 @@ def recreate_pg_database() -> str:
     """Drop and create ``liebian_bench`` (never the test database); return its URL."""
     import asyncpg
 
-    if PG_BENCH_DB == urlsplit(PG_URL).path.lstrip("/"):
+    if urlsplit(PG_URL).path.lstrip("/") == PG_BENCH_DB:
         raise SystemExit(f"refusing to drop {PG_BENCH_DB!r}: it is the test database")
 
     async def run() -> None:
@@ -94,6 +94,20 @@ def recreate_pg_database() -> str:
 
     asyncio.run(run())
     return pg_bench_url()
+
+
+def pg_analyze(url: str) -> None:
+    """``ANALYZE`` the database, as autovacuum does within a minute of a table's growth."""
+    import asyncpg
+
+    async def run() -> None:
+        conn = await asyncpg.connect(url)
+        try:
+            await conn.execute("ANALYZE")
+        finally:
+            await conn.close()
+
+    asyncio.run(run())
 
 
 def tmp_dir() -> Path:
@@ -307,7 +321,22 @@ def _wrk_script(load: Load, requests: int, prefix: str) -> str:
     lines = [f"wrk.method = {_lua_str(load.method)}", f"wrk.path = {_lua_str(load.path)}"]
     for name, value in load.headers.items():
         lines.append(f"wrk.headers[ {_lua_str(name)} ] = {_lua_str(value)}")
-    lines += [f"local limit = {requests}", "local seen = 0"]
+    lines += [
+        f"local limit = {requests}",
+        "local seen = 0",
+        # Wall time in this worker thread, from its start to the limit-th response.
+        "local ffi = require('ffi')",
+        "ffi.cdef[[typedef struct { long s; long ns; } bench_ts;"
+        " int clock_gettime(int clk, bench_ts *tp);]]",
+        "local ts = ffi.new('bench_ts')",
+        "local function now_us()",
+        "  ffi.C.clock_gettime(1, ts)",
+        "  return tonumber(ts.s) * 1000000 + tonumber(ts.ns) / 1000",
+        "end",
+        "local started = now_us()",
+        "elapsed_us = 0",
+        "counted = 0",
+    ]
     if load.body is not None:
         if ID_MARK in load.body:
             before, _, after = load.body.partition(ID_MARK)
@@ -323,23 +352,41 @@ def _wrk_script(load: Load, requests: int, prefix: str) -> str:
         else:
             lines.append(f"wrk.body = {_lua_str(load.body)}")
     lines += [
+        # At the fixed count: note the time, stop this thread and wake wrk's main thread
+        # (asleep for -d) with SIGINT, which it handles like the end of the duration. The
+        # signal is repeated until wrk exits: one that lands on a worker thread is lost.
+        # io.popen, not os.execute: system() ignores SIGINT in the caller while it runs.
         "function response(status, headers, body)",
         "  seen = seen + 1",
-        "  if seen >= limit then wrk.thread:stop() end",
+        "  if seen == limit then",
+        "    elapsed_us = now_us() - started",
+        "    counted = seen",
+        "    wrk.thread:stop()",
+        "    local stat = io.open('/proc/self/stat')",
+        "    local pid = stat:read('*n')",
+        "    stat:close()",
+        "    io.popen('(for i in $(seq 20); do kill -INT ' .. pid",
+        "      .. ' || exit 0; sleep 0.05; done) >/dev/null 2>&1 &'):close()",
+        "  end",
         "end",
+        "local threads = {}",
+        "function setup(thread) table.insert(threads, thread) end",
         "function done(summary, latency, requests)",
         "  local e = summary.errors",
+        "  local n, us = threads[1]:get('counted'), threads[1]:get('elapsed_us')",
+        "  if n == 0 then n, us = summary.requests, summary.duration end",
         "  io.write(string.format('\\n{\"requests\": %d, \"duration_us\": %d, "
         "\"status_errors\": %d, \"socket_errors\": %d, \"p50_us\": %d, \"p99_us\": %d}\\n',",
-        "    summary.requests, summary.duration, e.status,",
-        "    e.connect + e.read + e.write + e.timeout,",
+        "    n, us, e.status, e.connect + e.read + e.write + e.timeout,",
         "    latency:percentile(50), latency:percentile(99)))",
         "end",
     ]
     return "\n".join(lines) + "\n"
 
 
-def _run_wrk(base_url: str, load: Load, requests: int, prefix: str, max_seconds: int) -> dict[str, Any]:
+def _run_wrk(
+    base_url: str, load: Load, requests: int, prefix: str, max_seconds: int
+) -> dict[str, Any]:
     script = tmp_dir() / f"load-{os.getpid()}.lua"
     script.write_text(_wrk_script(load, requests, prefix))
     done = subprocess.run(
@@ -461,12 +508,14 @@ class Profiler:
 def compare(
     scenario: str, engine: str, app: Server, app_load: Load, bare: Server, bare_load: Load,
     requests: int, target: float, repeats: int = 3, warmup: int | None = None,
-    profile_dir: Path | None = None,
+    profile_dir: Path | None = None, after_warmup: Callable[[], None] | None = None,
 ) -> Comparison:
     """Warm both sides up, then ``repeats`` alternating runs each; medians per side."""
     warmup = warmup if warmup is not None else max(500, requests // 5)
     run_load(bare.base_url, bare_load, warmup)
     run_load(app.base_url, app_load, warmup)
+    if after_warmup is not None:
+        after_warmup()
     bare_runs: list[Result] = []
     app_runs: list[Result] = []
     profile_path: Path | None = None
@@ -475,7 +524,8 @@ def compare(
         profiler = None
         if profile_dir is not None and i == 0:
             profile_dir.mkdir(parents=True, exist_ok=True)
-            profile_path = profile_dir / f"{scenario.replace(' ', '_').replace('/', '')}-{engine}.txt"
+            slug = scenario.replace(" ", "_").replace("/", "")
+            profile_path = profile_dir / f"{slug}-{engine}.txt"
             profiler = Profiler(app.pid, profile_path)
         try:
             app_runs.append(run_load(app.base_url, app_load, requests))
