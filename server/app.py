@@ -90,6 +90,8 @@ def create_app(settings: Settings | None = None, *, db: Database | None = None) 
         try:
             yield
         finally:
+            if isinstance(app.state.board, DbBoard):
+                await app.state.board.close()
             await worker.stop()
             await http.aclose()
             if redis_client is not None:

@@ -43,6 +43,13 @@ OWN_SQL = (
 # Held and frozen distributors are few: read them through the (tenant_id, status) index and
 # leave them out in Python, so every board query below stays a plain range on the board index.
 HELD_SQL = "SELECT distributor_id FROM distributors WHERE tenant_id = $1 AND status <> 'active'"
+# The held members' own rows, driven from the partial index and probing the board's unique key.
+HELD_ROWS_SQL = (
+    "SELECT s.distributor_id, s.score, s.reached_at_us FROM distributors d"
+    " CROSS JOIN leaderboard_scores s"
+    " WHERE d.tenant_id = $1 AND d.status <> 'active' AND s.tenant_id = d.tenant_id"
+    " AND s.campaign_id = $2 AND s.period_key = $3 AND s.distributor_id = d.distributor_id"
+)
 # Members ordered before (score, reached, id) = ($4, $5, $6): index ranges.
 HIGHER_SQL = f"SELECT COUNT(*) FROM leaderboard_scores WHERE {_BOARD} AND score > $4"
 TIED_BEFORE_SQL = f"""
@@ -126,13 +133,23 @@ class DbBoard:
             self._snapshots.pop(next(iter(self._snapshots)))
 
     def _schedule_refresh(self, board: tuple[str, str, str], snap: _Snapshot | None) -> None:
-        if snap is not None:
-            if snap.refreshing or time.monotonic() - snap.taken < SNAPSHOT_SECONDS:
-                return
-            snap.refreshing = True
+        if self.snapshot_min_members >= 2**62:
+            return  # snapshots are off (SQLite)
+        if snap is None:
+            # A placeholder: one refresh at a time per board, live counts until it lands.
+            snap = self._snapshots[board] = _Snapshot(None, 0.0)
+        elif snap.refreshing or time.monotonic() - snap.taken < SNAPSHOT_SECONDS:
+            return
+        snap.refreshing = True
         task = asyncio.create_task(self._refresh(board))
         self._tasks.add(task)
         task.add_done_callback(self._tasks.discard)
+
+    async def close(self) -> None:
+        """Cancel background refreshes (before the store closes)."""
+        for task in list(self._tasks):
+            task.cancel()
+        await asyncio.gather(*self._tasks, return_exceptions=True)
 
     async def _higher(self, board: tuple[str, str, str], score: int) -> int:
         """How many members have a score above ``score``."""
