@@ -248,6 +248,8 @@ class SqliteDatabase(Database):
         self._conn = conn
         self._inner = _SqliteConn(conn)
         self._lock = asyncio.Lock()
+        self._group: asyncio.Future[None] | None = None
+        self._flusher: asyncio.Task[None] | None = None
 
     @classmethod
     def connect(cls, path: str) -> SqliteDatabase:
@@ -275,22 +277,54 @@ class SqliteDatabase(Database):
 
     @asynccontextmanager
     async def transaction(self) -> AsyncIterator[Connection]:
+        """A savepoint inside the open *group* transaction; returns once the group commits.
+
+        Group commit: the transactions that run while a commit is pending share one
+        ``BEGIN IMMEDIATE ... COMMIT`` (a commit is most of a small write's cost on SQLite),
+        each in its own savepoint, so one that fails rolls back alone. The caller continues
+        only after the commit, so a response never reports a write that is not durable.
+        """
         tx = _SqliteConn(self._conn)
         tx._after_commit = []
         tx.board_mirror = self.board_mirror
         async with self._lock:
-            # IMMEDIATE takes the write lock up front: a read-then-write transaction cannot
-            # fail half-way with SQLITE_BUSY when another process writes.
-            self._conn.execute("BEGIN IMMEDIATE")
+            if self._group is None:
+                # IMMEDIATE takes the write lock up front: a read-then-write transaction cannot
+                # fail half-way with SQLITE_BUSY when another process writes.
+                self._conn.execute("BEGIN IMMEDIATE")
+                self._group = asyncio.get_running_loop().create_future()
+                self._flusher = asyncio.create_task(self._commit_group())
+            group = self._group
+            self._conn.execute("SAVEPOINT tx")
             try:
                 yield tx
             except BaseException:
-                self._conn.execute("ROLLBACK")
+                self._conn.execute("ROLLBACK TO tx")
+                self._conn.execute("RELEASE tx")
                 raise
-            self._conn.execute("COMMIT")
+            self._conn.execute("RELEASE tx")
+        await asyncio.shield(group)
         await _run_after_commit(tx)
 
+    async def _commit_group(self) -> None:
+        # One turn of the loop lets the transactions already waiting for the lock join in
+        # (the lock is FIFO: they run before this commit); later arrivals open the next group.
+        await asyncio.sleep(0)
+        async with self._lock:
+            group, self._group = self._group, None
+            if group is None:
+                return
+            try:
+                self._conn.execute("COMMIT")
+            except BaseException as exc:
+                self._conn.execute("ROLLBACK")
+                group.set_exception(exc)
+                raise
+            group.set_result(None)
+
     async def close(self) -> None:
+        if self._flusher is not None:
+            await asyncio.gather(self._flusher, return_exceptions=True)
         async with self._lock:
             self._conn.close()
 

@@ -1,0 +1,88 @@
+"""The SQLite store's group commit: shared commits, isolated failures, durable before return."""
+
+from __future__ import annotations
+
+import asyncio
+import sqlite3
+
+import pytest
+
+from server.db import SqliteDatabase
+
+
+def run(coro):
+    return asyncio.run(coro)
+
+
+async def _table(path) -> SqliteDatabase:
+    db = SqliteDatabase.connect(str(path))
+    await db.execute("CREATE TABLE t (k TEXT PRIMARY KEY, v INTEGER)")
+    return db
+
+
+def test_concurrent_transactions_share_commits_and_fail_alone(tmp_path):
+    path = tmp_path / "g.db"
+
+    async def main() -> list[object]:
+        db = await _table(path)
+        commits = 0
+        original = db._commit_group
+
+        async def counting() -> None:
+            nonlocal commits
+            commits += 1
+            await original()
+
+        db._commit_group = counting  # type: ignore[method-assign]
+
+        async def write(n: int) -> int:
+            async with db.transaction() as tx:
+                await tx.execute("INSERT INTO t VALUES ($1, $2)", f"k{n}", n)
+                if n == 7:
+                    await tx.execute("INSERT INTO t VALUES ($1, $2)", "k0", 0)  # duplicate key
+            # Durable on return: another connection already sees it.
+            seen = sqlite3.connect(path).execute("SELECT v FROM t WHERE k = ?", (f"k{n}",))
+            return seen.fetchone()[0]
+
+        results = await asyncio.gather(*(write(n) for n in range(20)), return_exceptions=True)
+        rows = await db.fetch("SELECT k FROM t ORDER BY v")
+        await db.close()
+        return [results, [r[0] for r in rows], commits]
+
+    results, keys, commits = run(main())
+    assert [r for n, r in enumerate(results) if n != 7] == [n for n in range(20) if n != 7]
+    assert type(results[7]).__name__ == "UniqueViolation"
+    assert keys == [f"k{n}" for n in range(20) if n != 7]  # the failed one left nothing
+    assert 1 <= commits < 20  # commits were shared
+
+
+def test_after_commit_callbacks_run_after_the_group_commits(tmp_path):
+    path = tmp_path / "a.db"
+
+    async def main() -> list[int]:
+        db = await _table(path)
+        seen: list[int] = []
+
+        async def check() -> None:
+            row = sqlite3.connect(path).execute("SELECT COUNT(*) FROM t").fetchone()
+            seen.append(row[0])
+
+        async with db.transaction() as tx:
+            await tx.execute("INSERT INTO t VALUES ('a', 1)")
+            tx.after_commit(check)
+        await db.close()
+        return seen
+
+    assert run(main()) == [1]
+
+
+def test_after_commit_outside_a_transaction_is_refused(tmp_path):
+    async def main() -> None:
+        db = await _table(tmp_path / "b.db")
+        try:
+            with pytest.raises(RuntimeError):
+                db.after_commit(lambda: asyncio.sleep(0))
+        finally:
+            await db.close()
+
+    run(main())
