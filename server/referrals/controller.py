@@ -18,6 +18,7 @@ from server.ledger.entries import list_entries
 from server.orders.schemas import EntryPage
 from server.program.service import get_program
 from server.referrals import service
+from server.referrals.fast import bind_new_user
 from server.referrals.schemas import (
     Distributor,
     DistributorIn,
@@ -164,6 +165,12 @@ class ReferralController(Controller):
         link = await service.resolve_code(db, tenant_id, code)
         program = await get_program(db, tenant_id)
         occurred = to_us(data.occurred_at, "occurred_at") if data.occurred_at else now_us()
+        if "idempotency-key" not in request.headers:
+            fast = await bind_new_user(
+                db, tenant_id, program, data.user_id, link, occurred, data.scene
+            )
+            if fast is not None:
+                return json_response(fast)  # type: ignore[return-value]
 
         async def work(tx: Connection) -> Response[bytes]:
             result = await service.bind_referral(
