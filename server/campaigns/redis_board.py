@@ -16,6 +16,8 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Any
 
+from redis.exceptions import NoScriptError
+
 from server.campaigns.boards import Standing
 from server.db import Database
 
@@ -39,6 +41,7 @@ return score
 """
 
 _RANK = """
+if redis.call('EXISTS', KEYS[1]) == 0 then return {-2} end
 local held = redis.call('SMEMBERS', KEYS[3])
 for _, h in ipairs(held) do if h == ARGV[1] then return {-1} end end
 local m = redis.call('HGET', KEYS[2], ARGV[1])
@@ -62,6 +65,7 @@ return {1, r0 - above_held + 1, redis.call('ZSCORE', KEYS[1], m), above, below, 
 """
 
 _TOP = """
+if redis.call('EXISTS', KEYS[1]) == 0 then return {-2} end
 local held = redis.call('SMEMBERS', KEYS[2])
 return {redis.call('ZRANGE', KEYS[1], 0, tonumber(ARGV[1]) + #held - 1, 'WITHSCORES'), held}
 """
@@ -93,13 +97,29 @@ class RedisBoard:
     async def apply(
         self, tenant_id: str, changes: Sequence[tuple[str, str, str, int, int]]
     ) -> None:
-        async with self.redis.pipeline(transaction=False) as pipe:
-            for campaign_id, key, distributor, delta, reached in changes:
-                zset, members = _keys(tenant_id, campaign_id, key)
-                await self._increment(
-                    keys=[zset, members], args=[distributor, delta, f"{reached:017d}"], client=pipe
-                )
-            await pipe.execute()
+        # EVALSHA straight into the pipeline: a pipeline of Script objects would first ask
+        # SCRIPT EXISTS, an extra round trip per call. A Redis that lost its script cache
+        # (a restart) answers NOSCRIPT: load the script and send the batch again.
+        for attempt in range(2):
+            async with self.redis.pipeline(transaction=False) as pipe:
+                for campaign_id, key, distributor, delta, reached in changes:
+                    zset, members = _keys(tenant_id, campaign_id, key)
+                    pipe.evalsha(
+                        self._increment.sha,
+                        2,
+                        zset,
+                        members,
+                        distributor,
+                        delta,
+                        f"{reached:017d}",
+                    )
+                try:
+                    await pipe.execute()
+                    return
+                except NoScriptError:
+                    if attempt:
+                        raise
+                    await self.redis.script_load(_INCREMENT)
 
     async def set_held(self, tenant_id: str, distributor_id: str, held: bool) -> None:
         if held:
@@ -107,10 +127,8 @@ class RedisBoard:
         else:
             await self.redis.srem(f"lbh:{tenant_id}", distributor_id)
 
-    async def _ensure(self, tenant_id: str, campaign_id: str, key: str) -> tuple[str, str]:
-        zset, members = _keys(tenant_id, campaign_id, key)
-        if await self.redis.exists(zset):
-            return zset, members
+    async def _rebuild(self, tenant_id: str, campaign_id: str, key: str) -> None:
+        """Load a board that Redis does not have (a restart, a board older than Redis)."""
         rows = await self.db.fetch(
             "SELECT distributor_id, score, reached_at_us FROM leaderboard_scores"
             " WHERE tenant_id = $1 AND campaign_id = $2 AND period_key = $3",
@@ -124,23 +142,44 @@ class RedisBoard:
         )
         if held:
             await self.redis.sadd(f"lbh:{tenant_id}", *[r[0] for r in held])
-        if rows:
+        for start in range(0, len(rows), 5000):
             await self.apply(
-                tenant_id, [(campaign_id, key, r[0], int(r[1]), int(r[2])) for r in rows]
+                tenant_id,
+                [
+                    (campaign_id, key, r[0], int(r[1]), int(r[2]))
+                    for r in rows[start : start + 5000]
+                ],
             )
-        return zset, members
+
+    async def _call(
+        self, script: Any, board: tuple[str, str, str], keys: list[str], args: list[Any]
+    ) -> Any:
+        """Run a read script; on a board Redis does not have (-2), load it once and retry."""
+        reply = await script(keys=keys, args=args)
+        if reply and reply[0] == -2:
+            await self._rebuild(*board)
+            reply = await script(keys=keys, args=args)
+        return reply
 
     async def top(self, tenant_id: str, campaign_id: str, key: str, limit: int) -> list[Standing]:
-        zset, _ = await self._ensure(tenant_id, campaign_id, key)
-        flat, held = await self._top(keys=[zset, f"lbh:{tenant_id}"], args=[limit])
+        zset, _ = _keys(tenant_id, campaign_id, key)
+        reply = await self._call(
+            self._top, (tenant_id, campaign_id, key), [zset, f"lbh:{tenant_id}"], [limit]
+        )
+        if reply[0] == -2:  # an empty board
+            return []
+        flat, held = reply
         return _standings(flat, {h.decode() for h in held})[:limit]
 
     async def rank(
         self, tenant_id: str, campaign_id: str, key: str, distributor_id: str, around: int
     ) -> tuple[int | None, int, list[Standing], list[Standing]]:
-        zset, members = await self._ensure(tenant_id, campaign_id, key)
-        reply = await self._rank(
-            keys=[zset, members, f"lbh:{tenant_id}"], args=[distributor_id, around]
+        zset, members = _keys(tenant_id, campaign_id, key)
+        reply = await self._call(
+            self._rank,
+            (tenant_id, campaign_id, key),
+            [zset, members, f"lbh:{tenant_id}"],
+            [distributor_id, around],
         )
         if int(reply[0]) != 1:
             return None, 0, [], []

@@ -345,3 +345,26 @@ def test_big_board_snapshot_ranks_match_live_counts(tenant):
     pairs, snapshots = tenant.call(ranks, None)
     assert all(a == b for a, b in pairs)
     assert any(s.scores is not None for s in snapshots.values())
+
+
+def test_redis_board_rebuilds_from_the_database_after_losing_its_data(redis_client):
+    import redis
+
+    from tests.conftest import REDIS_URL
+
+    tenant = make_tenant(redis_client, "campaigns-rebuild")
+    c = campaign(tenant)
+    for name, n in (("a", 2), ("b", 3)):
+        register(tenant, name)
+        invite(tenant, name, n, IN_WINDOW)
+    before = board(tenant, c["id"])
+    plain = redis.Redis.from_url(REDIS_URL)
+    for key in plain.scan_iter(f"lb*:{tenant.tenant_id}:*"):
+        plain.delete(key)
+    plain.script_flush()
+    plain.close()
+    assert board(tenant, c["id"]) == before == [(1, "b", 3), (2, "a", 2)]
+    mine = tenant.get(f"/v1/campaigns/{c['id']}/leaderboard/a", scope="sdk").json()
+    assert (mine["rank"], mine["score"]) == (2, 2)
+    invite(tenant, "a", 2, IN_WINDOW + timedelta(hours=1), prefix="more-")  # NOSCRIPT path
+    assert board(tenant, c["id"]) == [(1, "a", 4), (2, "b", 3)]
