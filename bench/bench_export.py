@@ -101,6 +101,9 @@ def build(path: Path, lines: int) -> int:
     )
     line_cols = {r[1] for r in conn.execute("PRAGMA table_info(settlement_lines)")}
     with_nick = "nickname" in line_cols  # lines keep the payee's nickname (migration 0009)
+    with_cells = "csv_cells" in line_cols  # and their rendered cells, as a draft stores them
+    if with_cells:
+        from server.settlements.csvformat import line_cells
     rng_nick = random.Random(42)  # the same nicknames as the distributors rows
     total = 0
     rows = []
@@ -113,12 +116,20 @@ def build(path: Path, lines: int) -> int:
         total += net
         ref = f"wx_transfer_{i:08d}" if i % 3 else None
         row = (TENANT, SETTLEMENT, f"d{i:07d}", commission, red_packet, prize, reversal, net, ref)
-        rows.append((*row, nickname(i, rng_nick)) if with_nick else row)
+        name = nickname(i, rng_nick)
+        if with_cells:
+            amounts = (commission, red_packet, prize, reversal, net)
+            row = (*row, name, line_cells(f"d{i:07d}", name, amounts))
+        elif with_nick:
+            row = (*row, name)
+        rows.append(row)
     conn.executemany(
         "INSERT INTO settlement_lines (tenant_id, settlement_id, distributor_id, commission_fen,"
         " red_packet_fen, prize_fen, reversal_fen, net_fen, transfer_ref"
         + (
-            ", nickname) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"
+            ", nickname, csv_cells) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"
+            if with_cells
+            else ", nickname) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"
             if with_nick
             else ") VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)"
         ),

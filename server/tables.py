@@ -244,6 +244,8 @@ class SettlementLine(Table, tablename="settlement_lines"):
     reversal_fen = BigInt()
     net_fen = BigInt()
     transfer_ref = Varchar(length=128, null=True, default=None)
+    # The line's CSV cells but the transfer reference, rendered once at draft time.
+    csv_cells = Text(default="")
 
 
 class SettlementItem(Table, tablename="settlement_items"):

@@ -25,6 +25,7 @@ from server.campaigns.scores import (
 from server.common import now_us
 from server.db import Connection, Database
 from server.errors import Conflict, FieldError, NotFound, Unprocessable
+from server.orders.fast import record_order_fast
 from server.orders.schemas import (
     Commission,
     EntryStatus,
@@ -104,6 +105,10 @@ async def record_order(
 ) -> tuple[OrderOut, bool]:
     """Credit the upline for a paid order. Returns the result and whether it was a replay."""
     fingerprint = order_fingerprint(data, paid_at_us)
+    if idempotency_key is None:
+        fast = await record_order_fast(db, tenant_id, program, data, paid_at_us, fingerprint)
+        if fast is not None:
+            return fast, False
     row = await db.fetchrow(
         ORDER_CONTEXT_SQL, tenant_id, data.user_id, paid_at_us, data.order_id, idempotency_key
     )

@@ -1,9 +1,8 @@
 """Finance exports of a settlement: CSV (UTF-8 with BOM) and XLSX, streamed, deterministic.
 
-Amounts appear in fen and, beside them, in yuan with two decimals (formatted from the integer,
-never through a float). Text cells that a spreadsheet would run as a formula (``= + - @``,
-tab, CR) are prefixed with ``'`` (CSV injection). Rows are read in pages of ``PAGE`` lines by
-distributor id, so memory stays flat for any size; the same settlement exports the same bytes.
+Cells are formatted by :mod:`server.settlements.csvformat` (yuan beside fen, CSV-injection
+escape). Rows are read in pages of ``PAGE`` lines by distributor id, so memory stays flat for
+any size; the same settlement exports the same bytes.
 """
 
 from __future__ import annotations
@@ -22,6 +21,7 @@ import xlsxwriter
 from rewards.money import fen_to_yuan_str
 from server.common import from_us
 from server.db import Connection
+from server.settlements.csvformat import escape_cell, line_cells, text_cell
 from server.settlements.service import settlement_row
 
 __all__ = ["HEADER", "csv_chunks", "escape_cell", "export_to_file", "write_xlsx"]
@@ -33,13 +33,6 @@ HEADER = (
     + [f"{kind}_{unit}" for kind in AMOUNTS for unit in ("fen", "yuan")]
     + ["transfer_ref"]
 )
-_FORMULA_START = ("=", "+", "-", "@", "\t", "\r")
-
-
-def escape_cell(text: str | None) -> str:
-    if not text:
-        return ""
-    return "'" + text if text.startswith(_FORMULA_START) else text
 
 
 async def _pages(db: Connection, tenant_id: str, settlement_id: str) -> AsyncIterator[list[Any]]:
@@ -61,61 +54,34 @@ async def _pages(db: Connection, tenant_id: str, settlement_id: str) -> AsyncIte
         after = rows[-1][0]
 
 
-_CENTS = [f"{n:02d}" for n in range(100)]
-_NEEDS_QUOTES = frozenset(',"\r\n')
-
-
-def _yuan(fen: int) -> str:
-    """``fen_to_yuan_str`` without its checks, for the hot loop (values come from the DB)."""
-    if fen >= 0:
-        return f"{fen // 100}.{_CENTS[fen % 100]}"
-    fen = -fen
-    return f"-{fen // 100}.{_CENTS[fen % 100]}"
-
-
-def _text(value: str | None) -> str:
-    """:func:`escape_cell`, then csv.writer's minimal quoting."""
-    if not value:
-        return ""
-    if value.startswith(_FORMULA_START):
-        value = "'" + value
-    if _NEEDS_QUOTES.isdisjoint(value):
-        return value
-    return '"' + value.replace('"', '""') + '"'
-
-
-def _line(r: Any) -> str:
-    # One f-string a line: the cells are known, so the csv module's per-cell dispatch is
-    # skipped (a test checks the bytes equal csv.writer's). Signs are settled by the draft:
-    # commission, red packets and prizes are >= 0, reversals <= 0 and a payable net > 0, so
-    # those yuan cells are formatted inline; _yuan handles any sign and serves the reversal.
-    c, p, z, v, n = r[2], r[3], r[4], r[5], r[6]
-    if c < 0 or p < 0 or z < 0 or n < 0:
-        return _line_any_sign(r)
-    return (
-        f"{_text(r[0])},{_text(r[1])},{c},{c // 100}.{_CENTS[c % 100]},"
-        f"{p},{p // 100}.{_CENTS[p % 100]},{z},{z // 100}.{_CENTS[z % 100]},"
-        f"{v},{_yuan(v)},{n},{n // 100}.{_CENTS[n % 100]},{_text(r[7])}"
-    )
-
-
-def _line_any_sign(r: Any) -> str:
-    c, p, z, v, n = r[2], r[3], r[4], r[5], r[6]
-    return (
-        f"{_text(r[0])},{_text(r[1])},{c},{_yuan(c)},{p},{_yuan(p)},{z},{_yuan(z)},"
-        f"{v},{_yuan(v)},{n},{_yuan(n)},{_text(r[7])}"
-    )
-
-
 async def csv_chunks(db: Connection, tenant_id: str, settlement_id: str) -> AsyncIterator[bytes]:
-    """The CSV in chunks: BOM and header, one chunk per page, then a totals row."""
+    """The CSV in chunks: BOM and header, one chunk per page, then a totals row.
+
+    Lines are read as their stored cells plus the transfer reference (see
+    :mod:`server.settlements.csvformat`); a line stored without cells is rendered here.
+    """
     await settlement_row(db, tenant_id, settlement_id)
     buffer = io.StringIO()
     writer = csv.writer(buffer, lineterminator="\r\n")
     writer.writerow(HEADER)
     yield "\ufeff".encode() + buffer.getvalue().encode()
-    async for page in _pages(db, tenant_id, settlement_id):
-        yield ("\r\n".join([_line(row) for row in page]) + "\r\n").encode()
+    after = ""
+    while rows := await db.fetch_values(
+        "SELECT distributor_id, csv_cells, transfer_ref FROM settlement_lines"
+        " WHERE tenant_id = $1 AND settlement_id = $2 AND distributor_id > $3"
+        " ORDER BY distributor_id LIMIT $4",
+        tenant_id,
+        settlement_id,
+        after,
+        PAGE,
+    ):
+        if any(not r[1] for r in rows):
+            cells = await _render_missing(db, tenant_id, settlement_id, rows)
+            lines = [f"{cells.get(r[0], r[1])},{text_cell(r[2])}" for r in rows]
+        else:
+            lines = [f"{r[1]},{text_cell(r[2])}" for r in rows]
+        yield ("\r\n".join(lines) + "\r\n").encode()
+        after = rows[-1][0]
     sums = await db.fetchrow(
         "SELECT "
         + ", ".join(f"COALESCE(SUM({k}_fen), 0)" for k in AMOUNTS)
@@ -130,6 +96,23 @@ async def csv_chunks(db: Connection, tenant_id: str, settlement_id: str) -> Asyn
         ["TOTAL", ""] + [c for t in totals for c in (str(t), fen_to_yuan_str(t))] + [""]
     )
     yield buffer.getvalue().encode()
+
+
+async def _render_missing(
+    db: Connection, tenant_id: str, settlement_id: str, rows: list[Any]
+) -> dict[str, str]:
+    """Cells of lines drafted before cells were stored (migration 0010)."""
+    missing = [r[0] for r in rows if not r[1]]
+    marks = ", ".join(f"${n}" for n in range(3, len(missing) + 3))
+    found = await db.fetch_values(
+        "SELECT distributor_id, nickname, commission_fen, red_packet_fen, prize_fen,"
+        f" reversal_fen, net_fen FROM settlement_lines WHERE tenant_id = $1"
+        f" AND settlement_id = $2 AND distributor_id IN ({marks})",
+        tenant_id,
+        settlement_id,
+        *missing,
+    )
+    return {r[0]: line_cells(r[0], r[1], tuple(int(v) for v in r[2:7])) for r in found}
 
 
 async def write_xlsx(

@@ -16,6 +16,7 @@ from server.common import decode_cursor, encode_cursor, from_us, new_id, now_us
 from server.db import Connection, UniqueViolation
 from server.errors import Conflict, FieldError, NotFound, Unprocessable
 from server.program.schemas import Program
+from server.settlements.csvformat import line_cells
 from server.settlements.schemas import Settlement, SettlementLine
 from server.webhooks.outbox import enqueue_event
 
@@ -54,33 +55,22 @@ async def create_draft(tx: Connection, tenant_id: str, program: Program, cutoff_
         (EntryAmount(r[0], r[1], int(r[2])) for r in totals), program.payout_threshold_fen
     )
     if payable:
+        # The statement is a document of its date: it keeps each payee's nickname as of now,
+        # and its CSV cells are rendered once here (an export only joins them).
+        rows = await tx.fetch_values(
+            "SELECT distributor_id, nickname FROM distributors WHERE tenant_id = $1", tenant_id
+        )
+        names: dict[str, str] = {r[0]: r[1] for r in rows}
         await tx.executemany(
-            "INSERT INTO settlement_lines (tenant_id, settlement_id, distributor_id,"
-            " commission_fen, red_packet_fen, prize_fen, reversal_fen, net_fen)"
-            " VALUES ($1, $2, $3, $4, $5, $6, $7, $8)",
+            "INSERT INTO settlement_lines (tenant_id, settlement_id, distributor_id, nickname,"
+            " commission_fen, red_packet_fen, prize_fen, reversal_fen, net_fen, csv_cells)"
+            " VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)",
             [
-                (
-                    tenant_id,
-                    settlement_id,
-                    ln.distributor_id,
-                    ln.commission_fen,
-                    ln.red_packet_fen,
-                    ln.prize_fen,
-                    ln.reversal_fen,
-                    ln.net_fen,
-                )
+                _line_row(tenant_id, settlement_id, ln, names.get(ln.distributor_id, ""))
                 for ln in payable
             ],
         )
     await tx.execute(DROP_CARRIED_SQL, tenant_id, settlement_id)
-    await tx.execute(
-        "UPDATE settlement_lines SET nickname = COALESCE((SELECT d.nickname FROM distributors d"
-        " WHERE d.tenant_id = settlement_lines.tenant_id"
-        " AND d.distributor_id = settlement_lines.distributor_id), '')"
-        " WHERE tenant_id = $1 AND settlement_id = $2",
-        tenant_id,
-        settlement_id,
-    )
     await tx.execute(
         "INSERT INTO settlements (tenant_id, settlement_id, cutoff_us, status, total_fen,"
         " line_count, created_at_us) VALUES ($1, $2, $3, 'draft', $4, $5, $6)",
@@ -92,6 +82,18 @@ async def create_draft(tx: Connection, tenant_id: str, program: Program, cutoff_
         now_us(),
     )
     return settlement_id
+
+
+def _line_row(tenant_id: str, settlement_id: str, ln: Any, nickname: str) -> tuple[Any, ...]:
+    amounts = (ln.commission_fen, ln.red_packet_fen, ln.prize_fen, ln.reversal_fen, ln.net_fen)
+    return (
+        tenant_id,
+        settlement_id,
+        ln.distributor_id,
+        nickname,
+        *amounts,
+        line_cells(ln.distributor_id, nickname, amounts),
+    )
 
 
 async def settlement_row(

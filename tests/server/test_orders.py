@@ -324,3 +324,35 @@ def test_random_orders_and_refunds_keep_the_ledger_consistent(client, rates, ord
     for d in earners:
         b = balance(tenant, d)
         assert ledger_sum(tenant, d) == expected[d] == sum(b.values())
+
+
+@pytest.mark.postgres_only
+@settings(max_examples=15, deadline=None,
+          suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(
+    rates=st.lists(st.integers(0, 3333), min_size=1, max_size=3),
+    amount=st.integers(1, 10**9),
+    self_purchase=st.booleans(),
+    buyer_is_distributor=st.booleans(),
+)
+def test_one_statement_and_full_order_paths_agree(client, rates, amount, self_purchase,
+                                                  buyer_is_distributor):
+    """PostgreSQL credits most orders in one statement; an Idempotency-Key forces the full
+    path (upline read, rewards.split_commission, CTE write). They must agree to the fen."""
+    results = []
+    for key in (None, "force-full-path"):
+        tenant = make_tenant(client, "paths")
+        program = {"commission_bps": rates, "self_purchase_commission": self_purchase}
+        assert tenant.put("/v1/program", program).status_code == 200
+        chain(tenant, "l3", "l2", "l1")
+        if buyer_is_distributor:
+            register(tenant, "buyer")
+        headers = {"Idempotency-Key": key} if key else {}
+        response = order(tenant, "o1", amount, headers=headers)
+        assert response.status_code == 201, response.text
+        explained = tenant.get("/v1/orders/o1/explain", scope="sdk").json()
+        earners = ("l1", "l2", "l3", "buyer") if buyer_is_distributor else ("l1", "l2", "l3")
+        sums = [ledger_sum(tenant, d) for d in earners]
+        results.append((response.json()["commissions"], explained["upline"],
+                        explained["rates_bps"], sums))
+    assert results[0] == results[1]

@@ -299,3 +299,22 @@ def test_database_formatted_csv_equals_python_csv_writer(tenant):
     )
     exported = tenant.get(f"/v1/settlements/{settlement['id']}/export.csv").content
     assert exported == "\ufeff".encode() + expected.getvalue().encode()
+
+
+def test_lines_without_stored_cells_export_the_same(tenant):
+    """Drafts made before cells were stored (migration 0010) are rendered on export."""
+    setup_earners(tenant)
+    order(tenant, "o1", 12345)
+    settlement = draft(tenant)
+    stored = tenant.get(f"/v1/settlements/{settlement['id']}/export.csv").content
+
+    async def clear(db, tenant_id, settlement_id):
+        await db.execute(
+            "UPDATE settlement_lines SET csv_cells = '' WHERE tenant_id = $1"
+            " AND settlement_id = $2",
+            tenant_id,
+            settlement_id,
+        )
+
+    tenant.call(clear, tenant.tenant_id, settlement["id"])
+    assert tenant.get(f"/v1/settlements/{settlement['id']}/export.csv").content == stored

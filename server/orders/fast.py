@@ -1,0 +1,124 @@
+"""PostgreSQL's one-statement order: read the upline, credit it and record the order at once.
+
+The full path (:func:`server.orders.service.record_order`) reads the buyer's upline, computes
+the commissions with :mod:`rewards` and writes in a second statement. When nothing else has
+to move with the order (no open campaign counts it, no webhook endpoint wants
+``commission.created``, no ``Idempotency-Key`` to record) this statement does both in one
+round trip. It computes the same rule as ``rewards.split_commission`` -
+floor(amount × rate / 10000) per level, nearest first - in integer SQL; the suite runs every
+order test through both paths (PostgreSQL takes this one, SQLite the full one) and they must
+agree to the fen. ``None`` means "take the full path" (also for a replayed order id).
+"""
+
+from __future__ import annotations
+
+from server.campaigns.scores import active_campaigns, matching
+from server.common import now_us
+from server.db import Database
+from server.orders.schemas import Commission, EntryStatus, OrderIn, OrderOut
+from server.program.schemas import Program
+from server.webhooks.outbox import endpoints_for
+
+__all__ = ["record_order_fast"]
+
+DAY_US = 86_400_000_000
+_ACTIVE = "(b{n}.expires_at_us IS NULL OR b{n}.expires_at_us > $5)"
+
+ORDER_SQL = f"""
+WITH ctx AS (
+  SELECT b1.inviter_id AS l1, b2.inviter_id AS l2, b3.inviter_id AS l3, b1.event_id,
+    (SELECT d.status = 'active' FROM distributors d
+     WHERE d.tenant_id = $1 AND d.distributor_id = $3) AS buyer_active
+  FROM (SELECT 1) AS one
+  LEFT JOIN user_bindings b1 ON b1.tenant_id = $1 AND b1.user_id = $3
+    AND b1.inviter_id IS NOT NULL AND {_ACTIVE.format(n=1)}
+  LEFT JOIN user_bindings b2 ON b2.tenant_id = $1 AND b2.user_id = b1.inviter_id
+    AND b2.inviter_id IS NOT NULL AND {_ACTIVE.format(n=2)}
+  LEFT JOIN user_bindings b3 ON b3.tenant_id = $1 AND b3.user_id = b2.inviter_id
+    AND b3.inviter_id IS NOT NULL AND {_ACTIVE.format(n=3)}
+),
+chain AS (
+  SELECT x.d, x.lvl::int AS lvl, ($9::int[])[x.lvl] AS rate,
+         ($4::bigint * ($9::int[])[x.lvl]) / 10000 AS amt
+  FROM ctx CROSS JOIN LATERAL unnest(
+    CASE WHEN $8::bool AND ctx.buyer_active IS TRUE
+         THEN ARRAY[$3::text, ctx.l1, ctx.l2, ctx.l3]
+         ELSE ARRAY[ctx.l1, ctx.l2, ctx.l3] END
+  ) WITH ORDINALITY AS x(d, lvl)
+  WHERE x.d IS NOT NULL AND x.lvl <= cardinality($9::int[])
+),
+o AS (
+  INSERT INTO orders (tenant_id, order_id, user_id, amount_fen, paid_at_us, campaign_id, upline,
+                      rates_bps, event_id, request_hash, created_at_us)
+  SELECT $1, $2, $3, $4, $5, $6,
+    (SELECT COALESCE(json_agg(d ORDER BY lvl), '[]')::text FROM chain),
+    (SELECT COALESCE(json_agg(rate ORDER BY lvl), '[]')::text FROM chain),
+    ctx.event_id, $7, $10
+  FROM ctx
+  ON CONFLICT (tenant_id, order_id) DO NOTHING
+  RETURNING order_id
+),
+e AS (
+  INSERT INTO ledger_entries (tenant_id, distributor_id, kind, amount_fen, level, order_id,
+                              available_at_us, created_at_us, memo, dedupe_key)
+  SELECT $1, chain.d, 'commission', chain.amt, chain.lvl, o.order_id, $11, $10, '',
+         'order:' || o.order_id || ':' || chain.lvl
+  FROM o CROSS JOIN chain WHERE chain.amt > 0
+  RETURNING distributor_id, level, amount_fen
+),
+u AS (
+  INSERT INTO user_bindings (tenant_id, user_id, first_seen_at_us)
+  SELECT $1, $3, $10 FROM o
+  ON CONFLICT (tenant_id, user_id) DO NOTHING
+  RETURNING 1
+)
+SELECT (SELECT COUNT(*) FROM o) AS inserted, e.distributor_id, e.level, e.amount_fen
+FROM (SELECT 1) AS one LEFT JOIN e ON TRUE
+"""
+
+
+async def record_order_fast(
+    db: Database,
+    tenant_id: str,
+    program: Program,
+    data: OrderIn,
+    paid_at_us: int,
+    fingerprint: str,
+) -> OrderOut | None:
+    if db.engine != "postgres":
+        return None
+    if matching(
+        await active_campaigns(db, tenant_id),
+        paid_at_us,
+        data.campaign_id,
+        ("orders", "gmv", "commission"),
+    ) or await endpoints_for(db, tenant_id, "commission.created"):
+        return None
+    now = now_us()
+    available_at = paid_at_us + program.freeze_days * DAY_US
+    rows = await db.fetch(
+        ORDER_SQL,
+        tenant_id,
+        data.order_id,
+        data.user_id,
+        data.amount_fen,
+        paid_at_us,
+        data.campaign_id,
+        fingerprint,
+        program.self_purchase_commission,
+        list(program.commission_bps),
+        now,
+        available_at,
+    )
+    if not rows or not rows[0]["inserted"]:
+        return None  # the order id exists: the full path replays it (or answers 409)
+    status: EntryStatus = "pending" if available_at > now else "available"
+    entries = sorted(
+        (r["level"], r["distributor_id"], int(r["amount_fen"]))
+        for r in rows
+        if r["distributor_id"] is not None
+    )
+    return OrderOut(
+        order_id=data.order_id,
+        commissions=[Commission(d, level, a, status) for level, d, a in entries],
+    )
