@@ -21,7 +21,6 @@ from server.common import json_response
 from server.db import Database, connect
 from server.errors import exception_handlers, problem_response
 from server.observability import (
-    RequestContextMiddleware,
     configure_logging,
     make_before_send,
 )
@@ -131,7 +130,6 @@ def create_app(settings: Settings | None = None, *, db: Database | None = None) 
         ],
         lifespan=[lifespan],
         middleware=[
-            RequestContextMiddleware,
             DefineMiddleware(ApiKeyMiddleware, exclude=PUBLIC_PATHS),
         ],
         exception_handlers=exception_handlers(),

@@ -1,7 +1,12 @@
-"""Request ids and one structured access-log line per request (a plain ASGI middleware)."""
+"""Request ids and one structured access-log line per request.
+
+The response side is an app-level ``before_send`` hook, so it also sees the responses
+Litestar's exception handling sends after a middleware raised (401, 403 ...); the start time is
+stamped by the outermost route middleware (:class:`server.auth.ApiKeyMiddleware`)."""
 
 from __future__ import annotations
 
+import itertools
 import json
 import logging
 import os
@@ -10,10 +15,9 @@ import time
 from collections.abc import Awaitable, Callable
 from typing import Any
 
-from litestar.enums import ScopeType
-from litestar.types import ASGIApp, Message, Receive, Scope, Send
+from litestar.types import Message, Scope
 
-__all__ = ["RequestContextMiddleware", "configure_logging", "make_before_send"]
+__all__ = ["configure_logging", "make_before_send", "stamp"]
 
 access_log = logging.getLogger("liebian.access")
 
@@ -50,29 +54,22 @@ def _valid_request_id(value: bytes) -> bool:
     return 8 <= len(value) <= 128 and all(33 <= b < 127 for b in value)
 
 
+_PROCESS = os.urandom(6).hex()
+_counter = itertools.count(1)
+
+
 def _request_id(scope: Scope) -> bytes:
+    """The client's ``X-Request-ID`` if sane, else a new id (random per process + a counter:
+    unique without a syscall per request)."""
     for name, value in scope["headers"]:
         if name == b"x-request-id" and _valid_request_id(value):
             return bytes(value)
-    return os.urandom(12).hex().encode()
+    return f"{_PROCESS}{next(_counter):010x}".encode()
 
 
-class RequestContextMiddleware:
-    """Stamps each request with an id (the client's ``X-Request-ID`` if sane) and a start time.
-
-    The response side lives in :func:`make_before_send`, an app-level hook: it also sees the
-    responses Litestar's exception handling sends after a middleware raised (401, 403 ...).
-    """
-
-    def __init__(self, app: ASGIApp) -> None:
-        self.app = app
-
-    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] == ScopeType.HTTP:
-            state = scope.setdefault("state", {})
-            state["request_id"] = _request_id(scope)
-            state["started"] = time.perf_counter()
-        await self.app(scope, receive, send)
+def stamp(scope: Scope) -> None:
+    """Record when the request started (called by the outermost middleware of a route)."""
+    scope.setdefault("state", {})["started"] = time.perf_counter()
 
 
 def make_before_send(log_requests: bool) -> Callable[[Message, Scope], Awaitable[None]]:
@@ -82,7 +79,7 @@ def make_before_send(log_requests: bool) -> Callable[[Message, Scope], Awaitable
         if message["type"] != "http.response.start":
             return
         state = scope.setdefault("state", {})
-        request_id = state.get("request_id") or _request_id(scope)  # unmatched routes
+        request_id = _request_id(scope)
         headers = list(message.get("headers") or [])
         headers.append((b"x-request-id", request_id))
         message["headers"] = headers

@@ -10,7 +10,7 @@ from litestar.params import JSONBody
 from server.common import json_response
 from server.idempotency import run_idempotent
 from server.program.schemas import Program, ProgramIn
-from server.program.service import get_program, put_program
+from server.program.service import get_program_json, put_program
 
 
 class ProgramController(Controller):
@@ -19,8 +19,8 @@ class ProgramController(Controller):
 
     @get(opt={"scope": "sdk"}, summary="The tenant's program (standing distribution rules)")
     async def read(self, request: Request[Any, Any, Any]) -> Response[Program]:
-        program = await get_program(request.app.state.db, request.auth.tenant_id)
-        return json_response(program)  # type: ignore[return-value]
+        document = await get_program_json(request.app.state.db, request.auth.tenant_id)
+        return Response(document, media_type="application/json")  # type: ignore[arg-type]
 
     @put(opt={"scope": "admin"}, summary="Replace the program; omitted fields take defaults")
     async def replace(

@@ -15,11 +15,11 @@ from server.db import Connection
 from server.errors import InvalidInput
 from server.program.schemas import Program, ProgramIn
 
-__all__ = ["get_program", "put_program", "validate_program"]
+__all__ = ["get_program", "get_program_json", "put_program", "validate_program"]
 
 # Other workers see a changed program within this many seconds; this one at once.
 PROGRAM_CACHE_SECONDS = 2.0
-_cache: dict[str, tuple[float, Program]] = {}
+_cache: dict[str, tuple[float, Program, bytes]] = {}
 _decoder = msgspec.json.Decoder(Program)
 _encoder = msgspec.json.Encoder()
 
@@ -41,14 +41,24 @@ def validate_program(program: ProgramIn) -> None:
         raise InvalidInput("landing_url", "must be an absolute http(s) URL")
 
 
-async def get_program(db: Connection, tenant_id: str) -> Program:
+async def _cached(db: Connection, tenant_id: str) -> tuple[float, Program, bytes]:
     hit = _cache.get(tenant_id)
     if hit is not None and hit[0] > time.monotonic():
-        return hit[1]
+        return hit
     raw = await db.fetchval("SELECT document FROM programs WHERE tenant_id = $1", tenant_id)
     program = _decoder.decode(raw) if raw else Program()
-    _cache[tenant_id] = (time.monotonic() + PROGRAM_CACHE_SECONDS, program)
-    return program
+    hit = (time.monotonic() + PROGRAM_CACHE_SECONDS, program, _encoder.encode(program))
+    _cache[tenant_id] = hit
+    return hit
+
+
+async def get_program(db: Connection, tenant_id: str) -> Program:
+    return (await _cached(db, tenant_id))[1]
+
+
+async def get_program_json(db: Connection, tenant_id: str) -> bytes:
+    """The program as JSON, encoded once per cache period."""
+    return (await _cached(db, tenant_id))[2]
 
 
 async def put_program(db: Connection, tenant_id: str, data: ProgramIn) -> Program:
