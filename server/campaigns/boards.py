@@ -182,15 +182,7 @@ class DbBoard:
         before = await self._higher((tenant_id, campaign_id, key), mine[1])
         before += int(await self.db.fetchval(TIED_BEFORE_SQL, *args))
         if held:
-            marks = ", ".join(f"${n}" for n in range(4, len(held) + 4))
-            held_rows = await self._rows(
-                "SELECT distributor_id, score, reached_at_us FROM leaderboard_scores"
-                f" WHERE {_BOARD} AND distributor_id IN ({marks})",
-                tenant_id,
-                campaign_id,
-                key,
-                *sorted(held),
-            )
+            held_rows = await self._rows(HELD_ROWS_SQL, tenant_id, campaign_id, key)
             before -= sum(1 for r in held_rows if _key(r) < _key(mine))
         above: list[Standing] = []
         below: list[Standing] = []
