@@ -35,21 +35,26 @@ HEADER = (
 )
 
 
-async def _pages(db: Connection, tenant_id: str, settlement_id: str) -> AsyncIterator[list[Any]]:
+_LINE_COLUMNS = (
+    "distributor_id, nickname, commission_fen, red_packet_fen, prize_fen, reversal_fen, net_fen,"
+    " transfer_ref"
+)
+
+
+async def _pages(
+    db: Connection, tenant_id: str, settlement_id: str, columns: str = _LINE_COLUMNS
+) -> AsyncIterator[list[Any]]:
+    """The settlement's lines (``columns``, the first being distributor_id) in pages."""
     after = ""
-    while True:
-        rows = await db.fetch_values(
-            "SELECT distributor_id, nickname, commission_fen, red_packet_fen, prize_fen,"
-            " reversal_fen, net_fen, transfer_ref FROM settlement_lines"
-            " WHERE tenant_id = $1 AND settlement_id = $2 AND distributor_id > $3"
-            " ORDER BY distributor_id LIMIT $4",
-            tenant_id,
-            settlement_id,
-            after,
-            PAGE,
-        )
-        if not rows:
-            return
+    while rows := await db.fetch_values(
+        f"SELECT {columns} FROM settlement_lines"
+        " WHERE tenant_id = $1 AND settlement_id = $2 AND distributor_id > $3"
+        " ORDER BY distributor_id LIMIT $4",
+        tenant_id,
+        settlement_id,
+        after,
+        PAGE,
+    ):
         yield list(rows)
         after = rows[-1][0]
 
@@ -65,15 +70,8 @@ async def csv_chunks(db: Connection, tenant_id: str, settlement_id: str) -> Asyn
     writer = csv.writer(buffer, lineterminator="\r\n")
     writer.writerow(HEADER)
     yield "\ufeff".encode() + buffer.getvalue().encode()
-    after = ""
-    while rows := await db.fetch_values(
-        "SELECT distributor_id, csv_cells, transfer_ref FROM settlement_lines"
-        " WHERE tenant_id = $1 AND settlement_id = $2 AND distributor_id > $3"
-        " ORDER BY distributor_id LIMIT $4",
-        tenant_id,
-        settlement_id,
-        after,
-        PAGE,
+    async for rows in _pages(
+        db, tenant_id, settlement_id, "distributor_id, csv_cells, transfer_ref"
     ):
         if any(not r[1] for r in rows):
             cells = await _render_missing(db, tenant_id, settlement_id, rows)
@@ -81,7 +79,6 @@ async def csv_chunks(db: Connection, tenant_id: str, settlement_id: str) -> Asyn
         else:
             lines = [f"{r[1]},{text_cell(r[2])}" for r in rows]
         yield ("\r\n".join(lines) + "\r\n").encode()
-        after = rows[-1][0]
     sums = await db.fetchrow(
         "SELECT "
         + ", ".join(f"COALESCE(SUM({k}_fen), 0)" for k in AMOUNTS)
