@@ -134,3 +134,21 @@ def test_events_for_refunds_and_settlements(tenant):
     events = {json.loads(c.content)["type"]: json.loads(c.content) for c in receiver.calls}
     assert events["refund.reversed"]["data"]["reversals"][0]["amount_fen"] == -500
     assert events["settlement.paid"]["data"]["references"] == {"near": "wx-1"}
+
+
+def test_campaign_closed_event(tenant):
+    endpoint(tenant, ["campaign.closed"])
+    body = {"name": "c", "starts_at": "2026-01-01T00:00:00+08:00",
+            "ends_at": "2027-01-01T00:00:00+08:00", "metric": "invites",
+            "prizes": [{"rank_from": 1, "rank_to": 1, "amount_fen": 500}]}
+    campaign = tenant.post("/v1/campaigns", body).json()
+    register(tenant, "amy")
+    arrive(tenant, "u1", link_of(tenant, "amy", campaign_id=campaign["id"]))
+    tenant.post(f"/v1/campaigns/{campaign['id']}/close")
+    tenant.post(f"/v1/campaigns/{campaign['id']}/close")  # closing twice: one event
+    receiver = Receiver()
+    assert deliver(tenant, receiver) == 1
+    event = json.loads(receiver.calls[0].content)
+    assert event["type"] == "campaign.closed"
+    assert event["data"]["awards"] == [
+        {"distributor_id": "amy", "rank": 1, "amount_fen": 500, "kind": "prize"}]
