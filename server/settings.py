@@ -33,6 +33,7 @@ class Settings(msgspec.Struct, frozen=True, kw_only=True):
     pool_size: int = 20
     log_requests: bool = True
     deliver_webhooks: bool = True
+    webhook_allow_private: bool = False
 
     @property
     def engine(self) -> str:
@@ -100,4 +101,6 @@ def load_settings(environ: dict[str, str] | None = None) -> Settings:
         pool_size=_int(env, "LIEBIAN_DB_POOL_SIZE", 20, 1, 500),
         log_requests=log_raw in {"1", "true", "yes"},
         deliver_webhooks=env.get("LIEBIAN_DELIVER_WEBHOOKS", "1").lower() in {"1", "true", "yes"},
+        webhook_allow_private=env.get("LIEBIAN_WEBHOOK_ALLOW_PRIVATE", "0").lower()
+        in {"1", "true", "yes"},
     )

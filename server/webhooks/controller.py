@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import ipaddress
 import secrets
 from typing import Annotated, Any, Literal
 from urllib.parse import urlsplit
@@ -25,6 +26,21 @@ EventType = Literal[
     "settlement.approved",
     "settlement.paid",
 ]
+
+
+def _internal(host: str) -> bool:
+    """Whether ``host`` names this machine or a private network (an IP literal or localhost).
+
+    Names are checked as written: resolving them here would not stop DNS rebinding anyway.
+    """
+    host = host.lower().rstrip(".")
+    if host == "localhost" or host.endswith((".localhost", ".local", ".internal")):
+        return True
+    try:
+        ip = ipaddress.ip_address(host)
+    except ValueError:
+        return False
+    return not ip.is_global or ip.is_multicast
 
 
 class EndpointIn(msgspec.Struct, forbid_unknown_fields=True):
@@ -56,6 +72,12 @@ class WebhookController(Controller):
         parts = urlsplit(data.url)
         if parts.scheme not in ("http", "https") or not parts.hostname:
             raise InvalidInput("url", "must be an absolute http(s) URL")
+        if not request.app.state.settings.webhook_allow_private and _internal(parts.hostname):
+            raise InvalidInput(
+                "url",
+                "points at a loopback, private or link-local address; use a public URL "
+                "(LIEBIAN_WEBHOOK_ALLOW_PRIVATE=1 allows it for development)",
+            )
         tenant_id = request.auth.tenant_id
 
         async def work(tx: Connection) -> Response[bytes]:

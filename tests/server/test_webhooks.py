@@ -152,3 +152,11 @@ def test_campaign_closed_event(tenant):
     assert event["type"] == "campaign.closed"
     assert event["data"]["awards"] == [
         {"distributor_id": "amy", "rank": 1, "amount_fen": 500, "kind": "prize"}]
+
+
+def test_endpoints_on_internal_addresses_are_refused(tenant):
+    for url in ("http://127.0.0.1:9000/hook", "http://localhost/hook", "http://10.1.2.3/x",
+                "http://[::1]/x", "http://169.254.169.254/latest", "http://db.internal/x"):
+        response = tenant.post("/v1/webhook-endpoints", {"url": url, "events": ["settlement.paid"]})
+        assert response.status_code == 422, url
+        assert response.json()["errors"][0]["field"] == "url"
