@@ -17,6 +17,7 @@ Why not Piccolo's engines on the hot path (measured on this machine kind, see RE
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import re
 import sqlite3
 from abc import ABC, abstractmethod
@@ -316,10 +317,11 @@ class SqliteDatabase(Database):
                 return
             try:
                 self._conn.execute("COMMIT")
-            except BaseException as exc:
-                self._conn.execute("ROLLBACK")
+            except Exception as exc:  # every transaction of the group reports it
+                with contextlib.suppress(sqlite3.Error):
+                    self._conn.execute("ROLLBACK")
                 group.set_exception(exc)
-                raise
+                return
             group.set_result(None)
 
     async def close(self) -> None:
