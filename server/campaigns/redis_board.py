@@ -71,6 +71,12 @@ return {redis.call('ZRANGE', KEYS[1], 0, tonumber(ARGV[1]) + #held - 1, 'WITHSCO
 """
 
 
+def _score(raw: bytes | str) -> int:
+    """A sorted-set score as an integer. Redis prints integral doubles as integers ("-1234"),
+    and scores here are integers well inside 2^53, so no float is involved."""
+    return int(raw)
+
+
 def _keys(tenant_id: str, campaign_id: str, key: str) -> tuple[str, str]:
     suffix = f"{tenant_id}:{campaign_id}:{key}"
     return f"lb:{suffix}", f"lbm:{suffix}"
@@ -82,7 +88,7 @@ def _standings(flat: Sequence[Any], held: set[str]) -> list[Standing]:
         member = flat[n].decode() if isinstance(flat[n], bytes) else flat[n]
         reached, _, distributor = member.partition("|")
         if distributor not in held:
-            out.append((distributor, -int(float(flat[n + 1])), int(reached)))
+            out.append((distributor, -_score(flat[n + 1]), int(reached)))
     return out
 
 
@@ -186,4 +192,4 @@ class RedisBoard:
         held = {h.decode() for h in reply[5]}
         above = _standings(reply[3], held)[-around:] if around else []
         below = _standings(reply[4], held)[:around]
-        return int(reply[1]), -int(float(reply[2])), above, below
+        return int(reply[1]), -_score(reply[2]), above, below
