@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Annotated, Any
+from typing import Annotated, Any, Literal
 
 from litestar import Controller, Request, Response, get, post
 from litestar.params import FromQuery, JSONBody, PathParameter, QueryParameter
@@ -11,12 +11,18 @@ from server.campaigns.leaderboard import own_rank, top_entries
 from server.campaigns.schemas import (
     Campaign,
     CampaignIn,
+    CampaignPage,
     CloseOut,
     Leaderboard,
     OwnRank,
     Period,
 )
-from server.campaigns.service import close_campaign, create_campaign, get_campaign
+from server.campaigns.service import (
+    close_campaign,
+    create_campaign,
+    get_campaign,
+    list_campaigns,
+)
 from server.common import AwareDatetime, json_response
 from server.db import Connection
 from server.idempotency import run_idempotent
@@ -46,6 +52,19 @@ class CampaignController(Controller):
             return json_response(await create_campaign(tx, tenant_id, data), status_code=201)
 
         return await run_idempotent(request, request.app.state.db, tenant_id, work)  # type: ignore[return-value]
+
+    @get(opt={"scope": "sdk"}, summary="Campaigns, newest first, optionally by status")
+    async def list_all(
+        self,
+        request: Request[Any, Any, Any],
+        status: FromQuery[Literal["open", "closed"] | None] = None,
+        limit: Annotated[int, QueryParameter(ge=1, le=500)] = 50,
+        cursor: FromQuery[str | None] = None,
+    ) -> Response[CampaignPage]:
+        page = await list_campaigns(
+            request.app.state.db, request.auth.tenant_id, status, limit, cursor
+        )
+        return json_response(page)  # type: ignore[return-value]
 
     @get(
         "/{campaign_id:str}",

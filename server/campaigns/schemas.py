@@ -12,6 +12,7 @@ from server.common import AwareDatetime
 __all__ = [
     "Campaign",
     "CampaignIn",
+    "CampaignPage",
     "CloseOut",
     "Leaderboard",
     "LeaderboardEntry",
@@ -81,6 +82,11 @@ class Campaign(msgspec.Struct):
     status: Literal["open", "closed"]
     closed_at: str | None
     awards: list[Award] | None
+
+
+class CampaignPage(msgspec.Struct):
+    campaigns: list[Campaign]
+    next_cursor: str | None
 
 
 class LeaderboardEntry(msgspec.Struct):

@@ -16,18 +16,25 @@ from server.campaigns.schemas import (
     Award,
     Campaign,
     CampaignIn,
+    CampaignPage,
     PrizeIn,
     RedPacketIn,
     RedPacketState,
 )
 from server.campaigns.scores import invalidate_campaigns
-from server.common import from_us, new_id, now_us, to_us
+from server.common import decode_cursor, encode_cursor, from_us, new_id, now_us, to_us
 from server.db import Connection
 from server.errors import InvalidInput, NotFound
 from server.program.schemas import Program
 from server.webhooks.outbox import enqueue_event
 
-__all__ = ["close_campaign", "create_campaign", "get_campaign", "red_packet_config"]
+__all__ = [
+    "close_campaign",
+    "create_campaign",
+    "get_campaign",
+    "list_campaigns",
+    "red_packet_config",
+]
 
 DAY_US = 86_400_000_000
 
@@ -137,6 +144,35 @@ def _campaign_out(row: Any) -> Campaign:
         status=row["status"],
         closed_at=from_us(row["closed_at_us"]).isoformat() if row["closed_at_us"] else None,
         awards=doc.awards,
+    )
+
+
+_COLUMNS = (
+    "campaign_id, name, starts_at_us, ends_at_us, metric, document, red_packet_remaining_fen,"
+    " red_packets_issued, status, closed_at_us"
+)
+
+
+async def list_campaigns(
+    db: Connection, tenant_id: str, status: str | None, limit: int, cursor: str | None
+) -> CampaignPage:
+    """Newest first, paged by the internal row id."""
+    after = decode_cursor(cursor)
+    args: list[Any] = [tenant_id]
+    where = "tenant_id = $1"
+    if after:
+        args.append(int(after[0]))
+        where += f" AND id < ${len(args)}"
+    if status:
+        args.append(status)
+        where += f" AND status = ${len(args)}"
+    rows = await db.fetch(
+        f"SELECT id, {_COLUMNS} FROM campaigns WHERE {where} ORDER BY id DESC LIMIT {limit + 1}",
+        *args,
+    )
+    return CampaignPage(
+        campaigns=[_campaign_out(r) for r in rows[:limit]],
+        next_cursor=encode_cursor(rows[limit - 1]["id"]) if len(rows) > limit else None,
     )
 
 

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import io
-from typing import Annotated, Any
+from typing import Annotated, Any, Literal
 
 from litestar import Controller, Request, Response, get, post
 from litestar.params import FromQuery, JSONBody, PathParameter, QueryParameter
@@ -14,11 +14,12 @@ from server.db import Connection
 from server.idempotency import run_idempotent
 from server.program.service import get_program
 from server.settlements.export import csv_chunks, write_xlsx
-from server.settlements.schemas import PaidIn, Settlement, SettlementIn
+from server.settlements.schemas import PaidIn, Settlement, SettlementIn, SettlementPage
 from server.settlements.service import (
     approve,
     create_draft,
     get_settlement,
+    list_settlements,
     mark_paid,
     settlement_row,
 )
@@ -47,6 +48,19 @@ class SettlementController(Controller):
             return json_response(await get_settlement(tx, tenant_id, settlement_id), 201)
 
         return await run_idempotent(request, db, tenant_id, work)  # type: ignore[return-value]
+
+    @get(summary="Settlements, newest first, optionally by status")
+    async def list_all(
+        self,
+        request: Request[Any, Any, Any],
+        status: FromQuery[Literal["draft", "approved", "paid"] | None] = None,
+        limit: Annotated[int, QueryParameter(ge=1, le=500)] = 50,
+        cursor: FromQuery[str | None] = None,
+    ) -> Response[SettlementPage]:
+        page = await list_settlements(
+            request.app.state.db, request.auth.tenant_id, status, limit, cursor
+        )
+        return json_response(page)  # type: ignore[return-value]
 
     @get("/{settlement_id:str}", summary="A settlement with its lines (paged by distributor id)")
     async def read(

@@ -8,7 +8,14 @@ import msgspec
 
 from server.common import AwareDatetime
 
-__all__ = ["PaidIn", "Settlement", "SettlementIn", "SettlementLine"]
+__all__ = [
+    "PaidIn",
+    "Settlement",
+    "SettlementIn",
+    "SettlementLine",
+    "SettlementPage",
+    "SettlementSummary",
+]
 
 
 class SettlementIn(msgspec.Struct, forbid_unknown_fields=True):
@@ -41,3 +48,17 @@ class Settlement(msgspec.Struct):
     created_at: str
     approved_at: str | None
     paid_at: str | None
+
+
+class SettlementSummary(msgspec.Struct):
+    id: str
+    status: Literal["draft", "approved", "paid"]
+    cutoff: str
+    total_fen: int
+    line_count: int
+    created_at: str
+
+
+class SettlementPage(msgspec.Struct):
+    settlements: list[SettlementSummary]
+    next_cursor: str | None

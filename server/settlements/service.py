@@ -17,10 +17,15 @@ from server.db import Connection, UniqueViolation
 from server.errors import Conflict, FieldError, NotFound, Unprocessable
 from server.program.schemas import Program
 from server.settlements.csvformat import line_cells
-from server.settlements.schemas import Settlement, SettlementLine
+from server.settlements.schemas import (
+    Settlement,
+    SettlementLine,
+    SettlementPage,
+    SettlementSummary,
+)
 from server.webhooks.outbox import enqueue_event
 
-__all__ = ["approve", "create_draft", "get_settlement", "mark_paid"]
+__all__ = ["approve", "create_draft", "get_settlement", "list_settlements", "mark_paid"]
 
 DUE_ENTRIES_SQL = """
 INSERT INTO settlement_items (tenant_id, settlement_id, entry_id)
@@ -93,6 +98,41 @@ def _line_row(tenant_id: str, settlement_id: str, ln: Any, nickname: str) -> tup
         nickname,
         *amounts,
         line_cells(ln.distributor_id, nickname, amounts),
+    )
+
+
+async def list_settlements(
+    db: Connection, tenant_id: str, status: str | None, limit: int, cursor: str | None
+) -> SettlementPage:
+    """Newest first (by creation time, then id)."""
+    after = decode_cursor(cursor) or [2**62, ""]
+    status_filter = " AND status = $5" if status else ""
+    rows = await db.fetch(
+        "SELECT settlement_id, status, cutoff_us, total_fen, line_count, created_at_us"
+        " FROM settlements WHERE tenant_id = $1 AND (created_at_us < $2"
+        f" OR (created_at_us = $2 AND settlement_id < $3)){status_filter}"
+        " ORDER BY created_at_us DESC, settlement_id DESC LIMIT $4",
+        tenant_id,
+        int(after[0]),
+        str(after[1]),
+        limit + 1,
+        *([status] if status else []),
+    )
+    items = [
+        SettlementSummary(
+            r[0],
+            r[1],
+            from_us(int(r[2])).isoformat(),
+            int(r[3]),
+            int(r[4]),
+            from_us(int(r[5])).isoformat(),
+        )
+        for r in rows[:limit]
+    ]
+    last = rows[limit - 1] if len(rows) > limit else None
+    return SettlementPage(
+        settlements=items,
+        next_cursor=encode_cursor(int(last[5]), last[0]) if last is not None else None,
     )
 
 

@@ -318,3 +318,38 @@ def test_lines_without_stored_cells_export_the_same(tenant):
 
     tenant.call(clear, tenant.tenant_id, settlement["id"])
     assert tenant.get(f"/v1/settlements/{settlement['id']}/export.csv").content == stored
+
+
+def test_settlements_and_campaigns_are_listed_for_operators(tenant):
+    setup_earners(tenant)
+    order(tenant, "o1", 10000)
+    first, second = draft(tenant), draft(tenant)
+    tenant.post(f"/v1/settlements/{first['id']}/approve")
+    listed = tenant.get("/v1/settlements", params={"limit": 1}).json()
+    rest = tenant.get(
+        "/v1/settlements", params={"limit": 1, "cursor": listed["next_cursor"]}
+    ).json()
+    assert [s["id"] for s in listed["settlements"] + rest["settlements"]] == [
+        second["id"],
+        first["id"],
+    ]
+    approved = tenant.get("/v1/settlements", params={"status": "approved"}).json()["settlements"]
+    assert [s["id"] for s in approved] == [first["id"]]
+    assert tenant.get("/v1/settlements", scope="sdk").status_code == 403
+    body = {
+        "name": "c",
+        "starts_at": "2026-01-01T00:00:00+08:00",
+        "ends_at": "2027-01-01T00:00:00+08:00",
+        "metric": "gmv",
+    }
+    ids = [tenant.post("/v1/campaigns", body).json()["id"] for _ in range(3)]
+    tenant.post(f"/v1/campaigns/{ids[0]}/close")
+    page = tenant.get("/v1/campaigns", scope="sdk", params={"limit": 2}).json()
+    more = tenant.get(
+        "/v1/campaigns", scope="sdk", params={"limit": 2, "cursor": page["next_cursor"]}
+    ).json()
+    assert [c["id"] for c in page["campaigns"] + more["campaigns"]] == ids[::-1]
+    closed = tenant.get("/v1/campaigns", scope="sdk", params={"status": "closed"}).json()[
+        "campaigns"
+    ]
+    assert [c["id"] for c in closed] == [ids[0]]
