@@ -20,6 +20,7 @@ from server.campaigns.redis_board import RedisBoard
 from server.common import json_response
 from server.db import Database, connect
 from server.errors import exception_handlers, problem_response
+from server.maintenance import Maintenance
 from server.observability import (
     configure_logging,
     make_before_send,
@@ -84,14 +85,17 @@ def create_app(settings: Settings | None = None, *, db: Database | None = None) 
         )
         worker = WebhookWorker(app.state.db, http)
         app.state.webhook_worker = worker
-        if settings.deliver_webhooks:
+        maintenance = Maintenance(app.state.db)
+        if settings.deliver_webhooks:  # the process that runs background work
             worker.start()
+            maintenance.start()
         try:
             yield
         finally:
             if isinstance(app.state.board, DbBoard):
                 await app.state.board.close()
             await worker.stop()
+            await maintenance.stop()
             await http.aclose()
             if redis_client is not None:
                 await redis_client.aclose()
