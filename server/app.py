@@ -83,7 +83,7 @@ def create_app(settings: Settings | None = None, *, db: Database | None = None) 
         http = httpx.AsyncClient(
             timeout=5.0, follow_redirects=False, transport=app.state.webhook_transport
         )
-        worker = WebhookWorker(app.state.db, http)
+        worker = WebhookWorker(app.state.db, http, allow_private=settings.webhook_allow_private)
         app.state.webhook_worker = worker
         maintenance = Maintenance(app.state.db)
         if settings.deliver_webhooks:  # the process that runs background work

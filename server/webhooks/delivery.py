@@ -11,9 +11,12 @@ import asyncio
 import contextlib
 import hashlib
 import hmac
+import ipaddress
 import logging
 import random
+import socket
 import time
+from collections.abc import Awaitable, Callable
 from typing import Any
 
 import httpx
@@ -57,9 +60,10 @@ async def deliver_due(
     at_us: int | None = None,
     batch: int = 50,
     tenant_id: str | None = None,
+    resolve: Resolver | None = None,
 ) -> int:
     """Send the deliveries due at ``at_us`` (one batch; of one tenant if given); return how
-    many succeeded."""
+    many succeeded. With ``resolve``, each host is resolved and checked before sending."""
     now = now_us() if at_us is None else at_us
     skip = " FOR UPDATE SKIP LOCKED" if db.engine == "postgres" else ""
     sql = _CLAIM.format(
@@ -77,7 +81,9 @@ async def deliver_due(
             *sorted({c[2] for c in claimed}),
         )
     }
-    results = await asyncio.gather(*(_send(client, row, targets.get(row[2])) for row in claimed))
+    results = await asyncio.gather(
+        *(_send(client, row, targets.get(row[2]), resolve) for row in claimed)
+    )
     for row, error in zip(claimed, results, strict=True):
         if error is None:
             await db.execute(
@@ -96,7 +102,42 @@ async def deliver_due(
     return sum(1 for e in results if e is None)
 
 
-async def _send(client: httpx.AsyncClient, row: Any, target: tuple[str, str] | None) -> str | None:
+Resolver = Callable[[str, int], Awaitable[list[str]]]
+
+
+async def _system_resolver(host: str, port: int) -> list[str]:
+    infos = await asyncio.get_running_loop().getaddrinfo(host, port, type=socket.SOCK_STREAM)
+    return [str(info[4][0]) for info in infos]
+
+
+async def _pin(url: httpx.URL, resolve: Resolver) -> tuple[httpx.URL, dict[str, Any], str | None]:
+    """Resolve the endpoint's host once, refuse internal addresses, and aim the request at the
+    checked address (Host header and TLS name kept), so DNS cannot change it in between."""
+    host = url.host
+    try:
+        ipaddress.ip_address(host)
+        answers = [host]
+    except ValueError:
+        try:
+            answers = await resolve(host, url.port or (443 if url.scheme == "https" else 80))
+        except OSError as exc:
+            return url, {}, f"DNS: {host}: {exc}"
+    for answer in answers:
+        ip = ipaddress.ip_address(answer.split("%", 1)[0])
+        if not ip.is_global or ip.is_multicast:
+            return url, {}, f"refused: {host} resolves to the internal address {ip}"
+    if not answers:
+        return url, {}, f"DNS: {host}: no addresses"
+    extensions = {"sni_hostname": host} if url.scheme == "https" else {}
+    return url.copy_with(host=answers[0]), extensions, None
+
+
+async def _send(
+    client: httpx.AsyncClient,
+    row: Any,
+    target: tuple[str, str] | None,
+    resolve: Resolver | None,
+) -> str | None:
     if target is None:
         return "endpoint was deleted"
     url, secret = target
@@ -106,8 +147,17 @@ async def _send(client: httpx.AsyncClient, row: Any, target: tuple[str, str] | N
         "Liebian-Signature": sign(secret, body, int(time.time())),
         "User-Agent": "liebian-webhooks/1",
     }
+    request_url = httpx.URL(url)
+    extensions: dict[str, Any] = {}
+    if resolve is not None:
+        headers["Host"] = request_url.netloc.decode("ascii")
+        request_url, extensions, refusal = await _pin(request_url, resolve)
+        if refusal is not None:
+            return refusal
     try:
-        response = await client.post(url, content=body, headers=headers)
+        response = await client.post(
+            request_url, content=body, headers=headers, extensions=extensions
+        )
     except httpx.HTTPError as exc:
         return f"{type(exc).__name__}: {exc}"
     if 200 <= response.status_code < 300:
@@ -118,16 +168,24 @@ async def _send(client: httpx.AsyncClient, row: Any, target: tuple[str, str] | N
 class WebhookWorker:
     """A background task of the app: polls the outbox and delivers."""
 
-    def __init__(self, db: Database, client: httpx.AsyncClient, interval: float = 1.0) -> None:
+    def __init__(
+        self,
+        db: Database,
+        client: httpx.AsyncClient,
+        interval: float = 1.0,
+        allow_private: bool = False,
+    ) -> None:
         self.db = db
         self.client = client
         self.interval = interval
+        # Outside development, every delivery resolves and checks its host (see _pin).
+        self.resolve: Resolver | None = None if allow_private else _system_resolver
         self._task: asyncio.Task[None] | None = None
 
     async def _run(self) -> None:
         while True:
             try:
-                while await deliver_due(self.db, self.client):
+                while await deliver_due(self.db, self.client, resolve=self.resolve):
                     pass
             except Exception:  # noqa: BLE001 - keep delivering after a transient failure
                 _log.exception("webhook delivery round failed")

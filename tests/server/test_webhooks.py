@@ -160,3 +160,32 @@ def test_endpoints_on_internal_addresses_are_refused(tenant):
         response = tenant.post("/v1/webhook-endpoints", {"url": url, "events": ["settlement.paid"]})
         assert response.status_code == 422, url
         assert response.json()["errors"][0]["field"] == "url"
+
+
+def test_delivery_is_pinned_to_a_checked_public_address(tenant):
+    created = endpoint(tenant, ["commission.created"])
+    register(tenant, "near")
+    arrive(tenant, "buyer", link_of(tenant, "near"))
+    order(tenant, "o1", 10000)
+    answers = {"hooks.example.com": ["10.0.0.7"]}
+
+    async def resolver(host, port):
+        return answers[host]
+
+    async def run(db):
+        async with httpx.AsyncClient(transport=httpx.MockTransport(receiver)) as http:
+            return await deliver_due(db, http, at_us=at, tenant_id=tenant.tenant_id,
+                                     resolve=resolver)
+
+    receiver = Receiver()
+    at = None
+    assert tenant.call(run) == 0  # DNS says internal: refused, nothing sent
+    assert receiver.calls == []
+    answers["hooks.example.com"] = ["93.184.216.34"]
+    at = FAR_FUTURE_US
+    assert tenant.call(run) == 1
+    sent = receiver.calls[0]
+    assert sent.url.host == "93.184.216.34"  # connected to the address that was checked
+    assert sent.headers["host"] == "hooks.example.com"
+    assert sent.extensions.get("sni_hostname") == "hooks.example.com"
+    assert verify(created["secret"], sent.headers["liebian-signature"], sent.content)
