@@ -9,14 +9,13 @@ from datetime import UTC, datetime
 from typing import Annotated, Any
 
 import msgspec
-from litestar import Request, Response
+from litestar import Response
 
 from server.errors import InvalidInput
 
 __all__ = [
     "DistributorId",
     "Limit",
-    "Page",
     "decode_cursor",
     "encode_cursor",
     "from_us",
@@ -97,11 +96,3 @@ def decode_cursor(cursor: str | None) -> list[Any] | None:
     if not isinstance(values, list):
         raise InvalidInput("cursor", "is not a cursor this API returned; omit it to start over")
     return values
-
-
-class Page(msgspec.Struct):
-    next_cursor: str | None
-
-
-def db_of(request: Request[Any, Any, Any]) -> Any:
-    return request.app.state.db
