@@ -67,7 +67,7 @@ class SettlementController(Controller):
         self,
         request: Request[Any, Any, Any],
         settlement_id: IdPath,
-        limit: Annotated[int, QueryParameter(ge=1, le=500)] = 50,
+        limit: Annotated[int, QueryParameter(ge=1, le=500)] = 500,
         cursor: FromQuery[str | None] = None,
     ) -> Response[Settlement]:
         settlement = await get_settlement(

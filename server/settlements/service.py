@@ -152,7 +152,7 @@ async def settlement_row(
 
 
 async def get_settlement(
-    db: Connection, tenant_id: str, settlement_id: str, limit: int = 50, cursor: str | None = None
+    db: Connection, tenant_id: str, settlement_id: str, limit: int = 500, cursor: str | None = None
 ) -> Settlement:
     row = await settlement_row(db, tenant_id, settlement_id)
     after = decode_cursor(cursor) or [""]
@@ -241,17 +241,16 @@ async def mark_paid(
             settlement_id,
         )
     }
+    # A reference per line is expected (the payout rail's transfer id); a line without one is
+    # still paid. Naming a distributor the settlement does not pay is an error.
     unknown = sorted(set(references) - set(lines))
-    missing = sorted(set(lines) - set(references))
-    errors = [
-        FieldError(f"references.{d}", "is not a line of this settlement") for d in unknown[:20]
-    ]
-    errors += [FieldError(f"references.{d}", "needs a transfer reference") for d in missing[:20]]
-    if errors:
+    if unknown:
         raise Unprocessable(
-            f"references must name every line of the settlement exactly "
-            f"({len(missing)} missing, {len(unknown)} unknown)",
-            errors,
+            f"references name {len(unknown)} distributor(s) this settlement does not pay",
+            [
+                FieldError(f"references.{d}", "is not a line of this settlement")
+                for d in unknown[:20]
+            ],
         )
     if row["status"] == "paid":
         if any(lines[d] != ref for d, ref in references.items()):

@@ -93,9 +93,10 @@ def test_approve_locks_entries_and_paid_moves_them(tenant):
     balance = tenant.get("/v1/distributors/=near", scope="sdk").json()["balance"]
     assert balance == {"pending_fen": 0, "available_fen": 0, "settled_fen": 1000, "paid_fen": 0}
     assert draft(tenant)["lines"] == []  # approved entries never show again
-    missing = tenant.post(f"/v1/settlements/{settlement['id']}/paid", {"references": {"top": "T1"}})
-    assert missing.status_code == 422
-    assert missing.json()["errors"][0]["field"] == "references.=near"
+    unknown = tenant.post(f"/v1/settlements/{settlement['id']}/paid",
+                          {"references": {"top": "T1", "stranger": "T2"}})
+    assert unknown.status_code == 422
+    assert unknown.json()["errors"][0]["field"] == "references.stranger"
     refs = {"top": "wx-001", "=near": "wx-002"}
     paid = tenant.post(f"/v1/settlements/{settlement['id']}/paid", {"references": refs})
     assert paid.status_code == 200, paid.text
@@ -353,3 +354,15 @@ def test_settlements_and_campaigns_are_listed_for_operators(tenant):
         "campaigns"
     ]
     assert [c["id"] for c in closed] == [ids[0]]
+
+
+def test_a_line_without_a_reference_is_still_paid(tenant):
+    setup_earners(tenant)
+    order(tenant, "o1", 10000)
+    settlement = draft(tenant)
+    tenant.post(f"/v1/settlements/{settlement['id']}/approve")
+    paid = tenant.post(f"/v1/settlements/{settlement['id']}/paid", {"references": {"top": "wx-9"}})
+    assert paid.status_code == 200
+    refs = {ln["distributor_id"]: ln["transfer_ref"] for ln in paid.json()["lines"]}
+    assert refs == {"top": "wx-9", "=near": None}
+    assert tenant.get("/v1/distributors/=near", scope="sdk").json()["balance"]["paid_fen"] == 1000
