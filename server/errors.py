@@ -49,7 +49,7 @@ class FieldError(msgspec.Struct, frozen=True):
     message: str
 
 
-class Problem(msgspec.Struct, omit_defaults=True):
+class Problem(msgspec.Struct):
     type: str
     title: str
     status: int

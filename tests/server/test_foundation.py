@@ -241,3 +241,11 @@ def test_old_idempotency_keys_are_purged(tenant):
     # the key can now be used for a new request
     assert tenant.put("/v1/program", {"freeze_days": 5},
                       headers={"Idempotency-Key": "old-key"}).status_code == 200
+
+
+def test_every_problem_document_has_the_same_shape(tenant, client):
+    for response in (client.get("/v1/program"), tenant.get("/v1/distributors/nobody"),
+                     tenant.put("/v1/program", {"freeze_days": -1})):
+        body = response.json()
+        assert set(body) == {"type", "title", "status", "detail", "errors"}
+        assert body["status"] == response.status_code
