@@ -39,11 +39,13 @@ class PosterTemplateController(Controller):
     ) -> Response[dict[str, Any]]:
         raw = await request.body()
         try:
-            template = parse_template(raw)
+            parse_template(raw)  # validate now; the template is stored as the client wrote it
+            document = msgspec.json.encode(msgspec.json.decode(raw)).decode()
         except PosterTemplateError as exc:
             raise InvalidInput(exc.field.removeprefix("$.") or "body", exc.message) from None
+        except msgspec.DecodeError as exc:
+            raise InvalidInput("body", f"is not JSON: {exc}") from None
         tenant_id = request.auth.tenant_id
-        document = template_document(template)
 
         async def work(tx: Connection) -> Response[bytes]:
             await tx.execute(
