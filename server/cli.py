@@ -177,10 +177,25 @@ def build_parser() -> argparse.ArgumentParser:
     settlements = sub.add_parser("settlements", help="finance exports").add_subparsers(
         dest="settlements_command", required=True
     )
-    export = settlements.add_parser("export", help="export a settlement to CSV or XLSX")
+    export = settlements.add_parser(
+        "export", help="export a settlement to CSV, XLSX or a payout file"
+    )
     export.add_argument("settlement_id")
     export.add_argument("--tenant", default=None, help="tenant id (optional check)")
-    export.add_argument("--format", choices=["csv", "xlsx"], default="csv")
+    export.add_argument(
+        "--format",
+        choices=["csv", "xlsx", "payout"],
+        default="csv",
+        help="csv/xlsx: the statement; payout: the file for the payout channel (approved only)",
+    )
+    export.add_argument(
+        "--lang", choices=["zh", "en"], default="zh", help="column headers: Chinese or English"
+    )
+    export.add_argument(
+        "--layout",
+        default=None,
+        help="payout layout: program (the tenant's), generic_bank or wechat_transfer",
+    )
     export.add_argument("-o", "--output", required=True)
     export.set_defaults(func=cmd_settlement_export)
     return parser

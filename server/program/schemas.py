@@ -6,11 +6,42 @@ from typing import Annotated, Literal
 
 import msgspec
 
-__all__ = ["BindMode", "Clawback", "Program", "ProgramIn"]
+__all__ = [
+    "BindMode",
+    "Clawback",
+    "PayoutColumn",
+    "PayoutField",
+    "PayoutLayout",
+    "Program",
+    "ProgramIn",
+]
 
 BindMode = Literal["first", "new_user_only", "last"]
 Clawback = Literal["net_off", "absorb"]
 Bps = Annotated[int, msgspec.Meta(ge=0, le=10_000)]
+# What a payout file column holds (one settlement line per row): see server.settlements.payout.
+PayoutField = Literal[
+    "line_no", "detail_no", "distributor_id", "nickname", "amount", "transfer_ref",
+    "settlement_id", "remark",
+]  # fmt: skip
+
+
+class PayoutColumn(msgspec.Struct, forbid_unknown_fields=True):
+    field: PayoutField
+    header: Annotated[str, msgspec.Meta(min_length=1, max_length=64)]
+
+
+class PayoutLayout(msgspec.Struct, forbid_unknown_fields=True, kw_only=True):
+    """The column layout of the payout file finance uploads to the brand's payout channel."""
+
+    columns: Annotated[list[PayoutColumn], msgspec.Meta(min_length=1, max_length=16)]
+    amount_unit: Literal["fen", "yuan"] = "yuan"
+    # utf-8-sig: UTF-8 with a BOM (Excel, WeChat Pay); gbk: what most Chinese banks' batch
+    # upload pages expect. Characters GBK lacks (emoji) become "?".
+    encoding: Literal["utf-8-sig", "gbk"] = "utf-8-sig"
+    header_row: bool = True
+    # Text of the ``remark`` column; ``{settlement_id}`` and ``{cutoff_date}`` are filled in.
+    remark: Annotated[str, msgspec.Meta(max_length=64)] = "佣金结算 {settlement_id}"
 
 
 class ProgramIn(msgspec.Struct, forbid_unknown_fields=True, kw_only=True):
@@ -31,6 +62,8 @@ class ProgramIn(msgspec.Struct, forbid_unknown_fields=True, kw_only=True):
     avatar_hosts: list[Annotated[str, msgspec.Meta(min_length=1, max_length=253)]] = msgspec.field(
         default_factory=lambda: [".qlogo.cn", ".qpic.cn"]
     )
+    # The tenant's payout file layout; null = the ``generic_bank`` preset.
+    payout_layout: PayoutLayout | None = None
 
 
 class Program(ProgramIn, kw_only=True):

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import io
 from typing import Annotated, Any, Literal
 
 from litestar import Controller, Request, Response, get, post
@@ -13,7 +12,8 @@ from server.common import json_response, to_us
 from server.db import Connection
 from server.idempotency import run_idempotent
 from server.program.service import get_program
-from server.settlements.export import csv_chunks, write_xlsx
+from server.settlements.export import Lang, csv_chunks, xlsx_chunks
+from server.settlements.payout import media_charset, payout_chunks, resolve_layout
 from server.settlements.schemas import PaidIn, Settlement, SettlementIn, SettlementPage
 from server.settlements.service import (
     approve,
@@ -109,33 +109,64 @@ class SettlementController(Controller):
 
     @get(
         "/{settlement_id:str}/export.csv",
-        summary="CSV export (UTF-8 with BOM), streamed",
-        media_type="text/csv; charset=utf-8",
+        summary="CSV export (UTF-8 with BOM), streamed; headers in Chinese, ?lang=en for English",
+        media_type="text/csv",
     )
-    async def export_csv(self, request: Request[Any, Any, Any], settlement_id: IdPath) -> Stream:
+    async def export_csv(
+        self, request: Request[Any, Any, Any], settlement_id: IdPath, lang: FromQuery[Lang] = "zh"
+    ) -> Stream:
         db = request.app.state.db
         tenant_id = request.auth.tenant_id
         await settlement_row(db, tenant_id, settlement_id)
         return Stream(
-            csv_chunks(db, tenant_id, settlement_id),
-            media_type="text/csv; charset=utf-8",
+            csv_chunks(db, tenant_id, settlement_id, lang),
+            media_type="text/csv",
             headers={"Content-Disposition": f'attachment; filename="{settlement_id}.csv"'},
         )
 
     @get(
         "/{settlement_id:str}/export.xlsx",
-        summary="XLSX export (lines and a summary sheet)",
+        summary="XLSX export (Lines, Details and Summary sheets), streamed; ?lang=en for English",
         media_type=XLSX,
     )
     async def export_xlsx(
-        self, request: Request[Any, Any, Any], settlement_id: IdPath
-    ) -> Response[bytes]:
-        # The workbook is built row by row in constant memory; only the finished (compressed)
-        # file is held, about 50 bytes a line.
-        buffer = io.BytesIO()
-        await write_xlsx(request.app.state.db, request.auth.tenant_id, settlement_id, buffer)
-        return Response(
-            buffer.getvalue(),
+        self, request: Request[Any, Any, Any], settlement_id: IdPath, lang: FromQuery[Lang] = "zh"
+    ) -> Stream:
+        db = request.app.state.db
+        tenant_id = request.auth.tenant_id
+        await settlement_row(db, tenant_id, settlement_id)
+        return Stream(
+            xlsx_chunks(db, tenant_id, settlement_id, lang),
             media_type=XLSX,
             headers={"Content-Disposition": f'attachment; filename="{settlement_id}.xlsx"'},
+        )
+
+    @get(
+        "/{settlement_id:str}/payout.csv",
+        summary="Payout file for the brand's payout channel (approved or paid settlements)",
+        media_type="text/csv",
+    )
+    async def export_payout(
+        self,
+        request: Request[Any, Any, Any],
+        settlement_id: IdPath,
+        layout: Annotated[str | None, QueryParameter(max_length=32)] = None,
+    ) -> Stream:
+        db = request.app.state.db
+        tenant_id = request.auth.tenant_id
+        chosen = await resolve_layout(db, tenant_id, layout)
+        chunks = payout_chunks(db, tenant_id, settlement_id, chosen)
+        # The first chunk checks the settlement (404, or 409 for a draft) before any byte is sent.
+        first = await anext(chunks)
+
+        async def body() -> Any:
+            yield first
+            async for chunk in chunks:
+                yield chunk
+
+        return Stream(
+            body(),
+            media_type="text/csv",
+            encoding=media_charset(chosen),
+            headers={"Content-Disposition": f'attachment; filename="{settlement_id}-payout.csv"'},
         )

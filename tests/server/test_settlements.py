@@ -161,11 +161,14 @@ def test_csv_export_reads_back_and_is_stable(tenant):
     setup_earners(tenant)
     order(tenant, "o1", 12345)
     settlement = draft(tenant)
-    response = tenant.get(f"/v1/settlements/{settlement['id']}/export.csv")
+    response = tenant.get(f"/v1/settlements/{settlement['id']}/export.csv?lang=en")
     assert response.status_code == 200
-    assert response.headers["content-type"].startswith("text/csv")
+    assert response.headers["content-type"] == "text/csv; charset=utf-8"
     assert response.content.startswith("\ufeff".encode())
-    assert tenant.get(f"/v1/settlements/{settlement['id']}/export.csv").content == response.content
+    assert (
+        tenant.get(f"/v1/settlements/{settlement['id']}/export.csv?lang=en").content
+        == response.content
+    )
     rows = list(csv.DictReader(io.StringIO(response.content.decode("utf-8-sig"))))
     by_id = {r["distributor_id"]: r for r in rows}
     assert by_id["'=near"]["net_fen"] == "1234" and by_id["'=near"]["net_yuan"] == "12.34"
@@ -181,14 +184,16 @@ def test_xlsx_export_reads_back_and_is_stable(tenant):
     setup_earners(tenant)
     order(tenant, "o1", 12345)
     settlement = draft(tenant)
-    first = tenant.get(f"/v1/settlements/{settlement['id']}/export.xlsx")
+    first = tenant.get(f"/v1/settlements/{settlement['id']}/export.xlsx?lang=en")
     assert first.status_code == 200
-    assert tenant.get(f"/v1/settlements/{settlement['id']}/export.xlsx").content == first.content
+    again = tenant.get(f"/v1/settlements/{settlement['id']}/export.xlsx?lang=en")
+    assert again.content == first.content
     book = openpyxl.load_workbook(io.BytesIO(first.content))
     rows = list(book["Lines"].iter_rows(values_only=True))
-    header, body = rows[0], rows[1:]
+    header, body, total = rows[0], rows[1:-1], rows[-1]
     net = header.index("net_fen")
-    assert sum(r[net] for r in body) == settlement["total_fen"]
+    assert sum(r[net] for r in body) == settlement["total_fen"] == total[net]
+    assert total[0] == "TOTAL"
     assert {r[0] for r in body} == {"=near", "top"}  # XLSX cells are typed text: no formula risk
     summary = {r[0]: r[1] for r in book["Summary"].iter_rows(values_only=True)}
     assert summary["total_fen"] == settlement["total_fen"]
@@ -202,7 +207,9 @@ def test_cli_export_writes_the_file(tenant, tmp_path):
     settlement = draft(tenant)
     target = tmp_path / "out.csv"
     log = io.StringIO()
-    args = Namespace(settlement_id=settlement["id"], tenant=None, format="csv", output=str(target))
+    args = Namespace(
+        settlement_id=settlement["id"], tenant=None, format="csv", output=str(target), lang="zh"
+    )
     assert tenant.call(lambda db: export_to_file(db, args, log)) == 0
     assert (
         target.read_bytes() == tenant.get(f"/v1/settlements/{settlement['id']}/export.csv").content
@@ -298,7 +305,7 @@ def test_database_formatted_csv_equals_python_csv_writer(tenant):
     writer.writerow(
         ["TOTAL", ""] + [c for t in totals for c in (str(t), fen_to_yuan_str(t))] + [""]
     )
-    exported = tenant.get(f"/v1/settlements/{settlement['id']}/export.csv").content
+    exported = tenant.get(f"/v1/settlements/{settlement['id']}/export.csv?lang=en").content
     assert exported == "\ufeff".encode() + expected.getvalue().encode()
 
 
