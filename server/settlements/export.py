@@ -132,7 +132,9 @@ async def _pages(
         after = rows[-1][0]
 
 
-async def _entry_pages(db: Connection, tenant_id: str, settlement_id: str) -> AsyncIterator[list[Any]]:
+async def _entry_pages(
+    db: Connection, tenant_id: str, settlement_id: str
+) -> AsyncIterator[list[Any]]:
     """The ledger entries the settlement covers, by entry id (the items' unique index order)."""
     after = -1
     while rows := await db.fetch_values(
@@ -186,9 +188,7 @@ async def csv_chunks(
     buffer.seek(0)
     buffer.truncate()
     writer.writerow(
-        [_TOTAL_LABEL[lang], ""]
-        + [c for t in totals for c in (str(t), fen_to_yuan_str(t))]
-        + [""]
+        [_TOTAL_LABEL[lang], ""] + [c for t in totals for c in (str(t), fen_to_yuan_str(t))] + [""]
     )
     yield buffer.getvalue().encode()
 
