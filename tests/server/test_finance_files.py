@@ -1,4 +1,4 @@
-"""Finance files read back as a finance clerk's tools read them: numbers are numbers, sums add up."""
+"""Finance files read back as finance tools read them: numbers are numbers, sums add up."""
 
 from __future__ import annotations
 
