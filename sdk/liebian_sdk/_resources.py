@@ -39,6 +39,7 @@ Metric = Literal["invites", "orders", "gmv", "commission"]
 Period = Literal["day", "week", "month", "campaign"]
 ImageFormat = Literal["png", "jpeg"]
 ExportFormat = Literal["csv", "xlsx"]
+ExportLang = Literal["zh", "en"]
 DateTimeLike = datetime | str
 """A timezone-aware `datetime`, or an RFC 3339 string with an offset."""
 
@@ -352,11 +353,25 @@ class Settlements(Resource[M]):
         return Call("POST", path, _settlement, json=body, idempotency_key=idempotency_key)
 
     @endpoint
-    def export(self, settlement_id: str, format: ExportFormat = "csv") -> Call[bytes]:
-        """The settlement as CSV (UTF-8 with BOM) or XLSX bytes; re-exports are identical."""
+    def export(
+        self, settlement_id: str, format: ExportFormat = "csv", lang: ExportLang | None = None
+    ) -> Call[bytes]:
+        """The settlement as CSV (UTF-8 with BOM) or XLSX bytes; re-exports are identical.
+
+        Column headers are Chinese unless `lang="en"`."""
         if format not in ("csv", "xlsx"):
             raise ValueError(f"format must be 'csv' or 'xlsx', not {format!r}")
-        return Call("GET", f"/v1/settlements/{segment(settlement_id)}/export.{format}", raw)
+        if lang not in (None, "zh", "en"):
+            raise ValueError(f"lang must be 'zh' or 'en', not {lang!r}")
+        path = f"/v1/settlements/{segment(settlement_id)}/export.{format}"
+        return Call("GET", path, raw, params=compact(lang=lang))
+
+    @endpoint
+    def payout_file(self, settlement_id: str, layout: str | None = None) -> Call[bytes]:
+        """The payout file of an approved settlement, in the tenant's layout or a preset
+        (`generic_bank`: GBK; `wechat_transfer`: UTF-8 with BOM); bytes as served."""
+        path = f"/v1/settlements/{segment(settlement_id)}/payout.csv"
+        return Call("GET", path, raw, params=compact(layout=layout))
 
 
 class Webhooks:

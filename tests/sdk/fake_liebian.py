@@ -89,6 +89,7 @@ class FakeLiebian:
                 ("POST", "/v1/settlements/([^/]+)/approve", self.approve_settlement),
                 ("POST", "/v1/settlements/([^/]+)/paid", self.pay_settlement),
                 ("GET", "/v1/settlements/([^/]+)/export\\.(csv|xlsx)", self.export_settlement),
+                ("GET", "/v1/settlements/([^/]+)/(payout)\\.csv", self.export_settlement),
             ]
         ]
 
@@ -375,7 +376,7 @@ class FakeLiebian:
             f"{line['distributor_id']},{line['net_fen']}" for line in settlement["lines"]
         ]
         text = "\ufeff" + "\r\n".join(rows) + "\r\n"
-        return 200, text.encode() if fmt == "csv" else b"PK\x03\x04fake-xlsx"
+        return 200, text.encode() if fmt != "xlsx" else b"PK\x03\x04fake-xlsx"
 
 
 def _problem(problem: Problem) -> httpx.Response:

@@ -83,6 +83,8 @@ async def scenario(target: Target, kind: str) -> dict[str, Any]:
         seen["csv"] = await done(admin.settlements.export(draft.id))
         seen["csv_again"] = await done(admin.settlements.export(draft.id))
         seen["xlsx"] = await done(admin.settlements.export(draft.id, format="xlsx"))
+        seen["csv_en"] = await done(admin.settlements.export(draft.id, lang="en"))
+        seen["payout"] = await done(admin.settlements.payout_file(draft.id, "wechat_transfer"))
 
         seen["errors"] = errors = {}
         await done(app.links.create(alice, idempotency_key=run))
@@ -142,6 +144,10 @@ def test_every_method_end_to_end(target: Target, kind: str) -> None:
     assert seen["paid"].status == "paid"
     assert seen["csv"] == seen["csv_again"] and seen["csv"].startswith(b"\xef\xbb\xbf")
     assert seen["xlsx"][:2] == b"PK"
+    assert seen["csv_en"].decode("utf-8-sig").startswith("distributor_id,")
+    if target.fake is None:  # file layouts are the server's; the fake only echoes the routes
+        assert seen["csv"].decode("utf-8-sig").startswith("分销员ID,")
+        assert seen["payout"].decode("utf-8-sig").startswith("商家明细单号,")
 
     errors = seen["errors"]
     assert isinstance(errors["sdk key on admin route"], sdk.PermissionDeniedError)

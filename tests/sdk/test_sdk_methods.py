@@ -447,6 +447,24 @@ CASES = [
         b"PK\x03\x04",
         lambda r: r == b"PK\x03\x04",
     ),
+    Case(
+        "settlements.export csv en",
+        lambda c: c.settlements.export("st_1", lang="en"),
+        "GET",
+        "/v1/settlements/st_1/export.csv",
+        "\ufeffdistributor_id,net_fen\r\n".encode(),
+        lambda r: r.startswith(b"\xef\xbb\xbf"),
+        query={"lang": "en"},
+    ),
+    Case(
+        "settlements.payout_file",
+        lambda c: c.settlements.payout_file("st_1", layout="wechat_transfer"),
+        "GET",
+        "/v1/settlements/st_1/payout.csv",
+        b"detail_no,amount\r\n",
+        lambda r: r == b"detail_no,amount\r\n",
+        query={"layout": "wechat_transfer"},
+    ),
 ]
 
 
