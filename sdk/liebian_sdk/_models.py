@@ -4,7 +4,7 @@ Units: amounts are integer fen (`*_fen`, 1 元 = 100 fen), rates basis points (`
 10000 = 100%), times timezone-aware `datetime`s. Unknown response fields are ignored, so a newer
 server that adds fields does not break an older SDK; enumerations (outcome, status, kind...) are
 plain `str` for the same reason, with their known values listed in each docstring.
-Fields that API.md names are required; the others default to empty values, so that an SDK
+Fields that docs/api.md names are required; the others default to empty values, so that an SDK
 and a server of slightly different versions still understand each other.
 """
 

@@ -1,6 +1,6 @@
 """Leaderboard reads behind one interface: the database (default) or Redis sorted sets.
 
-Order everywhere (DOMAIN.md): score desc, then the earliest time the score was reached, then
+Order everywhere (docs/domain.md): score desc, then the earliest time the score was reached, then
 distributor id. Held or frozen distributors are left out.
 
 Database: the top K is an index scan in that order; a rank is the number of members ordered

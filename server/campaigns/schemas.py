@@ -1,4 +1,4 @@
-"""Campaigns, leaderboards and awards (API.md, "Campaigns and rewards")."""
+"""Campaigns, leaderboards and awards (docs/api.md, "Campaigns and rewards")."""
 
 from __future__ import annotations
 

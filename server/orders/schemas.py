@@ -1,6 +1,6 @@
 """Orders, refunds, ledger entries and the explanation of a commission.
 
-Contract: API.md, "Referrals and orders".
+Contract: docs/api.md, "Referrals and orders".
 """
 
 from __future__ import annotations

@@ -1,6 +1,6 @@
 """Paid orders and refunds: commissions to the upline and reversals, into the append-only ledger.
 
-Rules (DOMAIN.md): level k earns floor(amount × rate_k / 10000) fen; a refund reverses, per
+Rules (docs/domain.md): level k earns floor(amount × rate_k / 10000) fen; a refund reverses, per
 entry, floor(c × Σr / A) − floor(c × Σr_before / A), so a full refund cancels to the fen.
 Entries are ``pending`` until ``paid_at + freeze_days``. Replays return the first result.
 """

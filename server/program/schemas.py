@@ -1,4 +1,4 @@
-"""The program: a tenant's standing distribution rules (API.md, "Program")."""
+"""The program: a tenant's standing distribution rules (docs/api.md, "Program")."""
 
 from __future__ import annotations
 

@@ -1,6 +1,6 @@
 """Distributors, share links and referral bindings.
 
-Contract: API.md, "Distributors and links" and "Referrals and orders".
+Contract: docs/api.md, "Distributors and links" and "Referrals and orders".
 """
 
 from __future__ import annotations

@@ -1,4 +1,4 @@
-"""Distributors, share links and the binding decision (DOMAIN.md, "Referral graph and binding")."""
+"""Distributors, share links and the binding decision (docs/domain.md, "Referral graph")."""
 
 from __future__ import annotations
 

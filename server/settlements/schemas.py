@@ -1,4 +1,4 @@
-"""Settlements (API.md, "Settlements")."""
+"""Settlements (docs/api.md, "Settlements")."""
 
 from __future__ import annotations
 

@@ -1,6 +1,6 @@
 """Delivering the outbox: signed POSTs, retried with capped exponential backoff and jitter.
 
-Signature (API.md): ``Liebian-Signature: t=<unix>,v1=<hex HMAC-SHA256(secret, "t.body")>``.
+Signature (docs/api.md): ``Liebian-Signature: t=<unix>,v1=<hex HMAC-SHA256(secret, "t.body")>``.
 Rows are claimed by pushing their next attempt past a lease (``FOR UPDATE SKIP LOCKED`` on
 PostgreSQL), so several workers never send the same delivery at once.
 """

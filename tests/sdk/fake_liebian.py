@@ -1,7 +1,7 @@
 """FakeLiebian: an in-memory STAND-IN for the Liebian API, for SDK tests only.
 
 It is not the server and encodes none of its rules beyond what the SDK tests need: it answers
-the paths of API.md with bodies shaped as API.md describes (auth and scopes, idempotency
+the paths of docs/api.md with bodies shaped as docs/api.md describes (auth and scopes, idempotency
 replays, problem+json errors, 2-level commissions, refunds pro rata, an invites leaderboard,
 settlements). Use it through `httpx.MockTransport(fake)`. The real app replaces it when
 LIEBIAN_SDK_TEST_BASE_URL is set (see conftest.target).

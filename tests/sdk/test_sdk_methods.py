@@ -1,4 +1,4 @@
-"""Every SDK method sends the request API.md describes and decodes its answer, on both clients."""
+"""Every SDK method sends the request docs/api.md describes and decodes its answer, both clients."""
 
 from __future__ import annotations
 
