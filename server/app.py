@@ -19,6 +19,7 @@ from server.campaigns.controller import CampaignController
 from server.campaigns.redis_board import RedisBoard
 from server.common import json_response
 from server.db import Database, connect
+from server.decoding import StrictRequest, check_query_integers
 from server.errors import exception_handlers, problem_response
 from server.maintenance import Maintenance
 from server.observability import (
@@ -137,6 +138,9 @@ def create_app(settings: Settings | None = None, *, db: Database | None = None) 
             DefineMiddleware(ApiKeyMiddleware, exclude=PUBLIC_PATHS),
         ],
         exception_handlers=exception_handlers(),
+        # JSON bodies decode strictly (money is a JSON integer), integer queries from digits
+        request_class=StrictRequest,
+        before_request=check_query_integers,
         before_send=[make_before_send(settings.log_requests)],
         openapi_config=openapi,
         debug=False,

@@ -83,16 +83,40 @@ def encode_cursor(*values: Any) -> str:
     return base64.urlsafe_b64encode(_encoder.encode(list(values))).decode().rstrip("=")
 
 
-def decode_cursor(cursor: str | None) -> list[Any] | None:
+# What a cursor may hold: ids and microsecond times (int64) and keys (text), a few of them.
+_CursorInt = Annotated[int, msgspec.Meta(ge=-(2**63), le=2**63 - 1)]
+_CursorStr = Annotated[str, msgspec.Meta(max_length=256, pattern=r"^[^\x00]*$")]
+_CURSOR_PART = {int: _CursorInt, str: _CursorStr}
+_cursor_decoders: dict[tuple[type, ...], msgspec.json.Decoder[Any]] = {}
+MAX_CURSOR_CHARS = 2048
+
+
+def _bad_cursor() -> InvalidInput:
+    return InvalidInput("cursor", "is not a cursor this API returned; omit it to start over")
+
+
+def decode_cursor(cursor: str | None, *shape: type) -> list[Any] | None:
+    """The values of a cursor from :func:`encode_cursor`, exactly of the types in ``shape``.
+
+    ``decode_cursor(c, int, str)`` gives ``[int, str]`` or a 422 naming ``cursor``: a crafted
+    cursor (wrong arity or types, floats, ints beyond int64, not base64 or JSON) never reaches SQL.
+    """
     if not cursor:
         return None
+    decoder = _cursor_decoders.get(shape)
+    if decoder is None:
+        parts = [_CURSOR_PART[t] for t in shape]
+        decoder = _cursor_decoders[shape] = msgspec.json.Decoder(
+            tuple.__class_getitem__(tuple(parts)) if parts else list[_CursorInt | _CursorStr],
+            strict=True,
+        )
+    if len(cursor) > MAX_CURSOR_CHARS:
+        raise _bad_cursor()
     try:
         raw = base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4))
-        values = msgspec.json.decode(raw)
-    except (ValueError, msgspec.DecodeError):
-        raise InvalidInput(
-            "cursor", "is not a cursor this API returned; omit it to start over"
-        ) from None
-    if not isinstance(values, list):
-        raise InvalidInput("cursor", "is not a cursor this API returned; omit it to start over")
-    return values
+        values = decoder.decode(raw)
+    except (ValueError, msgspec.DecodeError, RecursionError):
+        raise _bad_cursor() from None
+    if not values:
+        raise _bad_cursor()
+    return list(values)

@@ -3,6 +3,8 @@
 Hierarchy::
 
     ServiceError                 a request the service refuses, with a status and a reason
+    ├── DuplicateKey (400)       a JSON object names the same key twice
+    ├── NestedTooDeep (400)      JSON nested deeper than the decoder's recursion limit
     ├── InvalidInput (422)       names the field(s) and the fix
     ├── NotFound (404)           also what another tenant's object looks like
     ├── Conflict (409)           idempotency-key reuse, replay with another body, state races
@@ -29,9 +31,12 @@ from litestar.exceptions import (
 )
 
 __all__ = [
+    "FEN_MESSAGE",
     "Conflict",
+    "DuplicateKey",
     "FieldError",
     "InvalidInput",
+    "NestedTooDeep",
     "NotFound",
     "Problem",
     "ServiceError",
@@ -75,6 +80,28 @@ class InvalidInput(ServiceError):
 
     def __init__(self, field: str, message: str) -> None:
         super().__init__(f"{field}: {message}", [FieldError(field, message)])
+
+
+class DuplicateKey(ServiceError):
+    title = "Duplicate key"
+    slug = "duplicate-key"
+
+    def __init__(self, field: str) -> None:
+        key = field.rsplit(".", 1)[-1]
+        super().__init__(
+            f"the key {key!r} appears more than once in the same JSON object ({field}); "
+            "send each field once",
+            [FieldError(field, "appears more than once in the same object; send it once")],
+        )
+
+
+class NestedTooDeep(ServiceError):
+    title = "JSON nested too deeply"
+    slug = "nested-too-deep"
+
+    def __init__(self) -> None:
+        message = "is nested too deeply (several hundred levels); no request needs that"
+        super().__init__(f"body: {message}", [FieldError("body", message)])
 
 
 class NotFound(ServiceError):
@@ -123,6 +150,27 @@ def _service_error(_: Request[Any, Any, Any], exc: ServiceError) -> Response[byt
 
 
 _MSGSPEC_PATH = re.compile(r" - at `\$\.?(.*)`$")
+_NOT_AN_INT = re.compile(r"^Expected `int(?: \| null)?`, got `(\w+)`$")
+_INT_BOUND = re.compile(r"^Expected `int(?: \| null)?` ([<>]=? -?\d+)$")
+FEN_MESSAGE = "must be an integer number of fen (分), e.g. 19900 for ¥199.00"
+_JSON_TYPES = {"str": "string", "float": "decimal number", "bool": "boolean"}
+
+
+def _integer_message(key: str, message: str) -> str:
+    """Say "integer fen" for money and "JSON integer" for counts, instead of msgspec's terms."""
+    fen = key.endswith("_fen")
+    not_int = _NOT_AN_INT.match(message)
+    if not_int:
+        got = _JSON_TYPES.get(not_int.group(1), not_int.group(1))
+        if fen:
+            return f"{FEN_MESSAGE}; got a {got}"
+        return f"must be a JSON integer such as 7, not a {got} (no quotes, decimals or exponents)"
+    bound = _INT_BOUND.match(message)
+    if bound and fen:
+        return f"must be an integer number of fen (分) {bound.group(1)}, e.g. 19900 for ¥199.00"
+    return message
+
+
 _UNKNOWN_FIELD = re.compile(r"unknown field `([^`]*)`")
 _MISSING_FIELD = re.compile(r"missing required field `([^`]*)`")
 
@@ -147,7 +195,7 @@ def _field_of(item: dict[str, Any]) -> tuple[str, str]:
         message = "is required"
     if key == "data":
         key = "body"
-    return key or "body", message
+    return key or "body", _integer_message(key, message)
 
 
 def _validation_error(_: Request[Any, Any, Any], exc: ValidationException) -> Response[bytes]:
@@ -184,6 +232,12 @@ def _text_encoding(_: Request[Any, Any, Any], exc: Exception) -> Response[bytes]
     )
 
 
+def _recursion(request: Request[Any, Any, Any], exc: RecursionError) -> Response[bytes]:
+    if "deserializ" not in str(exc):  # not msgspec decoding a request: a bug, logged
+        return _unexpected(request, exc)
+    return _service_error(request, NestedTooDeep())
+
+
 def _unexpected(request: Request[Any, Any, Any], exc: Exception) -> Response[bytes]:
     _log.exception("unhandled error on %s %s", request.method, request.url.path, exc_info=exc)
     return problem_response(
@@ -202,5 +256,6 @@ def exception_handlers() -> dict[type[Exception] | int, Any]:
         HTTPException: _http_error,
         asyncpg.CharacterNotInRepertoireError: _text_encoding,
         asyncpg.UntranslatableCharacterError: _text_encoding,
+        RecursionError: _recursion,
         Exception: _unexpected,
     }

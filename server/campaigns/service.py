@@ -157,7 +157,7 @@ async def list_campaigns(
     db: Connection, tenant_id: str, status: str | None, limit: int, cursor: str | None
 ) -> CampaignPage:
     """Newest first, paged by the internal row id."""
-    after = decode_cursor(cursor)
+    after = decode_cursor(cursor, int)
     args: list[Any] = [tenant_id]
     where = "tenant_id = $1"
     if after:

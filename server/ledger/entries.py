@@ -13,7 +13,7 @@ __all__ = ["list_entries"]
 async def list_entries(
     db: Connection, tenant_id: str, distributor_id: str, limit: int, cursor: str | None
 ) -> EntryPage:
-    after = decode_cursor(cursor)
+    after = decode_cursor(cursor, int)
     before_id = int(after[0]) if after else 2**62
     rows = await db.fetch(
         "SELECT e.id, e.kind, e.amount_fen, e.level, e.order_id, e.refund_id, e.campaign_id,"

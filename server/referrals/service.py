@@ -175,7 +175,7 @@ async def team_of(
 ) -> TeamPage:
     """我的团队: members ``level`` steps below the distributor, oldest binding first."""
     await get_distributor_row(db, tenant_id, distributor_id)
-    after = decode_cursor(cursor) or [-1, ""]
+    after = decode_cursor(cursor, int, str) or [-1, ""]
     alias, joins = _TEAM_JOINS[level]
     rows = await db.fetch(
         f"SELECT {alias}.user_id, {alias}.inviter_id, {alias}.bound_at_us,"
@@ -214,7 +214,7 @@ async def team_of(
 async def list_distributors(
     db: Connection, tenant_id: str, status: str | None, limit: int, cursor: str | None
 ) -> DistributorPage:
-    after = decode_cursor(cursor) or [""]
+    after = decode_cursor(cursor, str) or [""]
     rows = await db.fetch(
         "SELECT distributor_id, nickname, tier, status, updated_at_us FROM distributors"
         " WHERE tenant_id = $1 AND ($2::text IS NULL OR status = $2) AND distributor_id > $3"

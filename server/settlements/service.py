@@ -105,7 +105,7 @@ async def list_settlements(
     db: Connection, tenant_id: str, status: str | None, limit: int, cursor: str | None
 ) -> SettlementPage:
     """Newest first (by creation time, then id)."""
-    after = decode_cursor(cursor) or [2**62, ""]
+    after = decode_cursor(cursor, int, str) or [2**62, ""]
     status_filter = " AND status = $5" if status else ""
     rows = await db.fetch(
         "SELECT settlement_id, status, cutoff_us, total_fen, line_count, created_at_us"
@@ -155,7 +155,7 @@ async def get_settlement(
     db: Connection, tenant_id: str, settlement_id: str, limit: int = 500, cursor: str | None = None
 ) -> Settlement:
     row = await settlement_row(db, tenant_id, settlement_id)
-    after = decode_cursor(cursor) or [""]
+    after = decode_cursor(cursor, str) or [""]
     lines = await db.fetch(
         "SELECT distributor_id, commission_fen, red_packet_fen, prize_fen, reversal_fen, net_fen,"
         " transfer_ref FROM settlement_lines WHERE tenant_id = $1 AND settlement_id = $2"
