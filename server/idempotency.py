@@ -1,9 +1,12 @@
 """``Idempotency-Key`` for writes: the same key and body replay the first response.
 
-The key is claimed with an insert inside the write's own transaction. On PostgreSQL a
-concurrent request with the same key blocks on the unique index until the first commits,
-then finds the stored response; on SQLite transactions are serialised by the store. A write
-that fails rolls back its claim, so a retry runs again.
+The key is claimed with an insert (``ON CONFLICT DO NOTHING``) before the work, inside the
+write's own transaction, and the work runs only under a claim this request won. On
+PostgreSQL a concurrent request with the same key blocks on the unique index until the first
+commits, then finds the stored response (same body: a replay) or a different body (409); on
+SQLite transactions are serialised by the store. A write that fails rolls back its claim, so
+a retry runs again. Orders claim the key the same way inside their one write statement
+(:mod:`server.orders.store`).
 """
 
 from __future__ import annotations

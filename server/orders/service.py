@@ -113,10 +113,7 @@ async def record_order(
         ORDER_CONTEXT_SQL, tenant_id, data.user_id, paid_at_us, data.order_id, idempotency_key
     )
     if row is not None and row["key_hash"] is not None and row["key_hash"] != idempotency_hash:
-        raise Conflict(
-            "This Idempotency-Key was already used with a different request; "
-            "use a new key for a new request."
-        )
+        raise Conflict(_KEY_REUSED)
     if row is not None and row["existing_hash"] is not None:
         return await _replay(db, tenant_id, data.order_id, fingerprint), True
     upline = _credited_chain(row, data.user_id, program)
@@ -181,10 +178,30 @@ async def record_order(
             webhook_payload=payload,
         ),
     )
-    if not written:  # a concurrent request with the same order id won the insert
+    if written == "key_taken":  # a concurrent request with the same key won the claim
+        await _check_key(db, tenant_id, idempotency_key, idempotency_hash)
+        return await _replay(db, tenant_id, data.order_id, fingerprint), True
+    if written == "order_exists":  # a concurrent request with the same order id won the insert
         return await _replay(db, tenant_id, data.order_id, fingerprint), True
     await mirror_increments(db, tenant_id, scores)
     return result, False
+
+
+_KEY_REUSED = (
+    "This Idempotency-Key was already used with a different request; "
+    "use a new key for a new request."
+)
+
+
+async def _check_key(db: Connection, tenant_id: str, key: str | None, digest: str) -> None:
+    """409 unless the request that holds ``key`` is this one (same method, path and body)."""
+    held = await db.fetchval(
+        "SELECT request_hash FROM idempotency_keys WHERE tenant_id = $1 AND key = $2",
+        tenant_id,
+        key,
+    )
+    if held != digest:
+        raise Conflict(_KEY_REUSED)
 
 
 async def _replay(db: Connection, tenant_id: str, order_id: str, fingerprint: str) -> OrderOut:

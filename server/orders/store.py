@@ -1,14 +1,16 @@
 """The order write, per engine: one statement on PostgreSQL, one short transaction on SQLite.
 
-Both do the same thing (and the same tests run on both): insert the order unless its id
-exists, its commission entries, the buyer's first-seen row and the Idempotency-Key record,
-and the leaderboard scores it moves, atomically. ``False`` means the order id already
-existed: the caller replays.
+Both do the same thing (and the same tests run on both): claim the Idempotency-Key (if any),
+then insert the order unless its id exists, its commission entries, the buyer's first-seen
+row and the leaderboard scores it moves, atomically. The key is claimed first and the order
+is written only under a claim this request won, so concurrent requests sharing one key write
+one order (on PostgreSQL a second claim waits on the unique index until the first commits).
 """
 
 from __future__ import annotations
 
 from collections.abc import Sequence
+from typing import Literal
 
 import msgspec
 
@@ -16,7 +18,11 @@ from server.campaigns.scores import write_increments
 from server.db import Connection, Database
 from server.webhooks.outbox import write_outbox
 
-__all__ = ["NewOrder", "insert_order"]
+__all__ = ["NewOrder", "Written", "insert_order"]
+
+# written: this request wrote the order; order_exists: its id was taken (nothing written);
+# key_taken: another request holds the Idempotency-Key (nothing written)
+Written = Literal["written", "order_exists", "key_taken"]
 
 
 class NewOrder(msgspec.Struct, frozen=True):
@@ -48,10 +54,17 @@ class NewOrder(msgspec.Struct, frozen=True):
 
 
 _PG_INSERT = """
-WITH o AS (
+WITH k AS (
+  INSERT INTO idempotency_keys (tenant_id, key, request_hash, status_code, response_body,
+                                created_at_us)
+  SELECT $1, $16::text, $17, 201, $18, $11 WHERE $16::text IS NOT NULL
+  ON CONFLICT (tenant_id, key) DO NOTHING
+  RETURNING 1
+), o AS (
   INSERT INTO orders (tenant_id, order_id, user_id, amount_fen, paid_at_us, campaign_id, upline,
                       rates_bps, event_id, request_hash, created_at_us)
-  VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11)
+  SELECT $1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11
+  WHERE $16::text IS NULL OR EXISTS (SELECT 1 FROM k)
   ON CONFLICT (tenant_id, order_id) DO NOTHING
   RETURNING order_id
 ), e AS (
@@ -65,12 +78,6 @@ WITH o AS (
   INSERT INTO user_bindings (tenant_id, user_id, first_seen_at_us)
   SELECT $1, $3, $11 FROM o
   ON CONFLICT (tenant_id, user_id) DO NOTHING
-  RETURNING 1
-), k AS (
-  INSERT INTO idempotency_keys (tenant_id, key, request_hash, status_code, response_body,
-                                created_at_us)
-  SELECT $1, $16::text, $17, 201, $18, $11 FROM o WHERE $16::text IS NOT NULL
-  ON CONFLICT (tenant_id, key) DO NOTHING
   RETURNING 1
 ), s AS (
   INSERT INTO leaderboard_scores (tenant_id, campaign_id, period_key, distributor_id, score,
@@ -90,12 +97,14 @@ WITH o AS (
   ON CONFLICT (tenant_id, endpoint_id, event_id) DO NOTHING
   RETURNING 1
 )
-SELECT COUNT(*) AS inserted FROM o
+SELECT (SELECT COUNT(*) FROM k) AS claimed, (SELECT COUNT(*) FROM o) AS inserted
 """
 
+_RELEASE_KEY = "DELETE FROM idempotency_keys WHERE tenant_id = $1 AND key = $2"
 
-async def _insert_pg(db: Connection, o: NewOrder) -> bool:
-    inserted = await db.fetchval(
+
+async def _insert_pg(db: Connection, o: NewOrder) -> Written:
+    row = await db.fetchrow(
         _PG_INSERT,
         o.tenant_id,
         o.order_id,
@@ -121,11 +130,35 @@ async def _insert_pg(db: Connection, o: NewOrder) -> bool:
         o.webhook_event_type,
         o.webhook_payload,
     )
-    return bool(inserted)
+    if row is None:  # cannot happen: the statement always returns one row
+        raise RuntimeError("invariant broken: the order statement returned no row")
+    if row["inserted"]:
+        return "written"
+    if o.idempotency_key is None:
+        return "order_exists"
+    if not row["claimed"]:
+        return "key_taken"
+    # The key was claimed but the order id was taken: release the key (nothing was written
+    # under it), as a failed write does on every other route.
+    await db.execute(_RELEASE_KEY, o.tenant_id, o.idempotency_key)
+    return "order_exists"
 
 
-async def _insert_generic(db: Database, o: NewOrder) -> bool:
+async def _insert_generic(db: Database, o: NewOrder) -> Written:
     async with db.transaction() as tx:
+        if o.idempotency_key is not None:
+            claimed = await tx.fetchval(
+                "INSERT INTO idempotency_keys (tenant_id, key, request_hash, status_code,"
+                " response_body, created_at_us) VALUES ($1, $2, $3, 201, $4, $5)"
+                " ON CONFLICT (tenant_id, key) DO NOTHING RETURNING id",
+                o.tenant_id,
+                o.idempotency_key,
+                o.idempotency_hash,
+                o.response_body,
+                o.now_us,
+            )
+            if claimed is None:
+                return "key_taken"
         inserted = await tx.fetchval(
             "INSERT INTO orders (tenant_id, order_id, user_id, amount_fen, paid_at_us, campaign_id,"
             " upline, rates_bps, event_id, request_hash, created_at_us)"
@@ -144,7 +177,9 @@ async def _insert_generic(db: Database, o: NewOrder) -> bool:
             o.now_us,
         )
         if inserted is None:
-            return False
+            if o.idempotency_key is not None:
+                await tx.execute(_RELEASE_KEY, o.tenant_id, o.idempotency_key)
+            return "order_exists"
         if o.entries:
             await tx.executemany(
                 "INSERT INTO ledger_entries (tenant_id, distributor_id, kind, amount_fen, level,"
@@ -171,17 +206,6 @@ async def _insert_generic(db: Database, o: NewOrder) -> bool:
             o.user_id,
             o.now_us,
         )
-        if o.idempotency_key is not None:
-            await tx.execute(
-                "INSERT INTO idempotency_keys (tenant_id, key, request_hash, status_code,"
-                " response_body, created_at_us) VALUES ($1, $2, $3, 201, $4, $5)"
-                " ON CONFLICT (tenant_id, key) DO NOTHING",
-                o.tenant_id,
-                o.idempotency_key,
-                o.idempotency_hash,
-                o.response_body,
-                o.now_us,
-            )
         await write_increments(tx, o.tenant_id, o.scores)
         if o.webhook_endpoints:
             await write_outbox(
@@ -193,11 +217,11 @@ async def _insert_generic(db: Database, o: NewOrder) -> bool:
                 o.webhook_payload,
                 o.now_us,
             )
-    return True
+    return "written"
 
 
-async def insert_order(db: Database, order: NewOrder) -> bool:
-    """Write the order; ``False`` if an order with its id already existed (nothing written)."""
+async def insert_order(db: Database, order: NewOrder) -> Written:
+    """Write the order under its Idempotency-Key; see :data:`Written` for the outcomes."""
     if db.engine == "postgres":
         return await _insert_pg(db, order)
     return await _insert_generic(db, order)
