@@ -70,3 +70,36 @@ def test_one_key_with_different_upserts_writes_once(tenant: TenantKeys, path: st
     codes = [r.status_code for r in responses]
     assert codes.count(200) == 1, codes
     assert codes.count(409) == RACERS - 1, codes
+
+
+def test_one_key_on_the_apps_own_loop_creates_exactly_one(tenant: TenantKeys):
+    """The same race as tasks on the app's event loop (no threads): requests interleave at
+    every await, so on SQLite too each reads before any writes."""
+    import asyncio
+
+    import httpx
+
+    chain(tenant, "a")
+    headers = tenant.headers("sdk", **{"Idempotency-Key": "race-tasks"})
+
+    async def fire() -> list[int]:
+        transport = httpx.ASGITransport(app=tenant.client.app)
+        async with httpx.AsyncClient(transport=transport, base_url="http://test") as http:
+            responses = await asyncio.gather(
+                *(
+                    http.post(
+                        "/v1/orders",
+                        json={"order_id": f"task-{n}", "user_id": "buyer", "amount_fen": 1000,
+                              "paid_at": "2026-05-01T10:00:00+00:00"},
+                        headers=headers,
+                    )
+                    for n in range(RACERS)
+                )
+            )
+        return [r.status_code for r in responses]
+
+    with tenant.client.portal() as portal:
+        codes = portal.call(fire)
+    assert codes.count(201) == 1, codes
+    assert codes.count(409) == RACERS - 1, codes
+    assert ledger_sum(tenant, "a") == 100
