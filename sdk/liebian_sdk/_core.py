@@ -47,6 +47,44 @@ def raw(content: bytes) -> bytes:
     return content
 
 
+_UNITS = {"_fen": "an int number of fen (分), e.g. 19900 for ¥199.00", "_bps": (
+    "an int number of basis points (1 bp = 0.01%), e.g. 1000 for 10%"
+)}
+
+
+def check_integers(value: Any, path: str = "") -> None:
+    """Refuse anything but an `int` for money (`*_fen`) and rates (`*_bps`), before sending.
+
+    A float, a string, a bool or a Decimal there is a caller bug: yuan passed as fen is off by
+    100x, and the server refuses them anyway (422). Raises TypeError naming the argument.
+    """
+    if isinstance(value, Mapping):
+        items: Any = value.items()
+    elif isinstance(value, msgspec.Struct):
+        items = ((name, getattr(value, name)) for name in value.__struct_fields__)
+    elif isinstance(value, list | tuple):
+        for index, item in enumerate(value):
+            check_integers(item, f"{path}[{index}]")
+        return
+    else:
+        return
+    for key, item in items:
+        here = f"{path}.{key}" if path else str(key)
+        unit = _UNITS.get(str(key)[-4:])
+        if unit is None:
+            check_integers(item, here)
+        elif isinstance(item, list | tuple):
+            for index, element in enumerate(item):
+                _check_int(element, f"{here}[{index}]", unit)
+        elif item is not None:
+            _check_int(item, here, unit)
+
+
+def _check_int(value: Any, path: str, unit: str) -> None:
+    if type(value) is not int:  # bool is an int subclass, and True is not 1 fen
+        raise TypeError(f"{path} must be {unit}; got {type(value).__name__} {value!r}")
+
+
 class Call(Generic[T]):
     """One logical API call, before it is sent (and possibly retried)."""
 
@@ -66,6 +104,8 @@ class Call(Generic[T]):
         self.path = path
         self.decode = decode
         self.params = params
+        if json is not None:
+            check_integers(json)
         self.body = None if json is None else _encode(json)
         self.idempotency_key = idempotency_key
 
