@@ -118,7 +118,7 @@ def _check_duplicates(body: bytes, decoder: _BodyDecoder) -> None:
     # A key written twice repeats its quoted name in the raw text (an escaped name has a
     # backslash): only then is the body parsed a second time to find which key it was.
     if not (
-        decoder.any_keys or b"\\" in body or any(body.count(k) > 1 for k in decoder.keys)
+        decoder.any_keys or b"\\" in body or max(map(body.count, decoder.keys), default=0) > 1
     ):
         return
     key = duplicate_key(body)
