@@ -44,7 +44,32 @@ _decoders: dict[HTTPRouteHandler, _BodyDecoder | None] = {}
 _query_ints: dict[HTTPRouteHandler, tuple[str, ...]] = {}
 
 
+_SEQUENCES = (
+    msgspec.inspect.ListType,
+    msgspec.inspect.SetType,
+    msgspec.inspect.FrozenSetType,
+    msgspec.inspect.VarTupleType,
+)
+_LEAVES = (
+    msgspec.inspect.IntType,
+    msgspec.inspect.FloatType,
+    msgspec.inspect.StrType,
+    msgspec.inspect.BoolType,
+    msgspec.inspect.NoneType,
+    msgspec.inspect.LiteralType,
+    msgspec.inspect.EnumType,
+    msgspec.inspect.DateTimeType,
+    msgspec.inspect.DateType,
+    msgspec.inspect.TimeType,
+    msgspec.inspect.TimeDeltaType,
+    msgspec.inspect.UUIDType,
+    msgspec.inspect.DecimalType,
+    msgspec.inspect.BytesType,
+)
+
+
 def _known_keys(tp: Any) -> tuple[set[bytes], bool]:
+    """The quoted key names a body of type ``tp`` can hold, and whether it can hold others."""
     keys: set[bytes] = set()
     any_keys = False
     seen: set[Any] = set()
@@ -60,11 +85,11 @@ def _known_keys(tp: Any) -> tuple[set[bytes], bool]:
                 todo.append(field.type)
         elif isinstance(info, msgspec.inspect.UnionType):
             todo.extend(info.types)
-        elif isinstance(info, msgspec.inspect.ListType | msgspec.inspect.SetType):
+        elif isinstance(info, _SEQUENCES):
             todo.append(info.item_type)
-        elif isinstance(
-            info, msgspec.inspect.DictType | msgspec.inspect.AnyType | msgspec.inspect.TypedDictType
-        ):
+        elif isinstance(info, msgspec.inspect.TupleType):
+            todo.extend(info.item_types)
+        elif not isinstance(info, _LEAVES):  # maps, Any, dataclasses...: keys of any name
             any_keys = True
     return keys, any_keys
 
