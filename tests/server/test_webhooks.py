@@ -189,3 +189,122 @@ def test_delivery_is_pinned_to_a_checked_public_address(tenant):
     assert sent.headers["host"] == "hooks.example.com"
     assert sent.extensions.get("sni_hostname") == "hooks.example.com"
     assert verify(created["secret"], sent.headers["liebian-signature"], sent.content)
+
+
+# --------------------------------------------------------------------------- issue 13: the API
+
+
+def hook(tenant, url="https://hooks.example.com/liebian", events=("settlement.paid",), **kw):
+    return tenant.post("/v1/webhook-endpoints", {"url": url, "events": list(events)}, **kw)
+
+
+def test_endpoint_urls_are_checked_by_the_shared_guard_and_parser(tenant):
+    for url in ("http://[::127.0.0.1]/x", "http://[::ffff:127.0.0.1]/x", "http://fd00::2/x",
+                "http://[fd00::2]/x", "http://[64:ff9b::7f00:1]/x", "http://[2002:7f00:1::]/x",
+                "http://[2001::1]/x", "http://169.254.169.254/", "http://127.1/",
+                "http://2130706433/", "http://0x7f.0.0.1/", "http://0177.0.0.1/",
+                "http://①②⑦.0.0.1/", "http://xn--/", "http://printer.local/",
+                "http://[ff02::1]/x", "http://0.0.0.0/"):  # fmt: skip
+        response = hook(tenant, url)
+        assert response.status_code == 422, (url, response.text)
+        assert response.json()["errors"][0]["field"] == "url"
+
+
+def test_get_rotate_and_delete_an_endpoint(tenant):
+    created = hook(tenant).json()
+    path = f"/v1/webhook-endpoints/{created['id']}"
+    got = tenant.get(path)
+    assert got.status_code == 200
+    assert got.json()["secret"] is None and got.json()["url"] == created["url"]
+    rotated = tenant.post(f"{path}/rotate-secret")
+    assert rotated.status_code == 200, rotated.text
+    new_secret = rotated.json()["secret"]
+    assert new_secret.startswith("whsec_") and new_secret != created["secret"]
+    assert tenant.get(path).json()["secret"] is None
+    deleted = tenant.client.delete(path, headers=tenant.headers())
+    assert deleted.status_code == 204
+    assert tenant.get(path).status_code == 404
+    assert tenant.post(f"{path}/rotate-secret").status_code == 404
+    assert tenant.client.delete(path, headers=tenant.headers()).status_code == 404
+
+
+def test_rotated_secret_signs_the_next_delivery(tenant):
+    created = endpoint(tenant, ["commission.created"])
+    rotated = tenant.post(f"/v1/webhook-endpoints/{created['id']}/rotate-secret")
+    new_secret = rotated.json()["secret"]
+    register(tenant, "near")
+    arrive(tenant, "buyer", link_of(tenant, "near"))
+    order(tenant, "o1", 10000)
+    receiver = Receiver()
+    assert deliver(tenant, receiver) == 1
+    sent = receiver.calls[0]
+    assert verify(new_secret, sent.headers["liebian-signature"], sent.content)
+    assert not verify(created["secret"], sent.headers["liebian-signature"], sent.content)
+
+
+def test_deleting_an_endpoint_stops_its_deliveries(tenant):
+    created = endpoint(tenant, ["commission.created"])
+    register(tenant, "near")
+    arrive(tenant, "buyer", link_of(tenant, "near"))
+    order(tenant, "o1", 10000)
+    tenant.client.delete(f"/v1/webhook-endpoints/{created['id']}", headers=tenant.headers())
+    receiver = Receiver()
+    assert deliver(tenant, receiver, FAR_FUTURE_US) == 0
+    assert receiver.calls == []
+    assert deliver(tenant, receiver, FAR_FUTURE_US + 99 * HOUR_US) == 0  # never again
+    assert receiver.calls == []
+
+
+def test_another_tenants_endpoint_is_not_found(tenant, other_tenant):
+    created = hook(tenant).json()
+    path = f"/v1/webhook-endpoints/{created['id']}"
+    assert other_tenant.get(path).status_code == 404
+    assert other_tenant.post(f"{path}/rotate-secret").status_code == 404
+    assert other_tenant.client.delete(path, headers=other_tenant.headers()).status_code == 404
+    assert tenant.get(path).status_code == 200  # untouched
+    assert other_tenant.get("/v1/webhook-endpoints").json()["endpoints"] == []
+
+
+def test_endpoints_list_pages_with_a_cursor(tenant):
+    ids = [hook(tenant, f"https://hooks.example.com/{n}").json()["id"] for n in range(5)]
+    seen, cursor = [], None
+    while True:
+        page = tenant.get("/v1/webhook-endpoints", params={"limit": 2, **(
+            {"cursor": cursor} if cursor else {})}).json()  # fmt: skip
+        assert len(page["endpoints"]) <= 2
+        assert all(e["secret"] is None for e in page["endpoints"])
+        seen += [e["id"] for e in page["endpoints"]]
+        cursor = page["next_cursor"]
+        if cursor is None:
+            break
+    assert seen == ids
+    assert tenant.get("/v1/webhook-endpoints", params={"limit": 0}).status_code in (400, 422)
+
+
+def test_replayed_creation_does_not_return_the_secret_in_clear(tenant):
+    first = hook(tenant, headers={"Idempotency-Key": "create-hook-1"})
+    assert first.status_code == 201 and first.json()["secret"].startswith("whsec_")
+    replay = hook(tenant, headers={"Idempotency-Key": "create-hook-1"})
+    assert replay.status_code == 201
+    assert replay.headers["idempotent-replayed"] == "true"
+    assert replay.json()["id"] == first.json()["id"]
+    assert replay.json()["secret"] is None
+    assert "rotate-secret" in replay.json()["note"]
+    assert len(tenant.get("/v1/webhook-endpoints").json()["endpoints"]) == 1
+
+    async def stored(db, tenant_id):
+        return await db.fetch(
+            "SELECT response_body FROM idempotency_keys WHERE tenant_id = $1", tenant_id
+        )
+
+    bodies = [r[0] for r in tenant.call(stored, tenant.tenant_id)]
+    assert bodies and not any(first.json()["secret"] in body for body in bodies)
+
+
+def test_rotation_replay_does_not_return_the_secret_in_clear(tenant):
+    created = hook(tenant).json()
+    path = f"/v1/webhook-endpoints/{created['id']}/rotate-secret"
+    first = tenant.post(path, headers={"Idempotency-Key": "rotate-1"})
+    replay = tenant.post(path, headers={"Idempotency-Key": "rotate-1"})
+    assert first.json()["secret"].startswith("whsec_")
+    assert replay.json()["secret"] is None and replay.json()["id"] == created["id"]
