@@ -22,6 +22,7 @@ from server.webhooks.delivery import Claimed, DeliveryPolicy, claim, deliver_row
 __all__ = ["WebhookWorker"]
 
 _log = logging.getLogger("liebian.webhooks")
+SWEEP_US = 30_000_000
 
 
 class WebhookWorker:
@@ -43,11 +44,14 @@ class WebhookWorker:
         self._tasks: set[asyncio.Task[bool]] = set()
         self._wake = asyncio.Event()
         self._task: asyncio.Task[None] | None = None
+        self._next_sweep_us = 0
 
     async def fill(self) -> int:
         """Claim due rows into the free slots and start them; return how many started."""
         now = now_us()
-        await give_up_abandoned(self.db, now)
+        if now >= self._next_sweep_us:  # rare: only rows whose last attempt never reported
+            await give_up_abandoned(self.db, now)
+            self._next_sweep_us = now + SWEEP_US
         free = self.policy.concurrency - len(self._tasks)
         rows = await claim(self.db, now, self.policy, free, self.in_flight, self.tenants)
         for row in rows:
