@@ -118,17 +118,20 @@ def address_refusal(ip: IPAddress) -> str | None:
     return None
 
 
-def host_refusal(host: str) -> str | None:
-    """Why ``host`` (as written in a URL, IDNA-encoded) is internal or ambiguous, or ``None``."""
+def host_refusal(host: str, allow_private: bool = False) -> str | None:
+    """Why ``host`` (as written in a URL, IDNA-encoded) is internal or ambiguous, or ``None``.
+
+    ``allow_private`` (development) lets internal addresses and names pass; a numeric or
+    malformed name is refused either way."""
     name = host.strip("[]").lower().rstrip(".")
     try:
         ip = ipaddress.ip_address(name.split("%", 1)[0])
     except ValueError:
         ip = None
     if ip is not None:
-        reason = address_refusal(ip)
+        reason = None if allow_private else address_refusal(ip)
         return None if reason is None else f"{ip} is {reason}"
-    if name == "localhost" or name.endswith(_INTERNAL_SUFFIXES):
+    if not allow_private and (name == "localhost" or name.endswith(_INTERNAL_SUFFIXES)):
         return f"{name} names this machine or an internal network"
     if _NUMERIC_HOST.match(name):
         return f"{name} is a numeric host a resolver reads as an IPv4 address; write it dotted"

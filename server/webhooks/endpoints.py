@@ -42,12 +42,12 @@ def check_endpoint_url(url: str, allow_private: bool) -> None:
         host = parse_url(url).raw_host.decode("ascii")
     except OutboundRefused as exc:
         raise InvalidInput("url", f"must be an absolute http(s) URL ({exc.detail})") from None
-    refusal = None if allow_private else host_refusal(host)
+    refusal = host_refusal(host, allow_private)
     if refusal is not None:
         raise InvalidInput(
             "url",
-            f"points at a loopback, private or internal address ({refusal}); use a public URL "
-            "(LIEBIAN_WEBHOOK_ALLOW_PRIVATE=1 allows it for development)",
+            f"{refusal}; use a public host name or address "
+            "(LIEBIAN_WEBHOOK_ALLOW_PRIVATE=1 allows internal ones for development)",
         )
 
 

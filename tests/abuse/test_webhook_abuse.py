@@ -140,14 +140,14 @@ def test_total_deadline_not_per_byte(tenant):
     (row,) = tenant.call(_rows, tenant.tenant_id)
     assert row["last_error"].startswith("timeout") and row["delivered_at_us"] is None
     assert sent >= 3  # bytes kept coming: a per-read timeout would never have fired
-    assert elapsed < rules.deadline + 1.0
+    assert elapsed < rules.deadline + 2.0  # margin for a loaded machine, not per-byte time
 
 
 def test_a_trickling_receiver_does_not_delay_another_tenant(tenant, other_tenant):
     """Tenant A: six deliveries to a receiver sending one byte every 3 s. Tenant B: one to a
     healthy receiver. B is delivered while A's attempts hang; A holds at most its K slots
     and its attempts end at the deadline."""
-    rules = policy(deadline=1.5, per_tenant=2, concurrency=3)
+    rules = policy(deadline=2.5, per_tenant=2, concurrency=3)
     with receiver("trickle", trickle_every=3.0) as (slow_url, slow), \
             receiver("ok") as (ok_url, ok):  # fmt: skip
         enqueue(tenant, add_endpoint(tenant, slow_url), 6)

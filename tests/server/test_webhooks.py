@@ -483,7 +483,9 @@ def test_allow_private_accepts_loopback_but_the_parser_still_decides():
 
     check_endpoint_url("http://127.0.0.1:9000/hook", allow_private=True)
     check_endpoint_url("http://[::1]:9000/hook", allow_private=True)
-    for url in ("http://①②⑦.0.0.1/", "http://0177.0.0.1/", "gopher://127.0.0.1/"):
+    check_endpoint_url("http://receiver.internal:9000/hook", allow_private=True)
+    for url in ("http://①②⑦.0.0.1/", "http://0177.0.0.1/", "gopher://127.0.0.1/",
+                "http://127.1/", "http://exa mple.com/"):  # fmt: skip
         with pytest.raises(InvalidInput) as caught:
             check_endpoint_url(url, allow_private=True)
         assert caught.value.errors[0].field == "url"
