@@ -3,10 +3,11 @@
 Signature (docs/api.md): ``Liebian-Signature: t=<unix>,v1=<hex HMAC-SHA256(secret, "t.body")>``.
 
 Bounds (:class:`DeliveryPolicy`): one ``deadline`` per attempt covers DNS, connect, send and
-reading the answer, in total; at most ``max_response_bytes`` of the answer are kept (the body is
-streamed and the connection closed after that, so the transport reads at most one more socket
-read); at most ``concurrency`` attempts are in flight and at most ``per_tenant`` of one tenant,
-so a slow or dead endpoint ties up its own tenant's slots only.
+reading the answer, in total; a 2xx status is a delivery and its body is never read; of any
+other answer at most ``max_response_bytes`` are read raw for ``last_error`` (streamed, then the
+connection is closed, so the transport reads at most one more socket read); at most
+``concurrency`` attempts are in flight and at most ``per_tenant`` of one tenant, so a slow or
+dead endpoint ties up its own tenant's slots only.
 
 Fairness: due rows are ranked within their tenant and taken rank by rank (every tenant's first
 row, then every tenant's second, ...), skipping tenants already at ``per_tenant``. A row is
@@ -104,6 +105,7 @@ async def _post(
         "Content-Type": "application/json",
         "Liebian-Signature": sign(secret, body, int(time.time())),
         "User-Agent": "liebian-webhooks/1",
+        "Accept-Encoding": "identity",
     }
     extensions: dict[str, Any] = {}
     if not policy.allow_private:
@@ -116,6 +118,8 @@ async def _post(
     response = await client.send(request, stream=True)
     kept = bytearray()
     try:
+        if 200 <= response.status_code < 300:
+            return None  # received: the body, whatever its size or pace, is not read
         async for chunk in response.aiter_raw():  # raw: no decompression (no gzip bomb)
             kept += chunk[: policy.max_response_bytes - len(kept)]
             if len(kept) >= policy.max_response_bytes:
@@ -124,8 +128,6 @@ async def _post(
         kept = bytearray(response.content[: policy.max_response_bytes])
     finally:
         await response.aclose()  # an unread rest is not drained: the connection is closed
-    if 200 <= response.status_code < 300:
-        return None
     snippet = bytes(kept[:200]).decode("utf-8", "replace").strip()
     return f"HTTP {response.status_code}" + (f": {snippet}" if snippet else "")
 

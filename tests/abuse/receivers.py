@@ -45,7 +45,7 @@ def _read_request(sock: socket.socket) -> bytes:
 
 
 def _handler(
-    mode: str, stats: Stats, trickle_every: float
+    mode: str, stats: Stats, trickle_every: float, status: bytes
 ) -> type[socketserver.BaseRequestHandler]:
     class Handler(socketserver.BaseRequestHandler):
         def handle(self) -> None:
@@ -57,7 +57,7 @@ def _handler(
                 if mode == "ok":
                     sock.sendall(b"HTTP/1.1 204 No Content\r\nConnection: close\r\n\r\n")
                 elif mode == "huge":
-                    sock.sendall(b"HTTP/1.1 200 OK\r\nContent-Type: text/plain\r\n"
+                    sock.sendall(b"HTTP/1.1 " + status + b"\r\nContent-Type: text/plain\r\n"
                                  b"Content-Length: %d\r\n\r\n" % HUGE_BYTES)  # fmt: skip
                     sent = 0
                     while sent < HUGE_BYTES and not stats.stop.is_set():
@@ -83,10 +83,14 @@ class _Server(socketserver.ThreadingTCPServer):
 
 
 @contextmanager
-def receiver(mode: str, trickle_every: float = 3.0) -> Iterator[tuple[str, Stats]]:
-    """Serve ``mode`` ("ok", "huge", "trickle") on 127.0.0.1; yield (URL, stats)."""
+def receiver(
+    mode: str, trickle_every: float = 3.0, status: int = 200
+) -> Iterator[tuple[str, Stats]]:
+    """Serve ``mode`` ("ok", "huge" with ``status``, "trickle") on 127.0.0.1; yield (URL,
+    stats)."""
     stats = Stats()
-    server = _Server(("127.0.0.1", 0), _handler(mode, stats, trickle_every))
+    line = b"%d %s" % (status, b"OK" if status == 200 else b"Error")
+    server = _Server(("127.0.0.1", 0), _handler(mode, stats, trickle_every, line))
     thread = threading.Thread(target=server.serve_forever, daemon=True)
     thread.start()
     try:

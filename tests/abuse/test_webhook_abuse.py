@@ -102,9 +102,11 @@ class CountingTransport(httpx.AsyncBaseTransport):
         await self.inner.aclose()
 
 
-def test_a_400_mib_answer_is_read_a_few_kb_and_memory_stays_flat(tenant):
+@pytest.mark.parametrize("status", [200, 500])
+def test_a_400_mib_answer_is_read_a_few_kb_and_memory_stays_flat(tenant, status):
+    """200: a delivery, the body is never read. 500: a failure, a few KB kept for last_error."""
     rules = policy(per_tenant=5)
-    with receiver("huge") as (url, stats):
+    with receiver("huge", status=status) as (url, stats):
         enqueue(tenant, add_endpoint(tenant, url), 5)
         transport = CountingTransport()
 
@@ -115,12 +117,17 @@ def test_a_400_mib_answer_is_read_a_few_kb_and_memory_stays_flat(tenant):
         before = rss_bytes()
         delivered = tenant.call(run)
         growth = rss_bytes() - before
-    assert delivered == 5  # a 200 is a delivery; the rest of the answer is never read
+        sent = stats.bytes_sent
+    assert delivered == (5 if status == 200 else 0)
     assert len(transport.pulled) == 5
     # at most the kept bytes plus the one socket read that carried them
     assert max(transport.pulled) <= rules.max_response_bytes + 65536, transport.pulled
-    assert stats.bytes_sent < HUGE_BYTES // 10  # the connection was closed, not drained
+    assert sent < HUGE_BYTES // 10  # the connection was closed, not drained
     assert growth < 50 * 1024 * 1024, f"RSS grew {growth / 1e6:.1f} MB"
+    rows = tenant.call(_rows, tenant.tenant_id)
+    if status == 500:
+        assert all(r["last_error"].startswith("HTTP 500: xxx") for r in rows)
+        assert all(len(r["last_error"]) <= 500 for r in rows)
 
 
 def test_total_deadline_not_per_byte(tenant):

@@ -421,7 +421,8 @@ def test_a_delivery_reads_a_bounded_part_of_the_answer(tenant):
 
 
 def test_one_deadline_covers_the_whole_attempt(tenant):
-    """A trickling answer (each byte quick, the whole slow) ends at the deadline."""
+    """A trickling answer (each byte quick, the whole slow) ends at the deadline; a 2xx
+    status alone is a delivery, whatever follows it."""
     endpoint(tenant, ["commission.created"])
     paid_order(tenant)
 
@@ -432,11 +433,24 @@ def test_one_deadline_covers_the_whole_attempt(tenant):
                 yield b"x"
 
     def handler(request: httpx.Request) -> httpx.Response:
-        return httpx.Response(200, stream=Trickle())
+        return httpx.Response(502, stream=Trickle())  # an error answer's body is read (4 KB)
 
     deliver(tenant, handler, policy=DeliveryPolicy(resolve=fake_dns, deadline=0.3,
                                                    max_response_bytes=10_000))  # fmt: skip
     assert outbox(tenant)[0]["last_error"].startswith("timeout")
+
+
+def test_a_2xx_status_is_a_delivery_whatever_its_body_does(tenant):
+    endpoint(tenant, ["commission.created"])
+    paid_order(tenant)
+
+    class Never(httpx.AsyncByteStream):
+        async def __aiter__(self):
+            await asyncio.sleep(60)
+            yield b""
+
+    assert deliver(tenant, lambda r: httpx.Response(200, stream=Never()),
+                   policy=DeliveryPolicy(resolve=fake_dns, deadline=0.5)) == 1  # fmt: skip
 
 
 def test_tenants_take_turns_and_each_has_at_most_k_in_flight():
