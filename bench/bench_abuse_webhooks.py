@@ -7,9 +7,9 @@ The app runs as in production: ``liebian serve --host 127.0.0.1`` on a free loop
 worker, the delivery loop on, a fresh SQLite file (or the bench's own PostgreSQL database), with
 ``LIEBIAN_WEBHOOK_ALLOW_PRIVATE=1`` (the receivers are on loopback) and
 ``LIEBIAN_WEBHOOK_TIMEOUT=3``. Hostile receivers run in this process: half the endpoints answer
-200 with a 400 MiB body streamed lazily from one 64 KiB buffer, half send their answer one byte
-every 3 s. One event fans out to ``--deliveries`` endpoints; while they are attempted, a second
-tenant's event goes to a healthy receiver and its delivery time is printed.
+200 or 500 with a 400 MiB body streamed lazily from one 64 KiB buffer, half send their answer
+one byte every 3 s. One event fans out to ``--deliveries`` endpoints; while they are
+attempted, a second tenant's event goes to a healthy receiver and its delivery time is printed.
 
 Printed: idle RSS (after start-up and a few requests), peak RSS while the hostile deliveries
 run (``VmRSS`` sampled every 20 ms, and ``VmHWM``), their ratio against the target < 2x, bytes
@@ -57,12 +57,13 @@ def free_port() -> int:
 
 
 class Receivers:
-    """Loopback receivers: "huge", "trickle" and "ok", one thread per connection."""
+    """Loopback receivers: "huge" (200), "huge500", "trickle" and "ok", a thread per
+    connection."""
 
     def __init__(self) -> None:
         self.stop = threading.Event()
         self.huge_sent = 0
-        self.requests: dict[str, int] = {"huge": 0, "trickle": 0, "ok": 0}
+        self.requests: dict[str, int] = {"huge": 0, "huge500": 0, "trickle": 0, "ok": 0}
         self.ok_at: list[float] = []
         self._servers: list[socketserver.ThreadingTCPServer] = []
 
@@ -82,8 +83,9 @@ class Receivers:
         if mode == "ok":
             self.ok_at.append(time.monotonic())
             sock.sendall(b"HTTP/1.1 204 No Content\r\nConnection: close\r\n\r\n")
-        elif mode == "huge":
-            sock.sendall(b"HTTP/1.1 200 OK\r\nContent-Length: %d\r\n\r\n" % HUGE_BYTES)
+        elif mode in ("huge", "huge500"):
+            status = b"200 OK" if mode == "huge" else b"500 Internal Server Error"
+            sock.sendall(b"HTTP/1.1 %s\r\nContent-Length: %d\r\n\r\n" % (status, HUGE_BYTES))
             sent = 0
             while sent < HUGE_BYTES and not self.stop.is_set():
                 sock.sendall(_CHUNK)
@@ -94,6 +96,9 @@ class Receivers:
                 if self.stop.wait(TRICKLE_EVERY):
                     return
                 sock.sendall(bytes([byte]))
+
+    def hostile(self) -> int:
+        return sum(n for mode, n in self.requests.items() if mode != "ok")
 
     def start(self, mode: str) -> str:
         owner = self
@@ -188,14 +193,15 @@ def webhook_abuse(engine: str = "sqlite", deliveries: int = 20) -> dict[str, flo
     tmp = Path(tempfile.mkdtemp(prefix="liebian-abuse-"))
     receivers = Receivers()
     try:
-        huge_url, trickle_url, ok_url = (receivers.start(m) for m in ("huge", "trickle", "ok"))
+        modes = ("huge", "huge500", "trickle", "ok")
+        huge_url, huge500_url, trickle_url, ok_url = (receivers.start(m) for m in modes)
         with server(database_url(engine, tmp)) as (proc, base, keys), httpx.Client(
             base_url=base, timeout=30
         ) as http:  # fmt: skip
             hostile = {"Authorization": f"Bearer {keys['hostile']}"}
             healthy = {"Authorization": f"Bearer {keys['healthy']}"}
             for n in range(deliveries):
-                url = huge_url if n % 2 == 0 else trickle_url
+                url = (huge_url, trickle_url, huge500_url, trickle_url)[n % 4]
                 http.post("/v1/webhook-endpoints", headers=hostile,
                           json={"url": url, "events": ["settlement.approved"]}).raise_for_status()
             http.post("/v1/webhook-endpoints", headers=healthy,
@@ -205,8 +211,8 @@ def webhook_abuse(engine: str = "sqlite", deliveries: int = 20) -> dict[str, flo
             time.sleep(1.0)
             idle = rss_kb(proc.pid)
             log(f"[{engine}] idle RSS {idle / 1024:.1f} MB; {deliveries} hostile deliveries "
-                f"({deliveries - deliveries // 2} x 400 MiB answers, {deliveries // 2} x one "
-                f"byte every {TRICKLE_EVERY:g} s), deadline {DEADLINE_S} s per attempt")
+                f"(400 MiB answers with 200 or 500, and answers of one byte every "
+                f"{TRICKLE_EVERY:g} s), deadline {DEADLINE_S} s per attempt")
             draft = http.post("/v1/settlements", headers=hostile,
                               json={"cutoff": "2100-01-01T00:00:00+00:00"}).json()
             http.post(f"/v1/settlements/{draft['id']}/approve", headers=hostile)
@@ -218,8 +224,7 @@ def webhook_abuse(engine: str = "sqlite", deliveries: int = 20) -> dict[str, flo
             until = started + DEADLINE_S * (deliveries / 4 + 2) + 5
             while time.monotonic() < until:
                 peak = max(peak, rss_kb(proc.pid))
-                if not sent_healthy and receivers.requests["trickle"] + receivers.requests[
-                        "huge"] >= 2:  # fmt: skip
+                if not sent_healthy and receivers.hostile() >= 2:
                     other = http.post("/v1/settlements", headers=healthy,
                                       json={"cutoff": "2100-01-01T00:00:00+00:00"}).json()
                     healthy_sent_at = time.monotonic()
@@ -227,12 +232,12 @@ def webhook_abuse(engine: str = "sqlite", deliveries: int = 20) -> dict[str, flo
                     sent_healthy = True
                 if sent_healthy and healthy_ms is None and receivers.ok_at:
                     healthy_ms = (receivers.ok_at[0] - healthy_sent_at) * 1000
-                done = receivers.requests["huge"] + receivers.requests["trickle"]
+                done = receivers.hostile()
                 if done >= deliveries and time.monotonic() - started > DEADLINE_S + 1:
                     break
                 time.sleep(0.02)
             hwm = rss_kb(proc.pid, "VmHWM")
-            attempted = receivers.requests["huge"] + receivers.requests["trickle"]
+            attempted = receivers.hostile()
     finally:
         receivers.close()
         shutil.rmtree(tmp, ignore_errors=True)
