@@ -505,3 +505,27 @@ def test_allow_private_accepts_loopback_but_the_parser_still_decides():
         assert caught.value.errors[0].field == "url"
     with pytest.raises(InvalidInput):
         check_endpoint_url("http://127.0.0.1:9000/hook", allow_private=False)
+
+
+def test_concurrent_claims_never_take_the_same_row(tenant):
+    """Two workers claiming at once (the conditional UPDATE re-checks each row)."""
+    from collections import Counter
+
+    from server.webhooks.delivery import claim
+
+    endpoint(tenant, ["commission.created"])
+    register(tenant, "near")
+    arrive(tenant, "buyer", link_of(tenant, "near"))
+    for n in range(6):
+        order(tenant, f"c{n}", 10000)
+    policy = DeliveryPolicy(resolve=fake_dns, per_tenant=6, concurrency=6)
+
+    async def run(db):
+        first, second = await asyncio.gather(
+            *(claim(db, FAR_FUTURE_US, policy, 6, Counter(), (tenant.tenant_id,)) for _ in "ab")
+        )
+        return [row.id for row in first], [row.id for row in second]
+
+    first, second = tenant.call(run)
+    assert not set(first) & set(second)
+    assert len(first) + len(second) == 6
