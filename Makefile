@@ -30,7 +30,7 @@ test-sqlite: $(STAMP)
 
 test-postgres: $(STAMP)
 	@if $(PY) -m server.dbcheck "$(LIEBIAN_TEST_DATABASE_URL)"; then \
-		LIEBIAN_TEST_ENGINE=postgres $(PY) -m pytest -q tests/server tests/sdk; \
+		LIEBIAN_TEST_ENGINE=postgres $(PY) -m pytest -q tests/server tests/sdk tests/abuse; \
 	elif [ "$$CI" = "true" ]; then \
 		echo "ERROR: PostgreSQL at $(LIEBIAN_TEST_DATABASE_URL) is unreachable (required under CI)"; exit 1; \
 	else \

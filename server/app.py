@@ -43,7 +43,8 @@ from server.share_posters.controller import (
 )
 from server.share_posters.service import PosterCache
 from server.webhooks.controller import WebhookController
-from server.webhooks.delivery import WebhookWorker
+from server.webhooks.delivery import DeliveryPolicy
+from server.webhooks.worker import WebhookWorker
 
 __all__ = ["create_app"]
 
@@ -81,10 +82,17 @@ def create_app(settings: Settings | None = None, *, db: Database | None = None) 
             redis_client = Redis.from_url(settings.redis_url)
             app.state.board = RedisBoard(redis_client, app.state.db)
             app.state.db.board_mirror = app.state.board
-        http = httpx.AsyncClient(
-            timeout=5.0, follow_redirects=False, transport=app.state.webhook_transport
+        policy = DeliveryPolicy(
+            allow_private=settings.webhook_allow_private, deadline=settings.webhook_timeout
         )
-        worker = WebhookWorker(app.state.db, http, allow_private=settings.webhook_allow_private)
+        # trust_env=False: an environment proxy would bypass the address pinning.
+        http = httpx.AsyncClient(
+            timeout=policy.deadline,
+            follow_redirects=False,
+            trust_env=False,
+            transport=app.state.webhook_transport,
+        )
+        worker = WebhookWorker(app.state.db, http, policy)
         app.state.webhook_worker = worker
         maintenance = Maintenance(app.state.db)
         if settings.deliver_webhooks:  # the process that runs background work

@@ -2,12 +2,12 @@
 
 Every hop (the first URL and each redirect, at most ``max_redirects``) must be http(s) on the
 default port, without credentials, to a host on the allow-list; its DNS answers must all be
-public unicast addresses (no loopback, private, link-local, shared, multicast, reserved or
-unspecified, IPv4-mapped/6to4/Teredo/NAT64 forms included). The request then goes to the
-checked IP itself, with the original ``Host`` header and TLS server name, so a second DNS
-answer cannot rebind it. The body must be ``image/*`` (not SVG), at most ``max_bytes`` (enforced
-while streaming) and open with Pillow within its decompression-bomb limit; ``timeout`` seconds
-cover the whole fetch. Standalone: imports no other ``server`` module.
+public unicast addresses and the request goes to the checked IP itself, with the original
+``Host`` header and TLS server name, both by the outbound guard shared with webhooks
+(:mod:`server.outbound`, which lists every refused range). The body must be ``image/*`` (not
+SVG), at most ``max_bytes`` (enforced while streaming) and open with Pillow within its
+decompression-bomb limit; ``timeout`` seconds cover the whole fetch. Imports no other
+``server`` module but :mod:`server.outbound`.
 
 Errors: every refusal raises :class:`AvatarFetchError` whose ``reason`` is a stable code for
 logs and metrics; :func:`fetch_avatar_or_none` logs it and returns ``None`` (default avatar).
@@ -17,16 +17,25 @@ from __future__ import annotations
 
 import asyncio
 import io
-import ipaddress
 import logging
-import socket
+import time
+from collections import OrderedDict
 from collections.abc import Awaitable, Callable, Collection, Sequence
 from typing import Literal
 
 import httpx
 from PIL import Image
 
-__all__ = ["AvatarFetchError", "Reason", "Resolver", "fetch_avatar", "fetch_avatar_or_none"]
+from server.outbound import OutboundRefused, parse_url, pin, resolve_public, system_resolver
+
+__all__ = [
+    "AvatarCache",
+    "AvatarFetchError",
+    "Reason",
+    "Resolver",
+    "fetch_avatar",
+    "fetch_avatar_or_none",
+]
 
 logger = logging.getLogger(__name__)
 
@@ -36,11 +45,9 @@ Reason = Literal[
     "timeout", "network", "not-an-image", "decompression-bomb",
 ]  # fmt: skip
 Resolver = Callable[[str, int], Awaitable[Sequence[str]]]
-IPAddress = ipaddress.IPv4Address | ipaddress.IPv6Address
 
 _DEFAULT_PORTS = {"http": 80, "https": 443}
 _REDIRECTS = frozenset({301, 302, 303, 307, 308})
-_NAT64 = ipaddress.IPv6Network("64:ff9b::/96")
 _USER_AGENT = "liebian-avatar/1"
 # Above Pillow's own guard a 2 MB PNG could still inflate to ~270 MB of pixels; avatars are
 # far smaller, so cap decoding at 4096 x 4096 as well.
@@ -54,24 +61,6 @@ class AvatarFetchError(Exception):
         self.reason: Reason = reason
         self.detail = detail
         super().__init__(f"{reason}: {detail}" if detail else reason)
-
-
-async def _system_resolver(host: str, port: int) -> list[str]:
-    infos = await asyncio.get_running_loop().getaddrinfo(host, port, type=socket.SOCK_STREAM)
-    return [str(info[4][0]) for info in infos]
-
-
-def _is_public(ip: IPAddress) -> bool:
-    if isinstance(ip, ipaddress.IPv6Address):
-        embedded = ip.ipv4_mapped or ip.sixtofour or (ip.teredo[1] if ip.teredo else None)
-        if embedded is None and ip in _NAT64:
-            embedded = ipaddress.IPv4Address(int(ip) & 0xFFFFFFFF)
-        if embedded is not None:
-            return _is_public(embedded)
-    return ip.is_global and not (
-        ip.is_private or ip.is_loopback or ip.is_link_local or ip.is_multicast
-        or ip.is_reserved or ip.is_unspecified
-    )  # fmt: skip
 
 
 def _normalise_host(host: str) -> str:
@@ -94,8 +83,8 @@ def _host_allowed(host: str, allowed_hosts: Collection[str]) -> bool:
 
 async def _checked_target(
     url: httpx.URL, allowed_hosts: Collection[str], resolve: Resolver
-) -> tuple[str, str]:
-    """Validate one hop; return its host name and the public IP to connect to."""
+) -> str:
+    """Validate one hop; return the public IP to connect to."""
     if url.scheme not in _DEFAULT_PORTS:
         raise AvatarFetchError("scheme", f"{url.scheme!r} is not http or https")
     if url.userinfo:
@@ -106,35 +95,17 @@ async def _checked_target(
     if not host or not _host_allowed(host, allowed_hosts):
         raise AvatarFetchError("host-not-allowed", host)
     try:
-        literal: IPAddress | None = ipaddress.ip_address(host.strip("[]"))
-    except ValueError:
-        literal = None
-    if literal is not None:
-        answers = [str(literal)]
-    else:
-        try:
-            answers = list(await resolve(host, _DEFAULT_PORTS[url.scheme]))
-        except (OSError, UnicodeError) as exc:
-            raise AvatarFetchError("dns", f"{host}: {exc}") from exc
-    if not answers:
-        raise AvatarFetchError("dns", f"{host}: no addresses")
-    for answer in answers:
-        try:
-            ip = ipaddress.ip_address(answer.split("%", 1)[0])
-        except ValueError:
-            raise AvatarFetchError("dns", f"{host}: bad address {answer!r}") from None
-        if not _is_public(ip):
-            raise AvatarFetchError("private-address", f"{host} -> {ip}")
-    return host, answers[0].split("%", 1)[0]
+        ip = await resolve_public(host, _DEFAULT_PORTS[url.scheme], resolve)
+    except OutboundRefused as exc:
+        raise AvatarFetchError(exc.reason, exc.detail) from None
+    return ip
 
 
-def _pinned_request(client: httpx.AsyncClient, url: httpx.URL, host: str, ip: str) -> httpx.Request:
-    extensions = {"sni_hostname": host} if url.scheme == "https" else {}
-    headers = {"Host": host, "Accept": "image/*", "Accept-Encoding": "identity",
+def _pinned_request(client: httpx.AsyncClient, url: httpx.URL, ip: str) -> httpx.Request:
+    pinned, host_header, extensions = pin(url, ip)
+    headers = {**host_header, "Accept": "image/*", "Accept-Encoding": "identity",
                "User-Agent": _USER_AGENT}  # fmt: skip
-    return client.build_request(
-        "GET", url.copy_with(host=ip), headers=headers, extensions=extensions
-    )
+    return client.build_request("GET", pinned, headers=headers, extensions=extensions)
 
 
 async def _read_body(response: httpx.Response, max_bytes: int) -> bytes:
@@ -184,15 +155,15 @@ async def _fetch(
     timeout: float,
 ) -> bytes:
     try:
-        current = httpx.URL(url)
-    except httpx.InvalidURL as exc:
-        raise AvatarFetchError("bad-url", str(exc)) from exc
+        current = parse_url(url)
+    except OutboundRefused as exc:
+        raise AvatarFetchError(exc.reason, exc.detail) from None
     # trust_env=False: an environment proxy would bypass the IP pinning.
     async with httpx.AsyncClient(transport=transport, timeout=timeout, trust_env=False,
                                  follow_redirects=False) as client:  # fmt: skip
         for _ in range(max_redirects + 1):
-            host, ip = await _checked_target(current, allowed_hosts, resolve)
-            request = _pinned_request(client, current, host, ip)
+            ip = await _checked_target(current, allowed_hosts, resolve)
+            request = _pinned_request(client, current, ip)
             response = await client.send(request, stream=True)
             try:
                 if response.status_code not in _REDIRECTS:
@@ -224,7 +195,7 @@ async def fetch_avatar(
     ``timeout`` is in seconds for the whole fetch, DNS and image check included. ``transport``
     and ``resolver`` exist for tests (``httpx.MockTransport``, a dict-backed resolver).
     """
-    resolve = resolver or _system_resolver
+    resolve = resolver or system_resolver
     try:
         async with asyncio.timeout(timeout):
             body = await _fetch(url, allowed_hosts, max_bytes, max_redirects, transport,
@@ -255,3 +226,36 @@ async def fetch_avatar_or_none(
     except AvatarFetchError as exc:
         logger.warning("avatar refused (%s): %s", exc.reason, exc.detail, extra={"url": url})
         return None
+
+
+class AvatarCache:
+    """Avatars fetched for posters (a refusal kept as ``None``), for ``ttl`` seconds, at most
+    ``max_entries``, keyed by the URL *and* the allow-list it was fetched under: a tenant
+    whose allow-list refuses a host never gets the copy another tenant's list admitted."""
+
+    def __init__(
+        self,
+        ttl: float = 600.0,
+        max_entries: int = 1000,
+        fetch: Callable[[str, Collection[str]], Awaitable[bytes | None]] | None = None,
+    ) -> None:
+        self.ttl = ttl
+        self.max_entries = max_entries
+        self._fetch = fetch
+        self._entries: OrderedDict[tuple[str, frozenset[str]], tuple[float, bytes | None]] = (
+            OrderedDict()
+        )
+
+    async def get(self, url: str, allowed_hosts: Collection[str]) -> bytes | None:
+        key = (url, frozenset(_normalise_host(h) if not h.startswith(".") else
+                              "." + _normalise_host(h[1:]) for h in allowed_hosts))  # fmt: skip
+        hit = self._entries.get(key)
+        if hit is not None and hit[0] > time.monotonic():
+            return hit[1]
+        fetch = self._fetch or fetch_avatar_or_none
+        data = await fetch(url, allowed_hosts)
+        self._entries[key] = (time.monotonic() + self.ttl, data)
+        self._entries.move_to_end(key)
+        while len(self._entries) > self.max_entries:
+            self._entries.popitem(last=False)
+        return data

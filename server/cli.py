@@ -9,7 +9,6 @@ from __future__ import annotations
 import argparse
 import asyncio
 import contextlib
-import os
 import sys
 from collections.abc import Awaitable, Callable, Sequence
 from typing import Any, TypeVar
@@ -107,11 +106,9 @@ def cmd_serve(settings: Settings, args: argparse.Namespace) -> int:
         cmd_demo(settings, argparse.Namespace(base_url=f"http://{args.host}:{args.port}"))
     else:
         asyncio.run(_migrate(settings))
-    if args.host in ("127.0.0.1", "localhost", "::1"):
-        # A service that only loopback can reach is a development instance: let its webhooks
-        # go to a receiver on this machine. One reachable from outside refuses internal
-        # targets unless LIEBIAN_WEBHOOK_ALLOW_PRIVATE says otherwise.
-        os.environ.setdefault("LIEBIAN_WEBHOOK_ALLOW_PRIVATE", "1")
+    # The bind address says nothing about who can reach the service (a loopback bind behind a
+    # reverse proxy is the usual production set-up), so it never relaxes the outbound guard:
+    # only LIEBIAN_WEBHOOK_ALLOW_PRIVATE=1 does.
     if settings.engine == "sqlite" and args.workers > 1:
         print(
             "liebian: note: SQLite with several workers serialises writes on the file lock; "

@@ -40,9 +40,17 @@ def idempotency_key(request: Request[Any, Any, Any]) -> str | None:
 
 
 async def run_idempotent(
-    request: Request[Any, Any, Any], db: Database, tenant_id: str, work: Work
+    request: Request[Any, Any, Any],
+    db: Database,
+    tenant_id: str,
+    work: Work,
+    *,
+    stored: Callable[[bytes], bytes] | None = None,
 ) -> Response[bytes]:
-    """Run ``work`` in a transaction, once per ``Idempotency-Key`` (if the client sent one)."""
+    """Run ``work`` in a transaction, once per ``Idempotency-Key`` (if the client sent one).
+
+    ``stored`` maps the response body to what a replay returns (it withholds a secret that
+    must not be kept in clear); by default the body is kept as sent."""
     key = idempotency_key(request)
     async with db.transaction() as tx:
         if key is None:
@@ -66,7 +74,7 @@ async def run_idempotent(
             tenant_id,
             key,
             response.status_code,
-            bytes(response.content).decode(),
+            (stored or bytes)(bytes(response.content)).decode(),
         )
         return response
 

@@ -34,6 +34,7 @@ class Settings(msgspec.Struct, frozen=True, kw_only=True):
     log_requests: bool = True
     deliver_webhooks: bool = True
     webhook_allow_private: bool = False
+    webhook_timeout: int = 10  # seconds per delivery attempt: DNS + connect + send + read
 
     @property
     def engine(self) -> str:
@@ -103,4 +104,5 @@ def load_settings(environ: dict[str, str] | None = None) -> Settings:
         deliver_webhooks=env.get("LIEBIAN_DELIVER_WEBHOOKS", "1").lower() in {"1", "true", "yes"},
         webhook_allow_private=env.get("LIEBIAN_WEBHOOK_ALLOW_PRIVATE", "0").lower()
         in {"1", "true", "yes"},
+        webhook_timeout=_int(env, "LIEBIAN_WEBHOOK_TIMEOUT", 10, 1, 300),
     )

@@ -23,7 +23,7 @@ from posters import (
     template_to_json,
 )
 from posters.spec import Template
-from server.avatars import fetch_avatar_or_none
+from server.avatars import AvatarCache
 from server.campaigns.boards import Board
 from server.campaigns.service import campaign_row
 from server.db import Connection
@@ -46,7 +46,7 @@ class PosterCache:
         self._images: OrderedDict[str, bytes] = OrderedDict()
         self._size = 0
         self._requests: OrderedDict[tuple[Any, ...], tuple[float, str]] = OrderedDict()
-        self._avatars: OrderedDict[str, tuple[float, bytes | None]] = OrderedDict()
+        self._avatars = AvatarCache(ttl=AVATAR_TTL)
 
     def image(self, digest: str) -> bytes | None:
         data = self._images.get(digest)
@@ -80,14 +80,8 @@ class PosterCache:
             del self._requests[key]
 
     async def avatar(self, url: str, allowed: list[str]) -> bytes | None:
-        hit = self._avatars.get(url)
-        if hit is not None and hit[0] > time.monotonic():
-            return hit[1]
-        data = await fetch_avatar_or_none(url, allowed)
-        self._avatars[url] = (time.monotonic() + AVATAR_TTL, data)
-        while len(self._avatars) > 1000:
-            self._avatars.popitem(last=False)
-        return data
+        """Keyed by URL and allow-list: one tenant's list never decides another's avatar."""
+        return await self._avatars.get(url, allowed)
 
 
 async def load_template(db: Connection, tenant_id: str, name: str | None) -> Template:

@@ -1,63 +1,29 @@
-"""``/v1/webhook-endpoints``."""
+"""``/v1/webhook-endpoints``: HTTP only; the rules are in :mod:`server.webhooks.endpoints`."""
 
 from __future__ import annotations
 
-import ipaddress
-import secrets
-from typing import Annotated, Any, Literal
-from urllib.parse import urlsplit
+from typing import Annotated, Any
 
-import msgspec
-from litestar import Controller, Request, Response, get, post
-from litestar.params import JSONBody
+from litestar import Controller, Request, Response, delete, get, post
+from litestar.params import FromQuery, JSONBody, PathParameter, QueryParameter
 
-from server.common import from_us, json_response, new_id, now_us
+from server.common import json_response
 from server.db import Connection
-from server.errors import InvalidInput
 from server.idempotency import run_idempotent
-from server.webhooks.outbox import invalidate_endpoints
+from server.webhooks.endpoints import (
+    check_endpoint_url,
+    create_endpoint,
+    delete_endpoint,
+    get_endpoint,
+    list_endpoints,
+    rotate_secret,
+    withhold_secret,
+)
+from server.webhooks.schemas import Endpoint, EndpointIn, EndpointPage
 
 __all__ = ["WebhookController"]
 
-EventType = Literal[
-    "commission.created",
-    "refund.reversed",
-    "campaign.closed",
-    "settlement.approved",
-    "settlement.paid",
-]
-
-
-def _internal(host: str) -> bool:
-    """Whether ``host`` names this machine or a private network (an IP literal or localhost).
-
-    Names are checked as written: resolving them here would not stop DNS rebinding anyway.
-    """
-    host = host.lower().rstrip(".")
-    if host == "localhost" or host.endswith((".localhost", ".local", ".internal")):
-        return True
-    try:
-        ip = ipaddress.ip_address(host)
-    except ValueError:
-        return False
-    return not ip.is_global or ip.is_multicast
-
-
-class EndpointIn(msgspec.Struct, forbid_unknown_fields=True):
-    url: Annotated[str, msgspec.Meta(min_length=8, max_length=2000)]
-    events: Annotated[list[EventType], msgspec.Meta(min_length=1)]
-
-
-class Endpoint(msgspec.Struct):
-    id: str
-    url: str
-    events: list[str]
-    created_at: str
-    secret: str | None = None  # shown once, at creation
-
-
-class EndpointList(msgspec.Struct):
-    endpoints: list[Endpoint]
+IdPath = Annotated[str, PathParameter(min_length=1, max_length=32)]
 
 
 class WebhookController(Controller):
@@ -69,51 +35,50 @@ class WebhookController(Controller):
     async def create(
         self, request: Request[Any, Any, Any], data: JSONBody[EndpointIn]
     ) -> Response[Endpoint]:
-        parts = urlsplit(data.url)
-        if parts.scheme not in ("http", "https") or not parts.hostname:
-            raise InvalidInput("url", "must be an absolute http(s) URL")
-        if not request.app.state.settings.webhook_allow_private and _internal(parts.hostname):
-            raise InvalidInput(
-                "url",
-                "points at a loopback, private or link-local address; use a public URL "
-                "(LIEBIAN_WEBHOOK_ALLOW_PRIVATE=1 allows it for development)",
-            )
+        check_endpoint_url(data.url, request.app.state.settings.webhook_allow_private)
         tenant_id = request.auth.tenant_id
 
         async def work(tx: Connection) -> Response[bytes]:
-            endpoint_id = new_id("whe")
-            secret = "whsec_" + secrets.token_urlsafe(24)
-            now = now_us()
-            events: list[str] = sorted(set(data.events))
-            await tx.execute(
-                "INSERT INTO webhook_endpoints (tenant_id, endpoint_id, url, events, secret,"
-                " created_at_us) VALUES ($1, $2, $3, $4, $5, $6)",
-                tenant_id,
-                endpoint_id,
-                data.url,
-                msgspec.json.encode(events).decode(),
-                secret,
-                now,
-            )
-            invalidate_endpoints(tenant_id)
-            return json_response(
-                Endpoint(endpoint_id, data.url, events, from_us(now).isoformat(), secret), 201
-            )
+            return json_response(await create_endpoint(tx, tenant_id, data), 201)
 
-        return await run_idempotent(request, request.app.state.db, tenant_id, work)  # type: ignore[return-value]
+        db = request.app.state.db
+        return await run_idempotent(request, db, tenant_id, work, stored=withhold_secret)  # type: ignore[return-value]
 
-    @get(summary="The tenant's webhook endpoints (without secrets)")
-    async def list_endpoints(self, request: Request[Any, Any, Any]) -> Response[EndpointList]:
-        rows = await request.app.state.db.fetch(
-            "SELECT endpoint_id, url, events, created_at_us FROM webhook_endpoints"
-            " WHERE tenant_id = $1 ORDER BY created_at_us",
-            request.auth.tenant_id,
-        )
-        return json_response(
-            EndpointList(
-                [  # type: ignore[return-value]
-                    Endpoint(r[0], r[1], msgspec.json.decode(r[2]), from_us(int(r[3])).isoformat())
-                    for r in rows
-                ]
-            )
-        )
+    @get(summary="The tenant's webhook endpoints, oldest first (without secrets)")
+    async def list_all(
+        self,
+        request: Request[Any, Any, Any],
+        limit: Annotated[int, QueryParameter(ge=1, le=500)] = 50,
+        cursor: FromQuery[str | None] = None,
+    ) -> Response[EndpointPage]:
+        page = await list_endpoints(request.app.state.db, request.auth.tenant_id, limit, cursor)
+        return json_response(page)  # type: ignore[return-value]
+
+    @get("/{endpoint_id:str}", summary="A webhook endpoint (without its secret)")
+    async def read(
+        self, request: Request[Any, Any, Any], endpoint_id: IdPath
+    ) -> Response[Endpoint]:
+        endpoint = await get_endpoint(request.app.state.db, request.auth.tenant_id, endpoint_id)
+        return json_response(endpoint)  # type: ignore[return-value]
+
+    @post(
+        "/{endpoint_id:str}/rotate-secret",
+        status_code=200,
+        summary="Replace the signing secret; the new one is shown once",
+    )
+    async def rotate(
+        self, request: Request[Any, Any, Any], endpoint_id: IdPath
+    ) -> Response[Endpoint]:
+        tenant_id = request.auth.tenant_id
+
+        async def work(tx: Connection) -> Response[bytes]:
+            return json_response(await rotate_secret(tx, tenant_id, endpoint_id))
+
+        db = request.app.state.db
+        return await run_idempotent(request, db, tenant_id, work, stored=withhold_secret)  # type: ignore[return-value]
+
+    @delete("/{endpoint_id:str}", status_code=204, summary="Delete; its pending deliveries stop")
+    async def remove(self, request: Request[Any, Any, Any], endpoint_id: IdPath) -> None:
+        tenant_id = request.auth.tenant_id
+        async with request.app.state.db.transaction() as tx:
+            await delete_endpoint(tx, tenant_id, endpoint_id)

@@ -1,36 +1,73 @@
-"""Delivering the outbox: signed POSTs, retried with capped exponential backoff and jitter.
+"""Delivering the outbox: signed POSTs, bounded, fair between tenants, every failure recorded.
 
 Signature (docs/api.md): ``Liebian-Signature: t=<unix>,v1=<hex HMAC-SHA256(secret, "t.body")>``.
-Rows are claimed by pushing their next attempt past a lease (``FOR UPDATE SKIP LOCKED`` on
-PostgreSQL), so several workers never send the same delivery at once.
+
+Bounds (:class:`DeliveryPolicy`): one ``deadline`` per attempt covers DNS, connect, send and
+reading the answer, in total; a 2xx status is a delivery and its body is never read; of any
+other answer at most ``max_response_bytes`` are read raw for ``last_error`` (streamed, then the
+connection is closed, so the transport reads at most one more socket read); at most
+``concurrency`` attempts are in flight and at most ``per_tenant`` of one tenant, so a slow or
+dead endpoint ties up its own tenant's slots only.
+
+Fairness: due rows are ranked within their tenant and taken rank by rank (every tenant's first
+row, then every tenant's second, ...), skipping tenants already at ``per_tenant``. A row is
+claimed by a conditional UPDATE that pushes its next attempt past a lease, so several workers
+never send the same delivery at once. Every failure of any kind (a URL the parser refuses, a
+refused address, DNS, reset, timeout, an HTTP status) is written on its row (``last_error``,
+``attempts``, ``next_attempt_at_us``) and ends at ``MAX_ATTEMPTS``; a failing row never stops a
+round for the others.
 """
 
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import hashlib
 import hmac
-import ipaddress
 import logging
 import random
-import socket
 import time
-from collections.abc import Awaitable, Callable
-from typing import Any
+from collections import Counter
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from typing import Any, NamedTuple
 
 import httpx
 
 from server.common import now_us
 from server.db import Database
+from server.outbound import (
+    DEFAULT_PORTS,
+    OutboundRefused,
+    Resolver,
+    parse_url,
+    pin,
+    resolve_public,
+    system_resolver,
+)
 
-__all__ = ["WebhookWorker", "deliver_due", "sign"]
+__all__ = ["MAX_ATTEMPTS", "Claimed", "DeliveryPolicy", "attempt", "deliver_due", "sign"]
 
 _log = logging.getLogger("liebian.webhooks")
-LEASE_US = 60_000_000
 MAX_ATTEMPTS = 12
 NEVER_US = 2**62
 SECOND_US = 1_000_000
+
+
+@dataclass(frozen=True)
+class DeliveryPolicy:
+    """How deliveries are bounded; seconds and bytes. ``allow_private`` is for development."""
+
+    allow_private: bool = False
+    resolve: Resolver = field(default=system_resolver)
+    deadline: float = 10.0
+    max_response_bytes: int = 4096
+    concurrency: int = 32
+    per_tenant: int = 4
+
+    @property
+    def lease_us(self) -> int:
+        """How long a claimed row is left alone: well past any attempt's deadline."""
+        return max(60 * SECOND_US, int(self.deadline * 2 * SECOND_US))
 
 
 def sign(secret: str, body: bytes, timestamp: int) -> str:
@@ -44,13 +81,178 @@ def backoff_us(attempts: int) -> int:
     return SECOND_US + random.randrange(cap)  # noqa: S311 - jitter, not security
 
 
-_CLAIM = """
-UPDATE webhook_outbox SET next_attempt_at_us = $1 + {lease}, attempts = attempts + 1
-WHERE id IN (SELECT id FROM webhook_outbox
-             WHERE delivered_at_us IS NULL AND next_attempt_at_us <= $1{tenant}
-             ORDER BY next_attempt_at_us LIMIT $2{skip})
-RETURNING id, tenant_id, endpoint_id, payload, attempts
+async def attempt(
+    client: httpx.AsyncClient, url: str, secret: str, body: bytes, policy: DeliveryPolicy
+) -> str | None:
+    """POST ``body`` to ``url`` once; ``None`` on a 2xx, else why it failed. Never raises
+    (but for cancellation): every error becomes the returned text."""
+    try:
+        async with asyncio.timeout(policy.deadline):
+            return await _post(client, url, secret, body, policy)
+    except TimeoutError:
+        return f"timeout: no complete answer within {policy.deadline:g} s"
+    except OutboundRefused as exc:
+        return f"refused ({exc.reason}): {exc.detail}"
+    except Exception as exc:  # noqa: BLE001 - any failure is recorded on the row
+        return f"{type(exc).__name__}: {exc}"
+
+
+async def _post(
+    client: httpx.AsyncClient, raw_url: str, secret: str, body: bytes, policy: DeliveryPolicy
+) -> str | None:
+    url = parse_url(raw_url)
+    headers = {
+        "Content-Type": "application/json",
+        "Liebian-Signature": sign(secret, body, int(time.time())),
+        "User-Agent": "liebian-webhooks/1",
+        "Accept-Encoding": "identity",
+    }
+    extensions: dict[str, Any] = {}
+    if not policy.allow_private:
+        port = url.port or DEFAULT_PORTS[url.scheme]
+        ip = await resolve_public(url.host, port, policy.resolve)
+        url, host_header, extensions = pin(url, ip)
+        headers.update(host_header)
+    request = client.build_request("POST", url, content=body, headers=headers,
+                                   extensions=extensions)  # fmt: skip
+    response = await client.send(request, stream=True)
+    kept = bytearray()
+    try:
+        if 200 <= response.status_code < 300:
+            return None  # received: the body, whatever its size or pace, is not read
+        async for chunk in response.aiter_raw():  # raw: no decompression (no gzip bomb)
+            kept += chunk[: policy.max_response_bytes - len(kept)]
+            if len(kept) >= policy.max_response_bytes:
+                break
+    except httpx.StreamConsumed:  # an in-memory answer (a test transport): already whole
+        kept = bytearray(response.content[: policy.max_response_bytes])
+    finally:
+        await response.aclose()  # an unread rest is not drained: the connection is closed
+    snippet = bytes(kept[:200]).decode("utf-8", "replace").strip()
+    return f"HTTP {response.status_code}" + (f": {snippet}" if snippet else "")
+
+
+# --------------------------------------------------------------------------- claiming
+
+
+class Claimed(NamedTuple):
+    id: int
+    tenant_id: str
+    endpoint_id: str
+    payload: str
+    attempts: int  # including the attempt about to be made
+    url: str | None
+    secret: str | None
+
+_DUE = """
+SELECT id, tenant_id FROM (
+  SELECT id, tenant_id, next_attempt_at_us,
+         ROW_NUMBER() OVER (PARTITION BY tenant_id ORDER BY next_attempt_at_us, id) AS rank
+  FROM webhook_outbox
+  WHERE delivered_at_us IS NULL AND next_attempt_at_us <= $1 AND attempts < $2{tenant}
+) due WHERE rank <= $3 ORDER BY rank, next_attempt_at_us, id LIMIT $4
 """
+
+
+def _ids(first: int, count: int) -> str:
+    return ", ".join(f"${n}" for n in range(first, first + count))
+
+
+async def give_up_abandoned(db: Database, now: int) -> None:
+    """Rows whose last allowed attempt never reported (a crash mid-attempt): given up."""
+    await db.execute(
+        "UPDATE webhook_outbox SET next_attempt_at_us = $3,"
+        " last_error = 'gave up: the last attempt did not finish (worker stopped)'"
+        " WHERE delivered_at_us IS NULL AND next_attempt_at_us <= $1 AND attempts >= $2",
+        now, MAX_ATTEMPTS, NEVER_US,
+    )  # fmt: skip
+
+
+def pick_fairly(
+    due: Sequence[tuple[int, str]], free: int, in_flight: Counter[str], per_tenant: int
+) -> list[int]:
+    """Ids to claim from ``due`` (``(id, tenant)`` in round-robin order: every tenant's first
+    row, then every tenant's second, ...): at most ``free``, a tenant at most ``per_tenant``
+    counting what it already has in flight."""
+    taken: Counter[str] = Counter()
+    chosen: list[int] = []
+    for row_id, tenant in due:
+        if len(chosen) >= free:
+            break
+        if in_flight[tenant] + taken[tenant] < per_tenant:
+            taken[tenant] += 1
+            chosen.append(row_id)
+    return chosen
+
+
+async def claim(
+    db: Database,
+    now: int,
+    policy: DeliveryPolicy,
+    free: int,
+    in_flight: Counter[str],
+    tenants: Sequence[str] = (),
+) -> list[Claimed]:
+    """Claim up to ``free`` due rows (of ``tenants`` if given), fairly between tenants
+    (module docstring), and return them (url and secret ``None`` for an endpoint that no
+    longer exists)."""
+    if free <= 0:
+        return []
+    only = f" AND tenant_id IN ({_ids(5, len(tenants))})" if tenants else ""
+    due = await db.fetch(_DUE.format(tenant=only), now, MAX_ATTEMPTS, policy.per_tenant,
+                         policy.concurrency, *tenants)  # fmt: skip
+    ranked = [(int(r[0]), str(r[1])) for r in due]
+    chosen = pick_fairly(ranked, free, in_flight, policy.per_tenant)
+    if not chosen:
+        return []
+    claimed = await db.fetch(
+        f"UPDATE webhook_outbox SET next_attempt_at_us = $1 + {policy.lease_us},"
+        " attempts = attempts + 1 WHERE delivered_at_us IS NULL AND next_attempt_at_us <= $1"
+        f" AND id IN ({_ids(2, len(chosen))})"
+        " RETURNING id, tenant_id, endpoint_id, payload, attempts",
+        now, *chosen,
+    )  # fmt: skip
+    if not claimed:
+        return []
+    targets = {
+        int(r[0]): (r[1], r[2])
+        for r in await db.fetch(
+            "SELECT o.id, e.url, e.secret FROM webhook_outbox o JOIN webhook_endpoints e"
+            " ON e.tenant_id = o.tenant_id AND e.endpoint_id = o.endpoint_id"
+            f" WHERE o.id IN ({_ids(1, len(claimed))})",
+            *[int(c[0]) for c in claimed],
+        )
+    }
+    return [
+        Claimed(int(c[0]), c[1], c[2], c[3], int(c[4]), *targets.get(int(c[0]), (None, None)))
+        for c in claimed
+    ]
+
+
+async def deliver_row(
+    db: Database, client: httpx.AsyncClient, row: Claimed, policy: DeliveryPolicy
+) -> bool:
+    """Attempt one claimed row and record the outcome on it; True if delivered."""
+    row_id, attempts, url, secret = row.id, row.attempts, row.url, row.secret
+    if url is None or secret is None:
+        error: str | None = "endpoint was deleted"
+    else:
+        error = await attempt(client, url, secret, row.payload.encode(), policy)
+    try:
+        if error is None:
+            await db.execute(
+                "UPDATE webhook_outbox SET delivered_at_us = $2, last_error = '' WHERE id = $1",
+                row_id, now_us(),
+            )  # fmt: skip
+            return True
+        give_up = url is None or int(attempts) >= MAX_ATTEMPTS
+        await db.execute(
+            "UPDATE webhook_outbox SET next_attempt_at_us = $2, last_error = $3 WHERE id = $1",
+            row_id, NEVER_US if give_up else now_us() + backoff_us(int(attempts)), error[:500],
+        )  # fmt: skip
+    except Exception:  # noqa: BLE001 - the lease brings the row back; others carry on
+        _log.exception("recording webhook delivery %s failed", row_id)
+    return False
 
 
 async def deliver_due(
@@ -58,144 +260,17 @@ async def deliver_due(
     client: httpx.AsyncClient,
     *,
     at_us: int | None = None,
-    batch: int = 50,
     tenant_id: str | None = None,
-    resolve: Resolver | None = None,
+    policy: DeliveryPolicy | None = None,
 ) -> int:
-    """Send the deliveries due at ``at_us`` (one batch; of one tenant if given); return how
-    many succeeded. With ``resolve``, each host is resolved and checked before sending."""
+    """One round: claim what is due at ``at_us`` (of one tenant if given) within the policy's
+    bounds, attempt it all, and return how many were delivered. Each row is recorded as soon
+    as its own attempt ends. The background :class:`~server.webhooks.worker.WebhookWorker`
+    does the same continuously, refilling slots as attempts end."""
+    policy = policy or DeliveryPolicy()
     now = now_us() if at_us is None else at_us
-    skip = " FOR UPDATE SKIP LOCKED" if db.engine == "postgres" else ""
-    sql = _CLAIM.format(
-        lease=LEASE_US, skip=skip, tenant=" AND tenant_id = $3" if tenant_id else ""
-    )
-    claimed = await db.fetch(sql, now, batch, *([tenant_id] if tenant_id else []))
-    if not claimed:
-        return 0
-    targets = {
-        r[0]: (r[1], r[2])
-        for r in await db.fetch(
-            "SELECT endpoint_id, url, secret FROM webhook_endpoints WHERE endpoint_id IN ("
-            + ", ".join(f"${n}" for n in range(1, len({c[2] for c in claimed}) + 1))
-            + ")",
-            *sorted({c[2] for c in claimed}),
-        )
-    }
-    results = await asyncio.gather(
-        *(_send(client, row, targets.get(row[2]), resolve) for row in claimed)
-    )
-    for row, error in zip(claimed, results, strict=True):
-        if error is None:
-            await db.execute(
-                "UPDATE webhook_outbox SET delivered_at_us = $2, last_error = '' WHERE id = $1",
-                row[0],
-                now_us(),
-            )
-        else:
-            give_up = int(row[4]) >= MAX_ATTEMPTS
-            await db.execute(
-                "UPDATE webhook_outbox SET next_attempt_at_us = $2, last_error = $3 WHERE id = $1",
-                row[0],
-                NEVER_US if give_up else now + backoff_us(int(row[4])),
-                error[:500],
-            )
-    return sum(1 for e in results if e is None)
-
-
-Resolver = Callable[[str, int], Awaitable[list[str]]]
-
-
-async def _system_resolver(host: str, port: int) -> list[str]:
-    infos = await asyncio.get_running_loop().getaddrinfo(host, port, type=socket.SOCK_STREAM)
-    return [str(info[4][0]) for info in infos]
-
-
-async def _pin(url: httpx.URL, resolve: Resolver) -> tuple[httpx.URL, dict[str, Any], str | None]:
-    """Resolve the endpoint's host once, refuse internal addresses, and aim the request at the
-    checked address (Host header and TLS name kept), so DNS cannot change it in between."""
-    host = url.host
-    try:
-        ipaddress.ip_address(host)
-        answers = [host]
-    except ValueError:
-        try:
-            answers = await resolve(host, url.port or (443 if url.scheme == "https" else 80))
-        except OSError as exc:
-            return url, {}, f"DNS: {host}: {exc}"
-    for answer in answers:
-        ip = ipaddress.ip_address(answer.split("%", 1)[0])
-        if not ip.is_global or ip.is_multicast:
-            return url, {}, f"refused: {host} resolves to the internal address {ip}"
-    if not answers:
-        return url, {}, f"DNS: {host}: no addresses"
-    extensions = {"sni_hostname": host} if url.scheme == "https" else {}
-    return url.copy_with(host=answers[0]), extensions, None
-
-
-async def _send(
-    client: httpx.AsyncClient,
-    row: Any,
-    target: tuple[str, str] | None,
-    resolve: Resolver | None,
-) -> str | None:
-    if target is None:
-        return "endpoint was deleted"
-    url, secret = target
-    body = row[3].encode()
-    headers = {
-        "Content-Type": "application/json",
-        "Liebian-Signature": sign(secret, body, int(time.time())),
-        "User-Agent": "liebian-webhooks/1",
-    }
-    request_url = httpx.URL(url)
-    extensions: dict[str, Any] = {}
-    if resolve is not None:
-        headers["Host"] = request_url.netloc.decode("ascii")
-        request_url, extensions, refusal = await _pin(request_url, resolve)
-        if refusal is not None:
-            return refusal
-    try:
-        response = await client.post(
-            request_url, content=body, headers=headers, extensions=extensions
-        )
-    except httpx.HTTPError as exc:
-        return f"{type(exc).__name__}: {exc}"
-    if 200 <= response.status_code < 300:
-        return None
-    return f"HTTP {response.status_code}"
-
-
-class WebhookWorker:
-    """A background task of the app: polls the outbox and delivers."""
-
-    def __init__(
-        self,
-        db: Database,
-        client: httpx.AsyncClient,
-        interval: float = 1.0,
-        allow_private: bool = False,
-    ) -> None:
-        self.db = db
-        self.client = client
-        self.interval = interval
-        # Outside development, every delivery resolves and checks its host (see _pin).
-        self.resolve: Resolver | None = None if allow_private else _system_resolver
-        self._task: asyncio.Task[None] | None = None
-
-    async def _run(self) -> None:
-        while True:
-            try:
-                while await deliver_due(self.db, self.client, resolve=self.resolve):
-                    pass
-            except Exception:  # noqa: BLE001 - keep delivering after a transient failure
-                _log.exception("webhook delivery round failed")
-            await asyncio.sleep(self.interval)
-
-    def start(self) -> None:
-        self._task = asyncio.create_task(self._run(), name="liebian-webhooks")
-
-    async def stop(self) -> None:
-        if self._task is not None:
-            self._task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._task
+    await give_up_abandoned(db, now)
+    tenants = (tenant_id,) if tenant_id else ()
+    rows = await claim(db, now, policy, policy.concurrency, Counter(), tenants)
+    results = await asyncio.gather(*(deliver_row(db, client, row, policy) for row in rows))
+    return sum(results)

@@ -8,7 +8,7 @@ import io
 import logging
 import struct
 import zlib
-from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
+from collections.abc import AsyncIterator, Awaitable, Callable, Collection, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -332,7 +332,7 @@ def test_real_resolver_refuses_localhost() -> None:
     assert caught.value.reason in ("private-address", "dns")
 
 
-def test_module_imports_no_other_server_module() -> None:
+def test_module_imports_only_the_outbound_guard_from_server() -> None:
     source = Path(__file__).resolve().parents[2] / "server" / "avatars.py"
     imported: set[str] = set()
     for node in ast.walk(ast.parse(source.read_text())):
@@ -340,4 +340,30 @@ def test_module_imports_no_other_server_module() -> None:
             imported.update(alias.name for alias in node.names)
         elif isinstance(node, ast.ImportFrom):
             imported.add("." * node.level + (node.module or ""))
-    assert not [name for name in imported if name.startswith((".", "server"))]
+    assert [name for name in imported if name.startswith((".", "server"))] == ["server.outbound"]
+
+
+def test_cache_is_keyed_by_url_and_allow_list() -> None:
+    """Tenant A allows cdn.example.com; tenant B allows nothing: B never gets A's copy."""
+    from server.avatars import AvatarCache
+
+    fetched: list[tuple[str, ...]] = []
+
+    async def fetch(url: str, allowed: Collection[str]) -> bytes | None:
+        fetched.append(tuple(allowed))
+        return await fetch_avatar_or_none(url, allowed, transport=httpx.MockTransport(_image),
+                                          resolver=_resolver(DNS))  # fmt: skip
+
+    async def run() -> list[bytes | None]:
+        cache = AvatarCache(fetch=fetch)
+        url = "https://cdn.example.com/a.png"
+        return [await cache.get(url, ["cdn.example.com"]),  # tenant A: fetched
+                await cache.get(url, []),  # tenant B: its own (empty) list decides
+                await cache.get(url, [".qlogo.cn"]),  # tenant C: another list, refused
+                await cache.get(url, ["CDN.example.com"]),  # A's list, spelled otherwise: hit
+                await cache.get(url, [])]  # B again: a cached refusal  # fmt: skip
+
+    a, b, c, a_again, b_again = asyncio.run(run())
+    assert a == _png() and a_again == a
+    assert b is None and c is None and b_again is None
+    assert fetched == [("cdn.example.com",), (), (".qlogo.cn",)]

@@ -36,28 +36,49 @@ class Receiver(BaseHTTPRequestHandler):
         pass
 
 
-@pytest.mark.sqlite_only
-def test_live_server_delivers_a_signed_webhook(tmp_path):
+def start_server(tmp_path, **extra_env: str):
+    """``liebian serve`` on a free loopback port with a fresh tenant; (process, base, admin)."""
     env = {**os.environ, "LIEBIAN_DATABASE_URL": f"sqlite:///{tmp_path / 'live.db'}",
            "LIEBIAN_LOG_REQUESTS": "0"}
     env.pop("LIEBIAN_WEBHOOK_ALLOW_PRIVATE", None)
+    env.update(extra_env)
     cli = [sys.executable, "-m", "server.cli"]
     keys = json.loads(subprocess.run([*cli, "tenants", "create", "live", "--json"], env=env,
                                      capture_output=True, text=True, check=True).stdout)
-    port, hook_port = free_port(), free_port()
+    port = free_port()
+    server = subprocess.Popen([*cli, "serve", "--host", "127.0.0.1", "--port", str(port)],
+                              env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    base = f"http://127.0.0.1:{port}"
+    for _ in range(100):
+        try:
+            if httpx.get(f"{base}/health").status_code == 200:
+                break
+        except httpx.HTTPError:
+            time.sleep(0.1)
+    return server, base, {"Authorization": f"Bearer {keys['admin_key']}"}
+
+
+@pytest.mark.sqlite_only
+def test_binding_loopback_does_not_turn_the_address_guard_off(tmp_path):
+    server, base, admin = start_server(tmp_path)
+    try:
+        refused = httpx.post(f"{base}/v1/webhook-endpoints", headers=admin, json={
+            "url": "http://127.0.0.1:9/hook", "events": ["settlement.approved"]})
+        assert refused.status_code == 422, refused.text
+        assert refused.json()["errors"][0]["field"] == "url"
+    finally:
+        server.terminate()
+        server.wait(timeout=10)
+
+
+@pytest.mark.sqlite_only
+def test_live_server_delivers_a_signed_webhook(tmp_path):
+    # A receiver on this machine is a private target: allowed only by the explicit setting.
+    hook_port = free_port()
     receiver = HTTPServer(("127.0.0.1", hook_port), Receiver)
     threading.Thread(target=receiver.serve_forever, daemon=True).start()
-    server = subprocess.Popen([*cli, "serve", "--port", str(port)], env=env,
-                              stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    server, base, admin = start_server(tmp_path, LIEBIAN_WEBHOOK_ALLOW_PRIVATE="1")
     try:
-        base = f"http://127.0.0.1:{port}"
-        for _ in range(100):
-            try:
-                if httpx.get(f"{base}/health").status_code == 200:
-                    break
-            except httpx.HTTPError:
-                time.sleep(0.1)
-        admin = {"Authorization": f"Bearer {keys['admin_key']}"}
         created = httpx.post(f"{base}/v1/webhook-endpoints", headers=admin, json={
             "url": f"http://127.0.0.1:{hook_port}/hook", "events": ["settlement.approved"]})
         assert created.status_code == 201, created.text
