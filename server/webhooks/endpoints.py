@@ -86,7 +86,7 @@ async def list_endpoints(
     db: Connection, tenant_id: str, limit: int, cursor: str | None
 ) -> EndpointPage:
     """Oldest first (creation time, then id)."""
-    after = decode_cursor(cursor) or [-1, ""]
+    after = decode_cursor(cursor, int, str) or [-1, ""]
     rows = await db.fetch(
         f"SELECT {_COLUMNS} FROM webhook_endpoints WHERE tenant_id = $1 AND"
         " (created_at_us > $2 OR (created_at_us = $2 AND endpoint_id > $3))"

@@ -146,6 +146,7 @@ QUERY_INT_ROUTES = [
     ("/v1/settlements", "limit"),
     ("/v1/settlements/x", "limit"),
     ("/v1/posters/d1/url", "ttl"),
+    ("/v1/webhook-endpoints", "limit"),
 ]
 
 
@@ -235,6 +236,7 @@ LIST_ROUTES = [
     "/v1/campaigns",
     "/v1/settlements",
     "/v1/settlements/{settlement}",
+    "/v1/webhook-endpoints",
 ]
 
 
