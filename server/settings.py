@@ -13,9 +13,20 @@ from urllib.parse import urlsplit
 
 import msgspec
 
-__all__ = ["DEFAULT_DATABASE_URL", "Settings", "SettingsError", "load_settings"]
+__all__ = [
+    "DEFAULT_DATABASE_URL",
+    "DEFAULT_PUBLIC_URL",
+    "Settings",
+    "SettingsError",
+    "check_public_base_url",
+    "load_settings",
+]
 
 DEFAULT_DATABASE_URL = "sqlite:///./var/liebian.db"
+# Where share links, poster QR codes and signed poster URLs point when LIEBIAN_PUBLIC_URL is
+# unset (``liebian serve`` uses its own bind address instead; see server/cli.py).
+DEFAULT_PUBLIC_URL = "http://127.0.0.1:8000"
+MAX_PUBLIC_URL_LENGTH = 200
 
 
 class SettingsError(ValueError):
@@ -34,6 +45,13 @@ class Settings(msgspec.Struct, frozen=True, kw_only=True):
     log_requests: bool = True
     deliver_webhooks: bool = True
     webhook_allow_private: bool = False
+    # LIEBIAN_PUBLIC_URL without a trailing slash; None when unset (see public_base_url).
+    public_url: str | None = None
+
+    @property
+    def public_base_url(self) -> str:
+        """The base of every public URL the service hands out; never the request's Host."""
+        return self.public_url or DEFAULT_PUBLIC_URL
 
     @property
     def engine(self) -> str:
@@ -60,6 +78,37 @@ def _check_database_url(url: str) -> str:
     raise SettingsError(
         var, f"{url!r} is neither sqlite:///path nor postgresql://user@host:port/db"
     )
+
+
+def check_public_base_url(url: str) -> str:
+    """An absolute http(s) URL without credentials, query or fragment, at most 200 characters;
+    returned without its trailing slash. Raise ValueError saying what is wrong."""
+    if len(url) > MAX_PUBLIC_URL_LENGTH:
+        raise ValueError(f"is longer than {MAX_PUBLIC_URL_LENGTH} characters")
+    if not url.isascii() or not url.isprintable() or " " in url:
+        raise ValueError("must be ASCII without spaces (write a Chinese domain in punycode)")
+    try:
+        parts = urlsplit(url)
+        port = parts.port  # raises ValueError on a bad port
+    except ValueError:
+        raise ValueError(f"{url!r} is not a URL") from None
+    if parts.scheme not in ("http", "https") or not parts.hostname:
+        raise ValueError(f"{url!r} is not an absolute http(s) URL such as https://go.example.com")
+    if parts.username is not None or parts.password is not None:
+        raise ValueError("must not carry a user name or password")
+    if parts.query or parts.fragment or url.endswith(("?", "#")):
+        raise ValueError("must have no query (?...) or fragment (#...)")
+    del port
+    return url.rstrip("/")
+
+
+def _check_public_url(url: str | None) -> str | None:
+    if not url:
+        return None
+    try:
+        return check_public_base_url(url)
+    except ValueError as exc:
+        raise SettingsError("LIEBIAN_PUBLIC_URL", str(exc)) from None
 
 
 def _check_redis_url(url: str | None) -> str | None:
@@ -103,4 +152,5 @@ def load_settings(environ: dict[str, str] | None = None) -> Settings:
         deliver_webhooks=env.get("LIEBIAN_DELIVER_WEBHOOKS", "1").lower() in {"1", "true", "yes"},
         webhook_allow_private=env.get("LIEBIAN_WEBHOOK_ALLOW_PRIVATE", "0").lower()
         in {"1", "true", "yes"},
+        public_url=_check_public_url(env.get("LIEBIAN_PUBLIC_URL")),
     )
