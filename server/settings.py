@@ -69,6 +69,7 @@ def _check_database_url(url: str) -> str:
     if url.startswith("sqlite:"):
         if not url.startswith("sqlite:///") or url == "sqlite:///":
             raise SettingsError(var, f"{url!r} is not sqlite:///path/to/file.db")
+        _check_relative_sqlite_path(url.removeprefix("sqlite:///"))
         return url
     parts = urlsplit(url)
     if parts.scheme in {"postgres", "postgresql"}:
@@ -109,6 +110,21 @@ def _check_public_url(url: str | None) -> str | None:
         return check_public_base_url(url)
     except ValueError as exc:
         raise SettingsError("LIEBIAN_PUBLIC_URL", str(exc)) from None
+
+
+def _check_relative_sqlite_path(path: str) -> None:
+    """A relative path is relative to the working directory (the project) and must stay inside
+    it: ``sqlite:///../x.db`` would silently create a database somewhere else."""
+    if path == ":memory:" or Path(path).is_absolute():
+        return
+    project = Path.cwd().resolve()
+    resolved = (project / path).resolve()
+    if not resolved.is_relative_to(project):
+        raise SettingsError(
+            "LIEBIAN_DATABASE_URL",
+            f"the relative SQLite path {path!r} leads outside the working directory {project} "
+            f"(to {resolved}); use an absolute path: sqlite:///{resolved}",
+        )
 
 
 def _check_redis_url(url: str | None) -> str | None:
