@@ -8,6 +8,7 @@ Share links (``url`` of ``POST /v1/links``), the QR code on a poster and signed 
 from __future__ import annotations
 
 import logging
+from pathlib import Path
 from urllib.parse import urlsplit
 
 import pytest
@@ -231,3 +232,16 @@ def test_health_never_returns_exception_text(client, monkeypatch):
     assert any(r.exc_info and "hunter2" in str(r.exc_info[1]) for r in records)
     monkeypatch.undo()
     assert client.get("/health").status_code == 200
+
+
+def test_no_server_module_builds_urls_from_the_request():
+    """A guard for new routes: the request's base URL (its Host header) is never a public URL."""
+    import server
+
+    root = Path(server.__file__).parent
+    offenders = [
+        str(path.relative_to(root))
+        for path in root.rglob("*.py")
+        if "request.base_url" in path.read_text(encoding="utf-8")
+    ]
+    assert offenders == []
