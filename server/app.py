@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from typing import Any
@@ -51,13 +52,21 @@ __all__ = ["create_app"]
 PUBLIC_PATHS = ["^/health$", "^/schema", "^/s/", "^/p/"]
 
 
+_health_log = logging.getLogger("liebian.health")
+
+
 @get("/health", tags=["ops"], summary="Liveness and database reachability", include_in_schema=True)
 async def health(request: Request[Any, Any, Any]) -> Response[dict[str, str]]:
     db: Database = request.app.state.db
     try:
         await db.fetchval("SELECT 1")
-    except Exception as exc:  # noqa: BLE001 - any failure means the database is unreachable
-        return problem_response(503, "Database unavailable", str(exc))  # type: ignore[return-value]
+    except Exception:  # noqa: BLE001 - any failure means the database is unreachable
+        # /health is public: the cause (host names, user names, driver messages) goes to the
+        # log only, never into the response.
+        _health_log.exception("health check: the database did not answer")
+        return problem_response(  # type: ignore[return-value]
+            503, "Database unavailable", "The database did not answer; see the service log."
+        )
     return json_response({"status": "ok", "database": db.engine})  # type: ignore[return-value]
 
 

@@ -13,9 +13,20 @@ from urllib.parse import urlsplit
 
 import msgspec
 
-__all__ = ["DEFAULT_DATABASE_URL", "Settings", "SettingsError", "load_settings"]
+__all__ = [
+    "DEFAULT_DATABASE_URL",
+    "DEFAULT_PUBLIC_URL",
+    "Settings",
+    "SettingsError",
+    "check_public_base_url",
+    "load_settings",
+]
 
 DEFAULT_DATABASE_URL = "sqlite:///./var/liebian.db"
+# Where share links, poster QR codes and signed poster URLs point when LIEBIAN_PUBLIC_URL is
+# unset (``liebian serve`` uses its own bind address instead; see server/cli.py).
+DEFAULT_PUBLIC_URL = "http://127.0.0.1:8000"
+MAX_PUBLIC_URL_LENGTH = 200
 
 
 class SettingsError(ValueError):
@@ -35,6 +46,13 @@ class Settings(msgspec.Struct, frozen=True, kw_only=True):
     deliver_webhooks: bool = True
     webhook_allow_private: bool = False
     webhook_timeout: int = 10  # seconds per delivery attempt: DNS + connect + send + read
+    # LIEBIAN_PUBLIC_URL without a trailing slash; None when unset (see public_base_url).
+    public_url: str | None = None
+
+    @property
+    def public_base_url(self) -> str:
+        """The base of every public URL the service hands out; never the request's Host."""
+        return self.public_url or DEFAULT_PUBLIC_URL
 
     @property
     def engine(self) -> str:
@@ -52,6 +70,7 @@ def _check_database_url(url: str) -> str:
     if url.startswith("sqlite:"):
         if not url.startswith("sqlite:///") or url == "sqlite:///":
             raise SettingsError(var, f"{url!r} is not sqlite:///path/to/file.db")
+        _check_relative_sqlite_path(url.removeprefix("sqlite:///"))
         return url
     parts = urlsplit(url)
     if parts.scheme in {"postgres", "postgresql"}:
@@ -61,6 +80,52 @@ def _check_database_url(url: str) -> str:
     raise SettingsError(
         var, f"{url!r} is neither sqlite:///path nor postgresql://user@host:port/db"
     )
+
+
+def check_public_base_url(url: str) -> str:
+    """An absolute http(s) URL without credentials, query or fragment, at most 200 characters;
+    returned without its trailing slash. Raise ValueError saying what is wrong."""
+    if len(url) > MAX_PUBLIC_URL_LENGTH:
+        raise ValueError(f"is longer than {MAX_PUBLIC_URL_LENGTH} characters")
+    if not url.isascii() or not url.isprintable() or " " in url:
+        raise ValueError("must be ASCII without spaces (write a Chinese domain in punycode)")
+    try:
+        parts = urlsplit(url)
+        port = parts.port  # raises ValueError on a bad port
+    except ValueError:
+        raise ValueError(f"{url!r} is not a URL") from None
+    if parts.scheme not in ("http", "https") or not parts.hostname:
+        raise ValueError(f"{url!r} is not an absolute http(s) URL such as https://go.example.com")
+    if parts.username is not None or parts.password is not None:
+        raise ValueError("must not carry a user name or password")
+    if parts.query or parts.fragment or url.endswith(("?", "#")):
+        raise ValueError("must have no query (?...) or fragment (#...)")
+    del port
+    return url.rstrip("/")
+
+
+def _check_public_url(url: str | None) -> str | None:
+    if not url:
+        return None
+    try:
+        return check_public_base_url(url)
+    except ValueError as exc:
+        raise SettingsError("LIEBIAN_PUBLIC_URL", str(exc)) from None
+
+
+def _check_relative_sqlite_path(path: str) -> None:
+    """A relative path is relative to the working directory (the project) and must stay inside
+    it: ``sqlite:///../x.db`` would silently create a database somewhere else."""
+    if path == ":memory:" or Path(path).is_absolute():
+        return
+    project = Path.cwd().resolve()
+    resolved = (project / path).resolve()
+    if not resolved.is_relative_to(project):
+        raise SettingsError(
+            "LIEBIAN_DATABASE_URL",
+            f"the relative SQLite path {path!r} leads outside the working directory {project} "
+            f"(to {resolved}); use an absolute path: sqlite:///{resolved}",
+        )
 
 
 def _check_redis_url(url: str | None) -> str | None:
@@ -105,4 +170,5 @@ def load_settings(environ: dict[str, str] | None = None) -> Settings:
         webhook_allow_private=env.get("LIEBIAN_WEBHOOK_ALLOW_PRIVATE", "0").lower()
         in {"1", "true", "yes"},
         webhook_timeout=_int(env, "LIEBIAN_WEBHOOK_TIMEOUT", 10, 1, 300),
+        public_url=_check_public_url(env.get("LIEBIAN_PUBLIC_URL")),
     )

@@ -130,7 +130,8 @@ class TeamPage(msgspec.Struct, kw_only=True, frozen=True):
 
 
 class Link(msgspec.Struct, kw_only=True, frozen=True):
-    """A share link: `code` for `/s/{code}`, `scene` for wxacode.getUnlimited, `url` to share."""
+    """A share link: `code` for `/s/{code}`, `scene` for wxacode.getUnlimited, `url` to share;
+    `page`: the program's mini-program page to open with `scene` (None when it sets none)."""
 
     code: str
     scene: str
@@ -139,6 +140,7 @@ class Link(msgspec.Struct, kw_only=True, frozen=True):
     campaign_id: str | None = None
     channel: str | None = None
     clicks: int = 0
+    page: str | None = None
 
 
 class RedPacketResult(msgspec.Struct, kw_only=True, frozen=True):
@@ -261,7 +263,9 @@ class Program(msgspec.Struct, kw_only=True, frozen=True):
 
     `bind_mode`: "first" | "new_user_only" | "last"; `clawback`: "net_off" | "absorb";
     `commission_bps`: one rate per level (1–3 levels, sum ≤ 10000); `bind_validity_days`
-    None: bindings never lapse; `avatar_hosts`: hosts poster avatars may come from.
+    None: bindings never lapse; `avatar_hosts`: hosts poster avatars may come from;
+    `short_link_base_url`: the tenant's own domain for links, poster QR codes and signed poster
+    URLs (None: the service's); `mini_program_page`: the page links open, e.g. "pages/index/index".
     """
 
     bind_mode: str
@@ -274,6 +278,8 @@ class Program(msgspec.Struct, kw_only=True, frozen=True):
     timezone: str = "Asia/Shanghai"
     landing_url: str | None = None
     avatar_hosts: list[str] = []
+    short_link_base_url: str | None = None
+    mini_program_page: str | None = None
     updated_at: datetime | None = None
 
 

@@ -202,6 +202,8 @@ class ProgramResource(Resource[M]):
         timezone: str | None = None,
         landing_url: str | None = None,
         avatar_hosts: Sequence[str] | None = None,
+        short_link_base_url: str | None = None,
+        mini_program_page: str | None = None,
         idempotency_key: str | None = None,
     ) -> Call[Program]:
         """Replace the program. `bind_validity_days=None` means bindings never lapse; other
@@ -217,6 +219,8 @@ class ProgramResource(Resource[M]):
             timezone=timezone,
             landing_url=landing_url,
             avatar_hosts=None if avatar_hosts is None else list(avatar_hosts),
+            short_link_base_url=short_link_base_url,
+            mini_program_page=mini_program_page,
         )
         body["bind_validity_days"] = bind_validity_days
         return Call("PUT", "/v1/program", _program, json=body, idempotency_key=idempotency_key)

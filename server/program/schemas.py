@@ -64,6 +64,12 @@ class ProgramIn(msgspec.Struct, forbid_unknown_fields=True, kw_only=True):
     )
     # The tenant's payout file layout; null = the ``generic_bank`` preset.
     payout_layout: PayoutLayout | None = None
+    # The tenant's own short domain (e.g. https://go.brand.cn) for its share links, poster QR
+    # codes and signed poster URLs; null: the service's LIEBIAN_PUBLIC_URL.
+    short_link_base_url: Annotated[str, msgspec.Meta(max_length=200)] | None = None
+    # The mini-program page a share opens (wxacode.getUnlimited's `page`), returned with each
+    # link beside its scene: a relative path such as "pages/index/index".
+    mini_program_page: Annotated[str, msgspec.Meta(max_length=128)] | None = None
 
 
 class Program(ProgramIn, kw_only=True):

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 import time
 from urllib.parse import urlsplit
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
@@ -14,6 +15,7 @@ from server.common import from_us, now_us
 from server.db import Connection
 from server.errors import InvalidInput
 from server.program.schemas import Program, ProgramIn
+from server.settings import check_public_base_url
 
 __all__ = ["get_program", "get_program_json", "put_program", "validate_program"]
 
@@ -22,6 +24,8 @@ PROGRAM_CACHE_SECONDS = 2.0
 _cache: dict[str, tuple[float, Program, bytes]] = {}
 _decoder = msgspec.json.Decoder(Program)
 _encoder = msgspec.json.Encoder()
+# A mini-program page path: segments of letters, digits, _ and -, joined by single slashes.
+_PAGE_RE = re.compile(r"[A-Za-z0-9_-]+(?:/[A-Za-z0-9_-]+)*")
 
 
 def validate_program(program: ProgramIn) -> None:
@@ -39,6 +43,19 @@ def validate_program(program: ProgramIn) -> None:
     parts = urlsplit(program.landing_url)
     if parts.scheme not in ("http", "https") or not parts.hostname:
         raise InvalidInput("landing_url", "must be an absolute http(s) URL")
+    if program.short_link_base_url is not None:
+        try:
+            check_public_base_url(program.short_link_base_url)
+        except ValueError as exc:
+            raise InvalidInput("short_link_base_url", str(exc)) from None
+    if program.mini_program_page is not None and not _PAGE_RE.fullmatch(
+        program.mini_program_page
+    ):
+        raise InvalidInput(
+            "mini_program_page",
+            "must be a page path such as 'pages/index/index': letters, digits, _ and - "
+            "between single slashes, no leading slash, no query, at most 128 characters",
+        )
 
 
 async def _cached(db: Connection, tenant_id: str) -> tuple[float, Program, bytes]:
@@ -63,6 +80,10 @@ async def get_program_json(db: Connection, tenant_id: str) -> bytes:
 
 async def put_program(db: Connection, tenant_id: str, data: ProgramIn) -> Program:
     validate_program(data)
+    if data.short_link_base_url is not None:
+        data = msgspec.structs.replace(
+            data, short_link_base_url=data.short_link_base_url.rstrip("/")
+        )
     now = now_us()
     program = Program(**msgspec.structs.asdict(data), updated_at=from_us(now).isoformat())
     document = _encoder.encode(program).decode()

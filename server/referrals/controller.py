@@ -17,6 +17,7 @@ from server.idempotency import run_idempotent
 from server.ledger.entries import list_entries
 from server.orders.schemas import EntryPage
 from server.program.service import get_program
+from server.public_urls import public_base_url
 from server.referrals import service
 from server.referrals.fast import bind_new_user
 from server.referrals.schemas import (
@@ -123,9 +124,13 @@ class LinkController(Controller):
         self, request: Request[Any, Any, Any], data: JSONBody[LinkIn]
     ) -> Response[Link]:
         tenant_id = request.auth.tenant_id
+        program = await get_program(request.app.state.db, tenant_id)
+        base_url = public_base_url(request.app.state.settings, program)
 
         async def work(tx: Connection) -> Response[bytes]:
-            link, created = await service.ensure_link(tx, tenant_id, data, str(request.base_url))
+            link, created = await service.ensure_link(
+                tx, tenant_id, data, base_url, program.mini_program_page
+            )
             return json_response(link, status_code=201 if created else 200)
 
         return await run_idempotent(request, request.app.state.db, tenant_id, work)  # type: ignore[return-value]
@@ -136,7 +141,14 @@ class LinkController(Controller):
         tenant_id = request.auth.tenant_id
         row = await service.resolve_code(db, tenant_id, code)
         clicks = await service.link_clicks(db, tenant_id, code)
-        return json_response(service._link_out(row, str(request.base_url), clicks))  # type: ignore[return-value]
+        program = await get_program(db, tenant_id)
+        link = service._link_out(
+            row,
+            public_base_url(request.app.state.settings, program),
+            clicks,
+            program.mini_program_page,
+        )
+        return json_response(link)  # type: ignore[return-value]
 
 
 class ReferralController(Controller):

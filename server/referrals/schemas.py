@@ -95,6 +95,8 @@ class Link(msgspec.Struct):
     campaign_id: str | None
     channel: str | None
     clicks: int = 0
+    # The program's mini-program page (wxacode.getUnlimited `page`) to open with `scene`.
+    page: str | None = None
 
 
 class ReferralIn(msgspec.Struct, forbid_unknown_fields=True, kw_only=True):

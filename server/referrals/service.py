@@ -240,7 +240,7 @@ async def list_distributors(
 # ------------------------------------------------------------------ links
 
 
-def _link_out(row: Any, base_url: str, clicks: int = 0) -> Link:
+def _link_out(row: Any, base_url: str, clicks: int = 0, page: str | None = None) -> Link:
     code = row["code"]
     return Link(
         code=code,
@@ -250,6 +250,7 @@ def _link_out(row: Any, base_url: str, clicks: int = 0) -> Link:
         campaign_id=row["campaign_id"] or None,
         channel=row["channel"] or None,
         clicks=clicks,
+        page=page,
     )
 
 
@@ -259,9 +260,10 @@ async def create_link(db: Connection, tenant_id: str, data: LinkIn, base_url: st
 
 
 async def ensure_link(
-    db: Connection, tenant_id: str, data: LinkIn, base_url: str
+    db: Connection, tenant_id: str, data: LinkIn, base_url: str, page: str | None = None
 ) -> tuple[Link, bool]:
-    """:func:`create_link`, and whether this call created it."""
+    """:func:`create_link`, and whether this call created it. ``base_url`` is the tenant's
+    public base (server.public_urls), ``page`` the program's mini-program page."""
     await get_distributor_row(db, tenant_id, data.distributor_id)
     if data.campaign_id is not None:
         exists = await db.fetchval(
@@ -294,7 +296,7 @@ async def ensure_link(
         row = await db.fetchrow(select, *key)
     if row is None:
         raise RuntimeError("could not allocate a link code")
-    return _link_out(row, base_url), created
+    return _link_out(row, base_url, page=page), created
 
 
 def parse_scene(scene: str) -> str:

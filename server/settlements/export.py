@@ -399,8 +399,17 @@ async def xlsx_chunks(
                 yield chunk
 
 
-async def export_to_file(db: Connection, args: Any, log: IO[str] = sys.stderr) -> int:
-    """``liebian settlements export ID --format csv|xlsx|payout -o FILE`` with a progress line."""
+async def export_to_file(
+    db: Connection,
+    args: Any,
+    log: IO[str] = sys.stderr,
+    progress: Callable[[int, int], None] | None = None,
+) -> int:
+    """``liebian settlements export ID --format csv|xlsx|payout -o FILE``.
+
+    ``progress(done, total)`` is called as lines are written (the CLI draws a bar with it on
+    a terminal); one closing line goes to ``log``.
+    """
     from server.settlements.payout import payout_chunks, resolve_layout
 
     row = await db.fetchrow(
@@ -410,13 +419,12 @@ async def export_to_file(db: Connection, args: Any, log: IO[str] = sys.stderr) -
     if row is None or (args.tenant and args.tenant != row["tenant_id"]):
         print(f"liebian: error: no settlement {args.settlement_id!r}", file=log)
         return 1
-    tenant_id, total = row["tenant_id"], max(int(row["line_count"]), 1)
+    tenant_id, total = row["tenant_id"], int(row["line_count"])
     lang: Lang = getattr(args, "lang", None) or "zh"
 
-    def progress(done: int) -> None:
-        filled = done * 30 // total
-        log.write(f"\r[{'#' * filled}{'.' * (30 - filled)}] {done}/{total} lines")
-        log.flush()
+    def report(done: int) -> None:
+        if progress is not None:
+            progress(min(done, total), total)
 
     with Path(args.output).open("wb") as target:
         if args.format == "csv":
@@ -424,13 +432,13 @@ async def export_to_file(db: Connection, args: Any, log: IO[str] = sys.stderr) -
             async for chunk in csv_chunks(db, tenant_id, args.settlement_id, lang):
                 target.write(chunk)
                 done += chunk.count(b"\r\n")
-                progress(min(max(done - 1, 0), total))
+                report(max(done - 1, 0))
         elif args.format == "payout":
             layout = await resolve_layout(db, tenant_id, getattr(args, "layout", None))
             async for chunk in payout_chunks(db, tenant_id, args.settlement_id, layout):
                 target.write(chunk)
         else:
-            await write_xlsx(db, tenant_id, args.settlement_id, target, progress, lang)
-    progress(total)
-    log.write(f"\nwrote {args.output}\n")
+            await write_xlsx(db, tenant_id, args.settlement_id, target, report, lang)
+    report(total)
+    log.write(f"wrote {total} lines to {args.output}\n")
     return 0

@@ -14,6 +14,8 @@ from server.common import from_us, json_response, now_us
 from server.db import Connection
 from server.errors import InvalidInput
 from server.idempotency import run_idempotent
+from server.program.service import get_program
+from server.public_urls import public_base_url
 from server.share_posters.service import Fmt, load_template, render_for, template_document
 from server.share_posters.signing import PosterClaim, sign_poster, verify_poster
 
@@ -91,6 +93,7 @@ async def _serve(
     fmt: Fmt,
 ) -> Response[bytes]:
     state = request.app.state
+    base_url = public_base_url(state.settings, await get_program(state.db, tenant_id))
     digest, image = await render_for(
         state.db,
         state.board,
@@ -100,7 +103,7 @@ async def _serve(
         campaign_id,
         template,
         fmt,
-        str(request.base_url),
+        base_url,
     )
     etag = f'"{digest}"'
     headers = {"ETag": etag, "Cache-Control": "private, max-age=60"}
@@ -148,7 +151,10 @@ class PosterController(Controller):
                 request.auth.tenant_id, distributor_id, campaign_id, template, format, expires
             ),
         )
-        base = str(request.base_url).rstrip("/")
+        state = request.app.state
+        base = public_base_url(
+            state.settings, await get_program(state.db, request.auth.tenant_id)
+        )
         return json_response(
             PosterUrl(
                 f"{base}/p/{token}",  # type: ignore[return-value]
