@@ -29,6 +29,7 @@ from server.observability import (
 )
 from server.orders.controller import OrderController
 from server.program.controller import ProgramController
+from server.ratelimit import RateLimits
 from server.referrals.controller import (
     DistributorController,
     LinkController,
@@ -90,6 +91,7 @@ def create_app(settings: Settings | None = None, *, db: Database | None = None) 
 
             redis_client = Redis.from_url(settings.redis_url)
             app.state.board = RedisBoard(redis_client, app.state.db)
+            app.state.rate_limits.use_redis(redis_client)
             app.state.db.board_mirror = app.state.board
         policy = DeliveryPolicy(
             allow_private=settings.webhook_allow_private, deadline=settings.webhook_timeout
@@ -163,6 +165,7 @@ def create_app(settings: Settings | None = None, *, db: Database | None = None) 
         debug=False,
     )
     app.state.settings = settings
+    app.state.rate_limits = RateLimits(settings)
     app.state.webhook_transport = None  # tests inject an httpx transport here
     app.state.posters = PosterCache()
     return app

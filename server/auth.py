@@ -25,6 +25,7 @@ from litestar.types import Scope as ASGIScope
 
 from server.db import Connection, Database
 from server.observability import stamp
+from server.program.service import get_program
 
 __all__ = ["ApiKeyMiddleware", "Principal", "Scope", "issue_key"]
 
@@ -135,6 +136,12 @@ class ApiKeyMiddleware(AbstractAuthenticationMiddleware):
         principal = await authenticate(connection.app.state.db, key.strip())
         if principal is None:
             raise NotAuthorizedException("The API key is unknown or revoked.")
+        limits = connection.app.state.rate_limits
+        if limits.enabled:  # the limit comes from the program cache: no query per request
+            program = await get_program(connection.app.state.db, principal.tenant_id)
+            await limits.check_key(
+                principal.tenant_id, principal.key_prefix, program.rate_limit_per_minute
+            )
         # The scope a route needs is in its opt (set on controllers and handlers); a route that
         # names none needs admin. Checked here rather than with guards: Litestar runs a sync
         # guard in a thread and copies the handler per call, a third of a light request's time.

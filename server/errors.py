@@ -8,7 +8,8 @@ Hierarchy::
     ├── InvalidInput (422)       names the field(s) and the fix
     ├── NotFound (404)           also what another tenant's object looks like
     ├── Conflict (409)           idempotency-key reuse, replay with another body, state races
-    └── Unprocessable (422)      valid shape, impossible in the current state (over-refund ...)
+    ├── Unprocessable (422)      valid shape, impossible in the current state (over-refund ...)
+    └── RateLimited (429)        over a rate limit; ``Retry-After`` says when to come back
 
 Handlers raise these; :func:`exception_handlers` maps them, Litestar's own HTTP exceptions and
 msgspec validation errors to problem documents ``{type, title, status, detail, errors}``.
@@ -39,6 +40,7 @@ __all__ = [
     "NestedTooDeep",
     "NotFound",
     "Problem",
+    "RateLimited",
     "ServiceError",
     "Unprocessable",
     "exception_handlers",
@@ -66,6 +68,7 @@ class ServiceError(Exception):
     status = 400
     title = "Bad request"
     slug = "bad-request"
+    headers: dict[str, str] | None = None
 
     def __init__(self, detail: str, errors: list[FieldError] | None = None) -> None:
         super().__init__(detail)
@@ -122,6 +125,16 @@ class Unprocessable(ServiceError):
     slug = "unprocessable"
 
 
+class RateLimited(ServiceError):
+    status = 429
+    title = "Too many requests"
+    slug = "rate-limited"
+
+    def __init__(self, detail: str, retry_after_s: int) -> None:
+        super().__init__(detail)
+        self.headers = {"Retry-After": str(retry_after_s)}
+
+
 _encoder = msgspec.json.Encoder()
 
 
@@ -146,7 +159,9 @@ def problem_response(
 
 
 def _service_error(_: Request[Any, Any, Any], exc: ServiceError) -> Response[bytes]:
-    return problem_response(exc.status, exc.title, exc.detail, exc.errors, exc.slug)
+    return problem_response(
+        exc.status, exc.title, exc.detail, exc.errors, exc.slug, headers=exc.headers
+    )
 
 
 _MSGSPEC_PATH = re.compile(r" - at `\$\.?(.*)`$")

@@ -6,6 +6,7 @@ names the variable and the fix; the CLI prints it as one line instead of a trace
 
 from __future__ import annotations
 
+import ipaddress
 import os
 import secrets
 from pathlib import Path
@@ -48,6 +49,9 @@ class Settings(msgspec.Struct, frozen=True, kw_only=True):
     webhook_timeout: int = 10  # seconds per delivery attempt: DNS + connect + send + read
     # LIEBIAN_PUBLIC_URL without a trailing slash; None when unset (see public_base_url).
     public_url: str | None = None
+    rate_limits: bool = True
+    public_rate_limit_per_minute: int = 600
+    trusted_proxies: str = ""
 
     @property
     def public_base_url(self) -> str:
@@ -149,6 +153,28 @@ def _int(env: dict[str, str], name: str, default: int, low: int, high: int) -> i
     return value
 
 
+def _bool(env: dict[str, str], name: str, default: bool) -> bool:
+    raw = env.get(name, "").strip().lower()
+    if raw == "":
+        return default
+    if raw not in {"0", "1", "true", "false", "yes", "no"}:
+        raise SettingsError(name, f"{raw!r} is not 1/0/true/false")
+    return raw in {"1", "true", "yes"}
+
+
+def _check_proxies(raw: str) -> str:
+    for part in raw.split(","):
+        try:
+            if part.strip():
+                ipaddress.ip_network(part.strip(), strict=False)
+        except ValueError:
+            raise SettingsError(
+                "LIEBIAN_TRUSTED_PROXIES",
+                f"{part.strip()!r} is not an IP address or network such as 10.0.0.0/8",
+            ) from None
+    return raw
+
+
 def load_settings(environ: dict[str, str] | None = None) -> Settings:
     """Read and validate ``LIEBIAN_*`` variables; raise :class:`SettingsError` on a bad one."""
     env = dict(os.environ if environ is None else environ)
@@ -171,4 +197,9 @@ def load_settings(environ: dict[str, str] | None = None) -> Settings:
         in {"1", "true", "yes"},
         webhook_timeout=_int(env, "LIEBIAN_WEBHOOK_TIMEOUT", 10, 1, 300),
         public_url=_check_public_url(env.get("LIEBIAN_PUBLIC_URL")),
+        rate_limits=_bool(env, "LIEBIAN_RATE_LIMITS", True),
+        public_rate_limit_per_minute=_int(
+            env, "LIEBIAN_PUBLIC_RATE_LIMIT_PER_MINUTE", 600, 1, 1_000_000
+        ),
+        trusted_proxies=_check_proxies(env.get("LIEBIAN_TRUSTED_PROXIES", "")),
     )

@@ -202,9 +202,8 @@ class ReferralController(Controller):
 )
 async def follow_link(request: Request[Any, Any, Any], code: FromPath[str]) -> Redirect:
     db = request.app.state.db
-    client = (
-        f"{request.client.host if request.client else ''}|{request.headers.get('user-agent', '')}"
-    )
+    # One click per client address, link and minute, whatever User-Agent the client sends.
+    client = await request.app.state.rate_limits.check_public(request.scope)
     found = await service.record_click(db, code, client, now_us())
     if found is None:
         raise NotFound(f"no link with code {code!r}")

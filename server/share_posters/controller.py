@@ -171,6 +171,7 @@ class PosterController(Controller):
     media_type="image/jpeg",
 )
 async def public_poster(request: Request[Any, Any, Any], token: FromPath[str]) -> Response[bytes]:
+    await request.app.state.rate_limits.check_public(request.scope)
     claim = verify_poster(request.app.state.settings.secret_key, token, int(time.time()))
     fmt: Fmt = claim.format if claim.format in MEDIA else "jpeg"  # type: ignore[assignment]
     return await _serve(

@@ -1,0 +1,231 @@
+"""Rate limits: requests per minute per API key, and per client address on the public routes.
+
+A *subject* (``{tenant_id}:{key prefix}`` for a key, ``ip:{address}`` for a public caller) may
+send ``limit`` requests in each fixed one-minute window (aligned on the epoch minute); the
+next one is refused with ``429`` and ``Retry-After`` = the seconds left in the window. A fixed
+window lets a subject send up to twice its limit across a window boundary; that is the price
+of one counter per subject and one increment per request.
+
+Counters live in Redis when ``LIEBIAN_REDIS_URL`` is set (every worker shares them; one round
+trip per request: a Lua ``INCR`` + ``EXPIRE``; keys ``rl:{subject}:{window}`` expire after two
+minutes), else in memory per process (:class:`MemoryCounters`: the current window's counters
+only, at most ``MEMORY_MAX_SUBJECTS`` of them). If Redis fails, the request is counted in
+memory instead: the limit then holds per worker until Redis answers again.
+
+The API key's limit is the tenant program's ``rate_limit_per_minute`` (read from the program
+cache: no database round trip per request); the public routes' limit is the setting
+``LIEBIAN_PUBLIC_RATE_LIMIT_PER_MINUTE``. ``X-Forwarded-For`` names the client only when the
+peer is one of ``LIEBIAN_TRUSTED_PROXIES``.
+"""
+
+from __future__ import annotations
+
+import ipaddress
+import logging
+import math
+import time
+from collections.abc import Callable
+from typing import TYPE_CHECKING, Any, Protocol
+
+from server.errors import RateLimited
+
+if TYPE_CHECKING:
+    from redis.asyncio import Redis
+
+    from server.settings import Settings
+
+__all__ = [
+    "MEMORY_MAX_SUBJECTS",
+    "WINDOW_SECONDS",
+    "Counters",
+    "MemoryCounters",
+    "RateLimits",
+    "RedisCounters",
+    "client_address",
+]
+
+WINDOW_SECONDS = 60
+#: Subjects counted in memory per window (about 200 bytes each: ~20 MB at the bound). Past it,
+#: a new subject is let through uncounted until the next minute (known ones still count):
+#: refusing strangers would turn an address-rotating flood into an outage for everyone.
+MEMORY_MAX_SUBJECTS = 100_000
+
+Network = ipaddress.IPv4Network | ipaddress.IPv6Network
+_log = logging.getLogger("liebian.ratelimit")
+
+
+class Counters(Protocol):
+    async def incr(self, subject: str, window: int) -> int:
+        """Count one request of ``subject`` in ``window``; return its count (0: not counted)."""
+        ...
+
+
+class MemoryCounters:
+    """This process's counters of the current window; O(1) per request.
+
+    When the window changes, the previous window's dict is dropped whole, so memory holds one
+    window's subjects at most, and at most ``max_subjects`` of them.
+    """
+
+    def __init__(self, max_subjects: int = MEMORY_MAX_SUBJECTS) -> None:
+        self.max_subjects = max_subjects
+        self._window = -1
+        self._counts: dict[str, int] = {}
+        self._full_warned = False
+
+    @property
+    def size(self) -> int:
+        return len(self._counts)
+
+    async def incr(self, subject: str, window: int) -> int:
+        return self.incr_now(subject, window)
+
+    def incr_now(self, subject: str, window: int) -> int:
+        counts = self._counts
+        if window != self._window:
+            self._window = window
+            counts = self._counts = {}
+            self._full_warned = False
+        count = counts.get(subject, 0) + 1
+        if count == 1 and len(counts) >= self.max_subjects:
+            if not self._full_warned:
+                self._full_warned = True
+                _log.warning("rate-limit counters full (%d subjects this minute)", len(counts))
+            return 0
+        counts[subject] = count
+        return count
+
+
+# INCR, and on the first request of the window set the key's lifetime: one round trip.
+_INCR_LUA = """
+local n = redis.call('INCR', KEYS[1])
+if n == 1 then redis.call('EXPIRE', KEYS[1], ARGV[1]) end
+return n
+"""
+
+
+class RedisCounters:
+    """Counters shared by every worker: key ``rl:{subject}:{window}``, gone after two windows."""
+
+    def __init__(self, redis: Redis, fallback: MemoryCounters) -> None:
+        self._script = redis.register_script(_INCR_LUA)
+        self._fallback = fallback
+        self._failed_window = -1
+
+    async def incr(self, subject: str, window: int) -> int:
+        from redis.exceptions import RedisError
+
+        try:
+            count = await self._script(keys=[f"rl:{subject}:{window}"], args=[2 * WINDOW_SECONDS])
+        except (RedisError, OSError) as exc:
+            if self._failed_window != window:  # one line per minute, not per request
+                self._failed_window = window
+                _log.warning("rate limits counted in memory: Redis failed: %s", exc)
+            return self._fallback.incr_now(subject, window)
+        return int(count)
+
+
+def _parse_ip(text: str) -> ipaddress.IPv4Address | ipaddress.IPv6Address | None:
+    try:
+        address = ipaddress.ip_address(text.strip())
+    except ValueError:
+        return None
+    if isinstance(address, ipaddress.IPv6Address) and address.ipv4_mapped is not None:
+        return address.ipv4_mapped
+    return address
+
+
+def _subject_of(address: ipaddress.IPv4Address | ipaddress.IPv6Address) -> str:
+    if isinstance(address, ipaddress.IPv6Address):
+        # One subscriber usually holds a whole /64: count it as one client.
+        return str(ipaddress.IPv6Network((int(address) >> 64 << 64, 64)))
+    return str(address)
+
+
+def _trusted(
+    address: ipaddress.IPv4Address | ipaddress.IPv6Address, proxies: tuple[Network, ...]
+) -> bool:
+    return any(address in network for network in proxies)
+
+
+def client_address(scope: Any, trusted_proxies: tuple[Network, ...]) -> str:
+    """The client's address from the ASGI scope (an IPv6 client's /64).
+
+    ``X-Forwarded-For`` counts only when the peer is a trusted proxy: then the client is the
+    rightmost hop that is not itself a trusted proxy (hops left of it are the client's to
+    write); an unparsable hop ends the walk at the last address a trusted proxy vouched for.
+    """
+    client = scope.get("client")
+    peer_text = client[0] if client else ""
+    if not peer_text:
+        return "-"
+    peer = _parse_ip(peer_text)
+    if peer is None:
+        return peer_text  # not an IP (a test transport's "testclient"): use it as it is
+    if trusted_proxies and _trusted(peer, trusted_proxies):
+        forwarded = b",".join(v for k, v in scope["headers"] if k == b"x-forwarded-for")
+        for hop_text in reversed(forwarded.decode("latin-1").split(",")):
+            if not hop_text.strip():
+                continue
+            hop = _parse_ip(hop_text)
+            if hop is None:
+                break
+            peer = hop
+            if not _trusted(hop, trusted_proxies):
+                break
+    return _subject_of(peer)
+
+
+class RateLimits:
+    """The app's limiter (``app.state.rate_limits``); ``clock`` is seconds since the epoch."""
+
+    def __init__(self, settings: Settings, clock: Callable[[], float] = time.time) -> None:
+        self.enabled = settings.rate_limits
+        self.public_per_minute = settings.public_rate_limit_per_minute
+        self.trusted_proxies = self.parse_proxies(settings.trusted_proxies)
+        self.memory = MemoryCounters()
+        self.counters: Counters = self.memory
+        self.clock = clock
+
+    @staticmethod
+    def parse_proxies(text: str) -> tuple[Network, ...]:
+        """``"10.0.0.0/8, 127.0.0.1"`` → networks; ValueError on a bad entry."""
+        return tuple(
+            ipaddress.ip_network(part.strip(), strict=False)
+            for part in text.split(",")
+            if part.strip()
+        )
+
+    def use_redis(self, redis: Redis) -> None:
+        self.counters = RedisCounters(redis, self.memory)
+
+    async def _count(self, subject: str, limit: int) -> int | None:
+        """Count a request; the seconds to wait when it is over ``limit``, else None."""
+        now = self.clock()
+        window = int(now // WINDOW_SECONDS)
+        if await self.counters.incr(subject, window) <= limit:
+            return None
+        return max(1, math.ceil((window + 1) * WINDOW_SECONDS - now))
+
+    async def check_key(self, tenant_id: str, key_prefix: str, limit: int) -> None:
+        """Count a request of an API key; raise :class:`RateLimited` past ``limit``."""
+        wait = await self._count(f"{tenant_id}:{key_prefix}", limit)
+        if wait is not None:
+            raise RateLimited(
+                f"This API key sent more than {limit} requests this minute (the program's "
+                f"rate_limit_per_minute); retry after {wait} s.",
+                wait,
+            )
+
+    async def check_public(self, scope: Any) -> str:
+        """Count a public request by client address; return the address; raise past the limit."""
+        address = client_address(scope, self.trusted_proxies)
+        if self.enabled:
+            wait = await self._count(f"ip:{address}", self.public_per_minute)
+            if wait is not None:
+                raise RateLimited(
+                    f"This address sent more than {self.public_per_minute} requests to public "
+                    f"links this minute; retry after {wait} s.",
+                    wait,
+                )
+        return address
