@@ -7,12 +7,13 @@
     python -m bench api --profile /tmp/prof  # py-spy the app during its first measured run
 
 Sections, in this order: ``api`` (app vs bare Litestar through HTTP: GET /v1/program, POST
-/v1/referrals, POST /v1/orders), ``upline`` (1,000,000 bindings), ``balances`` (100,000
-distributors), then every other ``bench/bench_*.py`` script as a subprocess printing its own
-figures (``others`` selects them all). PostgreSQL runs in a database of its own
-(``liebian_bench`` on the server of ``LIEBIAN_BENCH_PG_URL``, default the test server); when it
-is unreachable the PostgreSQL half is skipped with a warning. Nothing here asserts: targets are
-reported as met or MISSED (``--check`` makes a missed target exit 1).
+/v1/referrals, POST /v1/orders), ``ratelimit`` (GET /v1/program with the rate limiter on vs
+off; Redis counters too with ``LIEBIAN_BENCH_REDIS_URL``), ``upline`` (1,000,000 bindings),
+``balances`` (100,000 distributors), then every other ``bench/bench_*.py`` script as a
+subprocess printing its own figures (``others`` selects them all). PostgreSQL runs in a
+database of its own (``liebian_bench`` on the server of ``LIEBIAN_BENCH_PG_URL``, default the
+test server); when it is unreachable the PostgreSQL half is skipped with a warning. Nothing
+here asserts: targets are reported as met or MISSED (``--check`` makes a missed target exit 1).
 """
 
 from __future__ import annotations
@@ -27,7 +28,7 @@ from pathlib import Path
 
 from bench import harness
 
-MINE = {"api", "upline", "balances"}
+MINE = {"api", "ratelimit", "upline", "balances"}
 OTHERS_TIMEOUT_S = 600
 
 
@@ -128,6 +129,24 @@ def run_api(args: argparse.Namespace, engine_list: list[str], lines: list[Line])
             ))
 
 
+def run_ratelimit(args: argparse.Namespace, engine_list: list[str], lines: list[Line]) -> None:
+    from bench import bench_ratelimit
+
+    client = harness.choose_client(
+        args.client, install=not (args.no_install or os.environ.get("LIEBIAN_BENCH_NO_INSTALL"))
+    )
+    banner(f"rate limiter on vs off (client: {client}, {harness.CONCURRENCY} connections)")
+    for engine in engine_list:
+        for c in bench_ratelimit.run(engine, requests=args.get_requests, repeats=args.repeats):
+            lines.append(Line(
+                "ratelimit", c.scenario, engine,
+                f"{c.rps_ratio:6.1%} of off by req/s, {c.cpu_ratio:6.1%} by server CPU, "
+                f"{c.isolated_ratio:6.1%} by the limiter's own CPU ({c.limiter_us:.1f} us)"
+                + ("" if c.errors == 0 else f" ERRORS {c.errors}"),
+                f">= {bench_ratelimit.TARGET:.0%}", c.ok,
+            ))
+
+
 def run_upline(args: argparse.Namespace, engine_list: list[str], lines: list[Line]) -> None:
     from bench import bench_upline
 
@@ -187,10 +206,12 @@ def main(argv: list[str] | None = None) -> int:
     started = time.perf_counter()
     lines: list[Line] = []
     try:
-        mine = [s for s in ("api", "upline", "balances") if s in chosen]
+        mine = [s for s in ("api", "ratelimit", "upline", "balances") if s in chosen]
         engine_list = engines(args.engine) if mine else []
         if "api" in chosen:
             run_api(args, engine_list, lines)
+        if "ratelimit" in chosen:
+            run_ratelimit(args, engine_list, lines)
         if "upline" in chosen:
             run_upline(args, engine_list, lines)
         if "balances" in chosen:

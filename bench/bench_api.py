@@ -65,6 +65,9 @@ def seed(base_url: str, keys: dict[str, str]) -> Seeded:
     with httpx.Client(base_url=base_url, timeout=10) as http:
         _check(http.put("/v1/program", headers=admin, json={
             "bind_mode": "first", "commission_bps": [1000, 500, 200], "freeze_days": 7,
+            # The highest limit a program may set: the runs send far more than the default
+            # 6000 a minute, and every request still goes through the limiter.
+            "rate_limit_per_minute": 1_000_000,
         }), 200)
         codes = {}
         for name in ("bd1", "bd2", "bd3"):

@@ -218,11 +218,14 @@ def _wait_until_up(server: Server, path: str, timeout: float = 30.0) -> None:
 
 
 @contextlib.contextmanager
-def serve(name: str, app: str, database_url: str, ready_path: str) -> Iterator[Server]:
-    """Run ``uvicorn APP --factory`` on a free loopback port until the block exits."""
+def serve(
+    name: str, app: str, database_url: str, ready_path: str, env: dict[str, str] | None = None
+) -> Iterator[Server]:
+    """Run ``uvicorn APP --factory`` on a free loopback port until the block exits; ``env``
+    adds or overrides environment variables of the server."""
     port = free_port()
     log_path = tmp_dir() / f"{name}-{port}.log"
-    env = _cli_env(database_url)
+    env = {**_cli_env(database_url), **(env or {})}
     cmd = [
         PY, "-m", "uvicorn", app, "--factory", "--host", "127.0.0.1", "--port", str(port),
         "--workers", "1", "--loop", "uvloop", "--http", "httptools", "--no-access-log",
@@ -238,8 +241,10 @@ def serve(name: str, app: str, database_url: str, ready_path: str) -> Iterator[S
         server.stop()
 
 
-def serve_app(database_url: str) -> contextlib.AbstractContextManager[Server]:
-    return serve("app", "server.app:create_app", database_url, "/health")
+def serve_app(
+    database_url: str, env: dict[str, str] | None = None, name: str = "app"
+) -> contextlib.AbstractContextManager[Server]:
+    return serve(name, "server.app:create_app", database_url, "/health", env)
 
 
 def serve_bare(database_url: str) -> contextlib.AbstractContextManager[Server]:
@@ -538,7 +543,7 @@ def compare(
     )
 
 
-def format_comparison(c: Comparison) -> str:
+def format_comparison(c: Comparison, labels: tuple[str, str] = ("app", "bare")) -> str:
     head = (f"{c.scenario} [{c.engine}] {c.requests} requests x {len(c.app.runs)} runs, "
             f"{CONCURRENCY} connections, client {_CLIENT}; medians")
     rows = [
@@ -546,9 +551,9 @@ def format_comparison(c: Comparison) -> str:
         *(
             f"  {name:6} {s.rps:9.0f} {s.p50_ms:8.2f} {s.p99_ms:8.2f} {s.errors:7d}   "
             + " ".join(f"{r.rps:.0f}" for r in s.runs)
-            for name, s in (("app", c.app), ("bare", c.bare))
+            for name, s in ((labels[0], c.app), (labels[1], c.bare))
         ),
-        f"  app/bare {c.ratio:6.1%}  (target >= {c.target:.0%}: "
+        f"  {labels[0]}/{labels[1]} {c.ratio:6.1%}  (target >= {c.target:.0%}: "
         f"{'met' if c.ok else 'MISSED'}"
         + ("" if c.app.errors == 0 and c.bare.errors == 0 else ", with ERRORS") + ")",
     ]

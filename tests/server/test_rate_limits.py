@@ -15,9 +15,9 @@ from typing import Any
 import httpx
 import pytest
 
-from server.ratelimit import MemoryCounters, RateLimits, client_address
+from server.ratelimit import MemoryCounters, RateLimits, RedisCounters, client_address
 from server.settings import SettingsError, load_settings
-from tests.conftest import TenantKeys, make_tenant
+from tests.conftest import REDIS_URL, TenantKeys, make_tenant
 from tests.server.test_referrals import link_of, register
 
 # A minute far from now (and different per test), 15 s into it: Retry-After is then 45.
@@ -282,6 +282,43 @@ def test_memory_counters_are_bounded_and_forget_old_windows():
     # The next window starts empty: the previous one is dropped whole.
     assert incr("d", 2) == 1
     assert counters.size == 1
+
+
+def test_redis_counters_batch_concurrent_requests_and_are_shared_by_workers(redis_client):
+    from redis.asyncio import Redis
+
+    window = next(_minutes)
+
+    async def run() -> tuple[list[int], int, int, list[int]]:
+        redis = Redis.from_url(REDIS_URL)
+        one, two = RedisCounters(redis, MemoryCounters()), RedisCounters(redis, MemoryCounters())
+        round_trips = 0
+        script = one._script
+
+        async def counted(**kw: Any) -> Any:
+            nonlocal round_trips
+            round_trips += 1
+            return await script(**kw)
+
+        one._script = counted  # type: ignore[assignment]
+        counts = await asyncio.gather(
+            *(one.incr("shared", window) for _ in range(50)),
+            *(two.incr("shared", window) for _ in range(50)),
+            one.incr("other", window),
+        )
+        ttl = await redis.ttl(f"rl:shared:{window}")
+        await redis.aclose()
+        # Redis unreachable (nothing listens on loopback port 1): counted in memory instead.
+        broken = RedisCounters(Redis.from_url("redis://127.0.0.1:1/0"), MemoryCounters())
+        fallback = [await broken.incr("shared", window) for _ in range(3)]
+        return counts, round_trips, ttl, fallback
+
+    counts, round_trips, ttl, fallback = asyncio.run(run())
+    assert sorted(counts[:100]) == list(range(1, 101))  # two workers, one count
+    assert counts[100] == 1
+    assert round_trips < 10  # 51 requests of one worker, counted in a few batches
+    assert 60 < ttl <= 120
+    assert fallback == [1, 2, 3]
 
 
 # ---------------------------------------------------------------- share-link clicks
