@@ -70,8 +70,15 @@ class ProgramIn(msgspec.Struct, forbid_unknown_fields=True, kw_only=True):
     # The mini-program page a share opens (wxacode.getUnlimited's `page`), returned with each
     # link beside its scene: a relative path such as "pages/index/index".
     mini_program_page: Annotated[str, msgspec.Meta(max_length=128)] | None = None
-    # Requests a minute each of the tenant's API keys may send; past it, 429 + Retry-After.
-    rate_limit_per_minute: Annotated[int, msgspec.Meta(ge=1, le=1_000_000)] = 6000
+    rate_limit_per_minute: Annotated[
+        int,
+        msgspec.Meta(
+            ge=1,
+            le=1_000_000,
+            description="Requests a minute each of the tenant's API keys may send; "
+            "past it, 429 with Retry-After.",
+        ),
+    ] = 6000
 
 
 class Program(ProgramIn, kw_only=True):

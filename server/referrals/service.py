@@ -336,7 +336,7 @@ async def link_clicks(db: Connection, tenant_id: str, code: str) -> int:
 
 
 async def record_click(db: Database, code: str, client: str, at_us: int) -> tuple[str, str] | None:
-    """Count a click on ``code`` (once per client per minute); return (tenant_id, code)."""
+    """Count a click on ``code`` once per client address and minute; return (tenant_id, code)."""
     row = await db.fetchrow("SELECT tenant_id FROM links WHERE code = $1", code)
     if row is None:
         return None
