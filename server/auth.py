@@ -119,7 +119,8 @@ class ApiKeyMiddleware(AbstractAuthenticationMiddleware):
     """Resolves ``Authorization: Bearer <key>`` to a :class:`Principal` (``request.auth``).
 
     Being every route's outermost middleware, it also stamps the request's start time for the
-    access log (one layer less than a separate middleware on the hot path).
+    access log (one layer less than a separate middleware on the hot path), and counts the
+    request against the key's rate limit (:mod:`server.ratelimit`; 429 past it).
     """
 
     async def __call__(self, scope: ASGIScope, receive: Receive, send: Send) -> None:

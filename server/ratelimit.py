@@ -11,7 +11,8 @@ Counters live in Redis when ``LIEBIAN_REDIS_URL`` is set (every worker shares th
 while the previous one is in flight; keys ``rl:{subject}:{window}`` expire after two minutes),
 else in memory per process (:class:`MemoryCounters`: the current window's counters only, at
 most ``MEMORY_MAX_SUBJECTS`` of them). If Redis fails, the request is counted in
-memory instead: the limit then holds per worker until Redis answers again.
+memory instead (so is one that takes over ``REDIS_TIMEOUT_SECONDS``): the limit then holds per
+worker until Redis answers again.
 
 The API key's limit is the tenant program's ``rate_limit_per_minute`` (read from the program
 cache: no database round trip per request); the public routes' limit is the setting
@@ -38,6 +39,7 @@ if TYPE_CHECKING:
 
 __all__ = [
     "MEMORY_MAX_SUBJECTS",
+    "REDIS_TIMEOUT_SECONDS",
     "WINDOW_SECONDS",
     "Counters",
     "MemoryCounters",
@@ -51,6 +53,9 @@ WINDOW_SECONDS = 60
 #: a new subject is let through uncounted until the next minute (known ones still count):
 #: refusing strangers would turn an address-rotating flood into an outage for everyone.
 MEMORY_MAX_SUBJECTS = 100_000
+
+#: A Redis round trip that takes longer is given up: its requests are counted in memory.
+REDIS_TIMEOUT_SECONDS = 0.5
 
 Network = ipaddress.IPv4Network | ipaddress.IPv6Network
 _log = logging.getLogger("liebian.ratelimit")
@@ -150,8 +155,9 @@ class RedisCounters:
         keys = [f"rl:{subject}:{window}" for subject, window in batch]
         args = [len(futures) for futures in batch.values()] + [2 * WINDOW_SECONDS]
         try:
-            totals = await self._script(keys=keys, args=args)
-        except (RedisError, OSError) as exc:
+            async with asyncio.timeout(REDIS_TIMEOUT_SECONDS):
+                totals = await self._script(keys=keys, args=args)
+        except (RedisError, OSError, TimeoutError) as exc:
             window = next(iter(batch))[1]
             if self._failed_window != window:  # one line per minute, not per request
                 self._failed_window = window

@@ -321,6 +321,26 @@ def test_redis_counters_batch_concurrent_requests_and_are_shared_by_workers(redi
     assert fallback == [1, 2, 3]
 
 
+def test_a_slow_redis_is_given_up_and_counted_in_memory(monkeypatch):
+    import server.ratelimit
+
+    class SlowRedis:
+        def register_script(self, _: str) -> Any:
+            async def hangs(**_: Any) -> list[int]:
+                await asyncio.sleep(30)
+                return [1]
+
+            return hangs
+
+    monkeypatch.setattr(server.ratelimit, "REDIS_TIMEOUT_SECONDS", 0.05)
+    counters = RedisCounters(SlowRedis(), MemoryCounters())  # type: ignore[arg-type]
+
+    async def run() -> list[int]:
+        return list(await asyncio.gather(*(counters.incr("slow", 7) for _ in range(3))))
+
+    assert asyncio.run(run()) == [1, 2, 3]
+
+
 # ---------------------------------------------------------------- share-link clicks
 
 
