@@ -122,6 +122,7 @@ def create_app(settings: Settings | None = None, *, db: Database | None = None) 
             if owned:
                 await app.state.db.close()
 
+    rate_limits = RateLimits(settings)
     openapi = OpenAPIConfig(
         title="Liebian API",
         version="1.0.0",
@@ -154,7 +155,7 @@ def create_app(settings: Settings | None = None, *, db: Database | None = None) 
         ],
         lifespan=[lifespan],
         middleware=[
-            DefineMiddleware(ApiKeyMiddleware, exclude=PUBLIC_PATHS),
+            DefineMiddleware(ApiKeyMiddleware, exclude=PUBLIC_PATHS, rate_limits=rate_limits),
         ],
         exception_handlers=exception_handlers(),
         # JSON bodies decode strictly (money is a JSON integer), integer queries from digits
@@ -165,7 +166,7 @@ def create_app(settings: Settings | None = None, *, db: Database | None = None) 
         debug=False,
     )
     app.state.settings = settings
-    app.state.rate_limits = RateLimits(settings)
+    app.state.rate_limits = rate_limits
     app.state.webhook_transport = None  # tests inject an httpx transport here
     app.state.posters = PosterCache()
     return app

@@ -7,8 +7,8 @@ window lets a subject send up to twice its limit across a window boundary; that 
 of one counter per subject and one increment per request.
 
 Counters live in Redis when ``LIEBIAN_REDIS_URL`` is set (every worker shares them: a Lua
-``INCRBY`` + ``EXPIRE``, at most one round trip per request, shared by the requests that arrive
-while the previous one is in flight; keys ``rl:{subject}:{window}`` expire after two minutes),
+``INCRBY`` + ``EXPIRE``, one round trip per request, shared by the requests that arrive in the
+same turn of the event loop; keys ``rl:{subject}:{window}`` expire after two minutes),
 else in memory per process (:class:`MemoryCounters`: the current window's counters only, at
 most ``MEMORY_MAX_SUBJECTS`` of them). If Redis fails, the request is counted in
 memory instead (so is one that takes over ``REDIS_TIMEOUT_SECONDS``): the limit then holds per
@@ -119,11 +119,10 @@ return totals
 class RedisCounters:
     """Counters shared by every worker: key ``rl:{subject}:{window}``, gone after two windows.
 
-    Requests that arrive while a round trip is in flight are counted together by the next one
-    (one ``EVALSHA`` adding each key's count of waiting requests), so a request waits for at
-    most two round trips and a busy worker makes far fewer than one per request. Each request
-    gets the count it would have had alone: the key's new total, less the requests queued
-    behind it in the batch.
+    The requests that ask within one turn of the event loop are counted by one round trip (one
+    ``EVALSHA`` adding each key's count of waiting requests), sent on the next turn; batches do
+    not wait for each other. Each request gets the count it would have had alone: the key's
+    new total, less the requests queued behind it in the batch.
     """
 
     def __init__(self, redis: Redis, fallback: MemoryCounters) -> None:
@@ -131,23 +130,21 @@ class RedisCounters:
         self._fallback = fallback
         self._failed_window = -1
         self._waiting: dict[tuple[str, int], list[asyncio.Future[int]]] = {}
-        self._flusher: asyncio.Task[None] | None = None
+        self._in_flight: set[asyncio.Task[None]] = set()
 
     async def incr(self, subject: str, window: int) -> int:
-        future: asyncio.Future[int] = asyncio.get_running_loop().create_future()
-        queue = self._waiting.setdefault((subject, window), [])
-        queue.append(future)
-        if self._flusher is None:
-            self._flusher = asyncio.create_task(self._flush())
+        loop = asyncio.get_running_loop()
+        future: asyncio.Future[int] = loop.create_future()
+        if not self._waiting:
+            loop.call_soon(self._send)
+        self._waiting.setdefault((subject, window), []).append(future)
         return await future
 
-    async def _flush(self) -> None:
-        try:
-            while self._waiting:
-                batch, self._waiting = self._waiting, {}
-                await self._count(batch)
-        finally:
-            self._flusher = None
+    def _send(self) -> None:
+        batch, self._waiting = self._waiting, {}
+        task = asyncio.get_running_loop().create_task(self._count(batch))
+        self._in_flight.add(task)  # a reference, so the task is not collected mid-flight
+        task.add_done_callback(self._in_flight.discard)
 
     async def _count(self, batch: dict[tuple[str, int], list[asyncio.Future[int]]]) -> None:
         from redis.exceptions import RedisError
