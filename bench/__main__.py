@@ -140,8 +140,8 @@ def run_ratelimit(args: argparse.Namespace, engine_list: list[str], lines: list[
         for c in bench_ratelimit.run(engine, requests=args.get_requests, repeats=args.repeats):
             lines.append(Line(
                 "ratelimit", c.scenario, engine,
-                f"{c.rps_ratio:6.1%} of off by req/s, {c.cpu_ratio:6.1%} by server CPU, "
-                f"{c.isolated_ratio:6.1%} by the limiter's own CPU ({c.limiter_us:.1f} us)"
+                f"{c.cpu_ratio:6.1%} of off by server CPU/request (req/s {c.rps_ratio:.1%}; "
+                f"limiter's own work {c.limiter_us:.1f} us: {c.isolated_ratio:.1%})"
                 + ("" if c.errors == 0 else f" ERRORS {c.errors}"),
                 f">= {bench_ratelimit.TARGET:.0%}", c.ok,
             ))
