@@ -1,0 +1,136 @@
+"""Netting refunds into settlements: a settlement never pays money already known to be clawed back.
+
+The rule (issue 20; API.md, "Settlements"):
+
+- **At draft time**, a settlement that takes a commission entry also takes every reversal of it
+  that exists then, whatever the reversal's own due date (a reversal is due when the refund
+  happened, so a refund after the cutoff is not due by it). A fully refunded order therefore
+  contributes 0, and the reversal is locked with its commission on approval: no later
+  settlement takes it again and no balance shows it as available. The line's
+  ``netted_reversal_fen`` is the part of ``reversal_fen`` netted this way (reversals of
+  commission the same line pays); the rest of ``reversal_fen`` is clawback of commission an
+  earlier settlement paid (clawback ``net_off``).
+- **At approval**, under the settlement's row lock, every line's entries are re-read: an entry
+  reversed since the draft, a commission or reward no longer due (still inside its freeze
+  window: drafts made before future cutoffs were refused), or a distributor no longer active
+  makes approval a 409 naming the lines, asking for a new draft. Approval never changes the
+  statement finance reviewed; a new draft nets what changed.
+
+On PostgreSQL, approval also locks the orders behind the settlement's commissions (in order id
+order) before that re-read. A refund takes its order's row lock first, so a refund and an
+approval touching the same order run one after the other: either the refund commits first and
+the re-read sees it (409), or the approval commits first and the refund sees the entry settled
+(``absorb`` absorbs it, ``net_off`` leaves it for the next settlement). SQLite runs write
+transactions one at a time (``BEGIN IMMEDIATE``), which gives the same order.
+"""
+
+from __future__ import annotations
+
+from server.db import Connection
+from server.errors import Conflict, FieldError
+
+__all__ = ["netted_reversals", "recheck_before_approval", "take_known_reversals"]
+
+# Reversals of the draft's commissions that are not due by the cutoff on their own (those due
+# are taken by the due-entry rule already). A reversal of an unlocked commission is never
+# locked itself; the NOT EXISTS keeps the "one entry, one settlement" key safe regardless.
+TAKE_KNOWN_REVERSALS_SQL = """
+INSERT INTO settlement_items (tenant_id, settlement_id, entry_id)
+SELECT r.tenant_id, CAST($2 AS VARCHAR(32)), r.id FROM ledger_entries r
+WHERE r.tenant_id = $1 AND r.available_at_us > $3 AND r.kind = 'reversal'
+  AND EXISTS (SELECT 1 FROM settlement_items i WHERE i.tenant_id = $1 AND i.settlement_id = $2
+              AND i.entry_id = r.reverses_entry_id)
+  AND NOT EXISTS (SELECT 1 FROM settlement_locks l WHERE l.tenant_id = r.tenant_id
+                  AND l.entry_id = r.id)
+"""
+
+# Per distributor: the reversals in the settlement whose commission is in it too.
+NETTED_SQL = """
+SELECT r.distributor_id, SUM(r.amount_fen) AS amount
+FROM settlement_items n JOIN ledger_entries r ON r.tenant_id = n.tenant_id AND r.id = n.entry_id
+WHERE n.tenant_id = $1 AND n.settlement_id = $2 AND r.kind = 'reversal'
+  AND EXISTS (SELECT 1 FROM settlement_items i WHERE i.tenant_id = $1 AND i.settlement_id = $2
+              AND i.entry_id = r.reverses_entry_id)
+GROUP BY r.distributor_id
+"""
+
+LOCK_ORDERS_SQL = """
+SELECT o.order_id FROM orders o
+WHERE o.tenant_id = $1 AND o.order_id IN (
+  SELECT e.order_id FROM settlement_items i
+  JOIN ledger_entries e ON e.tenant_id = i.tenant_id AND e.id = i.entry_id
+  WHERE i.tenant_id = $1 AND i.settlement_id = $2 AND e.kind = 'commission')
+ORDER BY o.order_id FOR UPDATE
+"""
+
+# Lines whose entries changed since the draft, with why (at most $4 lines). $3 is the moment
+# an entry must have been available by: the cutoff, or now if that is earlier. Reversals are
+# exempt from being due: the draft takes known ones early on purpose, and they only take away.
+STALE_LINES_SQL = """
+SELECT f.distributor_id, MAX(f.reversed) AS reversed, MAX(f.frozen) AS frozen,
+  MAX(CASE WHEN d.status <> 'active' THEN 1 ELSE 0 END) AS inactive
+FROM (
+  SELECT e.distributor_id,
+    CASE WHEN e.kind = 'commission' AND EXISTS (
+      SELECT 1 FROM ledger_entries r WHERE r.tenant_id = e.tenant_id
+      AND r.reverses_entry_id = e.id AND NOT EXISTS (
+        SELECT 1 FROM settlement_items j WHERE j.tenant_id = $1 AND j.settlement_id = $2
+        AND j.entry_id = r.id)) THEN 1 ELSE 0 END AS reversed,
+    CASE WHEN e.kind <> 'reversal' AND e.available_at_us > $3 THEN 1 ELSE 0 END AS frozen
+  FROM settlement_items i JOIN ledger_entries e ON e.tenant_id = i.tenant_id AND e.id = i.entry_id
+  WHERE i.tenant_id = $1 AND i.settlement_id = $2
+) f
+LEFT JOIN distributors d ON d.tenant_id = $1 AND d.distributor_id = f.distributor_id
+GROUP BY f.distributor_id
+HAVING MAX(f.reversed) + MAX(f.frozen) + MAX(CASE WHEN d.status <> 'active' THEN 1 ELSE 0 END) > 0
+ORDER BY f.distributor_id
+LIMIT $4
+"""
+
+MAX_NAMED_LINES = 20  # a 409 names at most this many lines; its detail gives the count shown
+
+
+async def take_known_reversals(
+    tx: Connection, tenant_id: str, settlement_id: str, cutoff_us: int
+) -> None:
+    """Add to a draft's items every existing reversal of the commissions it took."""
+    await tx.execute(TAKE_KNOWN_REVERSALS_SQL, tenant_id, settlement_id, cutoff_us)
+
+
+async def netted_reversals(tx: Connection, tenant_id: str, settlement_id: str) -> dict[str, int]:
+    """distributor_id -> fen (<= 0) of reversals netted against commission of the same line."""
+    rows = await tx.fetch(NETTED_SQL, tenant_id, settlement_id)
+    return {r[0]: int(r[1]) for r in rows}
+
+
+async def recheck_before_approval(
+    tx: Connection, tenant_id: str, settlement_id: str, cutoff_us: int, now_us: int
+) -> None:
+    """Raise :class:`Conflict` (409) if any line's entries changed since the draft.
+
+    Call with the settlement row locked, before locking its entries.
+    """
+    if tx.engine == "postgres":
+        await tx.fetch(LOCK_ORDERS_SQL, tenant_id, settlement_id)
+    rows = await tx.fetch(
+        STALE_LINES_SQL, tenant_id, settlement_id, min(cutoff_us, now_us), MAX_NAMED_LINES + 1
+    )
+    if not rows:
+        return
+    errors = []
+    for r in rows[:MAX_NAMED_LINES]:
+        if int(r["reversed"]):
+            reason = "an entry was reversed since the draft"
+        elif int(r["frozen"]):
+            reason = "an entry is still inside its freeze window"
+        else:
+            reason = "the distributor is no longer active"
+        errors.append(FieldError(f"lines.{r['distributor_id']}", reason))
+    more = " (the first 20 are named)" if len(rows) > MAX_NAMED_LINES else ""
+    raise Conflict(
+        f"settlement {settlement_id!r} is out of date: {len(errors)} line(s){more} changed "
+        "since it was drafted (a refund, a hold, or an entry not yet due); approving it would "
+        "pay money that is no longer owed. Create a new draft, which nets these changes, and "
+        "approve that one.",
+        errors,
+    )
