@@ -16,12 +16,14 @@ The rule (issue 20; API.md, "Settlements"):
   makes approval a 409 naming the lines, asking for a new draft. Approval never changes the
   statement finance reviewed; a new draft nets what changed.
 
-On PostgreSQL, approval also locks the orders behind the settlement's commissions (in order id
-order) before that re-read. A refund takes its order's row lock first, so a refund and an
-approval touching the same order run one after the other: either the refund commits first and
-the re-read sees it (409), or the approval commits first and the refund sees the entry settled
-(``absorb`` absorbs it, ``net_off`` leaves it for the next settlement). SQLite runs write
-transactions one at a time (``BEGIN IMMEDIATE``), which gives the same order.
+Refunds and approvals of one tenant run one after the other: on PostgreSQL, a refund takes a
+shared transaction lock of the tenant's class-20 advisory key (refunds do not wait for each
+other) and an approval takes it exclusively (:func:`lock_out_refunds`, :func:`lock_out_approvals`);
+SQLite runs write transactions one at a time (``BEGIN IMMEDIATE``). So either a refund commits
+first and the approval's re-read sees it (409), or the approval commits first and the refund
+sees the entry settled (``absorb`` absorbs it, ``net_off`` leaves it for the next settlement):
+both clawback modes keep their meaning. An approval holds refunds of its tenant back for its
+own duration (about a second per 100,000 entries locked).
 """
 
 from __future__ import annotations
@@ -29,7 +31,13 @@ from __future__ import annotations
 from server.db import Connection
 from server.errors import Conflict, FieldError
 
-__all__ = ["netted_reversals", "recheck_before_approval", "take_known_reversals"]
+__all__ = [
+    "lock_out_approvals",
+    "lock_out_refunds",
+    "netted_reversals",
+    "recheck_before_approval",
+    "take_known_reversals",
+]
 
 # Reversals of the draft's commissions that are not due by the cutoff on their own (those due
 # are taken by the due-entry rule already). A reversal of an unlocked commission is never
@@ -54,40 +62,55 @@ WHERE n.tenant_id = $1 AND n.settlement_id = $2 AND r.kind = 'reversal'
 GROUP BY r.distributor_id
 """
 
-LOCK_ORDERS_SQL = """
-SELECT o.order_id FROM orders o
-WHERE o.tenant_id = $1 AND o.order_id IN (
-  SELECT e.order_id FROM settlement_items i
-  JOIN ledger_entries e ON e.tenant_id = i.tenant_id AND e.id = i.entry_id
-  WHERE i.tenant_id = $1 AND i.settlement_id = $2 AND e.kind = 'commission')
-ORDER BY o.order_id FOR UPDATE
-"""
+# The two-key form keeps these locks apart from single-key advisory locks used elsewhere.
+APPROVAL_LOCK_CLASS = 20
 
 # Lines whose entries changed since the draft, with why (at most $4 lines). $3 is the moment
 # an entry must have been available by: the cutoff, or now if that is earlier. Reversals are
 # exempt from being due: the draft takes known ones early on purpose, and they only take away.
+# Written as left joins (each an equality probe of an index), not NOT EXISTS: right after a
+# draft the planner's statistics may count no items, and PostgreSQL then planned the anti-join
+# as a scan of every item per reversal (minutes for 100,000 items, instead of seconds).
 STALE_LINES_SQL = """
-SELECT f.distributor_id, MAX(f.reversed) AS reversed, MAX(f.frozen) AS frozen,
-  MAX(CASE WHEN d.status <> 'active' THEN 1 ELSE 0 END) AS inactive
-FROM (
+SELECT * FROM (
   SELECT e.distributor_id,
-    CASE WHEN e.kind = 'commission' AND EXISTS (
-      SELECT 1 FROM ledger_entries r WHERE r.tenant_id = e.tenant_id
-      AND r.reverses_entry_id = e.id AND NOT EXISTS (
-        SELECT 1 FROM settlement_items j WHERE j.tenant_id = $1 AND j.settlement_id = $2
-        AND j.entry_id = r.id)) THEN 1 ELSE 0 END AS reversed,
-    CASE WHEN e.kind <> 'reversal' AND e.available_at_us > $3 THEN 1 ELSE 0 END AS frozen
-  FROM settlement_items i JOIN ledger_entries e ON e.tenant_id = i.tenant_id AND e.id = i.entry_id
+    MAX(CASE WHEN r.id IS NOT NULL AND j.entry_id IS NULL THEN 1 ELSE 0 END) AS reversed,
+    MAX(CASE WHEN e.kind <> 'reversal' AND e.available_at_us > $3 THEN 1 ELSE 0 END) AS frozen,
+    MAX(CASE WHEN d.status <> 'active' THEN 1 ELSE 0 END) AS inactive
+  FROM settlement_items i
+  JOIN ledger_entries e ON e.tenant_id = i.tenant_id AND e.id = i.entry_id
+  LEFT JOIN ledger_entries r ON r.tenant_id = e.tenant_id AND r.reverses_entry_id = e.id
+  LEFT JOIN settlement_items j ON j.tenant_id = i.tenant_id AND j.settlement_id = i.settlement_id
+    AND j.entry_id = r.id
+  LEFT JOIN distributors d ON d.tenant_id = e.tenant_id AND d.distributor_id = e.distributor_id
   WHERE i.tenant_id = $1 AND i.settlement_id = $2
-) f
-LEFT JOIN distributors d ON d.tenant_id = $1 AND d.distributor_id = f.distributor_id
-GROUP BY f.distributor_id
-HAVING MAX(f.reversed) + MAX(f.frozen) + MAX(CASE WHEN d.status <> 'active' THEN 1 ELSE 0 END) > 0
-ORDER BY f.distributor_id
+  GROUP BY e.distributor_id
+) lines
+WHERE reversed + frozen + inactive > 0
+ORDER BY distributor_id
 LIMIT $4
 """
 
 MAX_NAMED_LINES = 20  # a 409 names at most this many lines; its detail gives the count shown
+
+
+async def lock_out_refunds(tx: Connection, tenant_id: str) -> None:
+    """Approval: wait for the tenant's refunds in flight, and hold new ones until commit."""
+    if tx.engine == "postgres":
+        await tx.execute(
+            "SELECT pg_advisory_xact_lock($1, hashtext($2))", APPROVAL_LOCK_CLASS, tenant_id
+        )
+
+
+async def lock_out_approvals(tx: Connection, tenant_id: str) -> None:
+    """Refund: wait for an approval of the tenant in flight (refunds share this lock).
+
+    Call before reading whether the order's commissions are settled.
+    """
+    if tx.engine == "postgres":
+        await tx.execute(
+            "SELECT pg_advisory_xact_lock_shared($1, hashtext($2))", APPROVAL_LOCK_CLASS, tenant_id
+        )
 
 
 async def take_known_reversals(
@@ -110,8 +133,7 @@ async def recheck_before_approval(
 
     Call with the settlement row locked, before locking its entries.
     """
-    if tx.engine == "postgres":
-        await tx.fetch(LOCK_ORDERS_SQL, tenant_id, settlement_id)
+    await lock_out_refunds(tx, tenant_id)
     rows = await tx.fetch(
         STALE_LINES_SQL, tenant_id, settlement_id, min(cutoff_us, now_us), MAX_NAMED_LINES + 1
     )

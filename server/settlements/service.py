@@ -181,7 +181,8 @@ async def get_settlement(
     after = decode_cursor(cursor, str) or [""]
     lines = await db.fetch(
         "SELECT distributor_id, commission_fen, red_packet_fen, prize_fen, reversal_fen, net_fen,"
-        " transfer_ref, netted_reversal_fen FROM settlement_lines WHERE tenant_id = $1 AND settlement_id = $2"
+        " transfer_ref, netted_reversal_fen FROM settlement_lines"
+        " WHERE tenant_id = $1 AND settlement_id = $2"
         " AND distributor_id > $3 ORDER BY distributor_id LIMIT $4",
         tenant_id,
         settlement_id,

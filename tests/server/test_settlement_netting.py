@@ -210,6 +210,31 @@ def test_approve_rechecks_that_entries_are_still_due(tenant, monkeypatch):
     assert balance(tenant, "E")["settled_fen"] == 0
 
 
+def test_refunds_racing_an_approval_keep_the_clawback_mode(tenant):
+    """Twelve full refunds at the moment of approval, under ``absorb``: either a refund lands
+    first and approval is a 409 (nothing settled, so nothing is absorbed), or approval lands
+    first and every refund then finds its commission settled and absorbs it."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    tenant.put("/v1/program", {"commission_bps": [1000], "freeze_days": 7, "clawback": "absorb"})
+    bind(tenant, "D", "buyer")
+    for n in range(12):
+        order(tenant, f"o{n}", 1000, paid_at=datetime(2026, 10, 1, tzinfo=UTC))
+    settlement = draft(tenant, datetime(2026, 10, 10, tzinfo=UTC))
+    with ThreadPoolExecutor(max_workers=4) as pool:
+        approval = pool.submit(approve, tenant, settlement["id"])
+        refunds = [pool.submit(refund, tenant, f"o{n}", "r", 1000) for n in range(12)]
+        status = approval.result().status_code
+        kinds = [r.result().json()["reversals"][0]["kind"] for r in refunds]
+    assert status in (200, 409)
+    if status == 200:
+        assert set(kinds) == {"absorbed_reversal"}
+        assert sum(balance(tenant, "D").values()) == 1200
+    else:
+        assert set(kinds) == {"reversal"}
+        assert sum(balance(tenant, "D").values()) == 0
+
+
 # ------------------------------------------------------------------ issue 12: no early pay
 
 
