@@ -40,25 +40,29 @@ __all__ = [
 ]
 
 # Reversals of the draft's commissions that are not due by the cutoff on their own (those due
-# are taken by the due-entry rule already). A reversal of an unlocked commission is never
-# locked itself; the NOT EXISTS keeps the "one entry, one settlement" key safe regardless.
+# are taken by the due-entry rule already). Such a reversal is never locked: its commission is
+# not (it is in this draft), and an approval locks a reversal only with its commission or
+# after it; were it ever otherwise, approval's unique lock key would refuse (409).
+# Every query here joins through indexes (items -> ledger by id or by reverses_entry_id) rather
+# than EXISTS / NOT EXISTS: right after a draft the planner's statistics may count no items,
+# and PostgreSQL then planned semi- and anti-joins as a scan of every item (or lock) per
+# reversal: minutes for 100,000 items, where these take about a second.
 TAKE_KNOWN_REVERSALS_SQL = """
 INSERT INTO settlement_items (tenant_id, settlement_id, entry_id)
-SELECT r.tenant_id, CAST($2 AS VARCHAR(32)), r.id FROM ledger_entries r
-WHERE r.tenant_id = $1 AND r.available_at_us > $3 AND r.kind = 'reversal'
-  AND EXISTS (SELECT 1 FROM settlement_items i WHERE i.tenant_id = $1 AND i.settlement_id = $2
-              AND i.entry_id = r.reverses_entry_id)
-  AND NOT EXISTS (SELECT 1 FROM settlement_locks l WHERE l.tenant_id = r.tenant_id
-                  AND l.entry_id = r.id)
+SELECT r.tenant_id, CAST($2 AS VARCHAR(32)), r.id FROM settlement_items i
+JOIN ledger_entries r ON r.tenant_id = i.tenant_id AND r.reverses_entry_id = i.entry_id
+WHERE i.tenant_id = $1 AND i.settlement_id = $2 AND r.kind = 'reversal'
+  AND r.available_at_us > $3
 """
 
 # Per distributor: the reversals in the settlement whose commission is in it too.
 NETTED_SQL = """
 SELECT r.distributor_id, SUM(r.amount_fen) AS amount
-FROM settlement_items n JOIN ledger_entries r ON r.tenant_id = n.tenant_id AND r.id = n.entry_id
+FROM settlement_items n
+JOIN ledger_entries r ON r.tenant_id = n.tenant_id AND r.id = n.entry_id
+JOIN settlement_items i ON i.tenant_id = n.tenant_id AND i.settlement_id = n.settlement_id
+  AND i.entry_id = r.reverses_entry_id
 WHERE n.tenant_id = $1 AND n.settlement_id = $2 AND r.kind = 'reversal'
-  AND EXISTS (SELECT 1 FROM settlement_items i WHERE i.tenant_id = $1 AND i.settlement_id = $2
-              AND i.entry_id = r.reverses_entry_id)
 GROUP BY r.distributor_id
 """
 
@@ -68,9 +72,7 @@ APPROVAL_LOCK_CLASS = 20
 # Lines whose entries changed since the draft, with why (at most $4 lines). $3 is the moment
 # an entry must have been available by: the cutoff, or now if that is earlier. Reversals are
 # exempt from being due: the draft takes known ones early on purpose, and they only take away.
-# Written as left joins (each an equality probe of an index), not NOT EXISTS: right after a
-# draft the planner's statistics may count no items, and PostgreSQL then planned the anti-join
-# as a scan of every item per reversal (minutes for 100,000 items, instead of seconds).
+# (Left joins, not NOT EXISTS: see above.)
 STALE_LINES_SQL = """
 SELECT * FROM (
   SELECT e.distributor_id,
