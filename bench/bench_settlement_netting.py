@@ -18,11 +18,15 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import sys
 import time
 from collections.abc import Awaitable, Callable
+from pathlib import Path
 from typing import Any
 
-from bench.harness import fresh_database, log, migrate
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # run as a script by make bench
+
+from bench.harness import cleanup_tmp, fresh_database, log, migrate  # noqa: E402
 
 TENANT = "tn_bench_netting"
 DAY_US = 86_400_000_000
@@ -147,8 +151,11 @@ def main() -> None:
     if args.database_url:
         run("postgres", args.distributors, args.database_url)
         return
-    for engine in ("sqlite", "postgres") if args.engine == "both" else (args.engine,):
-        run(engine, args.distributors)
+    try:
+        for engine in ("sqlite", "postgres") if args.engine == "both" else (args.engine,):
+            run(engine, args.distributors)
+    finally:
+        cleanup_tmp()
 
 
 if __name__ == "__main__":
