@@ -99,7 +99,7 @@ def test_a_netted_reversal_is_locked_with_its_commission(tenant):
     rows = list(
         csv.DictReader(
             io.StringIO(
-                tenant.get(f"/v1/settlements/{settlement['id']}/export.csv").content.decode(
+                tenant.get(f"/v1/settlements/{settlement['id']}/export.csv?lang=en").content.decode(
                     "utf-8-sig"
                 )
             )
@@ -110,7 +110,7 @@ def test_a_netted_reversal_is_locked_with_its_commission(tenant):
     assert by_id["D"]["netted_reversal_yuan"] == "-0.03"
     assert by_id["TOTAL"]["netted_reversal_fen"] == "-3"
     book = openpyxl.load_workbook(
-        io.BytesIO(tenant.get(f"/v1/settlements/{settlement['id']}/export.xlsx").content)
+        io.BytesIO(tenant.get(f"/v1/settlements/{settlement['id']}/export.xlsx?lang=en").content)
     )
     sheet = list(book["Lines"].iter_rows(values_only=True))
     assert sheet[1][sheet[0].index("netted_reversal_fen")] == -3
