@@ -246,6 +246,8 @@ class SettlementLine(Table, tablename="settlement_lines"):
     transfer_ref = Varchar(length=128, null=True, default=None)
     # The line's CSV cells but the transfer reference, rendered once at draft time.
     csv_cells = Text(default="")
+    # Part of reversal_fen netted against this line's own commission (migration 0016).
+    netted_reversal_fen = BigInt(default=0)
 
 
 class SettlementItem(Table, tablename="settlement_items"):

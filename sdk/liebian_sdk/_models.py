@@ -231,6 +231,7 @@ class CommissionLine(msgspec.Struct, kw_only=True, frozen=True):
     rate_bps: int = 0
     amount_fen: int
     arithmetic: str = ""
+    settlement_id: str | None = None  # the approved settlement holding this entry, if any
 
 
 class RefundLine(msgspec.Struct, kw_only=True, frozen=True):
@@ -393,6 +394,9 @@ class SettlementLine(msgspec.Struct, kw_only=True, frozen=True):
     prize_fen: int
     reversal_fen: int
     net_fen: int
+    # The part of `reversal_fen` netted against commission this same line pays (refunds known
+    # when the draft was made); the rest is clawback of commission an earlier settlement paid.
+    netted_reversal_fen: int = 0
 
 
 class Settlement(msgspec.Struct, kw_only=True, frozen=True):

@@ -36,8 +36,10 @@ async def explain_order(db: Connection, tenant_id: str, order_id: str) -> Explan
         order["created_at_us"],
     )
     entries = await db.fetch(
-        "SELECT distributor_id, kind, level, amount_fen, refund_id, reverses_entry_id, id"
-        " FROM ledger_entries WHERE tenant_id = $1 AND order_id = $2 ORDER BY id",
+        "SELECT e.distributor_id, e.kind, e.level, e.amount_fen, e.refund_id,"
+        " e.reverses_entry_id, e.id, l.settlement_id FROM ledger_entries e"
+        " LEFT JOIN settlement_locks l ON l.tenant_id = e.tenant_id AND l.entry_id = e.id"
+        " WHERE e.tenant_id = $1 AND e.order_id = $2 ORDER BY e.id",
         tenant_id,
         order_id,
     )
@@ -49,6 +51,7 @@ async def explain_order(db: Connection, tenant_id: str, order_id: str) -> Explan
             rate_bps=rates[e["level"] - 1],
             amount_fen=int(e["amount_fen"]),
             arithmetic=f"floor({amount} × {rates[e['level'] - 1]} / {BPS}) = {e['amount_fen']}",
+            settlement_id=e["settlement_id"],
         )
         for e in commissions.values()
     ]
@@ -77,6 +80,7 @@ async def explain_order(db: Connection, tenant_id: str, order_id: str) -> Explan
                         f"{amount})) = {e['amount_fen']}"
                         + (" (absorbed by the tenant)" if e["kind"] == "absorbed_reversal" else "")
                     ),
+                    settlement_id=e["settlement_id"],
                 )
             )
         refund_lines.append(RefundLine(refund["refund_id"], r, before, reversals))
@@ -110,6 +114,9 @@ async def explain_order(db: Connection, tenant_id: str, order_id: str) -> Explan
             "if it had not lapsed by paid_at (the snapshot above); later re-binding never "
             "changes it. Level k earns "
             "floor(amount × rate_k / 10000) fen; rounding leftovers stay with the tenant. "
-            "Refunds reverse each commission cumulatively, so a full refund cancels it."
+            "Refunds reverse each commission cumulatively, so a full refund cancels it. "
+            "settlement_id names the approved settlement that holds an entry: a reversal held "
+            "by the settlement that holds its commission was netted into it (that commission "
+            "was never paid out); one held by a later settlement clawed back a paid commission."
         ),
     )

@@ -106,6 +106,8 @@ class CommissionLine(msgspec.Struct):
     rate_bps: int
     amount_fen: int
     arithmetic: str
+    # The approved settlement holding this entry (None while no approved settlement does).
+    settlement_id: str | None = None
 
 
 class RefundLine(msgspec.Struct):

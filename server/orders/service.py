@@ -38,6 +38,7 @@ from server.orders.schemas import (
 from server.orders.store import NewOrder, insert_order
 from server.program.schemas import Program
 from server.referrals.graph import UPLINE_SQL
+from server.settlements.netting import lock_out_approvals
 from server.webhooks.outbox import endpoints_for, enqueue_event, event_envelope
 
 __all__ = ["record_order", "record_refund"]
@@ -255,6 +256,8 @@ async def record_refund(
     )
     if order is None:
         raise NotFound(f"order {order_id!r} does not exist")
+    # Whether a commission is settled decides absorb vs net_off: no approval may run meanwhile.
+    await lock_out_approvals(tx, tenant_id)
     amount = int(order["amount_fen"])
     previous = await tx.fetchrow(
         "SELECT amount_fen FROM refunds WHERE tenant_id = $1 AND order_id = $2 AND refund_id = $3",

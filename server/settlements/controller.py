@@ -35,7 +35,11 @@ class SettlementController(Controller):
     tags = ["settlements"]
     opt = {"scope": "admin"}
 
-    @post(status_code=201, summary="Draft a settlement of every entry due by the cutoff")
+    @post(
+        status_code=201,
+        summary="Draft a settlement of every entry due by the cutoff (not later than now),"
+        " netting each commission's known reversals",
+    )
     async def create(
         self, request: Request[Any, Any, Any], data: JSONBody[SettlementIn]
     ) -> Response[Settlement]:
@@ -78,7 +82,10 @@ class SettlementController(Controller):
     @post(
         "/{settlement_id:str}/approve",
         status_code=200,
-        summary="Approve: lock the entries (409 if another approved settlement holds one)",
+        summary=(
+            "Approve: re-check and lock the entries (409 if one was reversed since the draft,"
+            " is not due, or another approved settlement holds one: draft anew)"
+        ),
     )
     async def approve(
         self, request: Request[Any, Any, Any], settlement_id: IdPath

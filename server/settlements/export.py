@@ -35,7 +35,7 @@ import xlsxwriter
 from rewards.money import fen_to_yuan_str
 from server.common import from_us
 from server.db import Connection
-from server.settlements.csvformat import escape_cell, line_cells, text_cell
+from server.settlements.csvformat import escape_cell, line_cells, text_cell, yuan
 from server.settlements.service import settlement_row
 
 __all__ = [
@@ -70,6 +70,11 @@ _COLUMNS: tuple[tuple[str, str], ...] = (
         for unit in ("fen", "yuan")
     ),
     ("transfer_ref", "转账单号"),
+    # The part of reversal_fen netted against commission the same line pays (refunds known when
+    # the draft was made; see server.settlements.netting). Last, so the cells stored with each
+    # line at draft time stay as they are.
+    ("netted_reversal_fen", "其中抵扣本期佣金(分)"),
+    ("netted_reversal_yuan", "其中抵扣本期佣金(元)"),
 )
 HEADER = [en for en, _ in _COLUMNS]
 _TOTAL_LABEL = {"zh": "合计", "en": "TOTAL"}
@@ -97,7 +102,7 @@ _KIND_ZH = {
 
 _LINE_COLUMNS = (
     "distributor_id, nickname, commission_fen, red_packet_fen, prize_fen, reversal_fen, net_fen,"
-    " transfer_ref"
+    " transfer_ref, netted_reversal_fen"
 )
 _ENTRY_COLUMNS = (
     "i.entry_id, e.distributor_id, e.kind, e.level, e.order_id, e.refund_id, e.campaign_id,"
@@ -152,14 +157,16 @@ async def _entry_pages(
 
 
 async def _totals(db: Connection, tenant_id: str, settlement_id: str) -> list[int]:
+    """The sums of the AMOUNTS columns, then of netted_reversal_fen."""
     sums = await db.fetchrow(
         "SELECT "
-        + ", ".join(f"COALESCE(SUM({k}_fen), 0)" for k in AMOUNTS)
+        + ", ".join(f"COALESCE(SUM({k}_fen), 0)" for k in (*AMOUNTS, "netted_reversal"))
         + " FROM settlement_lines WHERE tenant_id = $1 AND settlement_id = $2",
         tenant_id,
         settlement_id,
     )
-    return [int(sums[k]) for k in range(len(AMOUNTS))] if sums is not None else [0] * 5
+    n = len(AMOUNTS) + 1
+    return [int(sums[k]) for k in range(n)] if sums is not None else [0] * n
 
 
 async def csv_chunks(
@@ -176,19 +183,25 @@ async def csv_chunks(
     writer.writerow(header(lang))
     yield "\ufeff".encode() + buffer.getvalue().encode()
     async for rows in _pages(
-        db, tenant_id, settlement_id, "distributor_id, csv_cells, transfer_ref"
+        db, tenant_id, settlement_id, "distributor_id, csv_cells, transfer_ref, netted_reversal_fen"
     ):
-        if any(not r[1] for r in rows):
-            cells = await _render_missing(db, tenant_id, settlement_id, rows)
-            lines = [f"{cells.get(r[0], r[1])},{text_cell(r[2])}" for r in rows]
-        else:
-            lines = [f"{r[1]},{text_cell(r[2])}" for r in rows]
+        cells = (
+            await _render_missing(db, tenant_id, settlement_id, rows)
+            if any(not r[1] for r in rows)
+            else {}
+        )
+        lines = [
+            f"{cells.get(r[0], r[1])},{text_cell(r[2])},{int(r[3])},{yuan(int(r[3]))}"
+            for r in rows
+        ]
         yield ("\r\n".join(lines) + "\r\n").encode()
-    totals = await _totals(db, tenant_id, settlement_id)
+    *totals, netted = await _totals(db, tenant_id, settlement_id)
     buffer.seek(0)
     buffer.truncate()
     writer.writerow(
-        [_TOTAL_LABEL[lang], ""] + [c for t in totals for c in (str(t), fen_to_yuan_str(t))] + [""]
+        [_TOTAL_LABEL[lang], ""]
+        + [c for t in totals for c in (str(t), fen_to_yuan_str(t))]
+        + ["", str(netted), fen_to_yuan_str(netted)]
     )
     yield buffer.getvalue().encode()
 
@@ -256,6 +269,8 @@ class _Workbook:
             sheet.set_column(2 + 2 * n, 2 + 2 * n, 14, self.fen)
             sheet.set_column(3 + 2 * n, 3 + 2 * n, 14, self.yuan)
         sheet.set_column(12, 12, 28, self.text)
+        sheet.set_column(13, 13, 14, self.fen)
+        sheet.set_column(14, 14, 14, self.yuan)
         sheet.freeze_panes(1, 0)
         sheet.write_row(0, 0, header(lang), self.bold)
         return sheet
@@ -270,16 +285,21 @@ class _Workbook:
                 row.append(value)
                 row.append(yuan_number(value))
             row.append(line[7] or "")
+            row.append(int(line[8]))
+            row.append(yuan_number(int(line[8])))
             sheet.write_row(r, 0, row)
             r += 1
 
     def lines_total(self, sheet: Any, r: int, totals: list[int], lang: Lang) -> None:
         sheet.write_string(r, 0, _TOTAL_LABEL[lang], self.bold)
         sheet.write_string(r, 1, "", self.bold)
-        for n, total in enumerate(totals):
+        for n, total in enumerate(totals[: len(AMOUNTS)]):
             sheet.write_number(r, 2 + 2 * n, total, self.bold_fen)
             sheet.write_number(r, 3 + 2 * n, yuan_number(total), self.bold_yuan)
         sheet.write_string(r, 12, "", self.bold)
+        netted = totals[len(AMOUNTS)]
+        sheet.write_number(r, 13, netted, self.bold_fen)
+        sheet.write_number(r, 14, yuan_number(netted), self.bold_yuan)
         if r > 1:
             sheet.autofilter(0, 0, r - 1, len(_COLUMNS) - 1)
 

@@ -35,6 +35,10 @@ class SettlementLine(msgspec.Struct):
     reversal_fen: int
     net_fen: int
     transfer_ref: str | None = None
+    # The part of reversal_fen netted against commission this same line pays (refunds known
+    # when the draft was made, taken before their own due date); the rest of reversal_fen is
+    # clawback of commission an earlier settlement paid.
+    netted_reversal_fen: int = 0
 
 
 class Settlement(msgspec.Struct):

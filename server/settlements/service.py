@@ -1,10 +1,13 @@
 """Settlement lifecycle: draft → approved (locks its entries) → paid. Totals reconcile to the fen.
 
-A draft takes every entry whose freeze ended by the cutoff, that no approved settlement holds,
-of active (not held/frozen) distributors, and nets it per distributor (``rewards.settle``);
-nets below the payout threshold, or negative, carry forward: their entries stay out. Approval
-inserts one ``settlement_locks`` row per entry under a unique key, so two approvals of
-overlapping drafts cannot both succeed (the second gets 409), and no entry is paid twice.
+A draft takes every entry whose freeze ended by the cutoff (which may not be later than now),
+that no approved settlement holds, of active (not held/frozen) distributors, plus every known
+reversal of the commissions it took (:mod:`server.settlements.netting`), and nets it per
+distributor (``rewards.settle``); nets below the payout threshold, or negative, carry forward:
+their entries stay out. Approval re-checks the lines (409 if an entry was reversed since the
+draft, is not due, or its distributor is no longer active) and inserts one
+``settlement_locks`` row per entry under a unique key, so two approvals of overlapping drafts
+cannot both succeed (the second gets 409), and no entry is paid twice.
 """
 
 from __future__ import annotations
@@ -14,9 +17,14 @@ from typing import Any
 from rewards.settlement import EntryAmount, settle
 from server.common import decode_cursor, encode_cursor, from_us, new_id, now_us
 from server.db import Connection, UniqueViolation
-from server.errors import Conflict, FieldError, NotFound, Unprocessable
+from server.errors import Conflict, FieldError, InvalidInput, NotFound, Unprocessable
 from server.program.schemas import Program
 from server.settlements.csvformat import line_cells
+from server.settlements.netting import (
+    netted_reversals,
+    recheck_before_approval,
+    take_known_reversals,
+)
 from server.settlements.schemas import (
     Settlement,
     SettlementLine,
@@ -53,8 +61,21 @@ DELETE FROM settlement_items WHERE tenant_id = $1 AND settlement_id = $2 AND ent
 
 
 async def create_draft(tx: Connection, tenant_id: str, program: Program, cutoff_us: int) -> str:
+    """Draft a settlement of what is due by ``cutoff_us``; a cutoff later than now is a 422.
+
+    (Entries due by a future cutoff are still inside their freeze window: refunds may yet claw
+    them back, so they are not paid early.)
+    """
+    now = now_us()
+    if cutoff_us > now:
+        raise InvalidInput(
+            "cutoff",
+            f"must not be later than now ({from_us(now).isoformat()}): entries due after now "
+            "are still inside their freeze window; use the current time or an earlier one",
+        )
     settlement_id = new_id("stl")
     await tx.execute(DUE_ENTRIES_SQL, tenant_id, settlement_id, cutoff_us)
+    await take_known_reversals(tx, tenant_id, settlement_id, cutoff_us)
     totals = await tx.fetch(TOTALS_SQL, tenant_id, settlement_id)
     payable, _carried = settle(
         (EntryAmount(r[0], r[1], int(r[2])) for r in totals), program.payout_threshold_fen
@@ -66,12 +87,14 @@ async def create_draft(tx: Connection, tenant_id: str, program: Program, cutoff_
             "SELECT distributor_id, nickname FROM distributors WHERE tenant_id = $1", tenant_id
         )
         names: dict[str, str] = {r[0]: r[1] for r in rows}
+        netted = await netted_reversals(tx, tenant_id, settlement_id)
         await tx.executemany(
             "INSERT INTO settlement_lines (tenant_id, settlement_id, distributor_id, nickname,"
-            " commission_fen, red_packet_fen, prize_fen, reversal_fen, net_fen, csv_cells)"
-            " VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)",
+            " commission_fen, red_packet_fen, prize_fen, reversal_fen, net_fen, csv_cells,"
+            " netted_reversal_fen) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11)",
             [
                 _line_row(tenant_id, settlement_id, ln, names.get(ln.distributor_id, ""))
+                + (netted.get(ln.distributor_id, 0),)
                 for ln in payable
             ],
         )
@@ -158,7 +181,8 @@ async def get_settlement(
     after = decode_cursor(cursor, str) or [""]
     lines = await db.fetch(
         "SELECT distributor_id, commission_fen, red_packet_fen, prize_fen, reversal_fen, net_fen,"
-        " transfer_ref FROM settlement_lines WHERE tenant_id = $1 AND settlement_id = $2"
+        " transfer_ref, netted_reversal_fen FROM settlement_lines"
+        " WHERE tenant_id = $1 AND settlement_id = $2"
         " AND distributor_id > $3 ORDER BY distributor_id LIMIT $4",
         tenant_id,
         settlement_id,
@@ -176,7 +200,9 @@ async def get_settlement(
         total_fen=int(row["total_fen"]),
         line_count=int(row["line_count"]),
         lines=[
-            SettlementLine(r[0], int(r[1]), int(r[2]), int(r[3]), int(r[4]), int(r[5]), r[6])
+            SettlementLine(
+                r[0], int(r[1]), int(r[2]), int(r[3]), int(r[4]), int(r[5]), r[6], int(r[7])
+            )
             for r in lines[:limit]
         ],
         next_cursor=encode_cursor(lines[limit - 1][0]) if len(lines) > limit else None,
@@ -190,6 +216,8 @@ async def approve(tx: Connection, tenant_id: str, settlement_id: str) -> None:
     row = await settlement_row(tx, tenant_id, settlement_id, lock=True)
     if row["status"] != "draft":
         return  # approving again is a no-op: the entries are locked already
+    now = now_us()
+    await recheck_before_approval(tx, tenant_id, settlement_id, int(row["cutoff_us"]), now)
     try:
         await tx.execute(
             "INSERT INTO settlement_locks (tenant_id, entry_id, settlement_id, status)"
@@ -203,7 +231,6 @@ async def approve(tx: Connection, tenant_id: str, settlement_id: str) -> None:
             f"settlement {settlement_id!r} covers entries that another approved settlement "
             "already holds; create a new draft"
         ) from None
-    now = now_us()
     await tx.execute(
         "UPDATE settlements SET status = 'approved', approved_at_us = $3"
         " WHERE tenant_id = $1 AND settlement_id = $2",

@@ -19,6 +19,7 @@ from tests.server.test_settlements import draft, setup_earners
 ZH_HEADER = [
     "分销员ID", "昵称", "佣金(分)", "佣金(元)", "红包(分)", "红包(元)", "奖金(分)", "奖金(元)",
     "退款冲回(分)", "退款冲回(元)", "应付净额(分)", "应付净额(元)", "转账单号",
+    "其中抵扣本期佣金(分)", "其中抵扣本期佣金(元)",
 ]  # fmt: skip
 
 
@@ -69,7 +70,10 @@ def test_xlsx_values_are_numbers_and_the_total_row_reconciles(tenant):
             assert total[col] == sum(r[col] for r in body)  # fen: exact integers
     assert total[10] == settlement["total_fen"]
     assert sheet.freeze_panes == "A2"
-    assert sheet.auto_filter.ref == f"A1:M{len(body) + 1}"
+    # o2's refund came before the draft: netted against o2's commission (issue 20)
+    netted = sum(line["reversal_fen"] for line in settlement["lines"])
+    assert total[13] == sum(r[13] for r in body) == netted < 0
+    assert sheet.auto_filter.ref == f"A1:O{len(body) + 1}"
     assert sheet.column_dimensions["A"].width >= 20
     assert sheet.cell(2, 4).number_format == "0.00"
     summary = {r[0]: r[1] for r in book["Summary"].iter_rows(values_only=True)}

@@ -83,7 +83,7 @@ def test_live_server_delivers_a_signed_webhook(tmp_path):
             "url": f"http://127.0.0.1:{hook_port}/hook", "events": ["settlement.approved"]})
         assert created.status_code == 201, created.text
         draft = httpx.post(f"{base}/v1/settlements", headers=admin,
-                           json={"cutoff": "2100-01-01T00:00:00+00:00"}).json()
+                           json={"cutoff": "2026-06-01T00:00:00+00:00"}).json()
         assert httpx.post(f"{base}/v1/settlements/{draft['id']}/approve",
                           headers=admin).status_code == 200
         for _ in range(100):

@@ -57,7 +57,7 @@ def test_draft_nets_each_distributor_and_reconciles(tenant):
     order(tenant, "o2", 20000)
     refund(tenant, "o2", "r1", 5000)
     order(tenant, "late", 10000, paid_at=datetime.now(UTC) - timedelta(days=1))  # still frozen
-    settlement = draft(tenant, datetime.now(UTC) + timedelta(minutes=1))
+    settlement = draft(tenant, datetime.now(UTC))
     lines = lines_of(settlement)
     assert lines["=near"] == {
         "distributor_id": "=near",
@@ -67,6 +67,7 @@ def test_draft_nets_each_distributor_and_reconciles(tenant):
         "reversal_fen": -500,
         "net_fen": 2500,
         "transfer_ref": None,
+        "netted_reversal_fen": -500,  # the refund of o2 nets against o2's commission
     }
     assert lines["top"]["net_fen"] == 1250
     assert settlement["status"] == "draft"
@@ -144,7 +145,7 @@ def test_clawback_after_payment_nets_off_next_time(tenant):
     tenant.post(f"/v1/settlements/{first['id']}/approve")
     refund(tenant, "o1", "r1", 10000)  # near owes 1000 back
     order(tenant, "o3", 30000, paid_at=PAID + timedelta(days=1))
-    second = lines_of(draft(tenant, datetime.now(UTC) + timedelta(minutes=1)))
+    second = lines_of(draft(tenant, datetime.now(UTC)))
     assert second["=near"]["commission_fen"] == 3000
     assert second["=near"]["reversal_fen"] == -1000
     assert second["=near"]["net_fen"] == 2000
@@ -266,7 +267,7 @@ def test_database_formatted_csv_equals_python_csv_writer(tenant):
         order(tenant, f"o{n}", 1234 + 997 * n, user=f"buyer{n}")
         if n % 2:
             refund(tenant, f"o{n}", "r", 1000)
-    settlement = draft(tenant, datetime.now(UTC) + timedelta(minutes=1))
+    settlement = draft(tenant, datetime.now(UTC))
     refs = {
         line["distributor_id"]: f"-ref,{line['distributor_id']}" for line in settlement["lines"]
     }
@@ -291,19 +292,23 @@ def test_database_formatted_csv_equals_python_csv_writer(tenant):
     expected = io.StringIO()
     writer = csv.writer(expected, lineterminator="\r\n")
     writer.writerow(HEADER)
-    totals = [0] * 5
+    totals = [0] * 6
     for line in sorted(lines, key=lambda ln: ln["distributor_id"]):
         amounts = [
-            line[f"{k}_fen"] for k in ("commission", "red_packet", "prize", "reversal", "net")
+            line[f"{k}_fen"]
+            for k in ("commission", "red_packet", "prize", "reversal", "net", "netted_reversal")
         ]
         totals = [t + a for t, a in zip(totals, amounts, strict=True)]
         writer.writerow(
             [escape_cell(line["distributor_id"]), escape_cell(nicknames[line["distributor_id"]])]
-            + [c for a in amounts for c in (str(a), fen_to_yuan_str(a))]
+            + [c for a in amounts[:5] for c in (str(a), fen_to_yuan_str(a))]
             + [escape_cell(refs[line["distributor_id"]])]
+            + [str(amounts[5]), fen_to_yuan_str(amounts[5])]
         )
     writer.writerow(
-        ["TOTAL", ""] + [c for t in totals for c in (str(t), fen_to_yuan_str(t))] + [""]
+        ["TOTAL", ""]
+        + [c for t in totals[:5] for c in (str(t), fen_to_yuan_str(t))]
+        + ["", str(totals[5]), fen_to_yuan_str(totals[5])]
     )
     exported = tenant.get(f"/v1/settlements/{settlement['id']}/export.csv?lang=en").content
     assert exported == "\ufeff".encode() + expected.getvalue().encode()

@@ -146,7 +146,7 @@ def test_events_for_refunds_and_settlements(tenant):
     arrive(tenant, "buyer", link_of(tenant, "near"))
     order(tenant, "o1", 10000)
     refund(tenant, "o1", "r1", 5000)
-    settlement = tenant.post("/v1/settlements", {"cutoff": "2100-01-01T00:00:00+00:00"}).json()
+    settlement = tenant.post("/v1/settlements", {"cutoff": "2026-06-01T00:00:00+00:00"}).json()
     tenant.post(f"/v1/settlements/{settlement['id']}/approve")
     tenant.post(f"/v1/settlements/{settlement['id']}/paid", {"references": {"near": "wx-1"}})
     assert [t for t, _, _ in pending(tenant)] == [
