@@ -10,10 +10,11 @@ from typing import Any
 import httpx
 from litestar import Litestar, Request, Response, get
 from litestar.middleware import DefineMiddleware
-from litestar.openapi import OpenAPIConfig
+from litestar.openapi import OpenAPIConfig, ResponseSpec
 from litestar.openapi.plugins import ScalarRenderPlugin, SwaggerRenderPlugin
 from litestar.openapi.spec import Components, SecurityScheme
 
+from server.apidocs import describe_api
 from server.auth import ApiKeyMiddleware
 from server.campaigns.boards import DbBoard
 from server.campaigns.controller import CampaignController
@@ -56,7 +57,12 @@ PUBLIC_PATHS = ["^/health$", "^/schema", "^/s/", "^/p/"]
 _health_log = logging.getLogger("liebian.health")
 
 
-@get("/health", tags=["ops"], summary="Liveness and database reachability", include_in_schema=True)
+@get(
+    "/health",
+    tags=["ops"],
+    summary="Liveness and database reachability",
+    responses={503: ResponseSpec(None, description="The database is unreachable")},
+)
 async def health(request: Request[Any, Any, Any]) -> Response[dict[str, str]]:
     db: Database = request.app.state.db
     try:
@@ -165,6 +171,7 @@ def create_app(settings: Settings | None = None, *, db: Database | None = None) 
         openapi_config=openapi,
         debug=False,
     )
+    describe_api(app, PUBLIC_PATHS)
     app.state.settings = settings
     app.state.rate_limits = rate_limits
     app.state.webhook_transport = None  # tests inject an httpx transport here

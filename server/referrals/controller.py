@@ -7,6 +7,7 @@ from urllib.parse import urlencode, urlsplit, urlunsplit
 
 from litestar import Controller, Request, Response, get, post, put
 from litestar.exceptions import PermissionDeniedException
+from litestar.openapi import ResponseSpec
 from litestar.params import FromPath, FromQuery, JSONBody, PathParameter, QueryParameter
 from litestar.response import Redirect
 
@@ -119,6 +120,10 @@ class LinkController(Controller):
         summary="The distributor's share link and mini-program scene (stable per input)",
         description="201 when this call created the link, 200 when it already existed.",
         status_code=201,
+        responses={
+            200: ResponseSpec(Link, description="The link already existed"),
+            404: ResponseSpec(None, description="No such distributor or campaign"),
+        },
     )
     async def create(
         self, request: Request[Any, Any, Any], data: JSONBody[LinkIn]
@@ -156,7 +161,11 @@ class ReferralController(Controller):
     tags = ["referrals"]
     opt = {"scope": "sdk"}
 
-    @post(summary="Turn a share scene or link code into a binding decision")
+    @post(
+        summary="Turn a share scene or link code into a binding decision",
+        status_code=200,
+        responses={404: ResponseSpec(None, description="No link with that code or scene")},
+    )
     async def bind(
         self, request: Request[Any, Any, Any], data: JSONBody[ReferralIn]
     ) -> Response[ReferralOut]:
