@@ -21,16 +21,26 @@ Every status >= 400, these and any a handler lists in its own ``responses``, is 
 ``application/problem+json`` :class:`~server.errors.Problem`. Writes behind the key take an
 ``Idempotency-Key`` header and their successes may carry ``Idempotent-Replayed: true``. A route
 serving images lists every image type the poster routes serve, with ``ETag`` and ``304``.
+
+The browsable UI at ``/schema`` (and ``/schema/swagger``) is Swagger UI whose scripts, styles
+and icon come from the ``swagger-ui-py`` wheel and are served by the app under
+``/schema/assets/``: the page works without internet.
 """
 
 from __future__ import annotations
 
+import importlib.util
 import re
 from collections.abc import Iterable, Sequence
+from pathlib import Path
 from typing import Any
 
-from litestar import Litestar
+from litestar import Litestar, Router
+from litestar.datastructures import CacheControlHeader
+from litestar.openapi import OpenAPIConfig
+from litestar.openapi.plugins import SwaggerRenderPlugin
 from litestar.openapi.spec import (
+    Components,
     OpenAPIHeader,
     OpenAPIMediaType,
     OpenAPIResponse,
@@ -39,13 +49,15 @@ from litestar.openapi.spec import (
     Parameter,
     Reference,
     Schema,
+    SecurityScheme,
 )
 from litestar.routes import HTTPRoute
+from litestar.static_files import create_static_files_router
 
 from server.errors import PROBLEM_JSON
 from server.share_posters.controller import MEDIA as IMAGE_MEDIA
 
-__all__ = ["describe_api"]
+__all__ = ["describe_api", "openapi_config"]
 
 WRITES = frozenset({"POST", "PUT", "PATCH", "DELETE"})
 _TITLES = {
@@ -223,3 +235,59 @@ def describe_api(app: Litestar, public_paths: Sequence[str]) -> None:
     for method, route, operation in _operations(app):
         authed = not any(p.search(route.path) for p in public)
         _describe_operation(method, route, operation, authed)
+
+
+SCHEMA_PATH = "/schema"
+_ASSETS = "/assets"
+
+
+def _swagger_ui_assets() -> Path:
+    """The folder of Swagger UI's built files inside the installed ``swagger-ui-py`` wheel."""
+    spec = importlib.util.find_spec("swagger_ui")  # located, not imported (it pulls in jinja2)
+    if spec is None or not spec.submodule_search_locations:
+        raise RuntimeError("swagger-ui-py is not installed: run `make install`")
+    return Path(next(iter(spec.submodule_search_locations))) / "static"
+
+
+class _OfflineSwaggerUI(SwaggerRenderPlugin):
+    """Swagger UI from files this app serves (under the schema path), never from a CDN."""
+
+    def __init__(self) -> None:
+        base = SCHEMA_PATH + _ASSETS
+        super().__init__(
+            js_url=f"{base}/swagger-ui-bundle.js",
+            css_url=f"{base}/swagger-ui.css",
+            standalone_preset_js_url=f"{base}/swagger-ui-standalone-preset.js",
+            favicon=f"<link rel='icon' type='image/png' href='{base}/favicon-32x32.png'>",
+            path=["/", "/swagger"],
+        )
+
+    def receive_router(self, router: Router) -> None:
+        super().receive_router(router)
+        router.register(
+            create_static_files_router(
+                _ASSETS,
+                directories=[_swagger_ui_assets()],
+                name="schema-assets",
+                cache_control=CacheControlHeader(max_age=86_400),
+                include_in_schema=False,
+            )
+        )
+
+
+def openapi_config() -> OpenAPIConfig:
+    """The document's header (title, security) and its UI; :func:`describe_api` does the rest."""
+    return OpenAPIConfig(
+        title="Liebian API",
+        version="1.0.0",
+        description="Referral and distribution (分销) service: bindings, commissions, ledger, "
+        "campaigns, posters and settlements. Amounts are integer fen, rates basis points.",
+        path=SCHEMA_PATH,
+        render_plugins=[_OfflineSwaggerUI()],
+        components=Components(
+            security_schemes={
+                "BearerKey": SecurityScheme(type="http", scheme="bearer", description="API key"),
+            }
+        ),
+        security=[{"BearerKey": []}],
+    )

@@ -10,11 +10,9 @@ from typing import Any
 import httpx
 from litestar import Litestar, Request, Response, get
 from litestar.middleware import DefineMiddleware
-from litestar.openapi import OpenAPIConfig, ResponseSpec
-from litestar.openapi.plugins import ScalarRenderPlugin, SwaggerRenderPlugin
-from litestar.openapi.spec import Components, SecurityScheme
+from litestar.openapi import ResponseSpec
 
-from server.apidocs import describe_api
+from server.apidocs import describe_api, openapi_config
 from server.auth import ApiKeyMiddleware
 from server.campaigns.boards import DbBoard
 from server.campaigns.controller import CampaignController
@@ -129,20 +127,6 @@ def create_app(settings: Settings | None = None, *, db: Database | None = None) 
                 await app.state.db.close()
 
     rate_limits = RateLimits(settings)
-    openapi = OpenAPIConfig(
-        title="Liebian API",
-        version="1.0.0",
-        description="Referral and distribution (分销) service: bindings, commissions, ledger, "
-        "campaigns, posters and settlements. Amounts are integer fen, rates basis points.",
-        path="/schema",
-        render_plugins=[ScalarRenderPlugin(), SwaggerRenderPlugin(path="/swagger")],
-        components=Components(
-            security_schemes={
-                "BearerKey": SecurityScheme(type="http", scheme="bearer", description="API key"),
-            }
-        ),
-        security=[{"BearerKey": []}],
-    )
     app = Litestar(
         route_handlers=[
             health,
@@ -168,7 +152,7 @@ def create_app(settings: Settings | None = None, *, db: Database | None = None) 
         request_class=StrictRequest,
         before_request=check_query_integers,
         before_send=[make_before_send(settings.log_requests)],
-        openapi_config=openapi,
+        openapi_config=openapi_config(),
         debug=False,
     )
     describe_api(app, PUBLIC_PATHS)
