@@ -11,6 +11,7 @@ from collections.abc import Iterator
 from typing import Any
 
 import msgspec
+import pytest
 from litestar import Controller, Litestar, Request, get, post
 from litestar.middleware import DefineMiddleware
 from litestar.openapi import OpenAPIConfig
@@ -109,6 +110,42 @@ def test_poster_and_export_routes_list_every_media_type_they_serve(client):
     assert set(xlsx["content"]) == {
         "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"
     }
+
+
+def _served(tenant: Any, case: str) -> tuple[str, str, Any]:
+    """One request per error the rules promise (the generated requests carry a valid key)."""
+    big = b'{"nickname": "' + b"x" * (11 * 1024 * 1024) + b'"}'
+    key = {"Idempotency-Key": "doc-409"}
+    if case == "401":
+        return "get", "/v1/program", tenant.client.get("/v1/program")
+    if case == "403":
+        return "put", "/v1/program", tenant.put("/v1/program", {}, scope="sdk")
+    if case == "400":
+        bad = tenant.client.post("/v1/orders", content=b"{not json", headers=tenant.headers("sdk"))
+        return "post", "/v1/orders", bad
+    if case == "413":
+        response = tenant.client.put(
+            "/v1/distributors/big", content=big, headers=tenant.headers("sdk")
+        )
+        return "put", "/v1/distributors/{distributor_id}", response
+    if case == "409":
+        tenant.put("/v1/distributors/first", {"nickname": "a"}, headers=key)
+        response = tenant.put("/v1/distributors/first", {"nickname": "b"}, headers=key)
+        return "put", "/v1/distributors/{distributor_id}", response
+    if case == "404":
+        return "get", "/v1/orders/{order_id}/explain", tenant.get("/v1/orders/nope/explain")
+    response = tenant.get("/v1/settlements?limit=0")
+    return "get", "/v1/settlements", response
+
+
+@pytest.mark.parametrize("case", ["400", "401", "403", "404", "409", "413", "422"])
+def test_the_documented_errors_are_served_as_problem_documents(client, tenant, case):
+    method, path, response = _served(tenant, case)
+    assert response.status_code == int(case), response.text[:200]
+    assert response.headers["content-type"].startswith(PROBLEM)
+    assert response.json()["status"] == int(case)
+    documented = _document(client)["paths"][path][method]["responses"]
+    assert case in documented, (method, path)
 
 
 class _GadgetIn(msgspec.Struct):
