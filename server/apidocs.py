@@ -8,7 +8,7 @@ rules read off the route itself, so a route added later is documented without be
 ==========  ==========================================================================
 status      documented on
 ==========  ==========================================================================
-400         writes (a body that is not a JSON object)
+400         operations with a JSON body (a body that is not a JSON object)
 401, 403    every route behind the API-key middleware (not ``public_paths``)
 404         routes with a path parameter (the id is looked up; other tenants' ids too)
 409         writes behind the key (Idempotency-Key reused with another request)
@@ -123,9 +123,11 @@ def _error_statuses(method: str, route: HTTPRoute, operation: Operation, authed:
     if route.path_parameters:
         statuses.add(404)
     if write:
-        statuses |= {400, 413, 422}
+        statuses |= {413, 422}
         if authed:
             statuses.add(409)
+    if operation.request_body:
+        statuses.add(400)
     if operation.parameters or operation.request_body:
         statuses.add(422)
     return statuses
