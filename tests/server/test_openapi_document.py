@@ -114,7 +114,6 @@ def test_poster_and_export_routes_list_every_media_type_they_serve(client):
 
 
 def _served(tenant: Any, case: str) -> tuple[str, str, Any]:
-    """One request per error the rules promise (the generated requests carry a valid key)."""
     big = b'{"nickname": "' + b"x" * (11 * 1024 * 1024) + b'"}'
     key = {"Idempotency-Key": "doc-409"}
     if case == "401":
@@ -135,12 +134,21 @@ def _served(tenant: Any, case: str) -> tuple[str, str, Any]:
         return "put", "/v1/distributors/{distributor_id}", response
     if case == "404":
         return "get", "/v1/orders/{order_id}/explain", tenant.get("/v1/orders/nope/explain")
+    if case == "429":
+        assert tenant.put("/v1/program", {"rate_limit_per_minute": 2}).status_code == 200
+        for _ in range(10):  # a window may turn over once in between
+            response = tenant.get("/v1/program")
+            if response.status_code == 429:
+                assert int(response.headers["retry-after"]) >= 0
+                break
+        return "get", "/v1/program", response
     response = tenant.get("/v1/settlements?limit=0")
     return "get", "/v1/settlements", response
 
 
-@pytest.mark.parametrize("case", ["400", "401", "403", "404", "409", "413", "422"])
+@pytest.mark.parametrize("case", ["400", "401", "403", "404", "409", "413", "422", "429"])
 def test_the_documented_errors_are_served_as_problem_documents(client, tenant, case):
+    """One request per error status the rules promise (generated requests all carry a key)."""
     method, path, response = _served(tenant, case)
     assert response.status_code == int(case), response.text[:200]
     assert response.headers["content-type"].startswith(PROBLEM)
