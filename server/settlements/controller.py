@@ -122,14 +122,7 @@ class SettlementController(Controller):
     async def export_csv(
         self, request: Request[Any, Any, Any], settlement_id: IdPath, lang: FromQuery[Lang] = "zh"
     ) -> Stream:
-        db = request.app.state.db
-        tenant_id = request.auth.tenant_id
-        await settlement_row(db, tenant_id, settlement_id)
-        return Stream(
-            csv_chunks(db, tenant_id, settlement_id, lang),
-            media_type="text/csv",
-            headers={"Content-Disposition": f'attachment; filename="{settlement_id}.csv"'},
-        )
+        return await _statement(request, settlement_id, lang, "csv")
 
     @get(
         "/{settlement_id:str}/export.xlsx",
@@ -139,14 +132,7 @@ class SettlementController(Controller):
     async def export_xlsx(
         self, request: Request[Any, Any, Any], settlement_id: IdPath, lang: FromQuery[Lang] = "zh"
     ) -> Stream:
-        db = request.app.state.db
-        tenant_id = request.auth.tenant_id
-        await settlement_row(db, tenant_id, settlement_id)
-        return Stream(
-            xlsx_chunks(db, tenant_id, settlement_id, lang),
-            media_type=XLSX,
-            headers={"Content-Disposition": f'attachment; filename="{settlement_id}.xlsx"'},
-        )
+        return await _statement(request, settlement_id, lang, "xlsx")
 
     @get(
         "/{settlement_id:str}/payout.csv",
@@ -177,3 +163,18 @@ class SettlementController(Controller):
             encoding=media_charset(chosen),
             headers={"Content-Disposition": f'attachment; filename="{settlement_id}-payout.csv"'},
         )
+
+
+async def _statement(
+    request: Request[Any, Any, Any], settlement_id: str, lang: Lang, fmt: Literal["csv", "xlsx"]
+) -> Stream:
+    """The statement file, streamed; a missing settlement is a 404 before any byte is sent."""
+    db = request.app.state.db
+    tenant_id = request.auth.tenant_id
+    await settlement_row(db, tenant_id, settlement_id)
+    chunks = (csv_chunks if fmt == "csv" else xlsx_chunks)(db, tenant_id, settlement_id, lang)
+    return Stream(
+        chunks,
+        media_type="text/csv" if fmt == "csv" else XLSX,
+        headers={"Content-Disposition": f'attachment; filename="{settlement_id}.{fmt}"'},
+    )
