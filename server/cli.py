@@ -1,4 +1,4 @@
-"""The ``liebian`` command line: serve, migrate, tenants, keys, demo, settlements.
+"""The ``liebian`` command line: serve, migrate, tenants, keys, demo, settlements, ledger.
 
 Output meant for programs is JSON on stdout (``--json``); everything else goes to stderr.
 A bad setting is one line naming the variable, exit status 2. A database that cannot be
@@ -268,6 +268,26 @@ def _version() -> str:
         return "unknown"
 
 
+def cmd_ledger_verify(settings: Settings, args: argparse.Namespace) -> int:
+    """One JSON line per difference between the maintained totals/counts and the ledger;
+    exit status 1 when there is any (after fixing them with ``--fix``)."""
+    from server.ledger.reconcile import verify
+
+    async def run(db: Any) -> int:
+        found = 0
+        async for diff in verify(db, args.tenant, fix=args.fix, batch=args.batch):
+            found += 1
+            _print_json({**diff, "fixed": args.fix})
+        return found
+
+    found = asyncio.run(_with_db(settings, run))
+    print(
+        f"liebian: {found} difference(s)" + (" fixed" if args.fix and found else ""),
+        file=sys.stderr,
+    )
+    return 1 if found else 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="liebian",
@@ -370,6 +390,19 @@ def build_parser() -> argparse.ArgumentParser:
     )
     export.add_argument("-o", "--output", required=True, help="the file to write")
     export.set_defaults(func=cmd_settlement_export)
+
+    ledger = sub.add_parser("ledger", help="ledger reconciliation").add_subparsers(
+        dest="ledger_command", required=True
+    )
+    check = ledger.add_parser(
+        "verify",
+        help="recompute balances' totals and team counts from the ledger and bindings; "
+        "print differences as JSON lines (exit 1 if any)",
+    )
+    check.add_argument("--tenant", default=None, help="tenant id (default: every tenant)")
+    check.add_argument("--fix", action="store_true", help="also correct what differs")
+    check.add_argument("--batch", type=int, default=1000, help="distributors per batch")
+    check.set_defaults(func=cmd_ledger_verify)
     return parser
 
 

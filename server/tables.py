@@ -70,6 +70,9 @@ class UserBinding(Table, tablename="user_bindings"):
     expires_at_us = BigInt(null=True, default=None)
     first_seen_at_us = BigInt()
     event_id = BigInt(null=True, default=None)
+    # The inviter under whom the user is counted in ``team_counts``: the inviter while the
+    # binding is active, NULL once its lapse has been applied (server.referrals.teams).
+    team_inviter_id = Varchar(length=64, null=True, default=None)
 
 
 class AttributionEvent(Table, tablename="attribution_events"):
@@ -300,3 +303,35 @@ TABLES.extend(
         PosterTemplate,
     ]
 )
+
+
+class DistributorTotals(Table, tablename="distributor_totals"):
+    """Running sums of one distributor's ledger, written in the transaction of each entry.
+
+    The ledger stays the source of truth (``liebian ledger verify`` recomputes these):
+    ``credited_fen`` sums commissions, red packets and prizes, ``reversed_fen`` the reversals
+    (negative), ``absorbed_fen`` the ``absorbed_reversal`` entries (negative, in no balance);
+    ``settled_fen`` and ``paid_fen`` sum the entries an approved / paid settlement holds.
+    """
+
+    tenant_id = Varchar(length=32)
+    distributor_id = Varchar(length=64)
+    credited_fen = BigInt(default=0)
+    reversed_fen = BigInt(default=0)
+    absorbed_fen = BigInt(default=0)
+    settled_fen = BigInt(default=0)
+    paid_fen = BigInt(default=0)
+
+
+class TeamCounts(Table, tablename="team_counts"):
+    """How many users are 1, 2 and 3 steps below a user in the counted referral tree
+    (``user_bindings.team_inviter_id``), maintained on every binding change."""
+
+    tenant_id = Varchar(length=32)
+    user_id = Varchar(length=64)
+    level1 = BigInt(default=0)
+    level2 = BigInt(default=0)
+    level3 = BigInt(default=0)
+
+
+TABLES.extend([DistributorTotals, TeamCounts])

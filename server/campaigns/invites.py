@@ -27,6 +27,7 @@ from server.campaigns.scores import (
 from server.campaigns.service import campaign_row, red_packet_config
 from server.common import from_us, to_us
 from server.db import Connection
+from server.ledger.totals import add_entries
 from server.program.schemas import Program
 
 __all__ = ["RedPacketResult", "on_bound"]
@@ -131,6 +132,7 @@ async def _pay_packet(
         f"invite {user_id}",
         f"invite:{cid}:{user_id}",
     )
+    await add_entries(tx, tenant_id, [(inviter, "red_packet", amount)])
     await tx.execute(
         "UPDATE campaigns SET red_packet_remaining_fen = red_packet_remaining_fen - $3,"
         " red_packets_issued = red_packets_issued + 1 WHERE tenant_id = $1 AND campaign_id = $2",

@@ -25,6 +25,7 @@ from server.campaigns.scores import invalidate_campaigns
 from server.common import decode_cursor, encode_cursor, from_us, new_id, now_us, to_us
 from server.db import Connection
 from server.errors import InvalidInput, NotFound
+from server.ledger.totals import add_entries
 from server.program.schemas import Program
 from server.webhooks.outbox import enqueue_event
 
@@ -224,6 +225,11 @@ async def close_campaign(
                 for a in awards
                 if a.amount_fen > 0
             ],
+        )
+        await add_entries(
+            tx,
+            tenant_id,
+            [(a.distributor_id, a.kind, a.amount_fen) for a in awards if a.amount_fen > 0],
         )
     out = [
         Award(a.distributor_id, a.rank, a.amount_fen, a.kind) for a in awards if a.amount_fen > 0

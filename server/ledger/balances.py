@@ -1,16 +1,22 @@
-"""Balances are always derived from the ledger, never stored.
+"""Balances: derived from the ledger, read from its maintained totals.
 
 An entry is ``pending`` until its freeze window ends (``available_at_us``), then
 ``available``; an approved settlement moves it to ``settled`` and a paid one to ``paid``
 (``settlement_locks``). ``absorbed_reversal`` entries (clawback policy ``absorb``) are kept for
 the audit trail but belong to no balance.
+
+:func:`balance_of` reads the distributor's running totals (:mod:`server.ledger.totals`) and
+sums only the entries still inside their freeze window (``ix_entries_pending``: tenant,
+distributor, ``available_at_us``), so its cost follows recent volume, not history:
+``available = credited + reversed - settled - paid - pending``. :func:`balance_by_scan` is the
+definition it must equal (the reconciliation and the benchmarks use it).
 """
 
 from __future__ import annotations
 
 from server.db import Connection
 
-__all__ = ["all_balances", "balance_columns", "balance_of"]
+__all__ = ["all_balances", "balance_by_scan", "balance_columns", "balance_of"]
 
 _COLUMNS = """
   COALESCE(SUM(CASE WHEN l.status IS NULL AND e.available_at_us > {now} THEN e.amount_fen END), 0)
@@ -43,9 +49,40 @@ GROUP BY e.distributor_id
 """
 
 
+# One statement, so the totals and the pending sum are read at one moment.
+TOTALS_BALANCE_SQL = """
+SELECT COALESCE(t.credited_fen + t.reversed_fen, 0) AS unlocked_total,
+  COALESCE(t.settled_fen, 0) AS settled_fen, COALESCE(t.paid_fen, 0) AS paid_fen,
+  (SELECT COALESCE(SUM(e.amount_fen), 0) FROM ledger_entries e
+   WHERE e.tenant_id = $1 AND e.distributor_id = $2 AND e.available_at_us > $3
+     AND e.kind <> 'absorbed_reversal'
+     AND NOT EXISTS (SELECT 1 FROM settlement_locks l
+                     WHERE l.tenant_id = e.tenant_id AND l.entry_id = e.id)) AS pending_fen
+FROM (SELECT 1 AS one) AS one
+LEFT JOIN distributor_totals t ON t.tenant_id = $1 AND t.distributor_id = $2
+"""
+
+
 async def balance_of(
     db: Connection, tenant_id: str, distributor_id: str, now_us: int
 ) -> dict[str, int]:
+    """pending, available, settled and paid fen at ``now_us``, from the maintained totals."""
+    row = await db.fetchrow(TOTALS_BALANCE_SQL, tenant_id, distributor_id, now_us)
+    if row is None:  # cannot happen: the query above always returns a row
+        raise RuntimeError("invariant broken: row is None")
+    settled, paid, pending = int(row["settled_fen"]), int(row["paid_fen"]), int(row["pending_fen"])
+    return {
+        "pending_fen": pending,
+        "available_fen": int(row["unlocked_total"]) - settled - paid - pending,
+        "settled_fen": settled,
+        "paid_fen": paid,
+    }
+
+
+async def balance_by_scan(
+    db: Connection, tenant_id: str, distributor_id: str, now_us: int
+) -> dict[str, int]:
+    """The balance summed over every entry: the definition, linear in history."""
     row = await db.fetchrow(BALANCE_SQL, tenant_id, distributor_id, now_us)
     if row is None:  # cannot happen: the query above always returns a row
         raise RuntimeError("invariant broken: row is None")

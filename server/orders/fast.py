@@ -7,7 +7,8 @@ to move with the order (no open campaign counts it, no webhook endpoint wants
 round trip. It computes the same rule as ``rewards.split_commission`` -
 floor(amount × rate / 10000) per level, nearest first - in integer SQL; the suite runs every
 order test through both paths (PostgreSQL takes this one, SQLite the full one) and they must
-agree to the fen. ``None`` means "take the full path" (also for a replayed order id).
+agree to the fen. The distributors' running totals (:mod:`server.ledger.totals`) are one more
+step of the same statement. ``None`` means "take the full path" (also for a replayed order id).
 """
 
 from __future__ import annotations
@@ -15,6 +16,7 @@ from __future__ import annotations
 from server.campaigns.scores import active_campaigns, matching
 from server.common import now_us
 from server.db import Database
+from server.ledger.totals import PG_CREDIT_STEP
 from server.orders.schemas import Commission, EntryStatus, OrderIn, OrderOut
 from server.program.schemas import Program
 from server.webhooks.outbox import endpoints_for
@@ -71,7 +73,7 @@ u AS (
   SELECT $1, $3, $10 FROM o
   ON CONFLICT (tenant_id, user_id) DO NOTHING
   RETURNING 1
-)
+),{PG_CREDIT_STEP}
 SELECT (SELECT COUNT(*) FROM o) AS inserted, e.distributor_id, e.level, e.amount_fen
 FROM (SELECT 1) AS one LEFT JOIN e ON TRUE
 """

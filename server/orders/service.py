@@ -25,6 +25,7 @@ from server.campaigns.scores import (
 from server.common import now_us
 from server.db import Connection, Database
 from server.errors import Conflict, FieldError, NotFound, Unprocessable
+from server.ledger.totals import add_entries
 from server.orders.fast import record_order_fast
 from server.orders.schemas import (
     Commission,
@@ -335,6 +336,7 @@ async def record_refund(
             " dedupe_key) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, '', $11)",
             rows,
         )
+        await add_entries(tx, tenant_id, [(r[1], r[2], r[3]) for r in rows])
     await _unscore(
         tx,
         tenant_id,

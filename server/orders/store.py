@@ -2,7 +2,8 @@
 
 Both do the same thing (and the same tests run on both): claim the Idempotency-Key (if any),
 then insert the order unless its id exists, its commission entries, the buyer's first-seen
-row and the leaderboard scores it moves, atomically. The key is claimed first and the order
+row, the leaderboard scores it moves and the credited distributors' running totals,
+atomically. The key is claimed first and the order
 is written only under a claim this request won, so concurrent requests sharing one key write
 one order (on PostgreSQL a second claim waits on the unique index until the first commits).
 """
@@ -16,6 +17,7 @@ import msgspec
 
 from server.campaigns.scores import write_increments
 from server.db import Connection, Database
+from server.ledger.totals import PG_CREDIT_STEP, add_entries
 from server.webhooks.outbox import write_outbox
 
 __all__ = ["NewOrder", "Written", "insert_order"]
@@ -53,7 +55,7 @@ class NewOrder(msgspec.Struct, frozen=True):
     webhook_payload: str = ""
 
 
-_PG_INSERT = """
+_PG_INSERT = f"""
 WITH k AS (
   INSERT INTO idempotency_keys (tenant_id, key, request_hash, status_code, response_body,
                                 created_at_us)
@@ -73,8 +75,9 @@ WITH k AS (
   SELECT $1, x.d, 'commission', x.a, x.l, o.order_id, $12, $11, '',
          'order:' || o.order_id || ':' || x.l
   FROM o CROSS JOIN unnest($13::text[], $14::bigint[], $15::int[]) AS x(d, a, l)
-  RETURNING 1
-), u AS (
+  RETURNING distributor_id, amount_fen
+),{PG_CREDIT_STEP},
+u AS (
   INSERT INTO user_bindings (tenant_id, user_id, first_seen_at_us)
   SELECT $1, $3, $11 FROM o
   ON CONFLICT (tenant_id, user_id) DO NOTHING
@@ -199,6 +202,7 @@ async def _insert_generic(db: Database, o: NewOrder) -> Written:
                     for d, a, level in o.entries
                 ],
             )
+            await add_entries(tx, o.tenant_id, [(d, "commission", a) for d, a, _ in o.entries])
         await tx.execute(
             "INSERT INTO user_bindings (tenant_id, user_id, first_seen_at_us) VALUES ($1, $2, $3)"
             " ON CONFLICT (tenant_id, user_id) DO NOTHING",

@@ -3,7 +3,8 @@
 Such a user is bound under every bind mode, cannot close a cycle (nobody is under them yet),
 and moves no campaign when no open campaign counts invites or pays per invite. Then the
 binding, its attribution event and the new upline are one statement: one round trip instead
-of a transaction of several. Anything else (a known user, an inactive inviter, campaigns to
+of a transaction of several; the inviter's team counts are steps of the same statement
+(:mod:`server.referrals.teams`). Anything else (a known user, an inactive inviter, campaigns to
 move) returns ``None`` and takes the full path in :func:`server.referrals.service.bind_referral`.
 """
 
@@ -17,6 +18,7 @@ from server.common import now_us
 from server.db import Database
 from server.program.schemas import Program
 from server.referrals.schemas import ReferralOut
+from server.referrals.teams import PG_NEW_LEAF_COUNTS, PG_NEW_LEAF_STEPS
 
 __all__ = ["bind_new_user"]
 
@@ -24,17 +26,18 @@ DAY_US = 86_400_000_000
 _ACTIVE = "(b{n}.expires_at_us IS NULL OR b{n}.expires_at_us > $3)"
 
 BIND_NEW_USER_SQL = f"""
-WITH next_event AS (SELECT nextval('attribution_events_id_seq') AS id),
+WITH next_event AS (SELECT nextval('attribution_events_id_seq') AS id),{PG_NEW_LEAF_STEPS},
 u AS (
   INSERT INTO user_bindings (tenant_id, user_id, first_seen_at_us, inviter_id, bound_at_us,
-                             expires_at_us, event_id)
-  SELECT $1::text, $2::text, $3::bigint, $4::text, $3::bigint, $5::bigint, next_event.id
-  FROM next_event
-  WHERE EXISTS (SELECT 1 FROM distributors d WHERE d.tenant_id = $1 AND d.distributor_id = $4
-                AND d.status = 'active')
+                             expires_at_us, event_id, team_inviter_id)
+  SELECT $1::text, $2::text, $3::bigint, $4::text, $3::bigint, $5::bigint, next_event.id,
+         $4::text
+  FROM next_event CROSS JOIN tok
+  WHERE tok.ok AND EXISTS (SELECT 1 FROM distributors d WHERE d.tenant_id = $1
+                           AND d.distributor_id = $4 AND d.status = 'active')
   ON CONFLICT (tenant_id, user_id) DO NOTHING
   RETURNING event_id
-),
+),{PG_NEW_LEAF_COUNTS},
 ev AS (
   INSERT INTO attribution_events (id, tenant_id, user_id, occurred_at_us, recorded_at_us,
                                   link_code, scene, channel, campaign_id, candidate_inviter_id,

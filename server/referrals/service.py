@@ -16,6 +16,7 @@ from server.errors import InvalidInput, NotFound
 from server.ledger.balances import balance_of
 from server.program.schemas import Program
 from server.referrals.graph import is_ancestor, upline_of
+from server.referrals.teams import apply_lapses, move_user, read_counts
 from server.referrals.schemas import (
     Balance,
     Counts,
@@ -104,34 +105,12 @@ async def get_distributor_row(db: Connection, tenant_id: str, distributor_id: st
     return row
 
 
-COUNTS_SQL = """
-SELECT
-  (SELECT COUNT(*) FROM user_bindings b1 WHERE b1.tenant_id = $1 AND b1.inviter_id = $2
-     AND (b1.expires_at_us IS NULL OR b1.expires_at_us > $3)) AS l1,
-  (SELECT COUNT(*) FROM user_bindings b1 JOIN user_bindings b2
-     ON b2.tenant_id = b1.tenant_id AND b2.inviter_id = b1.user_id
-     AND (b2.expires_at_us IS NULL OR b2.expires_at_us > $3)
-   WHERE b1.tenant_id = $1 AND b1.inviter_id = $2
-     AND (b1.expires_at_us IS NULL OR b1.expires_at_us > $3)) AS l2,
-  (SELECT COUNT(*) FROM user_bindings b1 JOIN user_bindings b2
-     ON b2.tenant_id = b1.tenant_id AND b2.inviter_id = b1.user_id
-     AND (b2.expires_at_us IS NULL OR b2.expires_at_us > $3)
-   JOIN user_bindings b3 ON b3.tenant_id = b2.tenant_id AND b3.inviter_id = b2.user_id
-     AND (b3.expires_at_us IS NULL OR b3.expires_at_us > $3)
-   WHERE b1.tenant_id = $1 AND b1.inviter_id = $2
-     AND (b1.expires_at_us IS NULL OR b1.expires_at_us > $3)) AS l3
-"""
-
-
 async def get_distributor(db: Connection, tenant_id: str, distributor_id: str) -> Distributor:
     row = await get_distributor_row(db, tenant_id, distributor_id)
     now = now_us()
     upline, _ = await upline_of(db, tenant_id, distributor_id, now, depth=1)
-    counts = await db.fetchrow(COUNTS_SQL, tenant_id, distributor_id, now)
-    if counts is None:  # cannot happen: the query above always returns a row
-        raise RuntimeError("invariant broken: counts is None")
+    l1, l2, l3 = await read_counts(db, tenant_id, distributor_id, now)
     balance = await balance_of(db, tenant_id, distributor_id, now)
-    l1, l2, l3 = int(counts["l1"]), int(counts["l2"]), int(counts["l3"])
     return Distributor(
         distributor_id=row["distributor_id"],
         nickname=row["nickname"],
@@ -148,6 +127,10 @@ async def get_distributor(db: Connection, tenant_id: str, distributor_id: str) -
     )
 
 
+# Level 1 reads the counted tree (``team_inviter_id``, which equals the inviter while a binding
+# is active and is cleared once its lapse is applied) on ix_bindings_team: a keyset range,
+# whatever the team's size. Levels 2 and 3 join through the direct invitees.
+_TEAM_ROOT = {1: "b1.team_inviter_id", 2: "b1.inviter_id", 3: "b1.inviter_id"}
 _TEAM_JOINS = {
     1: ("b1", ""),
     2: (
@@ -183,9 +166,9 @@ async def team_of(
         f" FROM user_bindings b1{joins}"
         f" LEFT JOIN distributors d ON d.tenant_id = {alias}.tenant_id"
         f" AND d.distributor_id = {alias}.user_id"
-        f" WHERE b1.tenant_id = $1 AND b1.inviter_id = $2"
+        f" WHERE b1.tenant_id = $1 AND {_TEAM_ROOT[level]} = $2"
         f" AND (b1.expires_at_us IS NULL OR b1.expires_at_us > $3)"
-        f" AND ({alias}.bound_at_us > $4 OR ({alias}.bound_at_us = $4 AND {alias}.user_id > $5))"
+        f" AND ({alias}.bound_at_us, {alias}.user_id) > ($4, $5)"
         f" ORDER BY {alias}.bound_at_us, {alias}.user_id LIMIT $6",
         tenant_id,
         distributor_id,
@@ -411,6 +394,8 @@ async def bind_referral(
     packets: list[RedPacketResult] = []
     if outcome == "bound":
         validity = program.bind_validity_days
+        if created is None:  # the counted tree must be today's before a subtree moves
+            await apply_lapses(tx, tenant_id, now_us())
         await tx.execute(
             "UPDATE user_bindings SET inviter_id = $3, bound_at_us = $4, expires_at_us = $5,"
             " event_id = $6 WHERE tenant_id = $1 AND user_id = $2",
@@ -421,6 +406,7 @@ async def bind_referral(
             None if validity is None else occurred_us + validity * DAY_US,
             event_id,
         )
+        await move_user(tx, tenant_id, user_id, candidate)
         packets = await on_bound(
             tx,
             tenant_id,

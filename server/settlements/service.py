@@ -18,6 +18,7 @@ from rewards.settlement import EntryAmount, settle
 from server.common import decode_cursor, encode_cursor, from_us, new_id, now_us
 from server.db import Connection, UniqueViolation
 from server.errors import Conflict, FieldError, InvalidInput, NotFound, Unprocessable
+from server.ledger import totals
 from server.program.schemas import Program
 from server.settlements.csvformat import line_cells
 from server.settlements.netting import (
@@ -231,6 +232,7 @@ async def approve(tx: Connection, tenant_id: str, settlement_id: str) -> None:
             f"settlement {settlement_id!r} covers entries that another approved settlement "
             "already holds; create a new draft"
         ) from None
+    await totals.on_approved(tx, tenant_id, settlement_id)
     await tx.execute(
         "UPDATE settlements SET status = 'approved', approved_at_us = $3"
         " WHERE tenant_id = $1 AND settlement_id = $2",
@@ -293,6 +295,7 @@ async def mark_paid(
         tenant_id,
         settlement_id,
     )
+    await totals.on_paid(tx, tenant_id, settlement_id)
     await tx.execute(
         "UPDATE settlements SET status = 'paid', paid_at_us = $3"
         " WHERE tenant_id = $1 AND settlement_id = $2",

@@ -15,6 +15,15 @@ from tests.server.test_referrals import arrive, link_of, register
 PAID = datetime(2026, 5, 1, 10, 0, tzinfo=UTC)
 
 
+async def mark_locked_paid(db, tenant_id: str) -> None:
+    """What approving then paying settlement ``stl_test`` does to the running totals (the
+    tests above lock entries directly)."""
+    from server.ledger import totals
+
+    await totals.on_approved(db, tenant_id, "stl_test")
+    await totals.on_paid(db, tenant_id, "stl_test")
+
+
 def chain(tenant: TenantKeys, *names: str, buyer: str = "buyer") -> None:
     """names[0] is the top; buyer is bound under names[-1]."""
     for name in names:
@@ -177,6 +186,7 @@ def test_absorb_clawback_keeps_paid_money_out_of_the_balance(tenant):
                 tenant_id,
                 row["id"],
             )
+        await mark_locked_paid(db, tenant_id)
 
     tenant.call(settle_everything, tenant.tenant_id)
     reversal = refund(tenant, "o1", "r1", 10000).json()["reversals"][0]
@@ -197,6 +207,7 @@ def test_net_off_clawback_leaves_a_negative_available_balance(tenant):
             tenant_id,
             row["id"],
         )
+        await mark_locked_paid(db, tenant_id)
 
     tenant.call(pay, tenant.tenant_id)
     refund(tenant, "o1", "r1", 10000)

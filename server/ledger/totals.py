@@ -1,0 +1,102 @@
+"""Running totals of each distributor's ledger, kept in the transaction of every entry.
+
+A balance read must not scan a distributor's history (a top distributor has hundreds of
+thousands of entries). So every ledger write also adds its amounts to the distributor's
+``distributor_totals`` row, in the same transaction (on PostgreSQL's one-statement order,
+inside the same statement), and settlement approval / payment moves the amounts it locks:
+
+- ``credited_fen``: commissions, red packets and prizes;
+- ``reversed_fen``: ``reversal`` entries (negative);
+- ``absorbed_fen``: ``absorbed_reversal`` entries (negative; the tenant's loss, in no balance);
+- ``settled_fen`` / ``paid_fen``: entries an approved / paid settlement holds (absorbed ones
+  never count, as in the balance).
+
+The ledger stays the source of truth: :mod:`server.ledger.reconcile` recomputes every row
+(``liebian ledger verify``). Rows are written in distributor order, so concurrent writers lock
+them in one order (no deadlock), one row per credited distributor.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+
+from server.db import Connection
+
+__all__ = ["TOTAL_COLUMNS", "add_entries", "column_of", "on_approved", "on_paid"]
+
+TOTAL_COLUMNS = ("credited_fen", "reversed_fen", "absorbed_fen", "settled_fen", "paid_fen")
+
+_UPSERT = """
+INSERT INTO distributor_totals (tenant_id, distributor_id, credited_fen, reversed_fen,
+                                absorbed_fen, settled_fen, paid_fen)
+VALUES ($1, $2, $3, $4, $5, 0, 0)
+ON CONFLICT (tenant_id, distributor_id) DO UPDATE SET
+  credited_fen = distributor_totals.credited_fen + excluded.credited_fen,
+  reversed_fen = distributor_totals.reversed_fen + excluded.reversed_fen,
+  absorbed_fen = distributor_totals.absorbed_fen + excluded.absorbed_fen
+"""
+
+# PostgreSQL's one-statement writes add this as a CTE step over the rows their ``e`` step
+# inserted (``RETURNING distributor_id, amount_fen``): commissions only.
+PG_CREDIT_STEP = """
+t AS (
+  INSERT INTO distributor_totals (tenant_id, distributor_id, credited_fen, reversed_fen,
+                                  absorbed_fen, settled_fen, paid_fen)
+  SELECT $1, e.distributor_id, SUM(e.amount_fen), 0, 0, 0, 0
+  FROM e GROUP BY e.distributor_id ORDER BY e.distributor_id
+  ON CONFLICT (tenant_id, distributor_id) DO UPDATE SET
+    credited_fen = distributor_totals.credited_fen + excluded.credited_fen
+  RETURNING 1
+)"""
+
+# Amount per distributor that one settlement holds (its locks), absorbed entries excepted.
+_LOCKED = """
+SELECT e.distributor_id AS d, SUM(e.amount_fen) AS amount
+FROM settlement_locks l JOIN ledger_entries e ON e.tenant_id = l.tenant_id AND e.id = l.entry_id
+WHERE l.tenant_id = $1 AND l.settlement_id = $2 AND e.kind <> 'absorbed_reversal'
+GROUP BY e.distributor_id
+"""
+_MOVE = """
+INSERT INTO distributor_totals (tenant_id, distributor_id, credited_fen, reversed_fen,
+                                absorbed_fen, settled_fen, paid_fen)
+SELECT $1, x.d, 0, 0, 0, {settled}, {paid} FROM ({locked}) AS x WHERE true ORDER BY x.d
+ON CONFLICT (tenant_id, distributor_id) DO UPDATE SET
+  settled_fen = distributor_totals.settled_fen + excluded.settled_fen,
+  paid_fen = distributor_totals.paid_fen + excluded.paid_fen
+"""
+_APPROVED_SQL = _MOVE.format(settled="x.amount", paid="0", locked=_LOCKED)
+_PAID_SQL = _MOVE.format(settled="-x.amount", paid="x.amount", locked=_LOCKED)
+
+
+def column_of(kind: str) -> str:
+    """The running total an entry of ``kind`` adds to."""
+    if kind == "reversal":
+        return "reversed_fen"
+    if kind == "absorbed_reversal":
+        return "absorbed_fen"
+    return "credited_fen"
+
+
+async def add_entries(
+    tx: Connection, tenant_id: str, entries: Iterable[tuple[str, str, int]]
+) -> None:
+    """Add new ledger entries ``(distributor_id, kind, amount_fen)`` to the totals; call in
+    the transaction that inserted them."""
+    sums: dict[str, list[int]] = {}
+    for distributor_id, kind, amount in entries:
+        row = sums.setdefault(distributor_id, [0, 0, 0])
+        row[("credited_fen", "reversed_fen", "absorbed_fen").index(column_of(kind))] += amount
+    if sums:
+        await tx.executemany(
+            _UPSERT, [(tenant_id, d, *sums[d]) for d in sorted(sums)]
+        )
+
+
+async def on_approved(tx: Connection, tenant_id: str, settlement_id: str) -> None:
+    """The settlement's locks were just inserted (status ``settled``): move their amounts."""
+    await tx.execute(_APPROVED_SQL, tenant_id, settlement_id)
+
+
+async def on_paid(tx: Connection, tenant_id: str, settlement_id: str) -> None:
+    """The settlement's locks just turned ``paid``: move their amounts from settled to paid."""
+    await tx.execute(_PAID_SQL, tenant_id, settlement_id)

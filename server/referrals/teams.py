@@ -1,0 +1,191 @@
+"""Team counts per level (1-3), maintained on every binding change instead of counted per read.
+
+The *counted tree* is ``user_bindings.team_inviter_id``: a user's inviter while the binding is
+active. ``team_counts`` holds, per user, how many users are exactly 1, 2 and 3 steps below them
+in that tree, and every change of the tree is a *move* of one user with their subtree:
+
+- binding a first-seen user: a move of a leaf (the inviter +1 at level 1, its inviter +1 at
+  level 2, the next +1 at level 3);
+- re-binding (bind mode ``last``, or after a lapse): the old ancestors lose, and the new ones
+  gain, the moved user's subtree level by level (sizes 1, level1, level2 of the moved user);
+- a binding's lapse (``expires_at_us`` passed): a move to no inviter. Lapses happen by the
+  clock, not by a write, so they are applied when due: before a count is read, before a move,
+  and by the reconciliation. A read that finds none due (one indexed probe) writes nothing.
+
+Concurrency (PostgreSQL; SQLite serialises transactions): moves of users with a subtree and
+lapses hold the tenant's advisory lock (as the cycle check does), so the chains they read do
+not move under them. A first-seen user's binding takes no such lock; it locks (``FOR SHARE``)
+the binding rows of the inviter and the inviter's inviter, the two rows that decide its
+ancestors, so it waits for, or is refused by, a concurrent move of either; and a move locks the
+moved user's row ``FOR UPDATE``, so it counts every leaf bound under it before it. Counter rows
+are written in user order (no deadlock between writers).
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from server.db import Connection
+
+__all__ = [
+    "LAPSES_DUE_SQL",
+    "PG_NEW_LEAF_STEPS",
+    "apply_lapses",
+    "move_user",
+    "read_counts",
+]
+
+# Due lapses, oldest first (ix_bindings_lapse).
+LAPSES_DUE_SQL = """
+SELECT user_id FROM user_bindings
+WHERE tenant_id = $1 AND team_inviter_id IS NOT NULL AND expires_at_us IS NOT NULL
+  AND expires_at_us <= $2
+ORDER BY expires_at_us LIMIT $3
+"""
+
+_COUNTS_SQL = """
+SELECT COALESCE(c.level1, 0) AS l1, COALESCE(c.level2, 0) AS l2, COALESCE(c.level3, 0) AS l3,
+  EXISTS (SELECT 1 FROM user_bindings b WHERE b.tenant_id = $1
+          AND b.team_inviter_id IS NOT NULL AND b.expires_at_us IS NOT NULL
+          AND b.expires_at_us <= $3) AS lapses_due
+FROM (SELECT 1 AS one) AS one
+LEFT JOIN team_counts c ON c.tenant_id = $1 AND c.user_id = $2
+"""
+
+_ADD_SQL = """
+INSERT INTO team_counts (tenant_id, user_id, level1, level2, level3)
+VALUES ($1, $2, $3, $4, $5)
+ON CONFLICT (tenant_id, user_id) DO UPDATE SET
+  level1 = team_counts.level1 + excluded.level1,
+  level2 = team_counts.level2 + excluded.level2,
+  level3 = team_counts.level3 + excluded.level3
+"""
+
+# Steps of PostgreSQL's one-statement first binding (server.referrals.fast) with $1 tenant and
+# $4 inviter: ``tch`` reads the inviter's counted chain, ``tlk`` locks the two rows it came
+# from (re-checked after any wait: a concurrent move makes the count fall short, and then the
+# statement binds nothing and the full path runs), ``tc`` adds the new leaf to the counts.
+PG_NEW_LEAF_STEPS = """
+tch AS (
+  SELECT cb.user_id AS c0, cb.team_inviter_id AS t1, pb.team_inviter_id AS t2
+  FROM (SELECT 1) AS one
+  LEFT JOIN user_bindings cb ON cb.tenant_id = $1 AND cb.user_id = $4
+  LEFT JOIN user_bindings pb ON pb.tenant_id = $1 AND pb.user_id = cb.team_inviter_id
+),
+tlk AS (
+  SELECT b.user_id FROM user_bindings b, tch
+  WHERE b.tenant_id = $1
+    AND ((b.user_id = $4 AND b.team_inviter_id IS NOT DISTINCT FROM tch.t1)
+      OR (b.user_id = tch.t1 AND b.team_inviter_id IS NOT DISTINCT FROM tch.t2))
+  FOR SHARE OF b
+),
+tok AS (
+  SELECT (SELECT COUNT(*) FROM tlk)
+         = (tch.c0 IS NOT NULL)::int + (tch.t1 IS NOT NULL)::int AS ok
+  FROM tch
+)"""
+PG_NEW_LEAF_COUNTS = """
+tc AS (
+  INSERT INTO team_counts (tenant_id, user_id, level1, level2, level3)
+  SELECT $1, x.d, x.a, x.b, x.c
+  FROM u CROSS JOIN tch
+  CROSS JOIN LATERAL (VALUES ($4::text, 1, 0, 0), (tch.t1, 0, 1, 0), (tch.t2, 0, 0, 1))
+    AS x(d, a, b, c)
+  WHERE x.d IS NOT NULL ORDER BY x.d
+  ON CONFLICT (tenant_id, user_id) DO UPDATE SET
+    level1 = team_counts.level1 + excluded.level1,
+    level2 = team_counts.level2 + excluded.level2,
+    level3 = team_counts.level3 + excluded.level3
+  RETURNING 1
+)"""
+
+
+async def _parent(tx: Connection, tenant_id: str, user_id: str, lock: str = "") -> str | None:
+    suffix = f" FOR {lock}" if lock and tx.engine == "postgres" else ""
+    row = await tx.fetchrow(
+        "SELECT team_inviter_id FROM user_bindings WHERE tenant_id = $1 AND user_id = $2" + suffix,
+        tenant_id,
+        user_id,
+    )
+    return None if row is None else row[0]
+
+
+async def _chain(tx: Connection, tenant_id: str, first: str | None) -> list[str]:
+    """``first`` and its counted ancestors, 3 at most; the rows read are locked FOR SHARE."""
+    chain: list[str] = []
+    node = first
+    while node is not None and len(chain) < 3 and node not in chain:
+        chain.append(node)
+        if len(chain) < 3:
+            node = await _parent(tx, tenant_id, node, "SHARE")
+    return chain
+
+
+async def move_user(
+    tx: Connection, tenant_id: str, user_id: str, new_inviter: str | None
+) -> None:
+    """Count ``user_id`` (with their subtree) under ``new_inviter`` (``None``: under nobody).
+    Call inside the transaction that changes the binding, after locking the user's row."""
+    old_inviter = await _parent(tx, tenant_id, user_id, "UPDATE")
+    if old_inviter == new_inviter:
+        return
+    sizes_row = await tx.fetchrow(
+        "SELECT level1, level2 FROM team_counts WHERE tenant_id = $1 AND user_id = $2",
+        tenant_id,
+        user_id,
+    )
+    sizes = [1, *(int(v) for v in sizes_row)] if sizes_row is not None else [1, 0, 0]
+    deltas: dict[str, list[int]] = {}
+    for sign, chain in (
+        (-1, await _chain(tx, tenant_id, old_inviter)),
+        (1, await _chain(tx, tenant_id, new_inviter)),
+    ):
+        for depth, ancestor in enumerate(chain):  # the user is depth + 1 below the ancestor
+            row = deltas.setdefault(ancestor, [0, 0, 0])
+            for level in range(depth, 3):
+                row[level] += sign * sizes[level - depth]
+    await tx.execute(
+        "UPDATE user_bindings SET team_inviter_id = $3 WHERE tenant_id = $1 AND user_id = $2",
+        tenant_id,
+        user_id,
+        new_inviter,
+    )
+    changed = [(tenant_id, d, *v) for d, v in sorted(deltas.items()) if any(v)]
+    if changed:
+        await tx.executemany(_ADD_SQL, changed)
+
+
+async def lock_tenant_tree(tx: Connection, tenant_id: str) -> None:
+    """Serialise moves within the tenant (PostgreSQL; SQLite serialises transactions)."""
+    if tx.engine == "postgres":
+        await tx.execute("SELECT pg_advisory_xact_lock(hashtext($1))", tenant_id)
+
+
+async def apply_lapses(tx: Connection, tenant_id: str, now_us: int, batch: int = 1000) -> int:
+    """Uncount every binding whose validity ended by ``now_us``; return how many. In a
+    transaction; takes the tenant's tree lock."""
+    await lock_tenant_tree(tx, tenant_id)
+    applied = 0
+    while True:
+        rows = await tx.fetch(LAPSES_DUE_SQL, tenant_id, now_us, batch)
+        for r in rows:
+            await move_user(tx, tenant_id, r[0], None)
+        applied += len(rows)
+        if len(rows) < batch:
+            return applied
+
+
+async def read_counts(db: Any, tenant_id: str, user_id: str, now_us: int) -> tuple[int, int, int]:
+    """The user's team sizes at levels 1-3 at ``now_us``: their counters, after applying any
+    lapse that is due (usually none: one indexed probe)."""
+    row = await db.fetchrow(_COUNTS_SQL, tenant_id, user_id, now_us)
+    if row is not None and row["lapses_due"]:
+        if db.in_transaction:
+            await apply_lapses(db, tenant_id, now_us)
+        else:
+            async with db.transaction() as tx:
+                await apply_lapses(tx, tenant_id, now_us)
+        row = await db.fetchrow(_COUNTS_SQL, tenant_id, user_id, now_us)
+    if row is None:  # cannot happen: the query above always returns a row
+        raise RuntimeError("invariant broken: counts row is None")
+    return int(row["l1"]), int(row["l2"]), int(row["l3"])
