@@ -180,7 +180,8 @@ _SET_COUNTS = (
     " level1 = excluded.level1, level2 = excluded.level2, level3 = excluded.level3"
 )
 _ENSURE_ROWS = (
-    "INSERT INTO {table} (tenant_id, {key}, {zeros_cols}) SELECT $1, d.distributor_id, {zeros}"
+    "INSERT INTO {table} (tenant_id, {key}, {zeros_cols})"
+    " SELECT d.tenant_id, d.distributor_id, {zeros}"
     " FROM distributors d WHERE d.tenant_id = $1 AND {range}"
     " ORDER BY d.distributor_id ON CONFLICT (tenant_id, {key}) DO NOTHING"
 )

@@ -1,0 +1,359 @@
+"""Maintained balances and team counts (issue 21) equal the ledger and the bindings, always.
+
+The property test drives random histories through the API (bindings and re-bindings that move
+subtrees, bindings that lapse, orders, refunds, settlements approved and paid, both clawback
+modes) and after every step checks three things: the reconciliation finds no difference, each
+balance equals the sum over the ledger (``balance_by_scan``), and each distributor's team
+counts equal a Python model of the active referral tree.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from tests.conftest import TenantKeys, make_tenant
+from tests.server.test_referrals import arrive, link_of, register
+
+DISTRIBUTORS = [f"d{i}" for i in range(5)]
+BUYERS = ["u0", "u1"]
+DAY = timedelta(days=1)
+
+
+def now() -> datetime:
+    return datetime.now(UTC).replace(microsecond=0)
+
+
+async def _differences(db: Any, tenant_id: str) -> list[dict]:
+    from server.ledger.reconcile import verify
+
+    return [d async for d in verify(db, tenant_id, batch=2)]
+
+
+async def _scan_balances(db: Any, tenant_id: str, at_us: int) -> dict[str, dict[str, int]]:
+    from server.ledger.balances import balance_by_scan
+
+    return {d: await balance_by_scan(db, tenant_id, d, at_us) for d in DISTRIBUTORS}
+
+
+async def _bindings(db: Any, tenant_id: str) -> list[tuple[str, str | None, int | None]]:
+    rows = await db.fetch(
+        "SELECT user_id, inviter_id, expires_at_us FROM user_bindings WHERE tenant_id = $1",
+        tenant_id,
+    )
+    return [(r[0], r[1], r[2]) for r in rows]
+
+
+def model_counts(bindings: list[tuple[str, str | None, int | None]], at_us: int) -> dict:
+    """Team sizes per level from the active bindings, in plain Python."""
+    parent = {
+        u: inviter
+        for u, inviter, expires in bindings
+        if inviter is not None and (expires is None or expires > at_us)
+    }
+    counts: dict[str, list[int]] = {}
+    for user in parent:
+        node = user
+        for level in range(3):
+            node = parent.get(node)  # type: ignore[assignment]
+            if node is None:
+                break
+            counts.setdefault(node, [0, 0, 0])[level] += 1
+    return counts
+
+
+def profile(tenant: TenantKeys, distributor_id: str) -> dict:
+    response = tenant.get(f"/v1/distributors/{distributor_id}", scope="sdk")
+    assert response.status_code == 200, response.text
+    return response.json()
+
+
+def check_everything(tenant: TenantKeys) -> None:
+    from server.common import now_us
+
+    profiles = {d: profile(tenant, d) for d in DISTRIBUTORS}
+    at = now_us()
+    assert tenant.call(_differences, tenant.tenant_id) == []
+    scans = tenant.call(_scan_balances, tenant.tenant_id, at)
+    model = model_counts(tenant.call(_bindings, tenant.tenant_id), at)
+    for d, p in profiles.items():
+        assert p["balance"] == scans[d], d
+        level1, level2, level3 = model.get(d, [0, 0, 0])
+        assert p["counts"]["direct_invitees"] == level1, d
+        assert p["counts"]["level2_invitees"] == level2, d
+        assert p["counts"]["level3_invitees"] == level3, d
+
+
+step = st.one_of(
+    st.tuples(
+        st.just("bind"),
+        st.sampled_from(DISTRIBUTORS + BUYERS),
+        st.sampled_from(DISTRIBUTORS),
+        st.sampled_from([0, 10, 40]),  # days ago: with 30-day validity, 40 has lapsed
+    ),
+    st.tuples(
+        st.just("order"),
+        st.sampled_from(BUYERS + DISTRIBUTORS[3:]),
+        st.integers(1, 50_000),
+        st.sampled_from([0, 3, 20]),  # days ago: 7-day freeze, so pending or available
+    ),
+    st.tuples(st.just("refund"), st.integers(0, 5), st.integers(1, 30_000)),
+    st.tuples(st.just("settle"), st.booleans()),
+    st.tuples(st.just("clawback"), st.sampled_from(["net_off", "absorb"])),
+)
+
+
+def run_step(tenant: TenantKeys, state: dict, action: tuple) -> None:
+    kind = action[0]
+    if kind == "bind":
+        _, user, inviter, days = action
+        arrive(tenant, user, state["links"][inviter], at=now() - days * DAY)
+    elif kind == "order":
+        _, buyer, amount, days = action
+        order_id = f"o{len(state['orders'])}"
+        body = {
+            "order_id": order_id,
+            "user_id": buyer,
+            "amount_fen": amount,
+            "paid_at": (now() - days * DAY).isoformat(),
+        }
+        assert tenant.post("/v1/orders", body, scope="sdk").status_code == 201
+        state["orders"].append(order_id)
+    elif kind == "refund" and state["orders"]:
+        _, index, amount = action
+        order_id = state["orders"][index % len(state["orders"])]
+        body = {"refund_id": f"r{state['refunds']}", "amount_fen": amount}
+        state["refunds"] += 1
+        response = tenant.post(f"/v1/orders/{order_id}/refunds", body, scope="sdk")
+        assert response.status_code in (201, 422), response.text
+    elif kind == "settle":
+        created = tenant.post("/v1/settlements", {"cutoff": now().isoformat()})
+        assert created.status_code == 201, created.text
+        sid = created.json()["id"]
+        assert tenant.post(f"/v1/settlements/{sid}/approve").status_code == 200
+        if action[1]:
+            paid = tenant.post(f"/v1/settlements/{sid}/paid", {"references": {}})
+            assert paid.status_code == 200, paid.text
+    elif kind == "clawback":
+        assert tenant.put("/v1/program", {"clawback": action[1]}).status_code == 200
+
+
+@settings(
+    max_examples=25,
+    deadline=None,
+    suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow],
+)
+@given(steps=st.lists(step, min_size=1, max_size=12))
+def test_totals_and_counts_equal_the_ledger_and_bindings_at_every_step(client, steps):
+    tenant = make_tenant(client, "totals-property")
+    program = {
+        "bind_mode": "last",
+        "bind_validity_days": 30,
+        "commission_bps": [1000, 500, 200],
+        "freeze_days": 7,
+        "payout_threshold_fen": 0,
+    }
+    assert tenant.put("/v1/program", program).status_code == 200
+    for d in DISTRIBUTORS:
+        register(tenant, d)
+    state: dict = {"links": {d: link_of(tenant, d) for d in DISTRIBUTORS}, "orders": [],
+                   "refunds": 0}
+    # a chain d0 <- d1 <- d2 <- d3 <- u0, and u1 under d4, that the steps then reshape
+    for child, parent in (("d1", "d0"), ("d2", "d1"), ("d3", "d2"), ("u0", "d3"), ("u1", "d4")):
+        arrive(tenant, child, state["links"][parent])
+    for action in steps:
+        run_step(tenant, state, action)
+        check_everything(tenant)
+
+
+# ---------------------------------------------------------------- team counts, one by one
+
+
+def counts(tenant: TenantKeys, d: str) -> tuple[int, int, int]:
+    c = profile(tenant, d)["counts"]
+    return c["direct_invitees"], c["level2_invitees"], c["level3_invitees"]
+
+
+def test_rebinding_moves_the_subtree_level_by_level(tenant):
+    tenant.put("/v1/program", {"bind_mode": "last", "commission_bps": [1000, 500, 200]})
+    for d in ("top", "a", "b", "c", "x"):
+        register(tenant, d)
+    arrive(tenant, "a", link_of(tenant, "top"))
+    arrive(tenant, "b", link_of(tenant, "a"))
+    arrive(tenant, "c", link_of(tenant, "b"))
+    for i in range(3):
+        arrive(tenant, f"leaf{i}", link_of(tenant, "c"))
+    assert counts(tenant, "top") == (1, 1, 1)
+    assert counts(tenant, "a") == (1, 1, 3)
+    # b (with c and c's three leaves) moves under x: a and top lose it, x gains it
+    arrive(tenant, "b", link_of(tenant, "x"))
+    assert counts(tenant, "a") == (0, 0, 0)
+    assert counts(tenant, "top") == (1, 0, 0)
+    assert counts(tenant, "x") == (1, 1, 3)
+    assert counts(tenant, "b") == (1, 3, 0)
+    assert tenant.call(_differences, tenant.tenant_id) == []
+
+
+def test_a_lapsed_binding_leaves_the_counts_when_due(tenant):
+    tenant.put("/v1/program", {"bind_validity_days": 5})
+    register(tenant, "top")
+    register(tenant, "mid")
+    arrive(tenant, "mid", link_of(tenant, "top"), at=now() - 2 * DAY)
+    arrive(tenant, "old", link_of(tenant, "mid"), at=now() - 6 * DAY)  # lapsed a day ago
+    arrive(tenant, "new", link_of(tenant, "mid"), at=now() - DAY)
+    assert counts(tenant, "mid") == (1, 0, 0)
+    assert counts(tenant, "top") == (1, 1, 0)
+    team = tenant.get("/v1/distributors/mid/team", scope="sdk").json()["members"]
+    assert [m["user_id"] for m in team] == ["new"]
+    assert tenant.call(_differences, tenant.tenant_id) == []
+
+
+def test_team_pages_by_keyset_without_gaps_or_repeats(tenant):
+    register(tenant, "big")
+    link = link_of(tenant, "big")
+    start = now() - 10 * DAY
+    for i in range(23):
+        arrive(tenant, f"m{i:02d}", link, at=start + (i // 3) * timedelta(minutes=1))
+    seen, cursor = [], None
+    while True:
+        params = {"limit": 5, **({"cursor": cursor} if cursor else {})}
+        page = tenant.get("/v1/distributors/big/team", scope="sdk", params=params).json()
+        seen += [(m["bound_at"], m["user_id"]) for m in page["members"]]
+        cursor = page["next_cursor"]
+        if cursor is None:
+            break
+    assert len(seen) == 23 and seen == sorted(seen)
+    assert counts(tenant, "big") == (23, 0, 0)
+
+
+@pytest.mark.sqlite_only
+def test_team_page_reads_the_keyset_index(client):
+    from server.referrals.service import _TEAM_ROOT
+
+    async def plan(db: Any) -> str:
+        rows = await db.fetch(
+            "EXPLAIN QUERY PLAN SELECT b1.user_id FROM user_bindings b1"
+            f" WHERE b1.tenant_id = 't' AND {_TEAM_ROOT[1]} = 'd'"
+            " AND (b1.bound_at_us, b1.user_id) > (1, '') ORDER BY b1.bound_at_us, b1.user_id"
+            " LIMIT 51"
+        )
+        return " ".join(str(r[3]) for r in rows)
+
+    with client.portal() as portal:
+        text = portal.call(plan, client.app.state.db)
+    assert "ix_bindings_team" in text and "TEMP B-TREE" not in text, text
+
+
+# ---------------------------------------------------------------- reconciliation
+
+
+def _corrupt(tenant: TenantKeys) -> None:
+    async def run(db: Any, tenant_id: str) -> None:
+        await db.execute(
+            "UPDATE distributor_totals SET credited_fen = credited_fen + 7"
+            " WHERE tenant_id = $1 AND distributor_id = 'near'",
+            tenant_id,
+        )
+        await db.execute(
+            "UPDATE team_counts SET level1 = level1 + 2 WHERE tenant_id = $1 AND user_id = 'near'",
+            tenant_id,
+        )
+
+    tenant.call(run, tenant.tenant_id)
+
+
+def _earning_chain(tenant: TenantKeys) -> None:
+    register(tenant, "near")
+    arrive(tenant, "buyer", link_of(tenant, "near"))
+    body = {"order_id": "o1", "user_id": "buyer", "amount_fen": 10000,
+            "paid_at": (now() - 20 * DAY).isoformat()}
+    assert tenant.post("/v1/orders", body, scope="sdk").status_code == 201
+
+
+def test_verify_reports_and_fixes_a_drifted_total(tenant):
+    from server.ledger.reconcile import verify
+
+    _earning_chain(tenant)
+    _corrupt(tenant)
+    diffs = tenant.call(_differences, tenant.tenant_id)
+    assert {(d["kind"], d["id"]) for d in diffs} == {("totals", "near"), ("team_counts", "near")}
+    totals = next(d for d in diffs if d["kind"] == "totals")
+    assert totals["stored"]["credited_fen"] - totals["recomputed"]["credited_fen"] == 7
+
+    async def fix(db: Any, tenant_id: str) -> int:
+        return len([d async for d in verify(db, tenant_id, fix=True)])
+
+    assert tenant.call(fix, tenant.tenant_id) == 2
+    assert tenant.call(_differences, tenant.tenant_id) == []
+    assert profile(tenant, "near")["balance"]["available_fen"] == 1000
+
+
+def test_backfill_rebuilds_caches_from_nothing(tenant):
+    """What migration 0012b does for data written before the caches existed."""
+    from server.ledger.reconcile import verify
+    from server.migrations.liebian_0012b_totals_backfill import _counted_inviters
+
+    _earning_chain(tenant)
+    register(tenant, "top")
+    arrive(tenant, "near", link_of(tenant, "top"))
+    before = profile(tenant, "top"), profile(tenant, "near")
+
+    async def wipe_and_backfill(db: Any, tenant_id: str) -> int:
+        from server.common import now_us
+
+        for sql in (
+            "DELETE FROM distributor_totals WHERE tenant_id = $1",
+            "DELETE FROM team_counts WHERE tenant_id = $1",
+            "UPDATE user_bindings SET team_inviter_id = NULL WHERE tenant_id = $1",
+        ):
+            await db.execute(sql, tenant_id)
+        await _counted_inviters(db, now_us())
+        return len([d async for d in verify(db, tenant_id, fix=True, batch=1)])
+
+    assert tenant.call(wipe_and_backfill, tenant.tenant_id) > 0
+    assert (profile(tenant, "top"), profile(tenant, "near")) == before
+    assert tenant.call(_differences, tenant.tenant_id) == []
+
+
+@pytest.mark.sqlite_only
+def test_cli_ledger_verify_exits_1_on_a_difference_and_fixes_it(client, settings, tenant):
+    _earning_chain(tenant)
+    _corrupt(tenant)
+    env = {**os.environ, "LIEBIAN_DATABASE_URL": settings.database_url}
+    cmd = [sys.executable, "-m", "server.cli", "ledger", "verify", "--tenant", tenant.tenant_id]
+    first = subprocess.run(cmd, capture_output=True, text=True, env=env, check=False)
+    assert first.returncode == 1, first.stderr
+    lines = [json.loads(line) for line in first.stdout.splitlines()]
+    assert {(d["kind"], d["id"]) for d in lines} == {("totals", "near"), ("team_counts", "near")}
+    fixed = subprocess.run([*cmd, "--fix"], capture_output=True, text=True, env=env, check=False)
+    assert fixed.returncode == 1 and len(fixed.stdout.splitlines()) == 2
+    clean = subprocess.run(cmd, capture_output=True, text=True, env=env, check=False)
+    assert clean.returncode == 0 and clean.stdout == "", clean.stdout
+
+
+def test_concurrent_orders_keep_the_totals_exact(tenant):
+    from concurrent.futures import ThreadPoolExecutor
+
+    register(tenant, "near")
+    arrive(tenant, "buyer", link_of(tenant, "near"))
+
+    def pay(i: int) -> int:
+        body = {"order_id": f"c{i}", "user_id": "buyer", "amount_fen": 1000 + i,
+                "paid_at": (now() - 20 * DAY).isoformat()}
+        return tenant.post("/v1/orders", body, scope="sdk").status_code
+
+    with ThreadPoolExecutor(8) as pool:
+        assert set(pool.map(pay, range(40))) == {201}
+    assert profile(tenant, "near")["balance"]["available_fen"] == sum(
+        (1000 + i) * 1000 // 10000 for i in range(40)
+    )
+    assert tenant.call(_differences, tenant.tenant_id) == []
+
