@@ -334,4 +334,13 @@ class TeamCounts(Table, tablename="team_counts"):
     level3 = BigInt(default=0)
 
 
-TABLES.extend([DistributorTotals, TeamCounts])
+class TeamTree(Table, tablename="team_trees"):
+    """One row per tenant: a lock over its counted referral tree (PostgreSQL). Moves of a
+    subtree update it (exclusive); bindings of new leaves share-lock it and re-check its
+    ``version`` (server.referrals.teams)."""
+
+    tenant_id = Varchar(length=32)
+    version = BigInt(default=0)
+
+
+TABLES.extend([DistributorTotals, TeamCounts, TeamTree])

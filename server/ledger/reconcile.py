@@ -17,7 +17,7 @@ from typing import Any
 
 from server.db import Connection, Database
 from server.ledger.totals import TOTAL_COLUMNS
-from server.referrals.teams import apply_lapses, lock_tenant_tree
+from server.referrals.teams import apply_lapses
 
 __all__ = ["Difference", "backfill", "verify"]
 
@@ -96,13 +96,13 @@ async def _batches(db: Connection, tenant_id: str, size: int) -> AsyncIterator[t
 async def _recompute_totals(
     db: Connection, tenant_id: str, lower: str, upper: str | None
 ) -> dict[str, tuple[int, ...]]:
-    rows = await db.fetch(
+    rows = await db.fetch_values(
         _TOTALS_FROM_ENTRIES.format(range=_range("e.distributor_id", upper)),
         tenant_id,
         lower,
         upper if upper is not None else "",
     )
-    return {r[0]: tuple(int(v) for v in list(r)[1:]) for r in rows}
+    return {r[0]: tuple(int(v) for v in r[1:]) for r in rows}
 
 
 async def _recompute_counts(
@@ -135,13 +135,13 @@ async def _stored(
     db: Connection, sql: str, tenant_id: str, col: str, lower: str, upper: str | None, lock: bool
 ) -> dict[str, tuple[int, ...]]:
     suffix = " ORDER BY 1 FOR UPDATE" if lock and db.engine == "postgres" else ""
-    rows = await db.fetch(
+    rows = await db.fetch_values(
         sql.format(range=_range(col, upper), lock=suffix),
         tenant_id,
         lower,
         upper if upper is not None else "",
     )
-    return {r[0]: tuple(int(v) for v in list(r)[1:]) for r in rows}
+    return {r[0]: tuple(int(v) for v in r[1:]) for r in rows}
 
 
 def _diff(
@@ -248,8 +248,6 @@ async def _check_tree(db: Database, tenant_id: str, now_us: int, fix: bool) -> l
     """Apply due lapses, then compare each counted inviter with the active one."""
     async with db.transaction() as tx:
         await apply_lapses(tx, tenant_id, now_us)
-        if fix:
-            await lock_tenant_tree(tx, tenant_id)
         rows = await tx.fetch(
             _TREE_DRIFT.format(active=_ACTIVE.format(b="b1", now="$2")), tenant_id, now_us
         )

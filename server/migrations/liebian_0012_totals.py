@@ -42,6 +42,10 @@ TABLES = {
         ("user_id", Varchar, {"length": 64, "default": ""}),
         *((name, BigInt, {"default": 0}) for name in ("level1", "level2", "level3")),
     ],
+    ("TeamTree", "team_trees"): [
+        ("tenant_id", Varchar, {"length": 32, "default": ""}),
+        ("version", BigInt, {"default": 0}),
+    ],
 }
 
 

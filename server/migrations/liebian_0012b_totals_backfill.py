@@ -19,6 +19,7 @@ UNIQUE = [
     "CREATE UNIQUE INDEX IF NOT EXISTS ux_distributor_totals"
     " ON distributor_totals (tenant_id, distributor_id)",
     "CREATE UNIQUE INDEX IF NOT EXISTS ux_team_counts ON team_counts (tenant_id, user_id)",
+    "CREATE UNIQUE INDEX IF NOT EXISTS ux_team_trees ON team_trees (tenant_id)",
 ]
 # (name, table and columns): built CONCURRENTLY on PostgreSQL
 LIVE = [

@@ -33,7 +33,7 @@ u AS (
   SELECT $1::text, $2::text, $3::bigint, $4::text, $3::bigint, $5::bigint, next_event.id,
          $4::text
   FROM next_event CROSS JOIN tok
-  WHERE tok.ok AND EXISTS (SELECT 1 FROM distributors d WHERE d.tenant_id = $1
+  WHERE EXISTS (SELECT 1 FROM distributors d WHERE d.tenant_id = $1
                            AND d.distributor_id = $4 AND d.status = 'active')
   ON CONFLICT (tenant_id, user_id) DO NOTHING
   RETURNING event_id

@@ -16,7 +16,6 @@ from server.errors import InvalidInput, NotFound
 from server.ledger.balances import balance_of
 from server.program.schemas import Program
 from server.referrals.graph import is_ancestor, upline_of
-from server.referrals.teams import apply_lapses, move_user, read_counts
 from server.referrals.schemas import (
     Balance,
     Counts,
@@ -31,6 +30,7 @@ from server.referrals.schemas import (
     TeamMember,
     TeamPage,
 )
+from server.referrals.teams import apply_lapses, move_user, read_counts
 
 __all__ = [
     "bind_referral",
@@ -406,7 +406,7 @@ async def bind_referral(
             None if validity is None else occurred_us + validity * DAY_US,
             event_id,
         )
-        await move_user(tx, tenant_id, user_id, candidate)
+        await move_user(tx, tenant_id, user_id, candidate, leaf=created is not None)
         packets = await on_bound(
             tx,
             tenant_id,

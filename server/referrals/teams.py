@@ -12,13 +12,16 @@ in that tree, and every change of the tree is a *move* of one user with their su
   clock, not by a write, so they are applied when due: before a count is read, before a move,
   and by the reconciliation. A read that finds none due (one indexed probe) writes nothing.
 
-Concurrency (PostgreSQL; SQLite serialises transactions): moves of users with a subtree and
-lapses hold the tenant's advisory lock (as the cycle check does), so the chains they read do
-not move under them. A first-seen user's binding takes no such lock; it locks (``FOR SHARE``)
-the binding rows of the inviter and the inviter's inviter, the two rows that decide its
-ancestors, so it waits for, or is refused by, a concurrent move of either; and a move locks the
-moved user's row ``FOR UPDATE``, so it counts every leaf bound under it before it. Counter rows
-are written in user order (no deadlock between writers).
+Concurrency (PostgreSQL; SQLite serialises transactions): ``team_trees`` holds one row per
+tenant, a reader-writer lock over its counted tree. A move of a subtree or a lapse updates it
+(exclusive: moves are serialised, and the chains they read cannot change under them); binding
+a new leaf share-locks it. The one-statement first binding reads the inviter's chain in its
+snapshot and share-locks the row *with the version it read*: a move committed since makes the
+re-check fail, the statement binds nothing and the full path runs; a move that starts later
+waits for it. A transaction holding the exclusive lock never waits for a binding row (due
+lapses are taken ``SKIP LOCKED``; a binder holding such a row applies it itself), so a binder
+that holds its user's row while it waits for the tree lock cannot deadlock with it. Counter
+rows are written in user order.
 """
 
 from __future__ import annotations
@@ -29,8 +32,10 @@ from server.db import Connection
 
 __all__ = [
     "LAPSES_DUE_SQL",
+    "PG_NEW_LEAF_COUNTS",
     "PG_NEW_LEAF_STEPS",
     "apply_lapses",
+    "lock_tree",
     "move_user",
     "read_counts",
 ]
@@ -52,6 +57,7 @@ FROM (SELECT 1 AS one) AS one
 LEFT JOIN team_counts c ON c.tenant_id = $1 AND c.user_id = $2
 """
 
+_LAPSE_ROUNDS = 5
 _ADD_SQL = """
 INSERT INTO team_counts (tenant_id, user_id, level1, level2, level3)
 VALUES ($1, $2, $3, $4, $5)
@@ -62,27 +68,22 @@ ON CONFLICT (tenant_id, user_id) DO UPDATE SET
 """
 
 # Steps of PostgreSQL's one-statement first binding (server.referrals.fast) with $1 tenant and
-# $4 inviter: ``tch`` reads the inviter's counted chain, ``tlk`` locks the two rows it came
-# from (re-checked after any wait: a concurrent move makes the count fall short, and then the
-# statement binds nothing and the full path runs), ``tc`` adds the new leaf to the counts.
+# $4 inviter: ``tch`` reads the inviter's counted chain and the tree version in the statement's
+# snapshot; ``tok`` share-locks the tenant's tree row at that version (re-checked after any
+# wait: a move committed since fails it, and then nothing is bound and the full path runs);
+# ``tc`` adds the new leaf to the counts.
 PG_NEW_LEAF_STEPS = """
 tch AS (
-  SELECT cb.user_id AS c0, cb.team_inviter_id AS t1, pb.team_inviter_id AS t2
+  SELECT cb.team_inviter_id AS t1, pb.team_inviter_id AS t2,
+    (SELECT v.version FROM team_trees v WHERE v.tenant_id = $1) AS version
   FROM (SELECT 1) AS one
   LEFT JOIN user_bindings cb ON cb.tenant_id = $1 AND cb.user_id = $4
   LEFT JOIN user_bindings pb ON pb.tenant_id = $1 AND pb.user_id = cb.team_inviter_id
 ),
-tlk AS (
-  SELECT b.user_id FROM user_bindings b, tch
-  WHERE b.tenant_id = $1
-    AND ((b.user_id = $4 AND b.team_inviter_id IS NOT DISTINCT FROM tch.t1)
-      OR (b.user_id = tch.t1 AND b.team_inviter_id IS NOT DISTINCT FROM tch.t2))
-  FOR SHARE OF b
-),
 tok AS (
-  SELECT (SELECT COUNT(*) FROM tlk)
-         = (tch.c0 IS NOT NULL)::int + (tch.t1 IS NOT NULL)::int AS ok
-  FROM tch
+  SELECT true AS ok FROM team_trees v, tch
+  WHERE v.tenant_id = $1 AND v.version = tch.version
+  FOR SHARE OF v
 )"""
 PG_NEW_LEAF_COUNTS = """
 tc AS (
@@ -100,10 +101,26 @@ tc AS (
 )"""
 
 
-async def _parent(tx: Connection, tenant_id: str, user_id: str, lock: str = "") -> str | None:
-    suffix = f" FOR {lock}" if lock and tx.engine == "postgres" else ""
+async def lock_tree(tx: Connection, tenant_id: str, *, exclusive: bool) -> None:
+    """Take the tenant's tree lock for this transaction (PostgreSQL; SQLite serialises)."""
+    if tx.engine != "postgres":
+        return
+    await tx.execute(
+        "INSERT INTO team_trees (tenant_id, version) VALUES ($1, 0)"
+        " ON CONFLICT (tenant_id) DO NOTHING",
+        tenant_id,
+    )
+    if exclusive:
+        await tx.execute(
+            "UPDATE team_trees SET version = version + 1 WHERE tenant_id = $1", tenant_id
+        )
+    else:
+        await tx.execute("SELECT 1 FROM team_trees WHERE tenant_id = $1 FOR SHARE", tenant_id)
+
+
+async def _parent(tx: Connection, tenant_id: str, user_id: str) -> str | None:
     row = await tx.fetchrow(
-        "SELECT team_inviter_id FROM user_bindings WHERE tenant_id = $1 AND user_id = $2" + suffix,
+        "SELECT team_inviter_id FROM user_bindings WHERE tenant_id = $1 AND user_id = $2",
         tenant_id,
         user_id,
     )
@@ -111,22 +128,24 @@ async def _parent(tx: Connection, tenant_id: str, user_id: str, lock: str = "") 
 
 
 async def _chain(tx: Connection, tenant_id: str, first: str | None) -> list[str]:
-    """``first`` and its counted ancestors, 3 at most; the rows read are locked FOR SHARE."""
+    """``first`` and its counted ancestors, 3 at most."""
     chain: list[str] = []
     node = first
     while node is not None and len(chain) < 3 and node not in chain:
         chain.append(node)
         if len(chain) < 3:
-            node = await _parent(tx, tenant_id, node, "SHARE")
+            node = await _parent(tx, tenant_id, node)
     return chain
 
 
 async def move_user(
-    tx: Connection, tenant_id: str, user_id: str, new_inviter: str | None
+    tx: Connection, tenant_id: str, user_id: str, new_inviter: str | None, *, leaf: bool = False
 ) -> None:
     """Count ``user_id`` (with their subtree) under ``new_inviter`` (``None``: under nobody).
-    Call inside the transaction that changes the binding, after locking the user's row."""
-    old_inviter = await _parent(tx, tenant_id, user_id, "UPDATE")
+    Call inside the transaction that changes the binding, holding the user's row; ``leaf``
+    when the user was first seen in this transaction (nobody can be under them yet)."""
+    await lock_tree(tx, tenant_id, exclusive=not leaf)
+    old_inviter = await _parent(tx, tenant_id, user_id)
     if old_inviter == new_inviter:
         return
     sizes_row = await tx.fetchrow(
@@ -134,7 +153,7 @@ async def move_user(
         tenant_id,
         user_id,
     )
-    sizes = [1, *(int(v) for v in sizes_row)] if sizes_row is not None else [1, 0, 0]
+    sizes = [1, int(sizes_row[0]), int(sizes_row[1])] if sizes_row is not None else [1, 0, 0]
     deltas: dict[str, list[int]] = {}
     for sign, chain in (
         (-1, await _chain(tx, tenant_id, old_inviter)),
@@ -155,19 +174,14 @@ async def move_user(
         await tx.executemany(_ADD_SQL, changed)
 
 
-async def lock_tenant_tree(tx: Connection, tenant_id: str) -> None:
-    """Serialise moves within the tenant (PostgreSQL; SQLite serialises transactions)."""
-    if tx.engine == "postgres":
-        await tx.execute("SELECT pg_advisory_xact_lock(hashtext($1))", tenant_id)
-
-
 async def apply_lapses(tx: Connection, tenant_id: str, now_us: int, batch: int = 1000) -> int:
-    """Uncount every binding whose validity ended by ``now_us``; return how many. In a
-    transaction; takes the tenant's tree lock."""
-    await lock_tenant_tree(tx, tenant_id)
+    """Uncount every binding whose validity ended by ``now_us`` (but those another transaction
+    holds: its binder applies them); return how many. Call inside a transaction."""
+    await lock_tree(tx, tenant_id, exclusive=True)
+    sql = LAPSES_DUE_SQL + (" FOR UPDATE SKIP LOCKED" if tx.engine == "postgres" else "")
     applied = 0
     while True:
-        rows = await tx.fetch(LAPSES_DUE_SQL, tenant_id, now_us, batch)
+        rows = await tx.fetch(sql, tenant_id, now_us, batch)
         for r in rows:
             await move_user(tx, tenant_id, r[0], None)
         applied += len(rows)
@@ -179,7 +193,9 @@ async def read_counts(db: Any, tenant_id: str, user_id: str, now_us: int) -> tup
     """The user's team sizes at levels 1-3 at ``now_us``: their counters, after applying any
     lapse that is due (usually none: one indexed probe)."""
     row = await db.fetchrow(_COUNTS_SQL, tenant_id, user_id, now_us)
-    if row is not None and row["lapses_due"]:
+    for _ in range(_LAPSE_ROUNDS):  # more than one only when a binder held a lapsed row
+        if row is None or not row["lapses_due"]:
+            break
         if db.in_transaction:
             await apply_lapses(db, tenant_id, now_us)
         else:

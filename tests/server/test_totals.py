@@ -357,3 +357,33 @@ def test_concurrent_orders_keep_the_totals_exact(tenant):
     )
     assert tenant.call(_differences, tenant.tenant_id) == []
 
+
+
+def test_concurrent_bindings_and_subtree_moves_keep_counts_exact(tenant):
+    """First bindings (PostgreSQL: the one-statement path) race re-bindings that move their
+    inviters' subtrees; the locks must leave every counter exact."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    tenant.put("/v1/program", {"bind_mode": "last", "commission_bps": [1000, 500, 200]})
+    for d in ("a", "b", "c", "x", "y"):
+        register(tenant, d)
+    links = {d: link_of(tenant, d) for d in ("a", "b", "c", "x", "y")}
+    arrive(tenant, "b", links["a"])
+    arrive(tenant, "c", links["b"])
+
+    def work(i: int) -> None:
+        if i % 6 == 0:
+            arrive(tenant, "b", links["x" if i % 12 == 0 else "a"])
+        elif i % 6 == 3:
+            arrive(tenant, "c", links["y" if i % 12 == 3 else "b"])
+        else:
+            arrive(tenant, f"n{i}", links["c" if i % 2 else "b"])
+
+    with ThreadPoolExecutor(8) as pool:
+        list(pool.map(work, range(120)))
+    assert tenant.call(_differences, tenant.tenant_id) == []
+    from server.common import now_us
+
+    model = model_counts(tenant.call(_bindings, tenant.tenant_id), now_us())
+    for d in ("a", "b", "c", "x", "y"):
+        assert list(counts(tenant, d)) == model.get(d, [0, 0, 0]), d
