@@ -7,9 +7,13 @@ the audit trail but belong to no balance.
 
 :func:`balance_of` reads the distributor's running totals (:mod:`server.ledger.totals`) and
 sums only the entries still inside their freeze window (``ix_entries_pending``: tenant,
-distributor, ``available_at_us``), so its cost follows recent volume, not history:
-``available = credited + reversed - settled - paid - pending``. :func:`balance_by_scan` is the
-definition it must equal (the reconciliation and the benchmarks use it).
+distributor, ``available_at_us``, covering ``kind`` and ``amount_fen``), so its cost follows
+recent volume, not history: ``available = credited + reversed - settled - paid - pending``.
+The window needs no look at settlement locks: a settlement only takes entries due by its
+cutoff, and a cutoff is never later than the moment of drafting, so a locked entry is never
+inside its freeze window (``liebian ledger verify`` reports one that is, and the property
+tests compare every balance with :func:`balance_by_scan`, which checks the locks).
+:func:`balance_by_scan` is the definition it must equal (the tests and benchmarks use it).
 """
 
 from __future__ import annotations
@@ -55,9 +59,7 @@ SELECT COALESCE(t.credited_fen + t.reversed_fen, 0) AS unlocked_total,
   COALESCE(t.settled_fen, 0) AS settled_fen, COALESCE(t.paid_fen, 0) AS paid_fen,
   (SELECT COALESCE(SUM(e.amount_fen), 0) FROM ledger_entries e
    WHERE e.tenant_id = $1 AND e.distributor_id = $2 AND e.available_at_us > $3
-     AND e.kind <> 'absorbed_reversal'
-     AND NOT EXISTS (SELECT 1 FROM settlement_locks l
-                     WHERE l.tenant_id = e.tenant_id AND l.entry_id = e.id)) AS pending_fen
+     AND e.kind <> 'absorbed_reversal') AS pending_fen
 FROM (SELECT 1 AS one) AS one
 LEFT JOIN distributor_totals t ON t.tenant_id = $1 AND t.distributor_id = $2
 """

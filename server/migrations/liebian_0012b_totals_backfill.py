@@ -23,8 +23,12 @@ UNIQUE = [
 ]
 # (name, table and columns): built CONCURRENTLY on PostgreSQL
 LIVE = [
-    # the freeze window of one distributor: pending balance without reading history
-    ("ix_entries_pending", "ledger_entries (tenant_id, distributor_id, available_at_us)"),
+    # the freeze window of one distributor: pending balance without reading history (covering
+    # the summed columns; {include} is INCLUDE on PostgreSQL, more key columns on SQLite)
+    (
+        "ix_entries_pending",
+        "ledger_entries (tenant_id, distributor_id, available_at_us{include}kind, amount_fen)",
+    ),
     # team pages by keyset
     ("ix_bindings_team", "user_bindings (tenant_id, team_inviter_id, bound_at_us, user_id)"),
     # lapses that are due
@@ -49,8 +53,10 @@ async def _indexes(db) -> None:
             )
             if valid is False:
                 await db.execute(f"DROP INDEX CONCURRENTLY IF EXISTS {name}")
+            target = target.replace("{include}", ") INCLUDE (")
             await db.execute(f"CREATE INDEX CONCURRENTLY IF NOT EXISTS {name} ON {target}")
         else:
+            target = target.replace("{include}", ", ")
             await db.execute(f"CREATE INDEX IF NOT EXISTS {name} ON {target}")
 
 

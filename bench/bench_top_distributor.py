@@ -1,0 +1,266 @@
+"""A top distributor's balance, profile and team page as their history grows (issue 21).
+
+One distributor of one tenant gets 1,000,000 ledger entries (commissions, one in ten a
+reversal, 1 in 100 (10,000) still inside their freeze window, one in ten of the older ones held by a
+settlement, settled or paid) and 100,000 direct invitees (and 10,000 at level 2), loaded with
+bulk SQL, not through HTTP. The maintained totals and team counts are then built by the
+reconciliation (``verify --fix``: the same code as the migration's backfill; timed) and
+checked against the ledger. Timed through the app's own store, one call at a time:
+
+- after: ``balance_of`` (totals + the freeze window), the profile (``get_distributor``: row,
+  inviter, counts, balance) and the first team page (level 1, 50 members, keyset);
+- before: the same reads as they were, each a scan of the distributor's whole history
+  (``balance_by_scan``, the three-level count joins, the team page filtered on the inviter).
+
+    python bench/bench_top_distributor.py [--engine sqlite|postgres|both] [--quick]
+        [--entries N] [--invitees N] [--reads N]
+
+PostgreSQL runs in the bench database (``LIEBIAN_BENCH_PG_DB``, default ``liebian_bench``).
+Nothing here asserts; the target (p99 < 5 ms after) is reported as met or MISSED.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import statistics
+import sys
+import time
+from collections.abc import Awaitable, Callable
+from pathlib import Path
+from typing import Any
+
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+
+from bench.harness import fresh_database, log, migrate, pg_available  # noqa: E402
+
+TENANT = "tn_bench_top"
+TOP = "top"
+DAY_US = 86_400_000_000
+PENDING_SHARE = 100  # 1 entry in 100 inside its freeze window: 1,000,000 over two years
+TARGET_P99_MS = 5.0
+
+# Today's reads before issue 21 (the scans the maintained totals replace).
+OLD_COUNTS_SQL = """
+SELECT
+  (SELECT COUNT(*) FROM user_bindings b1 WHERE b1.tenant_id = $1 AND b1.inviter_id = $2
+     AND (b1.expires_at_us IS NULL OR b1.expires_at_us > $3)) AS l1,
+  (SELECT COUNT(*) FROM user_bindings b1 JOIN user_bindings b2
+     ON b2.tenant_id = b1.tenant_id AND b2.inviter_id = b1.user_id
+     AND (b2.expires_at_us IS NULL OR b2.expires_at_us > $3)
+   WHERE b1.tenant_id = $1 AND b1.inviter_id = $2
+     AND (b1.expires_at_us IS NULL OR b1.expires_at_us > $3)) AS l2,
+  (SELECT COUNT(*) FROM user_bindings b1 JOIN user_bindings b2
+     ON b2.tenant_id = b1.tenant_id AND b2.inviter_id = b1.user_id
+     AND (b2.expires_at_us IS NULL OR b2.expires_at_us > $3)
+   JOIN user_bindings b3 ON b3.tenant_id = b2.tenant_id AND b3.inviter_id = b2.user_id
+     AND (b3.expires_at_us IS NULL OR b3.expires_at_us > $3)
+   WHERE b1.tenant_id = $1 AND b1.inviter_id = $2
+     AND (b1.expires_at_us IS NULL OR b1.expires_at_us > $3)) AS l3
+"""
+OLD_TEAM_SQL = """
+SELECT b1.user_id, b1.inviter_id, b1.bound_at_us, d.distributor_id IS NOT NULL
+FROM user_bindings b1
+LEFT JOIN distributors d ON d.tenant_id = b1.tenant_id AND d.distributor_id = b1.user_id
+WHERE b1.tenant_id = $1 AND b1.inviter_id = $2
+  AND (b1.expires_at_us IS NULL OR b1.expires_at_us > $3)
+  AND (b1.bound_at_us > $4 OR (b1.bound_at_us = $4 AND b1.user_id > $5))
+ORDER BY b1.bound_at_us, b1.user_id LIMIT $6
+"""
+
+# {seq}: rows i = 0 .. :n - 1; {p}: a parameter placeholder by name.
+_ENTRIES = """
+INSERT INTO ledger_entries (tenant_id, distributor_id, kind, amount_fen, level, order_id,
+  available_at_us, created_at_us, memo, dedupe_key)
+SELECT {t}, 'top', CASE WHEN i % 10 = 9 THEN 'reversal' ELSE 'commission' END,
+  CASE WHEN i % 10 = 9 THEN -100 ELSE 1000 END, 1, 'o' || i,
+  CASE WHEN i >= {n} - {n} / {share} THEN {now} + 3 * {day} ELSE {now} - 40 * {day} + i END,
+  {now} - 50 * {day} + i, '', 'e:' || i
+FROM {seq}
+"""
+_LOCKS = """
+INSERT INTO settlement_locks (tenant_id, entry_id, settlement_id, status)
+SELECT tenant_id, id, 'stl_bench', CASE WHEN id % 20 = 1 THEN 'settled' ELSE 'paid' END
+FROM ledger_entries WHERE tenant_id = {t} AND kind = 'commission' AND id % 10 = 1
+  AND available_at_us <= {now}
+"""
+_INVITEES = """
+INSERT INTO user_bindings (tenant_id, user_id, inviter_id, team_inviter_id, bound_at_us,
+  first_seen_at_us)
+SELECT {t}, 'm' || i, 'top', 'top', {now} - 30 * {day} + i * 1000, {now} - 30 * {day}
+FROM {seq}
+"""
+_LEVEL2 = """
+INSERT INTO user_bindings (tenant_id, user_id, inviter_id, team_inviter_id, bound_at_us,
+  first_seen_at_us)
+SELECT {t}, 'g' || i, 'm' || (i % 100), 'm' || (i % 100), {now} - 20 * {day} + i,
+  {now} - 20 * {day}
+FROM {seq} WHERE i < {n} / 10
+"""
+_PEOPLE = [
+    "INSERT INTO distributors (tenant_id, distributor_id, nickname, tier, status, created_at_us,"
+    " updated_at_us) VALUES ({t}, 'top', 'top', 'seed', 'active', {now}, {now})",
+    "INSERT INTO distributors (tenant_id, distributor_id, nickname, tier, status, created_at_us,"
+    " updated_at_us) VALUES ({t}, 'root', 'root', 'seed', 'active', {now}, {now})",
+    "INSERT INTO user_bindings (tenant_id, user_id, inviter_id, team_inviter_id, bound_at_us,"
+    " first_seen_at_us) VALUES ({t}, 'top', 'root', 'root', {now} - 60 * {day},"
+    " {now} - 60 * {day})",
+    "INSERT INTO tenants (tenant_id, name, created_at_us) VALUES ({t}, 'bench-top', {now})",
+]
+
+
+def _sqlite_load(path: str, entries: int, invitees: int, now_us: int) -> None:
+    import sqlite3
+
+    def seq(n: str) -> str:
+        return (f"(WITH RECURSIVE s(i) AS (SELECT 0 UNION ALL SELECT i + 1 FROM s WHERE i < {n}"
+                " - 1) SELECT i FROM s) AS seq")
+
+    conn = sqlite3.connect(path, isolation_level=None)
+    conn.execute("PRAGMA journal_mode=WAL")
+    conn.execute("BEGIN")
+    fmt = {"t": ":t", "now": ":now", "day": DAY_US, "share": PENDING_SHARE}
+    for sql in _PEOPLE:
+        conn.execute(sql.format(**fmt), {"t": TENANT, "now": now_us})
+    conn.execute(_ENTRIES.format(**fmt, n=":n", seq=seq(":n")),
+                 {"t": TENANT, "now": now_us, "n": entries})
+    conn.execute(_LOCKS.format(**fmt), {"t": TENANT, "now": now_us})
+    conn.execute(_INVITEES.format(**fmt, seq=seq(":n")),
+                 {"t": TENANT, "now": now_us, "n": invitees})
+    conn.execute(_LEVEL2.format(**fmt, n=":n", seq=seq(":n")),
+                 {"t": TENANT, "now": now_us, "n": invitees})
+    conn.execute("COMMIT")
+    conn.execute("ANALYZE")
+    conn.close()
+
+
+async def _pg_load(url: str, entries: int, invitees: int, now_us: int) -> None:
+    import asyncpg
+
+    conn = await asyncpg.connect(url)
+    fmt = {"t": "$1::text", "now": "$2::bigint", "day": f"{DAY_US}::bigint",
+           "share": PENDING_SHARE}
+    seq = "generate_series(0, $3::int - 1) AS i"
+    try:
+        async with conn.transaction():
+            for sql in _PEOPLE:
+                await conn.execute(sql.format(**fmt), TENANT, now_us)
+            await conn.execute(_ENTRIES.format(**fmt, n="$3::int", seq=seq),
+                               TENANT, now_us, entries)
+            await conn.execute(_LOCKS.format(**fmt), TENANT, now_us)
+            await conn.execute(_INVITEES.format(**fmt, seq=seq), TENANT, now_us, invitees)
+            await conn.execute(_LEVEL2.format(**fmt, n="$3::int", seq=seq),
+                               TENANT, now_us, invitees)
+        await conn.execute("VACUUM ANALYZE")
+    finally:
+        await conn.close()
+
+
+async def _p(fn: Callable[[], Awaitable[Any]], n: int) -> tuple[float, float]:
+    await fn()  # warm-up
+    times = []
+    for _ in range(n):
+        started = time.perf_counter()
+        await fn()
+        times.append((time.perf_counter() - started) * 1000)
+    times.sort()
+    return statistics.median(times), times[min(len(times) - 1, int(len(times) * 0.99))]
+
+
+async def _measure(url: str, reads: int, old_reads: int) -> list[tuple[str, Any, Any]]:
+    from server.common import now_us
+    from server.db import connect
+    from server.ledger.balances import balance_by_scan, balance_of
+    from server.ledger.reconcile import verify
+    from server.referrals.graph import upline_of
+    from server.referrals.service import get_distributor, get_distributor_row, team_of
+
+    db = await connect(url, pool_size=4)
+    try:
+        started = time.perf_counter()
+        fixed = len([d async for d in verify(db, TENANT, fix=True, batch=1000)])
+        log(f"    totals and counts built by verify --fix in {time.perf_counter() - started:.1f} s"
+            f" ({fixed} rows)")
+        started = time.perf_counter()
+        left = [d async for d in verify(db, TENANT)]
+        log(f"    verify afterwards: {len(left)} difference(s) in "
+            f"{time.perf_counter() - started:.1f} s")
+        at = now_us()
+        new, old = await balance_of(db, TENANT, TOP, at), await balance_by_scan(db, TENANT, TOP, at)
+        if new != old:
+            raise RuntimeError(f"balance from totals {new} != balance by scan {old}")
+        log(f"    balance {new}")
+
+        async def old_profile() -> None:
+            t = now_us()
+            await get_distributor_row(db, TENANT, TOP)
+            await upline_of(db, TENANT, TOP, t, depth=1)
+            await db.fetchrow(OLD_COUNTS_SQL, TENANT, TOP, t)
+            await balance_by_scan(db, TENANT, TOP, t)
+
+        async def old_team() -> None:
+            await get_distributor_row(db, TENANT, TOP)
+            await db.fetch(OLD_TEAM_SQL, TENANT, TOP, now_us(), -1, "", 51)
+
+        rows: list[tuple[str, Any, Any]] = [
+            ("balance", await _p(lambda: balance_of(db, TENANT, TOP, now_us()), reads),
+             await _p(lambda: balance_by_scan(db, TENANT, TOP, now_us()), old_reads)),
+            ("profile (GET /v1/distributors/top)",
+             await _p(lambda: get_distributor(db, TENANT, TOP), reads),
+             await _p(old_profile, old_reads)),
+            ("first team page, level 1, 50",
+             await _p(lambda: team_of(db, TENANT, TOP, 1, 50, None), reads),
+             await _p(old_team, old_reads)),
+        ]
+    finally:
+        await db.close()
+    return rows
+
+
+def run(engine: str, entries: int, invitees: int, reads: int, old_reads: int) -> bool:
+    url = fresh_database(engine, "top_distributor")
+    migrate(url)
+    now = time.time_ns() // 1000
+    log(f"  top distributor [{engine}]: loading {entries:,} entries, {invitees:,} invitees ...")
+    started = time.perf_counter()
+    if engine == "sqlite":
+        _sqlite_load(url.removeprefix("sqlite:///"), entries, invitees, now)
+    else:
+        asyncio.run(_pg_load(url, entries, invitees, now))
+    log(f"    loaded in {time.perf_counter() - started:.1f} s")
+    rows = asyncio.run(_measure(url, reads, old_reads))
+    print(f"top distributor [{engine}]: {entries:,} ledger entries, {invitees:,} invitees "
+          f"(+{invitees // 10:,} at level 2); after: {reads} reads, before: {old_reads} reads")
+    print(f"  {'read':<36} {'after p50 / p99 ms':>22} {'before p50 / p99 ms':>22}  target")
+    ok = True
+    for name, (a50, a99), (b50, b99) in rows:
+        met = a99 < TARGET_P99_MS
+        ok = ok and met
+        print(f"  {name:<36} {a50:>10.3f} / {a99:<9.3f} {b50:>10.1f} / {b99:<9.1f}  "
+              f"p99 < {TARGET_P99_MS:g} ms {'met' if met else 'MISSED'}")
+    sys.stdout.flush()
+    return ok
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--engine", choices=["sqlite", "postgres", "both"], default="both")
+    parser.add_argument("--quick", action="store_true", help="100,000 entries, 10,000 invitees")
+    parser.add_argument("--entries", type=int, default=1_000_000)
+    parser.add_argument("--invitees", type=int, default=100_000)
+    parser.add_argument("--reads", type=int, default=1_000, help="timed reads after")
+    parser.add_argument("--old-reads", type=int, default=20, help="timed reads before (scans)")
+    args = parser.parse_args(argv)
+    if args.quick:
+        args.entries, args.invitees, args.reads, args.old_reads = 100_000, 10_000, 300, 10
+    wanted = ["sqlite", "postgres"] if args.engine == "both" else [args.engine]
+    if "postgres" in wanted and not pg_available():
+        print("WARNING: PostgreSQL is unreachable: the PostgreSQL figures are SKIPPED")
+        wanted.remove("postgres")
+    for engine in wanted:
+        run(engine, args.entries, args.invitees, args.reads, args.old_reads)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
