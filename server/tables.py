@@ -316,6 +316,9 @@ class DistributorTotals(Table, tablename="distributor_totals"):
 
     tenant_id = Varchar(length=32)
     distributor_id = Varchar(length=64)
+    # A distributor's totals are the sum of up to SHARDS rows: concurrent orders crediting one
+    # top distributor update different rows (server.ledger.totals).
+    shard = Integer(default=0)
     credited_fen = BigInt(default=0)
     reversed_fen = BigInt(default=0)
     absorbed_fen = BigInt(default=0)

@@ -55,13 +55,12 @@ GROUP BY e.distributor_id
 
 # One statement, so the totals and the pending sum are read at one moment.
 TOTALS_BALANCE_SQL = """
-SELECT COALESCE(t.credited_fen + t.reversed_fen, 0) AS unlocked_total,
-  COALESCE(t.settled_fen, 0) AS settled_fen, COALESCE(t.paid_fen, 0) AS paid_fen,
+SELECT COALESCE(SUM(t.credited_fen + t.reversed_fen), 0) AS unlocked_total,
+  COALESCE(SUM(t.settled_fen), 0) AS settled_fen, COALESCE(SUM(t.paid_fen), 0) AS paid_fen,
   (SELECT COALESCE(SUM(e.amount_fen), 0) FROM ledger_entries e
    WHERE e.tenant_id = $1 AND e.distributor_id = $2 AND e.available_at_us > $3
      AND e.kind <> 'absorbed_reversal') AS pending_fen
-FROM (SELECT 1 AS one) AS one
-LEFT JOIN distributor_totals t ON t.tenant_id = $1 AND t.distributor_id = $2
+FROM distributor_totals t WHERE t.tenant_id = $1 AND t.distributor_id = $2
 """
 
 

@@ -4,10 +4,14 @@ The append-only ledger (with its settlement locks) and the bindings are the trut
 ``distributor_totals`` and ``team_counts`` are caches written beside them. :func:`verify`
 walks a tenant in batches of distributors (by id, so it is resumable and its memory bounded),
 recomputes each batch from the entries and the active bindings, and yields one difference per
-distributor and kind. With ``fix`` it also corrects them: per batch, in one transaction, it
-first locks the batch's cached rows and only then recomputes, so a write that commits while it
-runs is either seen by the recomputation or applied after it (never lost). The migration that
-introduced the caches backfills them with the same code.
+distributor and kind. Each batch is one statement, so the cached values and the recomputed
+ones come from one snapshot; every write changes the truth and its cache in one transaction,
+so their difference at that snapshot is exactly the error. ``fix`` adds that difference to the
+cache (an increment, not an overwrite): a write that commits meanwhile keeps its own increment,
+and nothing is locked. Team counts are checked in two steps: the counted tree
+(``team_inviter_id``) against the active bindings (under the tenant's tree lock, after the due
+lapses), then the counters against the counted tree. The migration that introduced the caches
+backfills them with the same code.
 """
 
 from __future__ import annotations
@@ -27,39 +31,54 @@ COUNT_COLUMNS = ("level1", "level2", "level3")
 _RANGE = "{col} > $2 AND {col} <= $3"
 _OPEN_RANGE = "{col} > $2 AND $3 = ''"  # the last batch: no upper bound ($3 is '')
 
-_TOTALS_FROM_ENTRIES = """
-SELECT e.distributor_id,
-  SUM(CASE WHEN e.kind NOT IN ('reversal', 'absorbed_reversal') THEN e.amount_fen ELSE 0 END),
-  SUM(CASE WHEN e.kind = 'reversal' THEN e.amount_fen ELSE 0 END),
-  SUM(CASE WHEN e.kind = 'absorbed_reversal' THEN e.amount_fen ELSE 0 END),
-  SUM(CASE WHEN l.status = 'settled' AND e.kind <> 'absorbed_reversal'
-      THEN e.amount_fen ELSE 0 END),
-  SUM(CASE WHEN l.status = 'paid' AND e.kind <> 'absorbed_reversal'
-      THEN e.amount_fen ELSE 0 END)
-FROM ledger_entries e
-LEFT JOIN settlement_locks l ON l.tenant_id = e.tenant_id AND l.entry_id = e.id
-WHERE e.tenant_id = $1 AND {range}
-GROUP BY e.distributor_id
+# {range} selects a batch of distributors; the recomputation and the cache side by side.
+_TOTALS_SQL = """
+SELECT d, SUM(r1), SUM(r2), SUM(r3), SUM(r4), SUM(r5), SUM(s1), SUM(s2), SUM(s3), SUM(s4), SUM(s5)
+FROM (
+  SELECT e.distributor_id AS d,
+    CASE WHEN e.kind NOT IN ('reversal', 'absorbed_reversal') THEN e.amount_fen ELSE 0 END AS r1,
+    CASE WHEN e.kind = 'reversal' THEN e.amount_fen ELSE 0 END AS r2,
+    CASE WHEN e.kind = 'absorbed_reversal' THEN e.amount_fen ELSE 0 END AS r3,
+    CASE WHEN l.status = 'settled' AND e.kind <> 'absorbed_reversal'
+      THEN e.amount_fen ELSE 0 END AS r4,
+    CASE WHEN l.status = 'paid' AND e.kind <> 'absorbed_reversal'
+      THEN e.amount_fen ELSE 0 END AS r5,
+    0 AS s1, 0 AS s2, 0 AS s3, 0 AS s4, 0 AS s5
+  FROM ledger_entries e
+  LEFT JOIN settlement_locks l ON l.tenant_id = e.tenant_id AND l.entry_id = e.id
+  WHERE e.tenant_id = $1 AND {range_e}
+  UNION ALL
+  SELECT t.distributor_id, 0, 0, 0, 0, 0, t.credited_fen, t.reversed_fen, t.absorbed_fen,
+    t.settled_fen, t.paid_fen
+  FROM distributor_totals t WHERE t.tenant_id = $1 AND {range_t}
+) AS x
+GROUP BY d
 """
-_TOTALS_STORED = (
-    "SELECT distributor_id, " + ", ".join(TOTAL_COLUMNS) + " FROM distributor_totals"
-    " WHERE tenant_id = $1 AND {range}{lock}"
-)
+# Level k below an ancestor in the counted tree, and the counters, side by side.
+_COUNTS_SQL = """
+SELECT a, SUM(r1), SUM(r2), SUM(r3), SUM(s1), SUM(s2), SUM(s3)
+FROM (
+  SELECT b1.team_inviter_id AS a, 1 AS r1, 0 AS r2, 0 AS r3, 0 AS s1, 0 AS s2, 0 AS s3
+  FROM user_bindings b1 WHERE b1.tenant_id = $1 AND {range_1}
+  UNION ALL
+  SELECT b1.team_inviter_id, 0, 1, 0, 0, 0, 0
+  FROM user_bindings b1 JOIN user_bindings b2
+    ON b2.tenant_id = b1.tenant_id AND b2.team_inviter_id = b1.user_id
+  WHERE b1.tenant_id = $1 AND {range_1}
+  UNION ALL
+  SELECT b1.team_inviter_id, 0, 0, 1, 0, 0, 0
+  FROM user_bindings b1 JOIN user_bindings b2
+    ON b2.tenant_id = b1.tenant_id AND b2.team_inviter_id = b1.user_id
+  JOIN user_bindings b3 ON b3.tenant_id = b2.tenant_id AND b3.team_inviter_id = b2.user_id
+  WHERE b1.tenant_id = $1 AND {range_1}
+  UNION ALL
+  SELECT c.user_id, 0, 0, 0, c.level1, c.level2, c.level3
+  FROM team_counts c WHERE c.tenant_id = $1 AND {range_c}
+) AS x
+GROUP BY a
+"""
 _ACTIVE = (
     "({b}.inviter_id IS NOT NULL AND ({b}.expires_at_us IS NULL OR {b}.expires_at_us > {now}))"
-)
-_LEVEL_JOIN = (
-    " JOIN user_bindings {b} ON {b}.tenant_id = {a}.tenant_id AND {b}.inviter_id = {a}.user_id"
-    " AND " + _ACTIVE.replace("{now}", "$4")
-)
-_COUNTS_FROM_BINDINGS = """
-SELECT b1.inviter_id, {level}, COUNT(*) FROM user_bindings b1{joins}
-WHERE b1.tenant_id = $1 AND {range} AND {active}
-GROUP BY b1.inviter_id
-"""
-_COUNTS_STORED = (
-    "SELECT user_id, level1, level2, level3 FROM team_counts"
-    " WHERE tenant_id = $1 AND {range}{lock}"
 )
 # Bindings whose counted inviter is not the active inviter (after due lapses are applied).
 _TREE_DRIFT = """
@@ -93,74 +112,20 @@ async def _batches(db: Connection, tenant_id: str, size: int) -> AsyncIterator[t
         lower = upper
 
 
-async def _recompute_totals(
-    db: Connection, tenant_id: str, lower: str, upper: str | None
-) -> dict[str, tuple[int, ...]]:
-    rows = await db.fetch_values(
-        _TOTALS_FROM_ENTRIES.format(range=_range("e.distributor_id", upper)),
-        tenant_id,
-        lower,
-        upper if upper is not None else "",
-    )
-    return {r[0]: tuple(int(v) for v in r[1:]) for r in rows}
-
-
-async def _recompute_counts(
-    db: Connection, tenant_id: str, lower: str, upper: str | None, now_us: int
-) -> dict[str, tuple[int, ...]]:
-    counts: dict[str, list[int]] = {}
-    for level in (1, 2, 3):
-        names = ["b1", "b2", "b3"][:level]
-        joins = "".join(
-            _LEVEL_JOIN.format(a=names[i - 1], b=names[i]) for i in range(1, level)
-        )
-        rows = await db.fetch(
-            _COUNTS_FROM_BINDINGS.format(
-                level=level,
-                joins=joins,
-                range=_range("b1.inviter_id", upper),
-                active=_ACTIVE.format(b="b1", now="$4"),
-            ),
-            tenant_id,
-            lower,
-            upper if upper is not None else "",
-            now_us,
-        )
-        for r in rows:
-            counts.setdefault(r[0], [0, 0, 0])[level - 1] = int(r[2])
-    return {k: tuple(v) for k, v in counts.items()}
-
-
-async def _stored(
-    db: Connection, sql: str, tenant_id: str, col: str, lower: str, upper: str | None, lock: bool
-) -> dict[str, tuple[int, ...]]:
-    suffix = " ORDER BY 1 FOR UPDATE" if lock and db.engine == "postgres" else ""
-    rows = await db.fetch_values(
-        sql.format(range=_range(col, upper), lock=suffix),
-        tenant_id,
-        lower,
-        upper if upper is not None else "",
-    )
-    return {r[0]: tuple(int(v) for v in r[1:]) for r in rows}
-
-
-def _diff(
-    kind: str,
-    tenant_id: str,
-    columns: tuple[str, ...],
-    stored: dict[str, tuple[int, ...]],
-    expected: dict[str, tuple[int, ...]],
+def _compare(
+    kind: str, tenant_id: str, columns: tuple[str, ...], rows: list[Any]
 ) -> list[Difference]:
-    zero = (0,) * len(columns)
+    n = len(columns)
     out = []
-    for key in sorted(set(stored) | set(expected)):
-        have, want = stored.get(key, zero), expected.get(key, zero)
+    for r in sorted(rows, key=lambda r: str(r[0])):
+        want = tuple(int(v or 0) for v in r[1 : 1 + n])
+        have = tuple(int(v or 0) for v in r[1 + n : 1 + 2 * n])
         if have != want:
             out.append(
                 {
                     "kind": kind,
                     "tenant_id": tenant_id,
-                    "id": key,
+                    "id": r[0],
                     "stored": dict(zip(columns, have, strict=True)),
                     "recomputed": dict(zip(columns, want, strict=True)),
                 }
@@ -168,90 +133,80 @@ def _diff(
     return out
 
 
-_SET_TOTALS = (
-    "INSERT INTO distributor_totals (tenant_id, distributor_id, "
+_ADD_TOTALS = (
+    "INSERT INTO distributor_totals (tenant_id, distributor_id, shard, "
     + ", ".join(TOTAL_COLUMNS)
-    + ") VALUES ($1, $2, $3, $4, $5, $6, $7) ON CONFLICT (tenant_id, distributor_id) DO UPDATE SET "
-    + ", ".join(f"{c} = excluded.{c}" for c in TOTAL_COLUMNS)
+    + ") VALUES ($1, $2, 0, $3, $4, $5, $6, $7)"
+    " ON CONFLICT (tenant_id, distributor_id, shard) DO UPDATE SET "
+    + ", ".join(f"{c} = distributor_totals.{c} + excluded.{c}" for c in TOTAL_COLUMNS)
 )
-_SET_COUNTS = (
+_ADD_COUNTS = (
     "INSERT INTO team_counts (tenant_id, user_id, level1, level2, level3)"
     " VALUES ($1, $2, $3, $4, $5) ON CONFLICT (tenant_id, user_id) DO UPDATE SET"
-    " level1 = excluded.level1, level2 = excluded.level2, level3 = excluded.level3"
+    " level1 = team_counts.level1 + excluded.level1,"
+    " level2 = team_counts.level2 + excluded.level2,"
+    " level3 = team_counts.level3 + excluded.level3"
 )
-_ENSURE_ROWS = (
-    "INSERT INTO {table} (tenant_id, {key}, {zeros_cols})"
-    " SELECT d.tenant_id, d.distributor_id, {zeros}"
-    " FROM distributors d WHERE d.tenant_id = $1 AND {range}"
-    " ORDER BY d.distributor_id ON CONFLICT (tenant_id, {key}) DO NOTHING"
-)
+
+
+def _increments(tenant_id: str, diffs: list[Difference]) -> list[tuple[Any, ...]]:
+    return [
+        (
+            tenant_id,
+            d["id"],
+            *(d["recomputed"][c] - d["stored"][c] for c in d["recomputed"]),
+        )
+        for d in diffs
+    ]
 
 
 async def _check_batch(
-    db: Connection,
-    tenant_id: str,
-    lower: str,
-    upper: str | None,
-    now_us: int,
-    fix: bool,
+    db: Database, tenant_id: str, lower: str, upper: str | None, fix: bool
 ) -> list[Difference]:
     args = (tenant_id, lower, upper if upper is not None else "")
-    if fix:  # rows exist, then are locked, then recomputed: a concurrent write is never lost
-        for table, key, cols in (
-            ("distributor_totals", "distributor_id", TOTAL_COLUMNS),
-            ("team_counts", "user_id", COUNT_COLUMNS),
-        ):
-            await db.execute(
-                _ENSURE_ROWS.format(
-                    table=table,
-                    key=key,
-                    zeros_cols=", ".join(cols),
-                    zeros=", ".join("0" for _ in cols),
-                    range=_range("d.distributor_id", upper),
-                ),
-                *args,
-            )
-    stored_totals = await _stored(
-        db, _TOTALS_STORED, tenant_id, "distributor_id", lower, upper, fix
-    )
-    stored_counts = await _stored(db, _COUNTS_STORED, tenant_id, "user_id", lower, upper, fix)
-    diffs = _diff(
+    totals = _compare(
         "totals",
         tenant_id,
         TOTAL_COLUMNS,
-        stored_totals,
-        await _recompute_totals(db, tenant_id, lower, upper),
-    ) + _diff(
+        await db.fetch_values(
+            _TOTALS_SQL.format(
+                range_e=_range("e.distributor_id", upper),
+                range_t=_range("t.distributor_id", upper),
+            ),
+            *args,
+        ),
+    )
+    counts = _compare(
         "team_counts",
         tenant_id,
         COUNT_COLUMNS,
-        stored_counts,
-        await _recompute_counts(db, tenant_id, lower, upper, now_us),
+        await db.fetch_values(
+            _COUNTS_SQL.format(
+                range_1=_range("b1.team_inviter_id", upper),
+                range_c=_range("c.user_id", upper),
+            ),
+            *args,
+        ),
     )
-    if fix:
-        totals = [d for d in diffs if d["kind"] == "totals"]
-        counts = [d for d in diffs if d["kind"] == "team_counts"]
-        if totals:
-            await db.executemany(
-                _SET_TOTALS,
-                [(tenant_id, d["id"], *d["recomputed"].values()) for d in totals],
-            )
-        if counts:
-            await db.executemany(
-                _SET_COUNTS,
-                [(tenant_id, d["id"], *d["recomputed"].values()) for d in counts],
-            )
-    return diffs
+    if fix and (totals or counts):
+        async with db.transaction() as tx:
+            if totals:
+                await tx.executemany(_ADD_TOTALS, _increments(tenant_id, totals))
+            if counts:
+                await tx.executemany(_ADD_COUNTS, _increments(tenant_id, counts))
+    return totals + counts
 
 
 async def _check_tree(db: Database, tenant_id: str, now_us: int, fix: bool) -> list[Difference]:
-    """Apply due lapses, then compare each counted inviter with the active one."""
+    """Apply due lapses, then compare each counted inviter with the active one (both under the
+    tenant's tree lock, so no move runs in between)."""
     async with db.transaction() as tx:
         await apply_lapses(tx, tenant_id, now_us)
         rows = await tx.fetch(
             _TREE_DRIFT.format(active=_ACTIVE.format(b="b1", now="$2")), tenant_id, now_us
         )
         if fix and rows:
+            # the counters follow in the batches (they are checked against the counted tree)
             await tx.executemany(
                 "UPDATE user_bindings SET team_inviter_id = $3 WHERE tenant_id = $1"
                 " AND user_id = $2",
@@ -318,9 +273,7 @@ async def verify(
         for diff in await _check_locks(db, tenant, at):
             yield diff
         async for lower, upper in _batches(db, tenant, batch):
-            async with db.transaction() as tx:
-                diffs = await _check_batch(tx, tenant, lower, upper, at, fix)
-            for diff in diffs:
+            for diff in await _check_batch(db, tenant, lower, upper, fix):
                 yield diff
 
 

@@ -14,6 +14,11 @@ inside the same statement), and settlement approval / payment moves the amounts 
 The ledger stays the source of truth: :mod:`server.ledger.reconcile` recomputes every row
 (``liebian ledger verify``). Rows are written in distributor order, so concurrent writers lock
 them in one order (no deadlock), one row per credited distributor.
+
+A top distributor is credited by most orders at once, and a row update holds its lock until
+the commit: so a distributor's totals are the sum of up to ``SHARDS`` rows, and on PostgreSQL
+each connection writes the shard of its backend (``pg_backend_pid() % SHARDS``); concurrent
+orders then rarely wait for each other. SQLite has one writer and uses shard 0.
 """
 
 from __future__ import annotations
@@ -22,15 +27,18 @@ from collections.abc import Iterable
 
 from server.db import Connection
 
-__all__ = ["TOTAL_COLUMNS", "add_entries", "column_of", "on_approved", "on_paid"]
+__all__ = ["SHARDS", "TOTAL_COLUMNS", "add_entries", "column_of", "on_approved", "on_paid"]
+
+SHARDS = 16
+_PG_SHARD = f"pg_backend_pid() % {SHARDS}"
 
 TOTAL_COLUMNS = ("credited_fen", "reversed_fen", "absorbed_fen", "settled_fen", "paid_fen")
 
 _UPSERT = """
-INSERT INTO distributor_totals (tenant_id, distributor_id, credited_fen, reversed_fen,
+INSERT INTO distributor_totals (tenant_id, distributor_id, shard, credited_fen, reversed_fen,
                                 absorbed_fen, settled_fen, paid_fen)
-VALUES ($1, $2, $3, $4, $5, 0, 0)
-ON CONFLICT (tenant_id, distributor_id) DO UPDATE SET
+VALUES ($1, $2, {shard}, $3, $4, $5, 0, 0)
+ON CONFLICT (tenant_id, distributor_id, shard) DO UPDATE SET
   credited_fen = distributor_totals.credited_fen + excluded.credited_fen,
   reversed_fen = distributor_totals.reversed_fen + excluded.reversed_fen,
   absorbed_fen = distributor_totals.absorbed_fen + excluded.absorbed_fen
@@ -38,13 +46,13 @@ ON CONFLICT (tenant_id, distributor_id) DO UPDATE SET
 
 # PostgreSQL's one-statement writes add this as a CTE step over the rows their ``e`` step
 # inserted (``RETURNING distributor_id, amount_fen``): commissions only.
-PG_CREDIT_STEP = """
+PG_CREDIT_STEP = f"""
 t AS (
-  INSERT INTO distributor_totals (tenant_id, distributor_id, credited_fen, reversed_fen,
+  INSERT INTO distributor_totals (tenant_id, distributor_id, shard, credited_fen, reversed_fen,
                                   absorbed_fen, settled_fen, paid_fen)
-  SELECT $1, e.distributor_id, SUM(e.amount_fen), 0, 0, 0, 0
+  SELECT $1, e.distributor_id, {_PG_SHARD}, SUM(e.amount_fen), 0, 0, 0, 0
   FROM e GROUP BY e.distributor_id ORDER BY e.distributor_id
-  ON CONFLICT (tenant_id, distributor_id) DO UPDATE SET
+  ON CONFLICT (tenant_id, distributor_id, shard) DO UPDATE SET
     credited_fen = distributor_totals.credited_fen + excluded.credited_fen
   RETURNING 1
 )"""
@@ -57,15 +65,20 @@ WHERE l.tenant_id = $1 AND l.settlement_id = $2 AND e.kind <> 'absorbed_reversal
 GROUP BY e.distributor_id
 """
 _MOVE = """
-INSERT INTO distributor_totals (tenant_id, distributor_id, credited_fen, reversed_fen,
+INSERT INTO distributor_totals (tenant_id, distributor_id, shard, credited_fen, reversed_fen,
                                 absorbed_fen, settled_fen, paid_fen)
-SELECT $1, x.d, 0, 0, 0, {settled}, {paid} FROM ({locked}) AS x WHERE true ORDER BY x.d
-ON CONFLICT (tenant_id, distributor_id) DO UPDATE SET
+SELECT $1, x.d, {{shard}}, 0, 0, 0, {settled}, {paid} FROM ({locked}) AS x WHERE true
+ORDER BY x.d
+ON CONFLICT (tenant_id, distributor_id, shard) DO UPDATE SET
   settled_fen = distributor_totals.settled_fen + excluded.settled_fen,
   paid_fen = distributor_totals.paid_fen + excluded.paid_fen
 """
 _APPROVED_SQL = _MOVE.format(settled="x.amount", paid="0", locked=_LOCKED)
 _PAID_SQL = _MOVE.format(settled="-x.amount", paid="x.amount", locked=_LOCKED)
+
+
+def _sql(tx: Connection, template: str) -> str:
+    return template.replace("{shard}", _PG_SHARD if tx.engine == "postgres" else "0")
 
 
 def column_of(kind: str) -> str:
@@ -88,15 +101,15 @@ async def add_entries(
         row[("credited_fen", "reversed_fen", "absorbed_fen").index(column_of(kind))] += amount
     if sums:
         await tx.executemany(
-            _UPSERT, [(tenant_id, d, *sums[d]) for d in sorted(sums)]
+            _sql(tx, _UPSERT), [(tenant_id, d, *sums[d]) for d in sorted(sums)]
         )
 
 
 async def on_approved(tx: Connection, tenant_id: str, settlement_id: str) -> None:
     """The settlement's locks were just inserted (status ``settled``): move their amounts."""
-    await tx.execute(_APPROVED_SQL, tenant_id, settlement_id)
+    await tx.execute(_sql(tx, _APPROVED_SQL), tenant_id, settlement_id)
 
 
 async def on_paid(tx: Connection, tenant_id: str, settlement_id: str) -> None:
     """The settlement's locks just turned ``paid``: move their amounts from settled to paid."""
-    await tx.execute(_PAID_SQL, tenant_id, settlement_id)
+    await tx.execute(_sql(tx, _PAID_SQL), tenant_id, settlement_id)

@@ -6,7 +6,7 @@ The indexes and the backfill follow in 0012b, which runs outside a transaction (
 from typing import Any
 
 from piccolo.apps.migrations.auto.migration_manager import MigrationManager
-from piccolo.columns.column_types import BigInt, Varchar
+from piccolo.columns.column_types import BigInt, Integer, Varchar
 from piccolo.columns.indexes import IndexMethod
 
 ID = "2026-11-30T02:00:00:000000"
@@ -32,6 +32,7 @@ TABLES = {
     ("DistributorTotals", "distributor_totals"): [
         ("tenant_id", Varchar, {"length": 32, "default": ""}),
         ("distributor_id", Varchar, {"length": 64, "default": ""}),
+        ("shard", Integer, {"default": 0}),
         *(
             (name, BigInt, {"default": 0})
             for name in ("credited_fen", "reversed_fen", "absorbed_fen", "settled_fen", "paid_fen")
