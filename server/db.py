@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import itertools
 import re
 import sqlite3
 from abc import ABC, abstractmethod
@@ -136,6 +137,17 @@ async def _keep_session(_: Any) -> None:
     return None
 
 
+_connections_opened = itertools.count()
+
+
+async def _init_session(conn: Any) -> None:
+    # Each pooled connection writes its own shard of a hot distributor's running totals
+    # (server.ledger.totals), so concurrent orders of one process never share a row.
+    await conn.execute(
+        "SELECT set_config('liebian.shard', $1, false)", str(next(_connections_opened))
+    )
+
+
 class PostgresDatabase(_PgConn, Database):
     """An asyncpg pool; plain calls borrow a connection for one statement."""
 
@@ -157,6 +169,7 @@ class PostgresDatabase(_PgConn, Database):
             # round trip per request; this app uses none of those session features (its only
             # locks are transaction-scoped), so there is nothing to reset.
             reset=_keep_session,
+            init=_init_session,
         )
         return cls(pool)
 

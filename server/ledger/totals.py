@@ -17,8 +17,8 @@ them in one order (no deadlock), one row per credited distributor.
 
 A top distributor is credited by most orders at once, and a row update holds its lock until
 the commit: so a distributor's totals are the sum of up to ``SHARDS`` rows, and on PostgreSQL
-each connection writes the shard of its backend (``pg_backend_pid() % SHARDS``); concurrent
-orders then rarely wait for each other. SQLite has one writer and uses shard 0.
+each pooled connection writes its own shard (numbered when the pool opens it); concurrent
+orders of one process then never wait for each other. SQLite has one writer: shard 0.
 """
 
 from __future__ import annotations
@@ -29,8 +29,12 @@ from server.db import Connection
 
 __all__ = ["SHARDS", "TOTAL_COLUMNS", "add_entries", "column_of", "on_approved", "on_paid"]
 
-SHARDS = 16
-_PG_SHARD = f"pg_backend_pid() % {SHARDS}"
+SHARDS = 32
+# The pooled connection's own number (server.db sets it per connection), else the backend's.
+_PG_SHARD = (
+    "COALESCE(NULLIF(current_setting('liebian.shard', true), '')::int, pg_backend_pid())"
+    f" % {SHARDS}"
+)
 
 TOTAL_COLUMNS = ("credited_fen", "reversed_fen", "absorbed_fen", "settled_fen", "paid_fen")
 
