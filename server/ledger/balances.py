@@ -7,8 +7,9 @@ the audit trail but belong to no balance.
 
 :func:`balance_of` reads the distributor's running totals (:mod:`server.ledger.totals`) and
 sums only the entries still inside their freeze window (``ix_entries_pending``: tenant,
-distributor, ``available_at_us``, covering ``kind`` and ``amount_fen``), so its cost follows
-recent volume, not history: ``available = credited + reversed - settled - paid - pending``.
+distributor, ``available_at_us``, covering ``amount_fen``, absorbed entries left out), so its
+cost follows recent volume, not history:
+``available = credited + reversed - settled - paid - pending``.
 The window needs no look at settlement locks: a settlement only takes entries due by its
 cutoff, and a cutoff is never later than the moment of drafting, so a locked entry is never
 inside its freeze window (``liebian ledger verify`` reports one that is, and the property

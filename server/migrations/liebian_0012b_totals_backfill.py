@@ -24,10 +24,12 @@ UNIQUE = [
 # (name, table and columns): built CONCURRENTLY on PostgreSQL
 LIVE = [
     # the freeze window of one distributor: pending balance without reading history (covering
-    # the summed columns; {include} is INCLUDE on PostgreSQL, more key columns on SQLite)
+    # the summed column; {include} is INCLUDE on PostgreSQL, one more key column on SQLite;
+    # partial, as the balance's predicate, so no row is filtered)
     (
         "ix_entries_pending",
-        "ledger_entries (tenant_id, distributor_id, available_at_us{include}kind, amount_fen)",
+        "ledger_entries (tenant_id, distributor_id, available_at_us{include}amount_fen)"
+        " WHERE kind <> 'absorbed_reversal'",
     ),
     # team pages by keyset
     ("ix_bindings_team", "user_bindings (tenant_id, team_inviter_id, bound_at_us, user_id)"),
