@@ -332,6 +332,7 @@ class TeamCounts(Table, tablename="team_counts"):
 
     tenant_id = Varchar(length=32)
     user_id = Varchar(length=64)
+    shard = Integer(default=0)  # summed on read, as distributor_totals (one per connection)
     level1 = BigInt(default=0)
     level2 = BigInt(default=0)
     level3 = BigInt(default=0)

@@ -141,8 +141,8 @@ _ADD_TOTALS = (
     + ", ".join(f"{c} = distributor_totals.{c} + excluded.{c}" for c in TOTAL_COLUMNS)
 )
 _ADD_COUNTS = (
-    "INSERT INTO team_counts (tenant_id, user_id, level1, level2, level3)"
-    " VALUES ($1, $2, $3, $4, $5) ON CONFLICT (tenant_id, user_id) DO UPDATE SET"
+    "INSERT INTO team_counts (tenant_id, user_id, shard, level1, level2, level3)"
+    " VALUES ($1, $2, 0, $3, $4, $5) ON CONFLICT (tenant_id, user_id, shard) DO UPDATE SET"
     " level1 = team_counts.level1 + excluded.level1,"
     " level2 = team_counts.level2 + excluded.level2,"
     " level3 = team_counts.level3 + excluded.level3"

@@ -27,11 +27,20 @@ from collections.abc import Iterable
 
 from server.db import Connection
 
-__all__ = ["SHARDS", "TOTAL_COLUMNS", "add_entries", "column_of", "on_approved", "on_paid"]
+__all__ = [
+    "PG_SHARD",
+    "SHARDS",
+    "TOTAL_COLUMNS",
+    "add_entries",
+    "column_of",
+    "on_approved",
+    "on_paid",
+    "with_shard",
+]
 
 SHARDS = 32
 # The pooled connection's own number (server.db sets it per connection), else the backend's.
-_PG_SHARD = (
+PG_SHARD = (
     "COALESCE(NULLIF(current_setting('liebian.shard', true), '')::int, pg_backend_pid())"
     f" % {SHARDS}"
 )
@@ -54,7 +63,7 @@ PG_CREDIT_STEP = f"""
 t AS (
   INSERT INTO distributor_totals (tenant_id, distributor_id, shard, credited_fen, reversed_fen,
                                   absorbed_fen, settled_fen, paid_fen)
-  SELECT $1, e.distributor_id, {_PG_SHARD}, SUM(e.amount_fen), 0, 0, 0, 0
+  SELECT $1, e.distributor_id, {PG_SHARD}, SUM(e.amount_fen), 0, 0, 0, 0
   FROM e GROUP BY e.distributor_id ORDER BY e.distributor_id
   ON CONFLICT (tenant_id, distributor_id, shard) DO UPDATE SET
     credited_fen = distributor_totals.credited_fen + excluded.credited_fen
@@ -81,8 +90,9 @@ _APPROVED_SQL = _MOVE.format(settled="x.amount", paid="0", locked=_LOCKED)
 _PAID_SQL = _MOVE.format(settled="-x.amount", paid="x.amount", locked=_LOCKED)
 
 
-def _sql(tx: Connection, template: str) -> str:
-    return template.replace("{shard}", _PG_SHARD if tx.engine == "postgres" else "0")
+def with_shard(tx: Connection, template: str) -> str:
+    """``template`` with ``{shard}`` replaced by this connection's shard expression."""
+    return template.replace("{shard}", PG_SHARD if tx.engine == "postgres" else "0")
 
 
 def column_of(kind: str) -> str:
@@ -105,15 +115,15 @@ async def add_entries(
         row[("credited_fen", "reversed_fen", "absorbed_fen").index(column_of(kind))] += amount
     if sums:
         await tx.executemany(
-            _sql(tx, _UPSERT), [(tenant_id, d, *sums[d]) for d in sorted(sums)]
+            with_shard(tx, _UPSERT), [(tenant_id, d, *sums[d]) for d in sorted(sums)]
         )
 
 
 async def on_approved(tx: Connection, tenant_id: str, settlement_id: str) -> None:
     """The settlement's locks were just inserted (status ``settled``): move their amounts."""
-    await tx.execute(_sql(tx, _APPROVED_SQL), tenant_id, settlement_id)
+    await tx.execute(with_shard(tx, _APPROVED_SQL), tenant_id, settlement_id)
 
 
 async def on_paid(tx: Connection, tenant_id: str, settlement_id: str) -> None:
     """The settlement's locks just turned ``paid``: move their amounts from settled to paid."""
-    await tx.execute(_sql(tx, _PAID_SQL), tenant_id, settlement_id)
+    await tx.execute(with_shard(tx, _PAID_SQL), tenant_id, settlement_id)

@@ -41,6 +41,7 @@ TABLES = {
     ("TeamCounts", "team_counts"): [
         ("tenant_id", Varchar, {"length": 32, "default": ""}),
         ("user_id", Varchar, {"length": 64, "default": ""}),
+        ("shard", Integer, {"default": 0}),
         *((name, BigInt, {"default": 0}) for name in ("level1", "level2", "level3")),
     ],
     ("TeamTree", "team_trees"): [

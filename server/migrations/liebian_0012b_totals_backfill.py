@@ -18,7 +18,7 @@ DESCRIPTION = "indexes and backfill of distributor totals and team counts"
 UNIQUE = [
     "CREATE UNIQUE INDEX IF NOT EXISTS ux_distributor_totals"
     " ON distributor_totals (tenant_id, distributor_id, shard)",
-    "CREATE UNIQUE INDEX IF NOT EXISTS ux_team_counts ON team_counts (tenant_id, user_id)",
+    "CREATE UNIQUE INDEX IF NOT EXISTS ux_team_counts ON team_counts (tenant_id, user_id, shard)",
     "CREATE UNIQUE INDEX IF NOT EXISTS ux_team_trees ON team_trees (tenant_id)",
 ]
 # (name, table and columns): built CONCURRENTLY on PostgreSQL

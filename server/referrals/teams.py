@@ -21,7 +21,8 @@ re-check fail, the statement binds nothing and the full path runs; a move that s
 waits for it. A transaction holding the exclusive lock never waits for a binding row (due
 lapses are taken ``SKIP LOCKED``; a binder holding such a row applies it itself), so a binder
 that holds its user's row while it waits for the tree lock cannot deadlock with it. Counter
-rows are written in user order.
+rows are written in user order, each connection in its own shard row (as the ledger totals:
+a top distributor's new invitees do not queue on one row).
 """
 
 from __future__ import annotations
@@ -29,6 +30,7 @@ from __future__ import annotations
 from typing import Any
 
 from server.db import Connection
+from server.ledger.totals import PG_SHARD, with_shard
 
 __all__ = [
     "LAPSES_DUE_SQL",
@@ -49,19 +51,19 @@ ORDER BY expires_at_us LIMIT $3
 """
 
 _COUNTS_SQL = """
-SELECT COALESCE(c.level1, 0) AS l1, COALESCE(c.level2, 0) AS l2, COALESCE(c.level3, 0) AS l3,
+SELECT COALESCE(SUM(c.level1), 0) AS l1, COALESCE(SUM(c.level2), 0) AS l2,
+  COALESCE(SUM(c.level3), 0) AS l3,
   EXISTS (SELECT 1 FROM user_bindings b WHERE b.tenant_id = $1
           AND b.team_inviter_id IS NOT NULL AND b.expires_at_us IS NOT NULL
           AND b.expires_at_us <= $3) AS lapses_due
-FROM (SELECT 1 AS one) AS one
-LEFT JOIN team_counts c ON c.tenant_id = $1 AND c.user_id = $2
+FROM team_counts c WHERE c.tenant_id = $1 AND c.user_id = $2
 """
 
 _LAPSE_ROUNDS = 5
 _ADD_SQL = """
-INSERT INTO team_counts (tenant_id, user_id, level1, level2, level3)
-VALUES ($1, $2, $3, $4, $5)
-ON CONFLICT (tenant_id, user_id) DO UPDATE SET
+INSERT INTO team_counts (tenant_id, user_id, shard, level1, level2, level3)
+VALUES ($1, $2, {shard}, $3, $4, $5)
+ON CONFLICT (tenant_id, user_id, shard) DO UPDATE SET
   level1 = team_counts.level1 + excluded.level1,
   level2 = team_counts.level2 + excluded.level2,
   level3 = team_counts.level3 + excluded.level3
@@ -85,15 +87,15 @@ tok AS (
   WHERE v.tenant_id = $1 AND v.version = tch.version
   FOR SHARE OF v
 )"""
-PG_NEW_LEAF_COUNTS = """
+PG_NEW_LEAF_COUNTS = f"""
 tc AS (
-  INSERT INTO team_counts (tenant_id, user_id, level1, level2, level3)
-  SELECT $1, x.d, x.a, x.b, x.c
+  INSERT INTO team_counts (tenant_id, user_id, shard, level1, level2, level3)
+  SELECT $1, x.d, {PG_SHARD}, x.a, x.b, x.c
   FROM u CROSS JOIN tch
   CROSS JOIN LATERAL (VALUES ($4::text, 1, 0, 0), (tch.t1, 0, 1, 0), (tch.t2, 0, 0, 1))
     AS x(d, a, b, c)
   WHERE x.d IS NOT NULL ORDER BY x.d
-  ON CONFLICT (tenant_id, user_id) DO UPDATE SET
+  ON CONFLICT (tenant_id, user_id, shard) DO UPDATE SET
     level1 = team_counts.level1 + excluded.level1,
     level2 = team_counts.level2 + excluded.level2,
     level3 = team_counts.level3 + excluded.level3
@@ -149,7 +151,8 @@ async def move_user(
     if old_inviter == new_inviter:
         return
     sizes_row = await tx.fetchrow(
-        "SELECT level1, level2 FROM team_counts WHERE tenant_id = $1 AND user_id = $2",
+        "SELECT COALESCE(SUM(level1), 0), COALESCE(SUM(level2), 0) FROM team_counts"
+        " WHERE tenant_id = $1 AND user_id = $2",
         tenant_id,
         user_id,
     )
@@ -171,7 +174,7 @@ async def move_user(
     )
     changed = [(tenant_id, d, *v) for d, v in sorted(deltas.items()) if any(v)]
     if changed:
-        await tx.executemany(_ADD_SQL, changed)
+        await tx.executemany(with_shard(tx, _ADD_SQL), changed)
 
 
 async def apply_lapses(tx: Connection, tenant_id: str, now_us: int, batch: int = 1000) -> int:
