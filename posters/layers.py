@@ -14,6 +14,7 @@ from functools import lru_cache
 from PIL import Image, ImageChops
 
 from posters.boxes import Box, css_box, line_height, qr_box, substitute
+from posters.budget import truncate_text
 from posters.colors import Gradient, Paint, Solid, gradient_image, parse_paint
 from posters.images import (
     SMALL_PIXELS,
@@ -181,7 +182,7 @@ def _image_content(canvas: Image.Image, view: ImageView, values: Mapping[str, st
 
 def _draw_text(canvas: Image.Image, view: TextView, values: Mapping[str, str]) -> None:
     css = view.css
-    text = substitute(view.text, values)
+    text = truncate_text(substitute(view.text, values))
     if not text.strip():
         return
     lh = line_height(css)

@@ -221,6 +221,17 @@ def _embolden(mask: Image.Image, strength: int) -> Image.Image:
     return mask
 
 
+_CACHED_MASK_PIXELS = 256 * 1024  # glyph masks larger than this are drawn per use, not kept
+
+
+def _mask_of(
+    font: ImageFont.FreeTypeFont, stroke: int, line: str
+) -> tuple[Image.Image, tuple[int, int]]:
+    if len(line) * font.size * font.size > _CACHED_MASK_PIXELS:
+        return _line_mask.__wrapped__(font, stroke, line)
+    return _line_mask(font, stroke, line)
+
+
 @lru_cache(maxsize=256)
 def _line_mask(
     font: ImageFont.FreeTypeFont, stroke: int, line: str
@@ -259,7 +270,7 @@ def draw_text_block(
         else:
             x = left
         baseline = top + i * block.line_height + pad + ascent
-        mask, (dx, dy) = _line_mask(block.font, block.stroke, line)
+        mask, (dx, dy) = _mask_of(block.font, block.stroke, line)
         # dx is the ink's left edge less the bold; shift right when ink starts left of the pen.
         px = round(x) + block.stroke - min(dx + block.stroke, 0) + dx
         py = round(baseline) + dy
