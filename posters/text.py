@@ -52,7 +52,7 @@ class TextBlock:
 class _Measure:
     def __init__(self, font: ImageFont.FreeTypeFont, stroke: int) -> None:
         self.font, self.stroke = font, stroke
-        self._glyphs: dict[str, tuple[int, int, int]] = {}
+        self._glyphs: dict[str, tuple[int, float, float]] = {}
         self._kerning: dict[str, int] = {}
 
     def __call__(self, text: str) -> float:
@@ -62,14 +62,14 @@ class _Measure:
         left, _, right, _ = self.font.getbbox(text, anchor="ls")
         return max(right, self.font.getlength(text)) - min(left, 0) + 2 * self.stroke
 
-    def glyph(self, ch: str) -> tuple[int, int, int]:
+    def glyph(self, ch: str) -> tuple[int, float, float]:
         """(advance in 1/64 px, ink left, ink right) of one character at the pen origin."""
-        known = self._glyphs.get(ch)
-        if known is None:
+        glyph = self._glyphs.get(ch)
+        if glyph is None:
             left, _, right, _ = self.font.getbbox(ch, anchor="ls")
-            known = (round(self.font.getlength(ch) * 64), left, right)
-            self._glyphs[ch] = known
-        return known
+            glyph = (round(self.font.getlength(ch) * 64), left, right)
+            self._glyphs[ch] = glyph
+        return glyph
 
     def kerning(self, pair: str) -> int:
         """What the font's kerning adds to the first advance of ``pair`` (1/64 px; mostly 0)."""
@@ -98,22 +98,22 @@ class _Line:
         self.measure = measure
         self.chars: list[str] = []
         self.pen = 0
-        self.left, self.right = 0, 0
+        self.left, self.right = 0.0, 0.0
         self.extend(text)
 
-    def _after(self, text: str) -> tuple[int, int, int]:
+    def _after(self, text: str) -> tuple[int, float, float]:
         pen, left, right = self.pen, self.left, self.right
         prev = self.chars[-1] if self.chars else None
         first = not self.chars
         for ch in text:
             if prev is not None:
                 pen += self.measure.kerning(prev + ch)
-            advance, l, r = self.measure.glyph(ch)
+            advance, ink_left, ink_right = self.measure.glyph(ch)
             x = (pen + 32) >> 6
             if first:
-                left, right, first = x + l, x + r, False
+                left, right, first = x + ink_left, x + ink_right, False
             else:
-                left, right = min(left, x + l), max(right, x + r)
+                left, right = min(left, x + ink_left), max(right, x + ink_right)
             pen += advance
             prev = ch
         return pen, left, right
