@@ -103,7 +103,8 @@ class RenderPool:
         self._slots: asyncio.Semaphore | None = None
         self._context = multiprocessing.get_context("spawn")
         self.started = 0  # worker processes started, for tests and the bench
-        self.killed = 0
+        self.killed = 0  # workers killed at the deadline
+        self.renders = 0  # renders asked of the pool (cache hits and remembered failures never are)
 
     def _start(self) -> _Worker:
         parent, child = self._context.Pipe()
@@ -121,6 +122,7 @@ class RenderPool:
 
         ``key`` identifies the template's content (workers keep recent templates by it).
         """
+        self.renders += 1
         if self.workers <= 0:
             job = (key, template, data, fmt)
             here = await anyio.to_thread.run_sync(render_job, job, OrderedDict())
@@ -137,7 +139,7 @@ class RenderPool:
                 if worker is not None:
                     worker.kill()
                 worker = await anyio.to_thread.run_sync(self._start)
-            reply: tuple[Any, ...] | None = None
+            reply: tuple[Any, ...] = ()
             try:
                 reply = await anyio.to_thread.run_sync(
                     worker.call, key, template, (data, fmt), self.deadline
@@ -148,7 +150,7 @@ class RenderPool:
             except (EOFError, OSError) as exc:  # the worker died mid-render (killed by the OS)
                 raise RenderFailed("crash", "", "the render worker stopped") from exc
             finally:
-                recycle = reply is None or reply[-1]
+                recycle = not reply or reply[-1]
                 if recycle:
                     await anyio.to_thread.run_sync(worker.kill)
                 else:
@@ -156,6 +158,18 @@ class RenderPool:
         finally:
             self._slots.release()
         return _result(reply)
+
+    async def warm(self) -> None:
+        """Start every worker now rather than on the first renders (start-up or a bench)."""
+        missing = self.workers - len(self._idle)
+        for _ in range(max(0, missing)):
+            self._idle.append(await anyio.to_thread.run_sync(self._start))
+        await anyio.to_thread.run_sync(self._wait_ready)
+
+    def _wait_ready(self) -> None:
+        for worker in self._idle:  # a no-op job: the worker answers once posters is imported
+            worker.conn.send_bytes(pickle.dumps(("", None, None, "png")))
+            worker.conn.recv_bytes()
 
     def close(self) -> None:
         """Stop every idle worker (busy ones are stopped when their render returns)."""
