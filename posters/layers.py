@@ -60,15 +60,32 @@ def _gradient_region(paint: Gradient, size: tuple[int, int], region: Region) -> 
     return gradient_image(paint, size, region)
 
 
+_BAND_PIXELS = 1 << 20  # a large fill is painted in bands of about this many pixels
+
+
 def _fill(canvas: Image.Image, paint: Paint, box: Box, radius: int = 0) -> None:
-    """Paint ``box`` (corners rounded by ``radius``), only where it is on the canvas."""
+    """Paint ``box`` (corners rounded by ``radius``), only where it is on the canvas.
+
+    A large visible part is painted in horizontal bands, so the masks and gradient pixels
+    that exist at once stay around ``_BAND_PIXELS`` whatever the canvas.
+    """
     x, y, w, h = box
     if w <= 0 or h <= 0:
         return
     seen = visible(canvas, box)
     if seen is None:
         return
-    region, (px, py) = seen
+    (x0, y0, x1, y1), _ = seen
+    rows = (y1 - y0) if w * h <= SMALL_PIXELS else max(1, _BAND_PIXELS // (x1 - x0))
+    for top in range(y0, y1, rows):
+        band = (x0, top, x1, min(y1, top + rows))
+        _fill_region(canvas, paint, box, radius, band, (x + x0, y + top))
+
+
+def _fill_region(canvas: Image.Image, paint: Paint, box: Box, radius: int, region: Region,
+                 at: tuple[int, int]) -> None:  # fmt: skip
+    _, _, w, h = box
+    px, py = at
     rw, rh = region[2] - region[0], region[3] - region[1]
     if isinstance(paint, Solid):
         rgb, alpha = paint.rgba[:3], paint.rgba[3]
