@@ -128,12 +128,12 @@ def test_a_hostile_template_stored_behind_the_apis_back_is_refused_once_then_rem
 
 @pytest.fixture(scope="module")
 def deadline_client(settings: Any) -> Iterator[Any]:
-    """An app whose renders run in 2 worker processes with a 2 s deadline."""
+    """An app whose renders run in 2 worker processes with a 4 s deadline."""
     from litestar.testing import TestClient
 
     from server.app import create_app
 
-    app = create_app(msgspec.structs.replace(settings, poster_workers=2, poster_deadline_ms=2000))
+    app = create_app(msgspec.structs.replace(settings, poster_workers=2, poster_deadline_ms=4000))
     with TestClient(app, raise_server_exceptions=False) as test_client:
         with test_client.portal() as portal:
             portal.call(app.state.posters.pool.warm)
