@@ -130,7 +130,8 @@ class RenderPool:
         if self._slots is None:
             self._slots = asyncio.Semaphore(self.workers)
         try:
-            await asyncio.wait_for(self._slots.acquire(), self.deadline)
+            async with asyncio.timeout(self.deadline):
+                await self._slots.acquire()
         except TimeoutError:
             raise PoolBusy from None
         try:

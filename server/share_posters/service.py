@@ -164,7 +164,7 @@ async def _render(
         if exc.kind == "data":
             raise PosterUnavailable(422, "Poster data cannot be drawn", exc.message,
                                     [FieldError("distributor_id", exc.message)]) from None
-        if exc.kind == "error":
+        if exc.kind in ("error", "crash"):  # not known to be the template's fault: retry later
             _log.error("poster render failed for template %r: %s", name, exc.message)
             failure = failures.remember(key, 503, "template", "the render failed",
                                         retry_after=RETRY_AFTER_S)  # fmt: skip
