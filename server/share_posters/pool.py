@@ -25,7 +25,7 @@ from typing import Any
 
 import anyio.to_thread
 
-from posters import PosterData
+from posters import PosterData, default_template
 from posters.spec import Template
 from server.share_posters.worker import TEMPLATES_KEPT, render_job, worker_main
 
@@ -161,16 +161,17 @@ class RenderPool:
         return _result(reply)
 
     async def warm(self) -> None:
-        """Start every worker now rather than on the first renders (start-up or a bench)."""
+        """Start every worker now and have each draw the default poster once (fonts, QR and
+        the default template's static layer loaded), rather than on the first renders."""
         missing = self.workers - len(self._idle)
         for _ in range(max(0, missing)):
             self._idle.append(await anyio.to_thread.run_sync(self._start))
-        await anyio.to_thread.run_sync(self._wait_ready)
+        await anyio.to_thread.run_sync(self._draw_default)
 
-    def _wait_ready(self) -> None:
-        for worker in self._idle:  # a no-op job: the worker answers once posters is imported
-            worker.conn.send_bytes(pickle.dumps(("", None, None, "png")))
-            worker.conn.recv_bytes()
+    def _draw_default(self) -> None:
+        data = PosterData(nickname="warm-up", link="https://warm-up.invalid/s/0")
+        for worker in self._idle:
+            worker.call("default", default_template(), (data, "jpeg"), max(60.0, self.deadline))
 
     def close(self) -> None:
         """Stop every idle worker (busy ones are stopped when their render returns)."""

@@ -128,19 +128,20 @@ def test_a_hostile_template_stored_behind_the_apis_back_is_refused_once_then_rem
 
 @pytest.fixture(scope="module")
 def deadline_client(settings: Any) -> Iterator[Any]:
-    """An app whose renders run in 2 worker processes with a 4 s deadline."""
+    """An app whose renders run in 2 warm worker processes with a 0.8 s deadline."""
     from litestar.testing import TestClient
 
     from server.app import create_app
 
-    app = create_app(msgspec.structs.replace(settings, poster_workers=2, poster_deadline_ms=4000))
+    app = create_app(msgspec.structs.replace(settings, poster_workers=2, poster_deadline_ms=800))
     with TestClient(app, raise_server_exceptions=False) as test_client:
         with test_client.portal() as portal:
             portal.call(app.state.posters.pool.warm)
         yield test_client
 
 
-# Within every bound, yet ~8 s of drawing: 6 canvas-size gradients and 2,000 characters.
+# Within every bound, yet seconds of drawing (2-3 s idle, ~9 s on a loaded 2-core machine):
+# 6 canvas-size gradients and 2,000 characters. An ordinary poster takes ~10-30 ms.
 SLOW = {"width": 4096, "height": 2048, "views": [
     {"type": "rect", "css": {"width": 4096, "height": 2048, "borderRadius": 900,
                              "background": f"linear-gradient({30 + i}deg, "
