@@ -270,6 +270,12 @@ def draw_text_block(
         else:
             x = left
         baseline = top + i * block.line_height + pad + ascent
+        # A line whose ink cannot reach the box or the canvas is skipped before its glyph
+        # mask exists (the margin of a font size covers ink beyond the font's metrics).
+        reach = block.font.size + block.stroke
+        low, high = max(top, 0), min(top + height, canvas.height)
+        if round(baseline) + descent + reach <= low or round(baseline) - ascent - reach >= high:
+            continue
         mask, (dx, dy) = _mask_of(block.font, block.stroke, line)
         # dx is the ink's left edge less the bold; shift right when ink starts left of the pen.
         px = round(x) + block.stroke - min(dx + block.stroke, 0) + dx
