@@ -36,6 +36,7 @@ import zlib
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
+from urllib.parse import urlsplit
 
 import httpx
 
@@ -151,7 +152,7 @@ def hostile_phase(base: str, keys: dict[str, str], db_path: Path, sampler: Sampl
         for name in [*templates, "slow"]:
             template = name if name == "slow" else f"old-{name}"
             signed = http.get("/v1/posters/amy/url", params={"template": template}, headers=sdk)
-            public[name] = signed.json()["url"].removeprefix(base)
+            public[name] = urlsplit(signed.json()["url"]).path
 
     requests: list[tuple[str, str, str, Any]] = []
     for name, palette in templates.items():  # 6 PUTs + 6 x 7 renders
