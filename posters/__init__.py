@@ -6,8 +6,15 @@ Pure: Pillow and qrcode only, no network, no web framework or database imports.
     >>> png = render_poster(default_template(), PosterData(nickname="小明", link="https://x.cn/s/1"))
 """
 
+from posters.budget import check_budget
 from posters.default import default_template
-from posters.errors import FontNotFoundError, PosterDataError, PosterError, PosterTemplateError
+from posters.errors import (
+    FontNotFoundError,
+    PosterBudgetError,
+    PosterDataError,
+    PosterError,
+    PosterTemplateError,
+)
 from posters.fonts import find_fonts
 from posters.painter import parse_template, template_to_json
 from posters.render import Format, content_hash, render_image, render_poster
@@ -27,6 +34,7 @@ __all__ = [
     "FontNotFoundError",
     "Format",
     "ImageView",
+    "PosterBudgetError",
     "PosterData",
     "PosterDataError",
     "PosterError",
@@ -36,6 +44,7 @@ __all__ = [
     "Template",
     "TextView",
     "View",
+    "check_budget",
     "content_hash",
     "default_template",
     "find_fonts",

@@ -181,16 +181,26 @@ def _strip(g: Gradient, length: int, line: float) -> Image.Image:
     return Image.frombytes("RGBA", (length, 1), bytes(data))
 
 
-def gradient_image(g: Gradient, size: tuple[int, int]) -> Image.Image:
-    """Render ``g`` as an RGBA image of ``size`` following the CSS gradient-line rules."""
+def gradient_image(
+    g: Gradient, size: tuple[int, int], region: tuple[int, int, int, int] | None = None
+) -> Image.Image:
+    """Render ``g`` as an RGBA image of ``size`` following the CSS gradient-line rules.
+
+    With ``region`` (x0, y0, x1, y1 inside the box), only that part is computed and returned.
+    """
     w, h = size
     rad = math.radians(g.angle)
     line = max(1.0, abs(w * math.sin(rad)) + abs(h * math.cos(rad)))
     axis = round(g.angle) % 360
-    if axis in (90, 270) and abs(g.angle - round(g.angle)) < 1e-9:
+    x0, y0 = 0, 0
+    partial = region is not None and region != (0, 0, w, h)
+    if region is not None and partial:  # the general path computes any part exactly
+        x0, y0 = region[0], region[1]
+        size = (region[2] - region[0], region[3] - region[1])
+    elif axis in (90, 270) and abs(g.angle - round(g.angle)) < 1e-9:
         img = _strip(g, w, line).resize((w, h), Image.Resampling.NEAREST)
         return img if axis == 90 else img.transpose(Image.Transpose.FLIP_LEFT_RIGHT)
-    if axis in (0, 180) and abs(g.angle - round(g.angle)) < 1e-9:
+    elif axis in (0, 180) and abs(g.angle - round(g.angle)) < 1e-9:
         strip = _strip(g, h, line).transpose(Image.Transpose.ROTATE_270)  # left->right to top->down
         img = strip.resize((w, h), Image.Resampling.NEAREST)
         return img if axis == 180 else img.transpose(Image.Transpose.FLIP_TOP_BOTTOM)
@@ -200,7 +210,8 @@ def gradient_image(g: Gradient, size: tuple[int, int]) -> Image.Image:
     ramp = Image.linear_gradient("L")  # 256x256, row r has value r
     a, b = 255.0 * sin / line, 255.0 * cos / line
     c = 127.5 + 0.5 - a * w / 2.0 - b * h / 2.0  # t = 0.5 at the centre; +0.5: row centres
-    index = ramp.transform((w, h), Image.Transform.AFFINE, (0, 0, 128, a, b, c),
+    c += a * x0 + b * y0
+    index = ramp.transform(size, Image.Transform.AFFINE, (0, 0, 128, a, b, c),
                            resample=Image.Resampling.BILINEAR)  # fmt: skip
     table = [_color_at(g.stops, i / 255.0) for i in range(256)]
     bands = [index.point([color[k] for color in table]) for k in range(4)]

@@ -4,13 +4,20 @@ Hierarchy::
 
     PosterError
     ├── PosterTemplateError   a template is malformed; names the JSON path and the fix
+    │   └── PosterBudgetError  a template asks for more than the render budget allows
     ├── PosterDataError       the data cannot be drawn (a link too long for a QR code)
     └── FontNotFoundError     no usable CJK font; names the ways to provide one
 """
 
 from __future__ import annotations
 
-__all__ = ["FontNotFoundError", "PosterDataError", "PosterError", "PosterTemplateError"]
+__all__ = [
+    "FontNotFoundError",
+    "PosterBudgetError",
+    "PosterDataError",
+    "PosterError",
+    "PosterTemplateError",
+]
 
 
 class PosterError(Exception):
@@ -28,6 +35,10 @@ class PosterTemplateError(PosterError, ValueError):
         self.field = field
         self.message = message
         super().__init__(f"{field}: {message}")
+
+
+class PosterBudgetError(PosterTemplateError):
+    """A template over a bound of :mod:`posters.budget` (canvas, views, text, images, area)."""
 
 
 class PosterDataError(PosterError, ValueError):

@@ -14,8 +14,17 @@ from functools import lru_cache
 from PIL import Image, ImageChops
 
 from posters.boxes import Box, css_box, line_height, qr_box, substitute
+from posters.budget import truncate_text
 from posters.colors import Gradient, Paint, Solid, gradient_image, parse_paint
-from posters.images import decode_data_uri, default_avatar, fit_image, open_image, rounded_mask
+from posters.images import (
+    SMALL_PIXELS,
+    Region,
+    decode_data_uri,
+    default_avatar_region,
+    fit_region,
+    open_image,
+    rounded_mask_region,
+)
 from posters.qr import draw_qr
 from posters.spec import Css, ImageView, QrCodeView, RectView, TextView, View
 from posters.text import draw_text_block, layout_text
@@ -25,28 +34,75 @@ __all__ = ["draw_backdrop", "draw_background", "draw_view"]
 _BLACK, _WHITE = "#000000", "#ffffff"
 
 
-@lru_cache(maxsize=32)
+@lru_cache(maxsize=16)
 def _gradient(paint: Gradient, size: tuple[int, int]) -> Image.Image:
     return gradient_image(paint, size)
 
 
-def _fill(canvas: Image.Image, paint: Paint, box: Box, mask: Image.Image | None) -> None:
+def visible(canvas: Image.Image, box: Box) -> tuple[Region, tuple[int, int]] | None:
+    """The part of ``box`` on the canvas, in box coordinates, and where it goes on the canvas.
+
+    Everything drawn is clipped by this first, so a box far larger than the canvas costs no
+    more than the canvas (nothing is ever allocated at the box's size).
+    """
+    x, y, w, h = box
+    x0, y0 = max(0, -x), max(0, -y)
+    x1, y1 = min(w, canvas.width - x), min(h, canvas.height - y)
+    if x1 <= x0 or y1 <= y0:
+        return None
+    return (x0, y0, x1, y1), (x + x0, y + y0)
+
+
+def _gradient_region(paint: Gradient, size: tuple[int, int], region: Region) -> Image.Image:
+    if size[0] * size[1] <= SMALL_PIXELS:
+        whole = _gradient(paint, size)
+        return whole if region == (0, 0, *size) else whole.crop(region)
+    return gradient_image(paint, size, region)
+
+
+_BAND_PIXELS = 1 << 20  # a large fill is painted in bands of about this many pixels
+
+
+def _fill(canvas: Image.Image, paint: Paint, box: Box, radius: int = 0) -> None:
+    """Paint ``box`` (corners rounded by ``radius``), only where it is on the canvas.
+
+    A large visible part is painted in horizontal bands, so the masks and gradient pixels
+    that exist at once stay around ``_BAND_PIXELS`` whatever the canvas.
+    """
     x, y, w, h = box
     if w <= 0 or h <= 0:
         return
+    seen = visible(canvas, box)
+    if seen is None:
+        return
+    (x0, y0, x1, y1), _ = seen
+    rows = (y1 - y0) if w * h <= SMALL_PIXELS else max(1, _BAND_PIXELS // (x1 - x0))
+    for top in range(y0, y1, rows):
+        band = (x0, top, x1, min(y1, top + rows))
+        _fill_region(canvas, paint, box, radius, band, (x + x0, y + top))
+
+
+def _fill_region(canvas: Image.Image, paint: Paint, box: Box, radius: int, region: Region,
+                 at: tuple[int, int]) -> None:  # fmt: skip
+    _, _, w, h = box
+    px, py = at
+    rw, rh = region[2] - region[0], region[3] - region[1]
     if isinstance(paint, Solid):
         rgb, alpha = paint.rgba[:3], paint.rgba[3]
         if alpha == 0:
             return
+        mask = rounded_mask_region(w, h, radius, region)
         if alpha < 255:
-            mask = mask.point(lambda v: v * alpha // 255) if mask else Image.new("L", (w, h), alpha)
-        canvas.paste(rgb, (x, y, x + w, y + h), mask)
+            mask = (mask.point(lambda v: v * alpha // 255) if mask
+                    else Image.new("L", (rw, rh), alpha))  # fmt: skip
+        canvas.paste(rgb, (px, py, px + rw, py + rh), mask)
         return
-    img = _gradient(paint, (w, h))
+    img = _gradient_region(paint, (w, h), region)
     alpha_mask = img.getchannel("A")
+    mask = rounded_mask_region(w, h, radius, region)
     if mask is not None:
         alpha_mask = ImageChops.multiply(alpha_mask, mask)
-    canvas.paste(img.convert("RGB"), (x, y), alpha_mask)
+    canvas.paste(img.convert("RGB"), (px, py), alpha_mask)
 
 
 def _inset(box: Box, by: float) -> Box:
@@ -60,31 +116,44 @@ def _border(canvas: Image.Image, css: Css, box: Box) -> tuple[Box, int]:
     radius = round(css.border_radius)
     if css.border_width <= 0:
         return box, radius
-    _fill(canvas, parse_paint(css.border_color), box, rounded_mask(box[2], box[3], radius))
+    _fill(canvas, parse_paint(css.border_color), box, radius)
     return _inset(box, css.border_width), max(0, radius - round(css.border_width))
 
 
 def draw_background(canvas: Image.Image, background: str) -> None:
     w, h = canvas.size
     if background.startswith("data:image/"):
-        canvas.paste(_static_image(background, w, h, "aspectFill"), (0, 0))
+        canvas.paste(_data_image(background, w, h, "aspectFill", (0, 0, w, h)), (0, 0))
     else:
-        _fill(canvas, parse_paint(background), (0, 0, w, h), None)
+        _fill(canvas, parse_paint(background), (0, 0, w, h))
 
 
-@lru_cache(maxsize=32)
-def _static_image(uri: str, w: int, h: int, mode: str) -> Image.Image:
-    return fit_image(open_image(decode_data_uri(uri), (w, h)), (w, h), mode).convert("RGBA")
+def _data_image(uri: str, w: int, h: int, mode: str, region: Region) -> Image.Image:
+    """A data-URI image fitted to a w x h box, only its ``region``; small ones are cached."""
+    if (region[2] - region[0]) * (region[3] - region[1]) <= SMALL_PIXELS:
+        return _static_image(uri, w, h, mode, region)
+    return _fit_data_image(uri, w, h, mode, region)
 
 
-def _avatar(data: bytes | None, w: int, h: int, mode: str) -> Image.Image:
+@lru_cache(maxsize=16)
+def _static_image(uri: str, w: int, h: int, mode: str, region: Region) -> Image.Image:
+    return _fit_data_image(uri, w, h, mode, region)
+
+
+def _fit_data_image(uri: str, w: int, h: int, mode: str, region: Region) -> Image.Image:
+    img = open_image(decode_data_uri(uri), (w, h))
+    return fit_region(img, (w, h), mode, region).convert("RGBA")
+
+
+def _avatar(data: bytes | None, w: int, h: int, mode: str, region: Region) -> Image.Image:
     if data is not None:
         try:
             # Bilinear is enough here: after the JPEG draft the shrink factor is under 2.
-            return fit_image(open_image(data, (w, h)), (w, h), mode, Image.Resampling.BILINEAR)
+            img = open_image(data, (w, h))
+            return fit_region(img, (w, h), mode, region, Image.Resampling.BILINEAR)
         except (OSError, ValueError, Image.DecompressionBombError):
             pass
-    return default_avatar(w, h)
+    return default_avatar_region(w, h, region)
 
 
 def _image_box(view: ImageView) -> tuple[Box, int]:
@@ -99,7 +168,7 @@ def _image_backdrop(canvas: Image.Image, view: ImageView) -> None:
     _border(canvas, view.css, css_box(view.css))
     if view.url == "{qr}":
         box, radius = _image_box(view)
-        _fill(canvas, Solid((255, 255, 255, 255)), box, rounded_mask(box[2], box[3], radius))
+        _fill(canvas, Solid((255, 255, 255, 255)), box, radius)
 
 
 def _image_content(canvas: Image.Image, view: ImageView, values: Mapping[str, str],
@@ -112,21 +181,25 @@ def _image_content(canvas: Image.Image, view: ImageView, values: Mapping[str, st
         white = (255, 255, 255, 255)
         draw_qr(canvas, values["link"], (x, y, min(w, h)), (0, 0, 0, 255), white, radius)
         return
+    seen = visible(canvas, box)
+    if seen is None:
+        return
+    region, at = seen
     if view.url == "{avatar}":
-        img = _avatar(avatar, w, h, view.css.mode)
+        img = _avatar(avatar, w, h, view.css.mode, region)
     else:
-        img = _static_image(view.url, w, h, view.css.mode)
-    mask = rounded_mask(w, h, radius)
+        img = _data_image(view.url, w, h, view.css.mode, region)
+    mask = rounded_mask_region(w, h, radius, region)
     if img.mode == "RGBA":
         alpha = img.getchannel("A")
         mask = ImageChops.multiply(alpha, mask) if mask is not None else alpha
         img = img.convert("RGB")
-    canvas.paste(img, (x, y), mask)
+    canvas.paste(img, at, mask)
 
 
 def _draw_text(canvas: Image.Image, view: TextView, values: Mapping[str, str]) -> None:
     css = view.css
-    text = substitute(view.text, values)
+    text = truncate_text(substitute(view.text, values))
     if not text.strip():
         return
     lh = line_height(css)
@@ -147,8 +220,7 @@ def _draw_text(canvas: Image.Image, view: TextView, values: Mapping[str, str]) -
     width = css.width if css.width is not None else math.ceil(max(block.widths, default=0.0))
     x, y, w, h = css_box(css, width, css.height or lh * len(block.lines))
     if css.background:
-        _fill(canvas, parse_paint(css.background), (x, y, w, h),
-              rounded_mask(w, h, round(css.border_radius)))  # fmt: skip
+        _fill(canvas, parse_paint(css.background), (x, y, w, h), round(css.border_radius))
     fill = parse_paint(css.color or _BLACK)
     rgba = fill.rgba if isinstance(fill, Solid) else fill.stops[0][1]
     draw_text_block(canvas, block, (x, y, w, h), css.text_align, rgba)
@@ -157,7 +229,7 @@ def _draw_text(canvas: Image.Image, view: TextView, values: Mapping[str, str]) -
 def _qr_backdrop(canvas: Image.Image, view: QrCodeView) -> None:
     box, radius = _border(canvas, view.css, qr_box(view.css))
     paint = parse_paint(view.css.background or _WHITE)
-    _fill(canvas, paint, box, rounded_mask(box[2], box[3], radius))
+    _fill(canvas, paint, box, radius)
 
 
 def _qr_content(canvas: Image.Image, view: QrCodeView, values: Mapping[str, str]) -> None:
@@ -200,7 +272,7 @@ def draw_view(
         box, radius = _border(canvas, css, css_box(css))
         paint = css.background or css.color
         if paint:
-            _fill(canvas, parse_paint(paint), box, rounded_mask(box[2], box[3], radius))
+            _fill(canvas, parse_paint(paint), box, radius)
     elif isinstance(view, TextView):
         _draw_text(canvas, view, values)
     elif isinstance(view, ImageView):

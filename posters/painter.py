@@ -8,14 +8,13 @@ of the box's shorter side for ``borderRadius``. ``right``/``bottom`` become ``le
 
 from __future__ import annotations
 
-import base64
-import binascii
 import re
 from typing import Any
 
 import msgspec
 
-from posters.errors import PosterTemplateError
+from posters.budget import MAX_TEMPLATE_BYTES, MAX_VIEWS, check_budget
+from posters.errors import PosterBudgetError, PosterTemplateError
 from posters.spec import Css, Template
 
 __all__ = ["parse_template", "template_to_json"]
@@ -26,7 +25,6 @@ _Y_KEYS = ("top", "bottom", "height")
 _LENGTH_KEYS = (*_X_KEYS, *_Y_KEYS, "borderRadius", "borderWidth", "fontSize", "lineHeight")
 _CSS_FIELDS = ", ".join(sorted({*Css.__struct_encode_fields__, "right", "bottom"}))
 _MSG = re.compile(r"^(?P<msg>.*?)(?: - at `(?P<path>\$[^`]*)`)?$", re.DOTALL)
-_MAX_DATA_URI = 4_000_000
 
 _encoder = msgspec.json.Encoder()
 _decoder = msgspec.json.Decoder()
@@ -90,16 +88,6 @@ def _place(css: dict[str, Any], path: str, canvas: tuple[float, float]) -> None:
         css["borderRadius"] = float(radius.rstrip("%")) / 100.0 * min(sides)
 
 
-def _check_data_uri(uri: str, path: str) -> None:
-    head, _, payload = uri.partition(",")
-    if not head.endswith(";base64") or len(uri) > _MAX_DATA_URI:
-        raise PosterTemplateError(path, "data URIs must be base64 and under 4 MB")
-    try:
-        base64.b64decode(payload, validate=True)
-    except (binascii.Error, ValueError):
-        raise PosterTemplateError(path, "the data URI is not valid base64") from None
-
-
 def _normalise(raw: dict[str, Any]) -> dict[str, Any]:
     doc = dict(raw)
     for key in ("width", "height"):
@@ -111,11 +99,13 @@ def _normalise(raw: dict[str, Any]) -> dict[str, Any]:
                 raise PosterTemplateError(f"$.{key}", "the canvas size must be whole pixels")
             doc[key] = int(value)
     canvas = (float(doc.get("width", 0)), float(doc.get("height", 0)))
-    if isinstance(doc.get("background"), str) and doc["background"].startswith("data:"):
-        _check_data_uri(doc["background"], "$.background")
     views = doc.get("views", [])
     if not isinstance(views, list):
         raise PosterTemplateError("$.views", "views must be a list of view objects")
+    if len(views) > MAX_VIEWS:
+        raise PosterBudgetError(
+            "$.views", f"{len(views):,} views; a template has at most {MAX_VIEWS}"
+        )
     out = []
     for i, view in enumerate(views):
         path = f"$.views[{i}]"
@@ -127,8 +117,6 @@ def _normalise(raw: dict[str, Any]) -> dict[str, Any]:
             _place(view["css"], f"{path}.css", canvas)
         if view.get("type") == "text" and isinstance(view.get("text"), int | float):
             view["text"] = str(view["text"])
-        if isinstance(view.get("url"), str) and view["url"].startswith("data:"):
-            _check_data_uri(view["url"], f"{path}.url")
         out.append(view)
     doc["views"] = out
     return doc
@@ -155,9 +143,15 @@ def _explain(exc: msgspec.ValidationError) -> PosterTemplateError:
 def parse_template(raw: bytes | str | dict[str, Any]) -> Template:
     """Decode a Painter-style palette (JSON text or an already-decoded dict) into a Template.
 
-    Raises :class:`PosterTemplateError` whose ``field`` is the JSON path of the problem.
+    Raises :class:`PosterTemplateError` whose ``field`` is the JSON path of the problem, or
+    its subclass :class:`PosterBudgetError` when the template is over the render budget
+    (:mod:`posters.budget`).
     """
     if isinstance(raw, bytes | str):
+        if len(raw) > MAX_TEMPLATE_BYTES:
+            raise PosterBudgetError(
+                "$", f"{len(raw):,} bytes of JSON; a template is at most {MAX_TEMPLATE_BYTES:,}"
+            )
         try:
             raw = _decoder.decode(raw)
         except msgspec.DecodeError as exc:
@@ -165,9 +159,11 @@ def parse_template(raw: bytes | str | dict[str, Any]) -> Template:
     if not isinstance(raw, dict):
         raise PosterTemplateError("$", "a template is a JSON object with width, height, views")
     try:
-        return msgspec.convert(_normalise(raw), Template, strict=True)
+        template = msgspec.convert(_normalise(raw), Template, strict=True)
     except msgspec.ValidationError as exc:
         raise _explain(exc) from None
+    check_budget(template)
+    return template
 
 
 def template_to_json(template: Template) -> bytes:

@@ -60,6 +60,23 @@ def _layout(count: int, side: int) -> tuple[int, int]:
     return size, (side - size) // 2
 
 
+def _clip(canvas: Image.Image, x: int, y: int, size: int) -> tuple[int, int, int, int] | None:
+    """The part of the ``size`` px square at (x, y) on the canvas, in the square's pixels."""
+    x0, y0 = max(0, -x), max(0, -y)
+    x1, y1 = min(size, canvas.width - x), min(size, canvas.height - y)
+    return (x0, y0, x1, y1) if x0 < x1 and y0 < y1 else None
+
+
+def _scaled(small: Image.Image, size: int, part: tuple[int, int, int, int]) -> Image.Image:
+    """``part`` of ``small`` scaled to ``size`` px (nearest), computing only that part."""
+    x0, y0, x1, y1 = part
+    if part == (0, 0, size, size):
+        return small.resize((size, size), Image.Resampling.NEAREST)
+    k = small.width / size
+    box = (x0 * k, y0 * k, x1 * k, y1 * k)
+    return small.resize((x1 - x0, y1 - y0), Image.Resampling.NEAREST, box=box)
+
+
 def qr_mask(content: str, side: int) -> tuple[Image.Image, int]:
     """An L mask (255 = dark module) of at most ``side`` px and its offset inside the box."""
     count, cells = _modules(content)
@@ -87,14 +104,19 @@ def draw_qr(
         return
     count, cells = _modules(content)
     size, offset = _layout(count, side)
+    x, y = left + offset, top + offset
+    part = _clip(canvas, x, y, size)  # only the part on the canvas is ever scaled up
+    if part is None:
+        return
+    at = (x + part[0], y + part[1])
     if under is not None and under[3] == 255 and fg[3] == 255 and offset >= 0.3 * radius:
         small = Image.frombytes("P", (count, count), cells)
         small.putpalette((*under[:3], *fg[:3]))
-        image = small.resize((size, size), Image.Resampling.NEAREST).convert("RGB")
-        canvas.paste(image, (left + offset, top + offset))
+        canvas.paste(_scaled(small, size, part).convert("RGB"), at)
         return
-    mask, offset = qr_mask(content, side)
+    small = Image.frombytes("L", (count, count), cells).point(lambda v: 255 if v else 0)
+    mask = _scaled(small, size, part)
     if fg[3] < 255:
         alpha = fg[3]
         mask = mask.point(lambda v: v * alpha // 255)
-    canvas.paste(fg[:3], (left + offset, top + offset), mask)
+    canvas.paste(fg[:3], at, mask)

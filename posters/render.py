@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import hashlib
 import io
+from collections import OrderedDict
 from dataclasses import dataclass
 from functools import lru_cache
 from pathlib import Path
@@ -21,6 +22,7 @@ import PIL
 from PIL import Image
 
 from posters.boxes import is_dynamic, view_bounds
+from posters.budget import check_budget, truncate_text
 from posters.fonts import find_fonts
 from posters.images import decode_data_uri, default_avatar, rounded_mask
 from posters.layers import _gradient, _static_image, draw_backdrop, draw_background, draw_view
@@ -39,8 +41,9 @@ __all__ = [
     "render_poster",
 ]
 
-RENDER_VERSION = "1"  # bump when a change alters pixels for the same inputs
+RENDER_VERSION = "2"  # bump when a change alters pixels for the same inputs
 STATIC_CACHE_SIZE = 16  # base images are width*height*3 bytes (3 MB at 750x1334)
+STATIC_CACHE_BYTES = 64 << 20  # and at most this many bytes of them
 Format = Literal["png", "jpeg", "webp"]
 _SAVE_OPTIONS: dict[str, tuple[str, dict[str, object]]] = {
     "jpeg": ("JPEG", {"quality": 90}),
@@ -60,8 +63,35 @@ def _overlaps(a: tuple[int, int, int, int], b: tuple[int, int, int, int]) -> boo
     return a[0] < b[2] and b[0] < a[2] and a[1] < b[3] and b[1] < a[3]
 
 
-@lru_cache(maxsize=STATIC_CACHE_SIZE)
-def _plan(template: Template) -> _Plan:
+class _PlanCache:
+    """Base images by template, bounded in count and in bytes (large canvases are not kept)."""
+
+    def __init__(self) -> None:
+        self._plans: OrderedDict[Template, _Plan] = OrderedDict()
+        self._bytes = 0
+
+    def __call__(self, template: Template) -> _Plan:
+        plan = self._plans.get(template)
+        if plan is not None:
+            self._plans.move_to_end(template)
+            return plan
+        plan = _make_plan(template)
+        size = template.width * template.height * 3
+        if size <= STATIC_CACHE_BYTES // 4:
+            self._plans[template] = plan
+            self._bytes += size
+            while len(self._plans) > STATIC_CACHE_SIZE or self._bytes > STATIC_CACHE_BYTES:
+                old, _ = self._plans.popitem(last=False)
+                self._bytes -= old.width * old.height * 3
+        return plan
+
+    def cache_clear(self) -> None:
+        self._plans.clear()
+        self._bytes = 0
+
+
+def _make_plan(template: Template) -> _Plan:
+    check_budget(template)  # also for templates built in code or stored before a bound existed
     canvas_size = (template.width, template.height)
     base = Image.new("RGB", canvas_size, (255, 255, 255))
     draw_background(base, template.background)
@@ -81,11 +111,16 @@ def _plan(template: Template) -> _Plan:
     return _Plan(base, tuple(deferred))
 
 
+_plan = _PlanCache()
+
+
 def _values(data: PosterData) -> dict[str, str]:
+    # Substituted data is cut to the per-view text bound rather than refused (a nickname is
+    # the distributor's, not the template author's); text views cut again after substitution.
     return {
-        "nickname": data.nickname,
-        "campaign": data.campaign,
-        "rank": data.rank,
+        "nickname": truncate_text(data.nickname),
+        "campaign": truncate_text(data.campaign),
+        "rank": truncate_text(data.rank),
         "link": data.link,
         "qr": data.link,
     }
@@ -129,7 +164,7 @@ def _environment_digest() -> bytes:
     return hashlib.blake2b("\n".join(parts).encode(), digest_size=16).digest()
 
 
-@lru_cache(maxsize=256)
+@lru_cache(maxsize=32)  # keys hold templates, data URIs and all
 def _template_digest(template: Template) -> bytes:
     return hashlib.blake2b(template_to_json(template), digest_size=16).digest()
 

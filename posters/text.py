@@ -52,6 +52,8 @@ class TextBlock:
 class _Measure:
     def __init__(self, font: ImageFont.FreeTypeFont, stroke: int) -> None:
         self.font, self.stroke = font, stroke
+        self._glyphs: dict[str, tuple[int, float, float]] = {}
+        self._kerning: dict[str, int] = {}
 
     def __call__(self, text: str) -> float:
         """Width from the leftmost to the rightmost of pen advance and ink, plus the bold."""
@@ -60,42 +62,115 @@ class _Measure:
         left, _, right, _ = self.font.getbbox(text, anchor="ls")
         return max(right, self.font.getlength(text)) - min(left, 0) + 2 * self.stroke
 
+    def glyph(self, ch: str) -> tuple[int, float, float]:
+        """(advance in 1/64 px, ink left, ink right) of one character at the pen origin."""
+        glyph = self._glyphs.get(ch)
+        if glyph is None:
+            left, _, right, _ = self.font.getbbox(ch, anchor="ls")
+            glyph = (round(self.font.getlength(ch) * 64), left, right)
+            self._glyphs[ch] = glyph
+        return glyph
+
+    def kerning(self, pair: str) -> int:
+        """What the font's kerning adds to the first advance of ``pair`` (1/64 px; mostly 0)."""
+        known = self._kerning.get(pair)
+        if known is None:
+            whole = round(self.font.getlength(pair) * 64)
+            known = whole - self.glyph(pair[0])[0] - self.glyph(pair[1])[0]
+            if len(self._kerning) > 100_000:
+                self._kerning.clear()
+            self._kerning[pair] = known
+        return known
+
+
+class _Line:
+    """A line that grows a character at a time, its width known in O(1) per character.
+
+    Pillow's basic layout places glyph i at the rounded pen position (the sum of the
+    advances before it, kerning included) and takes the bounding box over all glyphs, so
+    keeping the pen, the leftmost and the rightmost ink gives exactly ``measure(text)``
+    without re-measuring the line for every character (which made wrapping quadratic).
+    """
+
+    __slots__ = ("chars", "left", "measure", "pen", "right")
+
+    def __init__(self, measure: _Measure, text: str = "") -> None:
+        self.measure = measure
+        self.chars: list[str] = []
+        self.pen = 0
+        self.left, self.right = 0.0, 0.0
+        self.extend(text)
+
+    def _after(self, text: str) -> tuple[int, float, float]:
+        pen, left, right = self.pen, self.left, self.right
+        prev = self.chars[-1] if self.chars else None
+        first = not self.chars
+        for ch in text:
+            if prev is not None:
+                pen += self.measure.kerning(prev + ch)
+            advance, ink_left, ink_right = self.measure.glyph(ch)
+            x = (pen + 32) >> 6
+            if first:
+                left, right, first = x + ink_left, x + ink_right, False
+            else:
+                left, right = min(left, x + ink_left), max(right, x + ink_right)
+            pen += advance
+            prev = ch
+        return pen, left, right
+
+    def width_with(self, text: str) -> float:
+        """``measure(str(self) + text)`` in O(len(text))."""
+        if not self.chars and not text:
+            return 0.0
+        pen, left, right = self._after(text)
+        return max(right, pen / 64) - min(left, 0) + 2 * self.measure.stroke
+
+    def extend(self, text: str) -> None:
+        self.pen, self.left, self.right = self._after(text)
+        self.chars.extend(text)
+
+    def __str__(self) -> str:
+        return "".join(self.chars)
+
 
 def _wrap_paragraph(para: str, width: float, measure: _Measure) -> list[str]:
-    if measure(para) <= width:
-        return [para.rstrip()]
     lines: list[str] = []
-    line = ""
+    line = _Line(measure)
     for token in _TOKEN.findall(para):
-        candidate = line + token
-        if measure(candidate) <= width:
-            line = candidate
+        if line.width_with(token) <= width:
+            line.extend(token)
             continue
         if token.isspace():  # a space never starts a line
-            lines.append(line)
-            line = ""
+            lines.append(str(line))
+            line = _Line(measure)
             continue
-        carry = ""
-        if token[0] in _NO_LINE_START and len(line.rstrip()) > 1:
+        text, carry = str(line), ""
+        if token[0] in _NO_LINE_START and len(text.rstrip()) > 1:
             # 避头: closing punctuation never starts a line; take the last character with it.
-            line, carry = line.rstrip()[:-1], line.rstrip()[-1]
-        if line.strip():
-            lines.append(line.rstrip())
-        line = carry
+            text, carry = text.rstrip()[:-1], text.rstrip()[-1]
+        if text.strip():
+            lines.append(text.rstrip())
+        line = _Line(measure, carry)
         for ch in token:  # token alone may still be too wide: break it between characters
-            if line and measure(line + ch) > width:
-                lines.append(line)
-                line = ""
-            line += ch
-    lines.append(line.rstrip())
+            if line.chars and line.width_with(ch) > width:
+                lines.append(str(line))
+                line = _Line(measure)
+            line.extend(ch)
+    lines.append(str(line).rstrip())
     return lines
 
 
 def _ellipsize(line: str, width: float, measure: _Measure) -> str:
     line = line.rstrip()
-    while line and measure(line + ELLIPSIS) > width:
+    # Widths of every prefix plus the ellipsis, in one pass (not one measurement per cut).
+    prefix = _Line(measure)
+    fits = [prefix.width_with(ELLIPSIS) <= width]
+    for ch in line:
+        prefix.extend(ch)
+        fits.append(prefix.width_with(ELLIPSIS) <= width)
+    while line and not fits[len(line)]:
         line = line[:-1].rstrip()
-    return line + ELLIPSIS if measure(line + ELLIPSIS) <= width else line
+    return line + ELLIPSIS if fits[len(line)] else line
 
 
 @lru_cache(maxsize=512)
@@ -116,7 +191,8 @@ def layout_text(
     measure = _Measure(font, stroke)
     text = clean_text(text)
     # No glyph is narrower than ~0.2 em, so more characters than this can never be shown;
-    # cutting first keeps a 100k-character nickname from costing 100k measurements.
+    # cutting first keeps a 100k-character nickname from costing 100k measurements. (At the
+    # smallest sizes glyphs may advance 0 px, so layout itself is linear in the text too.)
     limit = max_lines * (int(width // max(1.0, size * 0.2)) + 1)
     cut = len(text) > limit
     lines: list[str] = []
@@ -143,6 +219,17 @@ def _embolden(mask: Image.Image, strength: int) -> Image.Image:
             grown = ImageChops.lighter(grown, ImageChops.offset(mask, dx, dy))
         mask = grown
     return mask
+
+
+_CACHED_MASK_PIXELS = 256 * 1024  # glyph masks larger than this are drawn per use, not kept
+
+
+def _mask_of(
+    font: ImageFont.FreeTypeFont, stroke: int, line: str
+) -> tuple[Image.Image, tuple[int, int]]:
+    if len(line) * font.size * font.size > _CACHED_MASK_PIXELS:
+        return _line_mask.__wrapped__(font, stroke, line)
+    return _line_mask(font, stroke, line)
 
 
 @lru_cache(maxsize=256)
@@ -183,7 +270,13 @@ def draw_text_block(
         else:
             x = left
         baseline = top + i * block.line_height + pad + ascent
-        mask, (dx, dy) = _line_mask(block.font, block.stroke, line)
+        # A line whose ink cannot reach the box or the canvas is skipped before its glyph
+        # mask exists (the margin of a font size covers ink beyond the font's metrics).
+        reach = block.font.size + block.stroke
+        low, high = max(top, 0), min(top + height, canvas.height)
+        if round(baseline) + descent + reach <= low or round(baseline) - ascent - reach >= high:
+            continue
+        mask, (dx, dy) = _mask_of(block.font, block.stroke, line)
         # dx is the ink's left edge less the bold; shift right when ink starts left of the pen.
         px = round(x) + block.stroke - min(dx + block.stroke, 0) + dx
         py = round(baseline) + dy

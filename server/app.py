@@ -42,6 +42,7 @@ from server.share_posters.controller import (
     PosterTemplateController,
     public_poster,
 )
+from server.share_posters.pool import RenderPool
 from server.share_posters.service import PosterCache
 from server.webhooks.controller import WebhookController
 from server.webhooks.delivery import DeliveryPolicy
@@ -125,6 +126,7 @@ def create_app(settings: Settings | None = None, *, db: Database | None = None) 
                 await redis_client.aclose()
             if owned:
                 await app.state.db.close()
+            app.state.posters.pool.close()
 
     rate_limits = RateLimits(settings)
     app = Litestar(
@@ -159,5 +161,9 @@ def create_app(settings: Settings | None = None, *, db: Database | None = None) 
     app.state.settings = settings
     app.state.rate_limits = rate_limits
     app.state.webhook_transport = None  # tests inject an httpx transport here
-    app.state.posters = PosterCache()
+    app.state.posters = PosterCache(
+        pool=RenderPool(
+            settings.poster_workers, settings.poster_deadline_ms / 1000, settings.poster_worker_mb
+        )
+    )
     return app

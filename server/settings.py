@@ -52,6 +52,9 @@ class Settings(msgspec.Struct, frozen=True, kw_only=True):
     rate_limits: bool = True
     public_rate_limit_per_minute: int = 600
     trusted_proxies: str = ""
+    poster_workers: int = 2  # render processes; 0 renders in a thread (no deadline)
+    poster_deadline_ms: int = 5000  # a render past this is killed; a worker is waited for as long
+    poster_worker_mb: int = 1024  # address-space cap of one render process
 
     @property
     def public_base_url(self) -> str:
@@ -202,4 +205,7 @@ def load_settings(environ: dict[str, str] | None = None) -> Settings:
             env, "LIEBIAN_PUBLIC_RATE_LIMIT_PER_MINUTE", 600, 1, 1_000_000
         ),
         trusted_proxies=_check_proxies(env.get("LIEBIAN_TRUSTED_PROXIES", "")),
+        poster_workers=_int(env, "LIEBIAN_POSTER_WORKERS", 2, 0, 64),
+        poster_deadline_ms=_int(env, "LIEBIAN_POSTER_DEADLINE_MS", 5000, 100, 600_000),
+        poster_worker_mb=_int(env, "LIEBIAN_POSTER_WORKER_MB", 1024, 256, 65_536),
     )

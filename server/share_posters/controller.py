@@ -16,6 +16,7 @@ from server.errors import InvalidInput
 from server.idempotency import run_idempotent
 from server.program.service import get_program
 from server.public_urls import public_base_url
+from server.share_posters.failures import PosterUnavailable
 from server.share_posters.service import Fmt, load_template, render_for, template_document
 from server.share_posters.signing import PosterClaim, sign_poster, verify_poster
 
@@ -44,7 +45,8 @@ class PosterTemplateController(Controller):
             parse_template(raw)  # validate now; the template is stored as the client wrote it
             document = msgspec.json.encode(msgspec.json.decode(raw)).decode()
         except PosterTemplateError as exc:
-            raise InvalidInput(exc.field.removeprefix("$.") or "body", exc.message) from None
+            field = exc.field.removeprefix("$.").removeprefix("$") or "body"
+            raise InvalidInput(field, exc.message) from None
         except msgspec.DecodeError as exc:
             raise InvalidInput("body", f"is not JSON: {exc}") from None
         tenant_id = request.auth.tenant_id
@@ -174,6 +176,15 @@ async def public_poster(request: Request[Any, Any, Any], token: FromPath[str]) -
     await request.app.state.rate_limits.check_public(request.scope)
     claim = verify_poster(request.app.state.settings.secret_key, token, int(time.time()))
     fmt: Fmt = claim.format if claim.format in MEDIA else "jpeg"  # type: ignore[assignment]
-    return await _serve(
-        request, claim.tenant_id, claim.distributor_id, claim.campaign_id, claim.template, fmt
-    )
+    try:
+        return await _serve(
+            request, claim.tenant_id, claim.distributor_id, claim.campaign_id, claim.template, fmt
+        )
+    except PosterUnavailable as exc:  # the public never sees the template's internals
+        if exc.status == 503:
+            raise PosterUnavailable(
+                503, "Poster temporarily unavailable", "try this poster again in a few minutes"
+            ) from None
+        raise PosterUnavailable(
+            422, "Poster unavailable", "this poster cannot be drawn; ask for a new one"
+        ) from None

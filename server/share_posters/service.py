@@ -8,18 +8,17 @@ Ranks and nicknames shown on a poster are therefore at most that old.
 
 from __future__ import annotations
 
+import logging
 import time
 from collections import OrderedDict
 from typing import Any, Literal
 
-import anyio.to_thread
-
 from posters import (
     PosterData,
+    PosterTemplateError,
     content_hash,
     default_template,
     parse_template,
-    render_poster,
     template_to_json,
 )
 from posters.spec import Template
@@ -27,20 +26,36 @@ from server.avatars import AvatarCache
 from server.campaigns.boards import Board
 from server.campaigns.service import campaign_row
 from server.db import Connection
-from server.errors import NotFound
+from server.errors import FieldError, NotFound
 from server.program.service import get_program
 from server.referrals.schemas import LinkIn
 from server.referrals.service import create_link, get_distributor_row
+from server.share_posters.failures import (
+    RETRY_AFTER_S,
+    Failure,
+    PosterUnavailable,
+    RenderFailures,
+    template_key,
+)
+from server.share_posters.pool import PoolBusy, RenderFailed, RenderPool, RenderTimeout
 
 __all__ = ["PosterCache", "load_template", "render_for", "template_document"]
 
 Fmt = Literal["png", "jpeg", "webp"]
 REQUEST_TTL = 30.0
 AVATAR_TTL = 600.0
+_log = logging.getLogger("liebian.posters")
 
 
 class PosterCache:
-    def __init__(self, max_bytes: int = 64 << 20, max_requests: int = 10_000) -> None:
+    def __init__(
+        self,
+        max_bytes: int = 64 << 20,
+        max_requests: int = 10_000,
+        pool: RenderPool | None = None,
+    ) -> None:
+        self.pool = pool or RenderPool(workers=0)
+        self.failures = RenderFailures()
         self.max_bytes = max_bytes
         self.max_requests = max_requests
         self._images: OrderedDict[str, bytes] = OrderedDict()
@@ -95,6 +110,69 @@ async def load_template(db: Connection, tenant_id: str, name: str | None) -> Tem
     return parse_template(raw)
 
 
+def _unavailable(name: str | None, failure: Failure) -> PosterUnavailable:
+    if failure.status == 503:
+        return PosterUnavailable(
+            503, "Poster render timed out",
+            f"poster template {name!r} did not render in time; try again later or simplify it",
+        )  # fmt: skip
+    return PosterUnavailable(
+        422, "Poster template cannot be drawn",
+        f"poster template {name!r}: {failure.field}: {failure.message}; PUT a fixed template",
+        [FieldError(failure.field, failure.message)],
+    )  # fmt: skip
+
+
+async def _stored_template(
+    db: Connection, cache: PosterCache, tenant_id: str, name: str | None
+) -> tuple[str, Template]:
+    """(content key, template); a template that failed before fails again without a render."""
+    if name is None:
+        return "default", default_template()
+    raw = await db.fetchval(
+        "SELECT document FROM poster_templates WHERE tenant_id = $1 AND name = $2", tenant_id, name
+    )
+    if raw is None:
+        raise NotFound(f"poster template {name!r} does not exist; PUT it first")
+    key = template_key(raw)
+    failure = cache.failures.get(key)
+    if failure is not None:
+        raise _unavailable(name, failure)
+    try:
+        # Stored before a bound existed, the template is checked against the budget again.
+        return key, parse_template(raw)
+    except PosterTemplateError as exc:
+        failure = cache.failures.remember(key, 422, exc.field, exc.message)
+        raise _unavailable(name, failure) from None
+
+
+async def _render(
+    cache: PosterCache, key: str, name: str | None, template: Template, data: PosterData,
+    fmt: Fmt,
+) -> bytes:  # fmt: skip
+    failures = cache.failures
+    try:
+        return await cache.pool.render(key, template, data, fmt)
+    except RenderTimeout:
+        message = f"the render ran past {cache.pool.deadline:g} s and was stopped"
+        failure = failures.remember(key, 503, "template", message, retry_after=RETRY_AFTER_S)
+    except PoolBusy:
+        raise PosterUnavailable(
+            503, "Poster renderer busy", "every poster worker is busy; try again shortly"
+        ) from None
+    except RenderFailed as exc:
+        if exc.kind == "data":
+            raise PosterUnavailable(422, "Poster data cannot be drawn", exc.message,
+                                    [FieldError("distributor_id", exc.message)]) from None
+        if exc.kind in ("error", "crash"):  # not known to be the template's fault: retry later
+            _log.error("poster render failed for template %r: %s", name, exc.message)
+            failure = failures.remember(key, 503, "template", "the render failed",
+                                        retry_after=RETRY_AFTER_S)  # fmt: skip
+        else:
+            failure = failures.remember(key, 422, exc.field or "template", exc.message)
+    raise _unavailable(name, failure)
+
+
 async def _data(
     db: Connection,
     board: Board,
@@ -140,12 +218,12 @@ async def render_for(
         image = cache.image(digest)
         if image is not None:
             return digest, image
-    template = await load_template(db, tenant_id, template_name)
+    tkey, template = await _stored_template(db, cache, tenant_id, template_name)
     data = await _data(db, board, cache, tenant_id, distributor_id, campaign_id, base_url)
     digest = content_hash(template, data, fmt)
     image = cache.image(digest)
     if image is None:
-        image = await anyio.to_thread.run_sync(render_poster, template, data, fmt)
+        image = await _render(cache, tkey, template_name, template, data, fmt)
         cache.put_image(digest, image)
     cache.put_request(key, digest)
     return digest, image

@@ -99,7 +99,8 @@ _views = st.one_of(
 )  # fmt: skip
 
 
-@given(st.lists(_views, max_size=6), st.integers(1, 4096), st.integers(1, 4096))
+# Canvases within the render budget (<= 8 Mpx; boxes up to 500 px are < 2x a 250 px side).
+@given(st.lists(_views, max_size=6), st.integers(250, 4096), st.integers(250, 2048))
 def test_any_valid_palette_round_trips(views: list[Any], width: int, height: int) -> None:
     template = parse_template({"width": width, "height": height, "views": views})
     assert parse_template(template_to_json(template)) == template
