@@ -1,0 +1,213 @@
+"""Operator pages: home, program rules and campaigns (list, create, live board, close)."""
+
+from __future__ import annotations
+
+from typing import Annotated, Any
+
+import msgspec
+from litestar import Controller, Request, Response, get, post
+from litestar.params import FromQuery, PathParameter
+from litestar.response import Redirect, Template
+
+from server.campaigns.leaderboard import preview_awards, top_entries
+from server.campaigns.schemas import Campaign, CampaignIn
+from server.campaigns.service import close_campaign, create_campaign, get_campaign, list_campaigns
+from server.console.forms import int_field, local_datetime, parse_prizes, text, to_struct
+from server.console.sessions import audit_trail, record_audit
+from server.console.web import Session, checked_form, field_errors, page
+from server.errors import InvalidInput
+from server.program.schemas import ProgramIn
+from server.program.service import get_program, put_program
+
+__all__ = ["CampaignPages", "ProgramPages", "home"]
+
+CampaignIdPath = Annotated[str, PathParameter(min_length=1, max_length=32)]
+BOARD_ROWS = 20
+
+
+@get("/console", include_in_schema=False)
+async def home(request: Request[Any, Any, Any], session: Session) -> Template:
+    db = request.app.state.db
+    campaigns = await list_campaigns(db, session.tenant_id, "open", 10, None)
+    return page(request, "home.html", session, campaigns=campaigns.campaigns)
+
+
+class ProgramPages(Controller):
+    path = "/console/program"
+    include_in_schema = False
+
+    @get()
+    async def show(self, request: Request[Any, Any, Any], session: Session) -> Template:
+        program = await get_program(request.app.state.db, session.tenant_id)
+        audit = await audit_trail(request.app.state.db, session.tenant_id, "program")
+        return page(request, "program.html", session, program=program, errors={}, audit=audit)
+
+    @post(status_code=200)
+    async def save(self, request: Request[Any, Any, Any], session: Session) -> Response[Any]:
+        db = request.app.state.db
+        form = await checked_form(request, session)
+        current = await get_program(db, session.tenant_id)
+        levels = [int_field(form, f"commission_bps_{n}") for n in (1, 2, 3)]
+        try:
+            data = to_struct(
+                {
+                    **msgspec.structs.asdict(current),
+                    "updated_at": None,
+                    "bind_mode": text(form, "bind_mode"),
+                    "bind_validity_days": int_field(form, "bind_validity_days"),
+                    "commission_bps": [v for v in levels if v is not None],
+                    "freeze_days": int_field(form, "freeze_days"),
+                    "self_purchase_commission": text(form, "self_purchase_commission") == "on",
+                    "clawback": text(form, "clawback"),
+                    "payout_threshold_fen": int_field(form, "payout_threshold_fen"),
+                    "timezone": text(form, "timezone"),
+                    "landing_url": text(form, "landing_url"),
+                    "payout_layout": msgspec.to_builtins(current.payout_layout),
+                },
+                ProgramIn,
+            )
+            async with db.transaction() as tx:
+                await put_program(tx, session.tenant_id, data)
+                await record_audit(tx, session, "program", "program.updated")
+        except (InvalidInput, msgspec.ValidationError) as exc:
+            errors = {e.field.split("[")[0]: e.message for e in field_errors(exc)}
+            audit = await audit_trail(db, session.tenant_id, "program")
+            shown = _program_echo(current, form)
+            return page(
+                request, "program.html", session, 422, program=shown, errors=errors, audit=audit
+            )
+        return Redirect("/console/program?saved=1", status_code=303)
+
+
+def _program_echo(current: Any, form: Any) -> dict[str, Any]:
+    """What the operator typed, to show again beside the messages."""
+    shown = msgspec.structs.asdict(current)
+    for name in ("bind_mode", "clawback", "timezone", "landing_url"):
+        shown[name] = text(form, name)
+    for name in ("bind_validity_days", "freeze_days", "payout_threshold_fen"):
+        shown[name] = text(form, name)
+    shown["commission_bps"] = [text(form, f"commission_bps_{n}") for n in (1, 2, 3)]
+    shown["self_purchase_commission"] = text(form, "self_purchase_commission") == "on"
+    return shown
+
+
+def prize_for_rank(campaign: Campaign, rank: int) -> int:
+    for prize in campaign.prizes:
+        if prize.rank_from <= rank <= prize.rank_to:
+            return prize.amount_fen
+    return 0
+
+
+class CampaignPages(Controller):
+    path = "/console/campaigns"
+    include_in_schema = False
+
+    @get()
+    async def index(
+        self,
+        request: Request[Any, Any, Any],
+        session: Session,
+        cursor: FromQuery[str | None] = None,
+    ) -> Template:
+        found = await list_campaigns(request.app.state.db, session.tenant_id, None, 50, cursor)
+        return page(request, "campaigns.html", session, page_=found)
+
+    @get("/new")
+    async def new(self, request: Request[Any, Any, Any], session: Session) -> Template:
+        return page(request, "campaign_new.html", session, errors={}, form={})
+
+    @post(status_code=200)
+    async def create(self, request: Request[Any, Any, Any], session: Session) -> Response[Any]:
+        db = request.app.state.db
+        form = await checked_form(request, session)
+        program = await get_program(db, session.tenant_id)
+        try:
+            red_packet = None
+            if text(form, "rp_mode"):
+                red_packet = {
+                    "mode": text(form, "rp_mode"),
+                    "budget_fen": int_field(form, "rp_budget_fen"),
+                    "amount_fen": int_field(form, "rp_amount_fen"),
+                    "min_fen": int_field(form, "rp_min_fen"),
+                    "max_fen": int_field(form, "rp_max_fen"),
+                }
+                red_packet = {k: v for k, v in red_packet.items() if v is not None}
+            data = to_struct(
+                {
+                    "name": text(form, "name"),
+                    "starts_at": local_datetime(form, "starts_at", program.timezone),
+                    "ends_at": local_datetime(form, "ends_at", program.timezone),
+                    "metric": text(form, "metric"),
+                    "prizes": parse_prizes(text(form, "prizes")),
+                    "min_score": int_field(form, "min_score"),
+                    "red_packet": red_packet,
+                },
+                CampaignIn,
+            )
+            async with db.transaction() as tx:
+                campaign = await create_campaign(tx, session.tenant_id, data)
+                await record_audit(tx, session, campaign.id, "campaign.created")
+        except (InvalidInput, msgspec.ValidationError) as exc:
+            errors = {e.field.split(".")[0].split("[")[0]: e.message for e in field_errors(exc)}
+            shown = {k: v for k, v in form.items() if isinstance(v, str)}
+            return page(
+                request, "campaign_new.html", session, 422, errors=errors, form=shown
+            )
+        return Redirect(f"/console/campaigns/{campaign.id}", status_code=303)
+
+    @get("/{campaign_id:str}")
+    async def show(
+        self, request: Request[Any, Any, Any], session: Session, campaign_id: CampaignIdPath
+    ) -> Template:
+        db = request.app.state.db
+        campaign = await get_campaign(db, session.tenant_id, campaign_id)
+        audit = await audit_trail(db, session.tenant_id, campaign_id)
+        board = await self._board(request, session, campaign)
+        return page(request, "campaign.html", session, campaign=campaign, board=board, audit=audit)
+
+    @get("/{campaign_id:str}/board")
+    async def board(
+        self, request: Request[Any, Any, Any], session: Session, campaign_id: CampaignIdPath
+    ) -> Template:
+        campaign = await get_campaign(request.app.state.db, session.tenant_id, campaign_id)
+        board = await self._board(request, session, campaign)
+        return page(request, "board.html", session, campaign=campaign, board=board)
+
+    async def _board(
+        self, request: Request[Any, Any, Any], session: Session, campaign: Campaign
+    ) -> list[tuple[Any, int]]:
+        db = request.app.state.db
+        program = await get_program(db, session.tenant_id)
+        top = await top_entries(
+            db, request.app.state.board, session.tenant_id, program, campaign.id, "campaign",
+            None, BOARD_ROWS,
+        )  # fmt: skip
+        return [(entry, prize_for_rank(campaign, entry.rank)) for entry in top.entries]
+
+    @get("/{campaign_id:str}/close")
+    async def confirm_close(
+        self, request: Request[Any, Any, Any], session: Session, campaign_id: CampaignIdPath
+    ) -> Template:
+        db = request.app.state.db
+        campaign = await get_campaign(db, session.tenant_id, campaign_id)
+        program = await get_program(db, session.tenant_id)
+        awards = (
+            campaign.awards
+            if campaign.status == "closed"
+            else await preview_awards(
+                db, request.app.state.board, session.tenant_id, program, campaign_id
+            )
+        )
+        return page(request, "campaign_close.html", session, campaign=campaign, awards=awards)
+
+    @post("/{campaign_id:str}/close", status_code=303)
+    async def close(
+        self, request: Request[Any, Any, Any], session: Session, campaign_id: CampaignIdPath
+    ) -> Redirect:
+        db = request.app.state.db
+        await checked_form(request, session)
+        program = await get_program(db, session.tenant_id)
+        async with db.transaction() as tx:
+            await close_campaign(tx, session.tenant_id, program, campaign_id)
+            await record_audit(tx, session, campaign_id, "campaign.closed")
+        return Redirect(f"/console/campaigns/{campaign_id}/close", status_code=303)

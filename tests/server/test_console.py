@@ -1,0 +1,313 @@
+"""The /console pages: sign-in sessions, CSRF, tenant isolation, forms and accessibility basics."""
+
+from __future__ import annotations
+
+import re
+from datetime import UTC, datetime, timedelta
+from html.parser import HTMLParser
+from typing import Any
+
+import pytest
+from litestar.testing import TestClient
+
+from tests.conftest import TenantKeys, make_tenant
+
+COOKIE = "liebian_console"
+
+
+def _csrf(html: str) -> str:
+    match = re.search(r'name="csrf_token" value="([^"]+)"', html)
+    assert match, "the page has no CSRF field"
+    return match.group(1)
+
+
+def new_browser(client: Any, **kw: Any) -> TestClient[Any]:
+    """A separate browser (cookie jar) on its own app over the suite's database."""
+    import msgspec
+
+    from server.app import create_app
+
+    app = create_app(msgspec.structs.replace(client.app.state.settings, pool_size=2))
+    return TestClient(app, raise_server_exceptions=False, **kw)
+
+
+def sign_in(client: Any, key: str) -> TestClient[Any]:
+    """A separate browser signed in with ``key``."""
+    browser = new_browser(client)
+    browser.__enter__()
+    form = browser.get("/console/login")
+    response = browser.post(
+        "/console/login", data={"key": key, "csrf_token": _csrf(form.text)}, follow_redirects=False
+    )
+    assert response.status_code == 303, response.text
+    return browser
+
+
+@pytest.fixture
+def console(client: Any, tenant: TenantKeys) -> Any:
+    browser = sign_in(client, tenant.admin_key)
+    yield browser
+    browser.__exit__(None, None, None)
+
+
+def test_session_cookie_flags_and_server_side_logout(client: Any, tenant: TenantKeys) -> None:
+    browser = new_browser(client)
+    with browser:
+        form = browser.get("/console/login")
+        response = browser.post(
+            "/console/login",
+            data={"key": tenant.admin_key, "csrf_token": _csrf(form.text)},
+            follow_redirects=False,
+        )
+        header = next(v for k, v in response.headers.multi_items() if k == "set-cookie"
+                      and v.startswith(COOKIE))  # fmt: skip
+        assert "HttpOnly" in header and "samesite=lax" in header.lower()
+        assert "Path=/console" in header
+        assert "Max-Age=28800" in header
+        assert "Secure" not in header  # plain http here; https requests get Secure (below)
+        session_id = browser.cookies.get(COOKIE)
+        assert session_id and len(session_id) >= 40
+        home = browser.get("/console")
+        assert home.status_code == 200
+        browser.post("/console/logout", data={"csrf_token": _csrf(home.text)})
+        # The old cookie no longer works: the session is gone on the server, not just forgotten.
+        stolen = new_browser(client, cookies={COOKIE: session_id})
+        with stolen:
+            again = stolen.get("/console", follow_redirects=False)
+        assert again.status_code == 303 and again.headers["location"] == "/console/login"
+
+
+def test_secure_cookie_over_https(client: Any, tenant: TenantKeys) -> None:
+    with new_browser(client, base_url="https://console.test") as browser:
+        form = browser.get("/console/login")
+        response = browser.post(
+            "/console/login",
+            data={"key": tenant.admin_key, "csrf_token": _csrf(form.text)},
+            follow_redirects=False,
+        )
+        header = next(v for k, v in response.headers.multi_items() if k == "set-cookie"
+                      and v.startswith(COOKIE))  # fmt: skip
+        assert "Secure" in header
+
+
+def test_wrong_key_sdk_key_and_missing_login_csrf_are_refused(
+    client: Any, tenant: TenantKeys
+) -> None:
+    with new_browser(client) as browser:
+        token = _csrf(browser.get("/console/login").text)
+        wrong = browser.post("/console/login", data={"key": "lb_admin_" + "x" * 32,
+                                                     "csrf_token": token})  # fmt: skip
+        assert wrong.status_code == 401 and COOKIE not in browser.cookies
+        token = _csrf(wrong.text)
+        sdk = browser.post("/console/login", data={"key": tenant.sdk_key, "csrf_token": token})
+        assert sdk.status_code == 403 and COOKIE not in browser.cookies
+        no_token = browser.post("/console/login", data={"key": tenant.admin_key})
+        assert no_token.status_code == 403 and COOKIE not in browser.cookies
+
+
+def test_sign_in_is_throttled_after_repeated_failures(client: Any, tenant: TenantKeys) -> None:
+    from server.console.account import throttle
+
+    throttle._failures.clear()
+    try:
+        with new_browser(client) as browser:
+            statuses = []
+            for _ in range(throttle.limit + 1):
+                token = _csrf(browser.get("/console/login").text)
+                statuses.append(
+                    browser.post(
+                        "/console/login", data={"key": "nope", "csrf_token": token}
+                    ).status_code
+                )
+            assert statuses[: throttle.limit] == [401] * throttle.limit
+            assert statuses[-1] == 429
+            # Even the right key waits out the window once the address is throttled.
+            token = _csrf(browser.get("/console/login").text)
+            right = browser.post("/console/login", data={"key": tenant.admin_key,
+                                                         "csrf_token": token})  # fmt: skip
+            assert right.status_code == 429
+    finally:
+        throttle._failures.clear()
+
+
+def test_pages_need_a_session(client: Any) -> None:
+    with new_browser(client) as browser:
+        response = browser.get("/console/program", follow_redirects=False)
+        assert response.status_code == 303 and response.headers["location"] == "/console/login"
+        board = browser.get("/console/campaigns/x/board", headers={"HX-Request": "true"})
+        assert board.status_code == 401 and board.headers["hx-redirect"] == "/console/login"
+
+
+def test_form_without_csrf_token_is_refused(console: Any, tenant: TenantKeys) -> None:
+    before = tenant.get("/v1/program").json()
+    response = console.post("/console/program", data={"freeze_days": "3", "bind_mode": "last"})
+    assert response.status_code == 403
+    wrong = console.post("/console/program", data={"freeze_days": "3", "csrf_token": "forged"})
+    assert wrong.status_code == 403
+    assert tenant.get("/v1/program").json() == before
+
+
+def test_another_tenants_objects_are_404(
+    client: Any, console: Any, tenant: TenantKeys, other_tenant: TenantKeys
+) -> None:
+    other_tenant.put("/v1/distributors/theirs", {"nickname": "别家"})
+    start = datetime.now(UTC)
+    made = other_tenant.post("/v1/campaigns", {
+        "name": "别家活动", "starts_at": start.isoformat(),
+        "ends_at": (start + timedelta(days=1)).isoformat(), "metric": "invites",
+    }).json()  # fmt: skip
+    other_tenant.post("/v1/settlements", {"cutoff": start.isoformat()})
+    settlement = other_tenant.get("/v1/settlements").json()["settlements"][0]["id"]
+    for url in [
+        "/console/distributors/theirs",
+        f"/console/campaigns/{made['id']}",
+        f"/console/campaigns/{made['id']}/board",
+        f"/console/campaigns/{made['id']}/close",
+        f"/console/settlements/{settlement}",
+        f"/console/settlements/{settlement}/export.csv",
+    ]:
+        response = console.get(url)
+        assert response.status_code == 404, url
+        assert "别家" not in response.text
+    token = _csrf(console.get("/console").text)
+    closing = console.post(f"/console/campaigns/{made['id']}/close", data={"csrf_token": token})
+    assert closing.status_code == 404
+    hold = console.post("/console/distributors/theirs/hold",
+                        data={"csrf_token": token, "status": "held", "reason": "x"})  # fmt: skip
+    assert hold.status_code == 404
+    assert other_tenant.get("/v1/campaigns/" + made["id"]).json()["status"] == "open"
+    assert other_tenant.get("/v1/distributors/theirs").json()["status"] == "active"
+    # Their lists do not show up in ours either.
+    assert "别家" not in console.get("/console/campaigns").text
+    assert "theirs" not in console.get("/console/distributors").text
+
+
+def test_program_form_shows_the_apis_validation_messages(console: Any, tenant: TenantKeys) -> None:
+    page = console.get("/console/program")
+    token = _csrf(page.text)
+    base = {"csrf_token": token, "bind_mode": "first", "freeze_days": "7", "clawback": "net_off",
+            "payout_threshold_fen": "0", "timezone": "Asia/Shanghai",
+            "landing_url": "https://shop.example/landing"}  # fmt: skip
+    bad = console.post("/console/program", data={**base, "commission_bps_1": "6000",
+                                                 "commission_bps_2": "5000"})  # fmt: skip
+    assert bad.status_code == 422
+    api = tenant.put("/v1/program", {"commission_bps": [6000, 5000]}).json()
+    assert api["errors"][0]["message"] in bad.text.replace("&#39;", "'").replace("&quot;", '"')
+    zone = console.post("/console/program", data={**base, "timezone": "Mars/Base"})
+    assert zone.status_code == 422 and "timezone" in zone.text
+    digits = console.post("/console/program", data={**base, "freeze_days": "seven"})
+    assert digits.status_code == 422 and "freeze_days" in digits.text
+    changes = {"commission_bps_1": "1200", "bind_mode": "last", "freeze_days": "0"}
+    ok = console.post("/console/program", data={**base, **changes})
+    assert ok.status_code == 200 and "program" in str(ok.url)
+    program = tenant.get("/v1/program").json()
+    assert program["commission_bps"] == [1200] and program["bind_mode"] == "last"
+    assert program["freeze_days"] == 0
+    assert "program.updated" in console.get("/console/program").text
+
+
+def test_hold_and_lift_with_reason_and_history(console: Any, tenant: TenantKeys) -> None:
+    tenant.put("/v1/distributors/d1", {"nickname": "小红"})
+    page = console.get("/console/distributors/d1")
+    token = _csrf(page.text)
+    no_reason = console.post("/console/distributors/d1/hold",
+                             data={"csrf_token": token, "status": "held"})  # fmt: skip
+    assert no_reason.status_code == 422
+    console.post("/console/distributors/d1/hold",
+                 data={"csrf_token": token, "status": "held", "reason": "刷单嫌疑"})  # fmt: skip
+    assert tenant.get("/v1/distributors/d1").json()["status"] == "held"
+    page = console.get("/console/distributors/d1")
+    assert "刷单嫌疑" in page.text and "hold.put" in page.text
+    held = console.get("/console/distributors?status=held")
+    assert "d1" in held.text
+    console.post("/console/distributors/d1/hold",
+                 data={"csrf_token": token, "status": "active", "reason": "已核实"})  # fmt: skip
+    assert tenant.get("/v1/distributors/d1").json()["status"] == "active"
+    assert console.get("/console/distributors?q=d1").url.path == "/console/distributors/d1"
+
+
+def test_english_switch(console: Any) -> None:
+    assert "分销计划" in console.get("/console/program").text
+    console.get("/console/lang/en?next=/console/program")
+    assert "Program" in console.get("/console/program").text
+    outside = console.get("/console/lang/zh?next=//evil.example/", follow_redirects=False)
+    assert outside.headers["location"] == "/console"
+
+
+class _Page(HTMLParser):
+    def __init__(self) -> None:
+        super().__init__()
+        self.title = ""
+        self._in_title = False
+        self.fields: list[dict[str, str | None]] = []
+        self.label_for: set[str] = set()
+        self._label_depth = 0
+        self.wrapped: list[str] = []
+
+    def handle_starttag(self, tag: str, attrs: list[tuple[str, str | None]]) -> None:
+        a = dict(attrs)
+        if tag == "title":
+            self._in_title = True
+        if tag == "label":
+            self._label_depth += 1
+            if a.get("for"):
+                self.label_for.add(a["for"] or "")
+        if tag in ("input", "select", "textarea") and a.get("type") not in ("hidden", "submit"):
+            if self._label_depth:
+                self.wrapped.append(a.get("id") or "")
+            self.fields.append(a)
+
+    def handle_endtag(self, tag: str) -> None:
+        if tag == "title":
+            self._in_title = False
+        if tag == "label":
+            self._label_depth -= 1
+
+    def handle_data(self, data: str) -> None:
+        if self._in_title:
+            self.title += data
+
+
+def _check_accessible(html: str, url: str) -> None:
+    parsed = _Page()
+    parsed.feed(html)
+    assert parsed.title.strip(), f"{url} has no <title>"
+    for field in parsed.fields:
+        has_label = field.get("id") in parsed.label_for or field.get("id") in parsed.wrapped
+        assert has_label or field.get("aria-label"), f"{url}: field {field} has no label"
+
+
+def test_every_page_has_a_title_and_labelled_fields(client: Any, console: Any) -> None:
+    tenant = make_tenant(client, "a11y")
+    browser = sign_in(client, tenant.admin_key)
+    tenant.put("/v1/distributors/d1", {"nickname": "小红"})
+    start = datetime.now(UTC) - timedelta(hours=1)
+    made = tenant.post("/v1/campaigns", {
+        "name": "春节", "starts_at": start.isoformat(),
+        "ends_at": (start + timedelta(days=2)).isoformat(),
+        "metric": "invites", "prizes": [{"rank_from": 1, "rank_to": 1, "amount_fen": 100}],
+    }).json()  # fmt: skip
+    stl = tenant.post("/v1/settlements", {"cutoff": datetime.now(UTC).isoformat()}).json()["id"]
+    pages = ["/console", "/console/program", "/console/campaigns", "/console/campaigns/new",
+             f"/console/campaigns/{made['id']}", f"/console/campaigns/{made['id']}/close",
+             "/console/distributors", "/console/distributors/d1", "/console/settlements",
+             f"/console/settlements/{stl}", f"/console/settlements/{stl}/approve",
+             "/console/distributors/nobody"]  # fmt: skip
+    for lang in ("zh", "en"):
+        browser.get(f"/console/lang/{lang}")
+        for url in pages:
+            response = browser.get(url)
+            assert response.status_code in (200, 404), url
+            _check_accessible(response.text, url)
+    with new_browser(client) as anonymous:
+        _check_accessible(anonymous.get("/console/login").text, "/console/login")
+    browser.__exit__(None, None, None)
+
+
+def test_assets_are_served_by_the_app(client: Any) -> None:
+    with new_browser(client) as browser:
+        html = browser.get("/console/login").text
+        for url in re.findall(r'(?:src|href)="(/console/(?:static|vendor)/[^"]+)"', html):
+            asset = browser.get(url)
+            assert asset.status_code == 200 and len(asset.content) > 500, url
+        assert "https://" not in html.split("<main>")[0]
