@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Callable
-from datetime import datetime
+from datetime import UTC, datetime
 from typing import Any
 
 __all__ = ["DEFAULT_LANG", "LANGS", "STRINGS", "register_filters", "translator"]
@@ -289,13 +289,14 @@ def yuan(fen: int | None) -> str:
 
 
 def short_time(value: str | int | None) -> str:
+    """An RFC 3339 string or epoch µs as ``2026-11-30 02:41 UTC``."""
     if value is None or value == "":
         return ""
     if isinstance(value, int):
-        moment = datetime.fromtimestamp(value / 1_000_000).astimezone()
+        moment = datetime.fromtimestamp(value // 1_000_000, tz=UTC)
     else:
-        moment = datetime.fromisoformat(value)
-    return moment.strftime("%Y-%m-%d %H:%M")
+        moment = datetime.fromisoformat(value).astimezone(UTC)
+    return moment.strftime("%Y-%m-%d %H:%M UTC")
 
 
 def register_filters(env: Any) -> None:
