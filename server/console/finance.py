@@ -179,9 +179,7 @@ class SettlementPages(Controller):
         except InvalidInput as exc:
             found = await list_settlements(db, session.tenant_id, None, PAGE, None)
             errors = {e.field: e.message for e in field_errors(exc)}
-            return page(
-                request, "settlements.html", session, 422, page_=found, errors=errors
-            )
+            return page(request, "settlements.html", session, 422, page_=found, errors=errors)
         return Redirect(f"/console/settlements/{settlement_id}", status_code=303)
 
     @get("/{settlement_id:str}")

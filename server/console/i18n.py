@@ -13,6 +13,17 @@ LANGS = ("zh", "en")
 
 STRINGS: dict[str, dict[str, str]] = {
     "zh": {
+        "today": "今天",
+        "m_clicks": "点击",
+        "m_bindings": "绑定",
+        "m_orders": "订单",
+        "m_gmv_fen": "成交额",
+        "m_commission_fen": "佣金",
+        "red_packets_left": "红包余额 (进行中活动)",
+        "last_30_days": "近 30 天",
+        "as_table": "按天列表",
+        "day": "日期",
+        "stats_note": "数据来自每日汇总，约 2 分钟内更新；订单与成交额不扣退款。",
         "app": "裂变 控制台",
         "signin": "登录",
         "signout": "退出",
@@ -139,6 +150,19 @@ STRINGS: dict[str, dict[str, str]] = {
         "overview_note": "从这里进入各项管理。",
     },
     "en": {
+        "today": "Today",
+        "m_clicks": "Clicks",
+        "m_bindings": "Bindings",
+        "m_orders": "Orders",
+        "m_gmv_fen": "GMV",
+        "m_commission_fen": "Commission",
+        "red_packets_left": "Red packets left (open campaigns)",
+        "last_30_days": "Last 30 days",
+        "as_table": "Day by day",
+        "day": "Day",
+        "stats_note": (
+            "From daily aggregates, up to two minutes behind; orders and GMV are before refunds."
+        ),
         "app": "Liebian console",
         "signin": "Sign in",
         "signout": "Sign out",

@@ -18,6 +18,7 @@ from server.console.web import Session, checked_form, field_errors, page
 from server.errors import InvalidInput
 from server.program.schemas import ProgramIn
 from server.program.service import get_program, put_program
+from server.stats.service import daily_figures, roll_up
 
 __all__ = ["CampaignPages", "ProgramPages", "home"]
 
@@ -27,9 +28,24 @@ BOARD_ROWS = 20
 
 @get("/console", include_in_schema=False)
 async def home(request: Request[Any, Any, Any], session: Session) -> Template:
+    """Overview: today and 30 days of figures from the daily aggregates, red packets left."""
     db = request.app.state.db
-    campaigns = await list_campaigns(db, session.tenant_id, "open", 10, None)
-    return page(request, "home.html", session, campaigns=campaigns.campaigns)
+    await roll_up(db)  # folds what was appended since the last view (bounded per call)
+    figures = await daily_figures(db, session.tenant_id)
+    campaigns = (await list_campaigns(db, session.tenant_id, "open", 50, None)).campaigns
+    red_packets_left = sum(
+        c.red_packet_state.remaining_fen or 0 for c in campaigns if c.red_packet_state
+    )
+    chart = msgspec.json.encode({"days": figures.days, "series": figures.series}).decode()
+    return page(
+        request,
+        "home.html",
+        session,
+        campaigns=campaigns[:10],
+        figures=figures,
+        red_packets_left=red_packets_left,
+        chart_json=chart.replace("</", "<\\/"),
+    )
 
 
 class ProgramPages(Controller):
@@ -150,9 +166,7 @@ class CampaignPages(Controller):
         except (InvalidInput, msgspec.ValidationError) as exc:
             errors = {e.field.split(".")[0].split("[")[0]: e.message for e in field_errors(exc)}
             shown = {k: v for k, v in form.items() if isinstance(v, str)}
-            return page(
-                request, "campaign_new.html", session, 422, errors=errors, form=shown
-            )
+            return page(request, "campaign_new.html", session, 422, errors=errors, form=shown)
         return Redirect(f"/console/campaigns/{campaign.id}", status_code=303)
 
     @get("/{campaign_id:str}")

@@ -1,4 +1,4 @@
-"""Console sign-in sessions and the console's audit trail (who changed what, when, why)."""
+"""Console sign-in sessions, its audit trail (who changed what, when, why), daily figures."""
 
 from piccolo.apps.migrations.auto.migration_manager import MigrationManager
 
@@ -6,7 +6,7 @@ from server.migrate import run_ddl
 
 ID = "2026-11-30T10:00:00:000000"
 VERSION = "1.38.0"
-DESCRIPTION = "console sessions and audit trail"
+DESCRIPTION = "console sessions, audit trail, daily figures"
 
 
 async def forwards() -> MigrationManager:
@@ -24,5 +24,11 @@ async def forwards() -> MigrationManager:
         " at_us BIGINT NOT NULL)",
         "CREATE INDEX IF NOT EXISTS ix_console_audit_object"
         " ON console_audit (tenant_id, object_id, at_us)",
+        # Daily figures per tenant, folded from append-only tables (server.stats.service).
+        "CREATE TABLE IF NOT EXISTS daily_stats ("
+        " tenant_id VARCHAR(32) NOT NULL, day VARCHAR(10) NOT NULL, metric VARCHAR(16) NOT NULL,"
+        " value BIGINT NOT NULL, PRIMARY KEY (tenant_id, day, metric))",
+        "CREATE TABLE IF NOT EXISTS stats_watermarks ("
+        " source VARCHAR(32) PRIMARY KEY, last_id BIGINT NOT NULL)",
     ))
     return manager

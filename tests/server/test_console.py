@@ -311,3 +311,23 @@ def test_assets_are_served_by_the_app(client: Any) -> None:
             asset = browser.get(url)
             assert asset.status_code == 200 and len(asset.content) > 500, url
         assert "https://" not in html.split("<main>")[0]
+
+
+def test_overview_shows_todays_figures_from_the_aggregates(
+    client: Any, console: Any, tenant: TenantKeys, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from server.stats import service as stats
+
+    monkeypatch.setattr(stats, "LAG_US", 0)
+    tenant.put("/v1/program", {"commission_bps": [1000]})
+    tenant.put("/v1/distributors/ov", {"nickname": "概览"})
+    code = tenant.post("/v1/links", {"distributor_id": "ov"}).json()["code"]
+    tenant.post("/v1/referrals", {"user_id": "ov-u", "code": code})
+    paid = datetime.now(UTC).isoformat()
+    tenant.post("/v1/orders", {"order_id": "ov-o", "user_id": "ov-u", "amount_fen": 12_345,
+                               "paid_at": paid})  # fmt: skip
+    html = console.get("/console").text
+    assert 'data-metric="orders">1<' in html
+    assert 'data-metric="gmv_fen">¥123.45<' in html
+    assert 'data-metric="commission_fen">¥12.34<' in html
+    assert '"series"' in html and "chart.umd.min.js" in html

@@ -209,6 +209,12 @@ def test_console_journey_in_a_real_browser(client: Any, console_server: str) -> 
             page.goto(f"{base}/console/distributors/alice")
             expect(page.locator("#balance")).to_contain_text("¥20.00")
             _shoot(page, "distributor")
+
+            # The overview draws its charts with the app-served chart.js.
+            page.goto(f"{base}/console")
+            page.wait_for_function("typeof Chart === 'function'")
+            assert page.evaluate("Object.keys(Chart.instances).length") == 2
+            _shoot(page, "overview")
         finally:
             browser.close()
     assert outside == [], f"the console asked other hosts for {outside}"
