@@ -6,6 +6,7 @@ from typing import Annotated, Any
 
 import msgspec
 from litestar import Controller, Request, Response, get, post
+from litestar.background_tasks import BackgroundTask
 from litestar.params import FromQuery, PathParameter
 from litestar.response import Redirect, Template
 
@@ -18,7 +19,7 @@ from server.console.web import Session, checked_form, field_errors, page
 from server.errors import InvalidInput
 from server.program.schemas import ProgramIn
 from server.program.service import get_program, put_program
-from server.stats.service import daily_figures, roll_up
+from server.stats.service import daily_figures, roll_up_in_background
 
 __all__ = ["CampaignPages", "ProgramPages", "home"]
 
@@ -30,14 +31,13 @@ BOARD_ROWS = 20
 async def home(request: Request[Any, Any, Any], session: Session) -> Template:
     """Overview: today and 30 days of figures from the daily aggregates, red packets left."""
     db = request.app.state.db
-    await roll_up(db)  # folds what was appended since the last view (bounded per call)
     figures = await daily_figures(db, session.tenant_id)
     campaigns = (await list_campaigns(db, session.tenant_id, "open", 50, None)).campaigns
     red_packets_left = sum(
         c.red_packet_state.remaining_fen or 0 for c in campaigns if c.red_packet_state
     )
     chart = msgspec.json.encode({"days": figures.days, "series": figures.series}).decode()
-    return page(
+    response = page(
         request,
         "home.html",
         session,
@@ -46,6 +46,10 @@ async def home(request: Request[Any, Any, Any], session: Session) -> Template:
         red_packets_left=red_packets_left,
         chart_json=chart.replace("</", "<\\/"),
     )
+    # Fold what was appended since the last view after the response is sent: the page reads
+    # aggregates only and never waits for a backlog.
+    response.background = BackgroundTask(roll_up_in_background, db)
+    return response
 
 
 class ProgramPages(Controller):

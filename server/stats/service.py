@@ -24,7 +24,14 @@ from server.common import now_us
 from server.db import Connection, Database
 from server.program.service import get_program
 
-__all__ = ["LAG_US", "METRICS", "DailyFigures", "daily_figures", "roll_up"]
+__all__ = [
+    "LAG_US",
+    "METRICS",
+    "DailyFigures",
+    "daily_figures",
+    "roll_up",
+    "roll_up_in_background",
+]
 
 LAG_US = 120_000_000  # clicks know only their minute: a minute of it is theirs
 METRICS = ("clicks", "bindings", "orders", "gmv_fen", "commission_fen")
@@ -109,6 +116,21 @@ async def roll_up(db: Database, batch: int = 20_000) -> int:
                 "UPDATE stats_watermarks SET last_id = $2 WHERE source = $1", source, last
             )
     return read
+
+
+_running = False
+
+
+async def roll_up_in_background(db: Database) -> None:
+    """``roll_up`` unless one is already running in this process (views after a backlog)."""
+    global _running
+    if _running:
+        return
+    _running = True
+    try:
+        await roll_up(db)
+    finally:
+        _running = False
 
 
 async def daily_figures(db: Connection, tenant_id: str, days: int = 30) -> DailyFigures:

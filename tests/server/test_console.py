@@ -326,6 +326,7 @@ def test_overview_shows_todays_figures_from_the_aggregates(
     paid = datetime.now(UTC).isoformat()
     tenant.post("/v1/orders", {"order_id": "ov-o", "user_id": "ov-u", "amount_fen": 12_345,
                                "paid_at": paid})  # fmt: skip
+    console.get("/console")  # folds the new rows after responding
     html = console.get("/console").text
     assert 'data-metric="orders">1<' in html
     assert 'data-metric="gmv_fen">¥123.45<' in html
