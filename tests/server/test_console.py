@@ -332,3 +332,43 @@ def test_overview_shows_todays_figures_from_the_aggregates(
     assert 'data-metric="gmv_fen">¥123.45<' in html
     assert 'data-metric="commission_fen">¥12.34<' in html
     assert '"series"' in html and "chart.umd.min.js" in html
+
+
+def _console_query_params(client: Any) -> set[tuple[str, str]]:
+    """Every (console route, query parameter) that takes an integer or a cursor."""
+    found = set()
+    for route in client.app.routes:
+        if not route.path.startswith("/console"):
+            continue
+        for handler in getattr(route, "route_handlers", []):
+            for name, field in handler.parsed_fn_signature.parameters.items():
+                kind = getattr(getattr(field.kwarg_definition, "param_type", None), "value", "query")
+                if kind == "query" and (field.annotation is int or name.endswith("cursor")):
+                    found.add((re.sub(r"\{[^}]+\}", "x", route.path), name))
+    return found
+
+
+CONSOLE_QUERY_PARAMS = {
+    ("/console/campaigns", "cursor"),
+    ("/console/distributors", "cursor"),
+    ("/console/distributors/x", "level"),
+    ("/console/distributors/x", "team_cursor"),
+    ("/console/distributors/x", "ledger_cursor"),
+    ("/console/settlements", "cursor"),
+    ("/console/settlements/x", "cursor"),
+}
+
+
+def test_console_cursors_and_integers_refuse_crafted_values(
+    client: Any, console: Any, tenant: TenantKeys
+) -> None:
+    assert _console_query_params(client) == CONSOLE_QUERY_PARAMS
+    tenant.put("/v1/distributors/x", {"nickname": "x"})
+    settlement = tenant.post("/v1/settlements", {"cutoff": datetime.now(UTC).isoformat()})
+    for path, name in sorted(CONSOLE_QUERY_PARAMS):
+        url = path.replace("/settlements/x", "/settlements/" + settlement.json()["id"])
+        bad = "1.0" if name == "level" else "eyJhIjogMX0"  # a decimal; base64 of a JSON object
+        response = console.get(url, params={name: bad})
+        assert response.status_code == 422, (url, name, response.text[:300])
+        assert name.removeprefix("team_").removeprefix("ledger_") in response.text
+        assert "<title>" in response.text  # an HTML page, not a problem document
