@@ -342,7 +342,9 @@ def _console_query_params(client: Any) -> set[tuple[str, str]]:
             continue
         for handler in getattr(route, "route_handlers", []):
             for name, field in handler.parsed_fn_signature.parameters.items():
-                kind = getattr(getattr(field.kwarg_definition, "param_type", None), "value", "query")
+                kind = getattr(
+                    getattr(field.kwarg_definition, "param_type", None), "value", "query"
+                )
                 if kind == "query" and (field.annotation is int or name.endswith("cursor")):
                     found.add((re.sub(r"\{[^}]+\}", "x", route.path), name))
     return found
