@@ -20,6 +20,7 @@ from litestar.template import TemplateConfig
 
 from server.console.account import login, login_form, logout, switch_language
 from server.console.finance import DistributorPages, SettlementPages
+from server.console.hooks import WebhookPages
 from server.console.i18n import register_filters
 from server.console.operations import CampaignPages, ProgramPages, home
 from server.console.web import console_exception_handlers, provide_session
@@ -58,6 +59,7 @@ def console_router() -> Router:
             CampaignPages,
             DistributorPages,
             SettlementPages,
+            WebhookPages,
             create_static_files_router(
                 path="/console/static", directories=[HERE / "static"], name="console-static"
             ),

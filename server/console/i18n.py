@@ -13,6 +13,14 @@ LANGS = ("zh", "en")
 
 STRINGS: dict[str, dict[str, str]] = {
     "zh": {
+        "webhooks": "Webhook",
+        "events": "事件",
+        "deliveries": "最近投递",
+        "attempts": "尝试次数",
+        "next_attempt": "下次重试",
+        "last_error": "最近错误",
+        "delivery_delivered": "已送达",
+        "delivery_pending": "待重试",
         "today": "今天",
         "m_clicks": "点击",
         "m_bindings": "绑定",
@@ -150,6 +158,14 @@ STRINGS: dict[str, dict[str, str]] = {
         "overview_note": "从这里进入各项管理。",
     },
     "en": {
+        "webhooks": "Webhooks",
+        "events": "Events",
+        "deliveries": "Recent deliveries",
+        "attempts": "Attempts",
+        "next_attempt": "Next attempt",
+        "last_error": "Last error",
+        "delivery_delivered": "Delivered",
+        "delivery_pending": "Retrying",
         "today": "Today",
         "m_clicks": "Clicks",
         "m_bindings": "Bindings",

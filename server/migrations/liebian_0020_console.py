@@ -28,6 +28,9 @@ async def forwards() -> MigrationManager:
         "CREATE TABLE IF NOT EXISTS daily_stats ("
         " tenant_id VARCHAR(32) NOT NULL, day VARCHAR(10) NOT NULL, metric VARCHAR(16) NOT NULL,"
         " value BIGINT NOT NULL, PRIMARY KEY (tenant_id, day, metric))",
+        # An endpoint's recent deliveries, newest first (server.webhooks.deliveries).
+        "CREATE INDEX IF NOT EXISTS ix_webhook_outbox_endpoint"
+        " ON webhook_outbox (tenant_id, endpoint_id, id)",
         "CREATE TABLE IF NOT EXISTS stats_watermarks ("
         " source VARCHAR(32) PRIMARY KEY, last_id BIGINT NOT NULL)",
     ))

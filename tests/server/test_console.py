@@ -292,7 +292,7 @@ def test_every_page_has_a_title_and_labelled_fields(client: Any, console: Any) -
              f"/console/campaigns/{made['id']}", f"/console/campaigns/{made['id']}/close",
              "/console/distributors", "/console/distributors/d1", "/console/settlements",
              f"/console/settlements/{stl}", f"/console/settlements/{stl}/approve",
-             "/console/distributors/nobody"]  # fmt: skip
+             "/console/distributors/nobody", "/console/webhooks"]  # fmt: skip
     for lang in ("zh", "en"):
         browser.get(f"/console/lang/{lang}")
         for url in pages:
@@ -358,6 +358,8 @@ CONSOLE_QUERY_PARAMS = {
     ("/console/distributors/x", "ledger_cursor"),
     ("/console/settlements", "cursor"),
     ("/console/settlements/x", "cursor"),
+    ("/console/webhooks", "cursor"),
+    ("/console/webhooks/x", "cursor"),
 }
 
 
@@ -367,10 +369,38 @@ def test_console_cursors_and_integers_refuse_crafted_values(
     assert _console_query_params(client) == CONSOLE_QUERY_PARAMS
     tenant.put("/v1/distributors/x", {"nickname": "x"})
     settlement = tenant.post("/v1/settlements", {"cutoff": datetime.now(UTC).isoformat()})
+    hook = tenant.post("/v1/webhook-endpoints", {"url": "https://hooks.example/x",
+                                                 "events": ["settlement.paid"]})  # fmt: skip
     for path, name in sorted(CONSOLE_QUERY_PARAMS):
         url = path.replace("/settlements/x", "/settlements/" + settlement.json()["id"])
+        url = url.replace("/webhooks/x", "/webhooks/" + hook.json()["id"])
         bad = "1.0" if name == "level" else "eyJhIjogMX0"  # a decimal; base64 of a JSON object
         response = console.get(url, params={name: bad})
         assert response.status_code == 422, (url, name, response.text[:300])
         assert name.removeprefix("team_").removeprefix("ledger_") in response.text
         assert "<title>" in response.text  # an HTML page, not a problem document
+
+
+def test_webhook_pages_show_endpoints_and_deliveries(
+    client: Any, console: Any, tenant: TenantKeys, other_tenant: TenantKeys
+) -> None:
+    made = tenant.post("/v1/webhook-endpoints", {"url": "https://hooks.example/liebian",
+                                                 "events": ["campaign.closed"]})  # fmt: skip
+    assert made.status_code == 201, made.text
+    endpoint = made.json()["id"]
+    start = datetime.now(UTC) - timedelta(hours=1)
+    campaign = tenant.post("/v1/campaigns", {
+        "name": "钩子", "starts_at": start.isoformat(),
+        "ends_at": (start + timedelta(days=1)).isoformat(), "metric": "invites",
+    }).json()  # fmt: skip
+    tenant.post(f"/v1/campaigns/{campaign['id']}/close")
+    listing = console.get("/console/webhooks")
+    assert "https://hooks.example/liebian" in listing.text
+    detail = console.get(f"/console/webhooks/{endpoint}")
+    assert detail.status_code == 200
+    assert "campaign.closed" in detail.text and "待重试" in detail.text
+    assert made.json()["secret"] not in detail.text  # the secret is never shown again
+    hook = {"url": "https://other.example/h", "events": ["campaign.closed"]}
+    theirs = other_tenant.post("/v1/webhook-endpoints", hook)
+    assert console.get(f"/console/webhooks/{theirs.json()['id']}").status_code == 404
+    assert "other.example" not in console.get("/console/webhooks").text
