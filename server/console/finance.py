@@ -5,6 +5,7 @@ from __future__ import annotations
 import csv
 import io
 from typing import Annotated, Any, Literal
+from urllib.parse import quote
 
 import msgspec
 from litestar import Controller, Request, Response, get, post
@@ -56,7 +57,8 @@ class DistributorPages(Controller):
     ) -> Response[Any]:
         if q and q.strip():
             # Search by id: the tenant's own external id goes straight to the profile.
-            return Redirect(f"/console/distributors/{q.strip()}", status_code=303)
+            target = quote(q.strip(), safe="")
+            return Redirect(f"/console/distributors/{target}", status_code=303)
         found = await referrals.list_distributors(
             request.app.state.db, session.tenant_id, status, PAGE, cursor
         )

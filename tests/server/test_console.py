@@ -292,7 +292,8 @@ def test_every_page_has_a_title_and_labelled_fields(client: Any, console: Any) -
              f"/console/campaigns/{made['id']}", f"/console/campaigns/{made['id']}/close",
              "/console/distributors", "/console/distributors/d1", "/console/settlements",
              f"/console/settlements/{stl}", f"/console/settlements/{stl}/approve",
-             "/console/distributors/nobody", "/console/webhooks"]  # fmt: skip
+             "/console/distributors/nobody", "/console/webhooks", "/console/users",
+             "/console/users/d1"]  # fmt: skip
     for lang in ("zh", "en"):
         browser.get(f"/console/lang/{lang}")
         for url in pages:
@@ -360,6 +361,7 @@ CONSOLE_QUERY_PARAMS = {
     ("/console/settlements/x", "cursor"),
     ("/console/webhooks", "cursor"),
     ("/console/webhooks/x", "cursor"),
+    ("/console/users/x", "cursor"),
 }
 
 
@@ -404,3 +406,36 @@ def test_webhook_pages_show_endpoints_and_deliveries(
     theirs = other_tenant.post("/v1/webhook-endpoints", hook)
     assert console.get(f"/console/webhooks/{theirs.json()['id']}").status_code == 404
     assert "other.example" not in console.get("/console/webhooks").text
+
+
+def test_user_attribution_history_and_order_explain(
+    client: Any, console: Any, tenant: TenantKeys, other_tenant: TenantKeys
+) -> None:
+    tenant.put("/v1/program", {"commission_bps": [1000, 500]})
+    tenant.put("/v1/distributors/top", {"nickname": "上级"})
+    tenant.put("/v1/distributors/mid", {"nickname": "中级"})
+    top = tenant.post("/v1/links", {"distributor_id": "top"}).json()["code"]
+    mid = tenant.post("/v1/links", {"distributor_id": "mid"}).json()["code"]
+    tenant.post("/v1/referrals", {"user_id": "mid", "code": top})
+    tenant.post("/v1/referrals", {"user_id": "buyer", "code": mid})
+    tenant.post("/v1/referrals", {"user_id": "buyer", "code": top})  # kept: first binding wins
+    paid = datetime.now(UTC).isoformat()
+    tenant.post("/v1/orders", {"order_id": "ord-1", "user_id": "buyer", "amount_fen": 9_999,
+                               "paid_at": paid})  # fmt: skip
+    user = console.get("/console/users", params={"q": "buyer"})
+    assert user.url.path == "/console/users/buyer"
+    assert "bound" in user.text and "kept" in user.text
+    assert 'href="/console/distributors/mid"' in user.text
+    order = console.get("/console/orders", params={"q": "ord-1"})
+    assert order.url.path == "/console/orders/ord-1"
+    assert "floor(9999 × 1000 / 10000) = 999" in order.text
+    assert "floor(9999 × 500 / 10000) = 499" in order.text
+    # Another tenant's order and user are not found (their user has no history here either).
+    other_tenant.put("/v1/distributors/o", {"nickname": "o"})
+    code = other_tenant.post("/v1/links", {"distributor_id": "o"}).json()["code"]
+    other_tenant.post("/v1/referrals", {"user_id": "their-user", "code": code})
+    other_tenant.post("/v1/orders", {"order_id": "their-order", "user_id": "their-user",
+                                     "amount_fen": 100, "paid_at": paid})  # fmt: skip
+    assert console.get("/console/orders/their-order").status_code == 404
+    theirs = console.get("/console/users/their-user")
+    assert "their-user" in theirs.text and code not in theirs.text and "bound" not in theirs.text
