@@ -13,6 +13,7 @@ LANGS = ("zh", "en")
 
 STRINGS: dict[str, dict[str, str]] = {
     "zh": {
+        "edit_campaign": "修改活动 (开始前)",
         "lookup": "查询",
         "find_user": "用户 ID (查看归因历史)",
         "find_order": "订单号 (查看佣金计算)",
@@ -169,6 +170,7 @@ STRINGS: dict[str, dict[str, str]] = {
         "overview_note": "从这里进入各项管理。",
     },
     "en": {
+        "edit_campaign": "Edit (before it starts)",
         "lookup": "Look up",
         "find_user": "User id (attribution history)",
         "find_order": "Order id (explain its commission)",

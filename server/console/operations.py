@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+from datetime import datetime
 from typing import Annotated, Any
+from zoneinfo import ZoneInfo
 
 import msgspec
 from litestar import Controller, Request, Response, get, post
@@ -12,7 +14,13 @@ from litestar.response import Redirect, Template
 
 from server.campaigns.leaderboard import preview_awards, top_entries
 from server.campaigns.schemas import Campaign, CampaignIn
-from server.campaigns.service import close_campaign, create_campaign, get_campaign, list_campaigns
+from server.campaigns.service import (
+    close_campaign,
+    create_campaign,
+    get_campaign,
+    list_campaigns,
+    update_campaign,
+)
 from server.console.forms import int_field, local_datetime, parse_prizes, text, to_struct
 from server.console.sessions import audit_trail, record_audit
 from server.console.web import Session, checked_form, field_errors, page
@@ -111,6 +119,63 @@ def _program_echo(current: Any, form: Any) -> dict[str, Any]:
     return shown
 
 
+def _campaign_in(form: Any, tz: str, previous: Campaign | None = None) -> CampaignIn:
+    """The posted campaign form as the API's ``CampaignIn`` (its validation, its messages).
+
+    Red-packet settings the form does not show (count, daily cap, seed) are kept from
+    ``previous`` when editing.
+    """
+    red_packet = None
+    if text(form, "rp_mode"):
+        kept = previous.red_packet if previous is not None else None
+        red_packet = {
+            "count": kept.count if kept else None,
+            "seed": kept.seed if kept else None,
+            "daily_cap_per_inviter": kept.daily_cap_per_inviter if kept else None,
+            "mode": text(form, "rp_mode"),
+            "budget_fen": int_field(form, "rp_budget_fen"),
+            "amount_fen": int_field(form, "rp_amount_fen"),
+            "min_fen": int_field(form, "rp_min_fen"),
+            "max_fen": int_field(form, "rp_max_fen"),
+        }
+        red_packet = {k: v for k, v in red_packet.items() if v is not None}
+    return to_struct(
+        {
+            "name": text(form, "name"),
+            "starts_at": local_datetime(form, "starts_at", tz),
+            "ends_at": local_datetime(form, "ends_at", tz),
+            "metric": text(form, "metric"),
+            "prizes": parse_prizes(text(form, "prizes")),
+            "min_score": int_field(form, "min_score"),
+            "red_packet": red_packet,
+        },
+        CampaignIn,
+    )
+
+
+def _campaign_form(campaign: Campaign, tz: str) -> dict[str, str]:
+    """A campaign as the values of its form, times in the program's time zone."""
+    zone = ZoneInfo(tz)
+
+    def local(value: str) -> str:
+        return datetime.fromisoformat(value).astimezone(zone).strftime("%Y-%m-%dT%H:%M")
+
+    form = {
+        "name": campaign.name,
+        "starts_at": local(campaign.starts_at),
+        "ends_at": local(campaign.ends_at),
+        "metric": campaign.metric,
+        "prizes": "\n".join(f"{p.rank_from}-{p.rank_to} {p.amount_fen}" for p in campaign.prizes),
+        "min_score": "" if campaign.min_score is None else str(campaign.min_score),
+    }
+    rp = campaign.red_packet
+    if rp is not None:
+        form.update(rp_mode=rp.mode, rp_budget_fen=str(rp.budget_fen),
+                    rp_amount_fen=str(rp.amount_fen or ""), rp_min_fen=str(rp.min_fen),
+                    rp_max_fen=str(rp.max_fen or ""))  # fmt: skip
+    return form
+
+
 def prize_for_rank(campaign: Campaign, rank: int) -> int:
     for prize in campaign.prizes:
         if prize.rank_from <= rank <= prize.rank_to:
@@ -134,7 +199,9 @@ class CampaignPages(Controller):
 
     @get("/new")
     async def new(self, request: Request[Any, Any, Any], session: Session) -> Template:
-        return page(request, "campaign_new.html", session, errors={}, form={})
+        return page(
+            request, "campaign_new.html", session, errors={}, form={}, action="/console/campaigns"
+        )
 
     @post(status_code=200)
     async def create(self, request: Request[Any, Any, Any], session: Session) -> Response[Any]:
@@ -142,36 +209,53 @@ class CampaignPages(Controller):
         form = await checked_form(request, session)
         program = await get_program(db, session.tenant_id)
         try:
-            red_packet = None
-            if text(form, "rp_mode"):
-                red_packet = {
-                    "mode": text(form, "rp_mode"),
-                    "budget_fen": int_field(form, "rp_budget_fen"),
-                    "amount_fen": int_field(form, "rp_amount_fen"),
-                    "min_fen": int_field(form, "rp_min_fen"),
-                    "max_fen": int_field(form, "rp_max_fen"),
-                }
-                red_packet = {k: v for k, v in red_packet.items() if v is not None}
-            data = to_struct(
-                {
-                    "name": text(form, "name"),
-                    "starts_at": local_datetime(form, "starts_at", program.timezone),
-                    "ends_at": local_datetime(form, "ends_at", program.timezone),
-                    "metric": text(form, "metric"),
-                    "prizes": parse_prizes(text(form, "prizes")),
-                    "min_score": int_field(form, "min_score"),
-                    "red_packet": red_packet,
-                },
-                CampaignIn,
-            )
+            data = _campaign_in(form, program.timezone)
             async with db.transaction() as tx:
                 campaign = await create_campaign(tx, session.tenant_id, data)
                 await record_audit(tx, session, campaign.id, "campaign.created")
         except (InvalidInput, msgspec.ValidationError) as exc:
             errors = {e.field.split(".")[0].split("[")[0]: e.message for e in field_errors(exc)}
             shown = {k: v for k, v in form.items() if isinstance(v, str)}
-            return page(request, "campaign_new.html", session, 422, errors=errors, form=shown)
+            return page(
+                request, "campaign_new.html", session, 422, errors=errors, form=shown,
+                action="/console/campaigns",
+            )  # fmt: skip
         return Redirect(f"/console/campaigns/{campaign.id}", status_code=303)
+
+    @get("/{campaign_id:str}/edit")
+    async def edit_form(
+        self, request: Request[Any, Any, Any], session: Session, campaign_id: CampaignIdPath
+    ) -> Template:
+        db = request.app.state.db
+        campaign = await get_campaign(db, session.tenant_id, campaign_id)
+        program = await get_program(db, session.tenant_id)
+        return page(
+            request, "campaign_new.html", session, errors={},
+            form=_campaign_form(campaign, program.timezone),
+            action=f"/console/campaigns/{campaign_id}/edit", campaign=campaign,
+        )  # fmt: skip
+
+    @post("/{campaign_id:str}/edit", status_code=200)
+    async def edit(
+        self, request: Request[Any, Any, Any], session: Session, campaign_id: CampaignIdPath
+    ) -> Response[Any]:
+        db = request.app.state.db
+        form = await checked_form(request, session)
+        program = await get_program(db, session.tenant_id)
+        previous = await get_campaign(db, session.tenant_id, campaign_id)
+        try:
+            data = _campaign_in(form, program.timezone, previous)
+            async with db.transaction() as tx:
+                await update_campaign(tx, session.tenant_id, campaign_id, data)
+                await record_audit(tx, session, campaign_id, "campaign.edited")
+        except (InvalidInput, msgspec.ValidationError) as exc:
+            errors = {e.field.split(".")[0].split("[")[0]: e.message for e in field_errors(exc)}
+            shown = {k: v for k, v in form.items() if isinstance(v, str)}
+            return page(
+                request, "campaign_new.html", session, 422, errors=errors, form=shown,
+                action=f"/console/campaigns/{campaign_id}/edit", campaign=previous,
+            )  # fmt: skip
+        return Redirect(f"/console/campaigns/{campaign_id}", status_code=303)
 
     @get("/{campaign_id:str}")
     async def show(

@@ -293,7 +293,7 @@ def test_every_page_has_a_title_and_labelled_fields(client: Any, console: Any) -
              "/console/distributors", "/console/distributors/d1", "/console/settlements",
              f"/console/settlements/{stl}", f"/console/settlements/{stl}/approve",
              "/console/distributors/nobody", "/console/webhooks", "/console/users",
-             "/console/users/d1"]  # fmt: skip
+             "/console/users/d1", f"/console/campaigns/{made['id']}/edit"]  # fmt: skip
     for lang in ("zh", "en"):
         browser.get(f"/console/lang/{lang}")
         for url in pages:
@@ -439,3 +439,44 @@ def test_user_attribution_history_and_order_explain(
     assert console.get("/console/orders/their-order").status_code == 404
     theirs = console.get("/console/users/their-user")
     assert "their-user" in theirs.text and code not in theirs.text and "bound" not in theirs.text
+
+
+def test_campaign_create_and_edit_before_it_starts(
+    client: Any, console: Any, tenant: TenantKeys
+) -> None:
+    from zoneinfo import ZoneInfo
+
+    token = _csrf(console.get("/console/campaigns/new").text)
+    local = datetime.now(ZoneInfo("Asia/Shanghai"))
+    form = {"csrf_token": token, "name": "预热", "metric": "orders", "prizes": "1 500\n2-3 100",
+            "starts_at": (local + timedelta(days=1)).strftime("%Y-%m-%dT%H:%M"),
+            "ends_at": (local + timedelta(days=2)).strftime("%Y-%m-%dT%H:%M"),
+            "rp_mode": "fixed_per_invite", "rp_budget_fen": "10000",
+            "rp_amount_fen": "100"}  # fmt: skip
+    bad = console.post("/console/campaigns", data={**form, "ends_at": form["starts_at"]})
+    assert bad.status_code == 422 and "ends_at" in bad.text
+    overlap = console.post("/console/campaigns", data={**form, "prizes": "1-3 500\n2 100"})
+    assert overlap.status_code == 422 and "prizes" in overlap.text
+    created = console.post("/console/campaigns", data=form)
+    campaign_id = created.url.path.rsplit("/", 1)[1]
+    api = tenant.get(f"/v1/campaigns/{campaign_id}").json()
+    assert api["prizes"] == [{"rank_from": 1, "rank_to": 1, "amount_fen": 500},
+                             {"rank_from": 2, "rank_to": 3, "amount_fen": 100}]  # fmt: skip
+    assert api["red_packet"]["amount_fen"] == 100
+    edit = console.get(f"/console/campaigns/{campaign_id}/edit")
+    assert 'value="预热"' in edit.text and "2-3 100" in edit.text
+    saved = console.post(f"/console/campaigns/{campaign_id}/edit",
+                         data={**form, "name": "预热（改）", "prizes": "1 800"})  # fmt: skip
+    assert saved.status_code == 200 and saved.url.path == f"/console/campaigns/{campaign_id}"
+    api = tenant.get(f"/v1/campaigns/{campaign_id}").json()
+    assert api["name"] == "预热（改）" and api["prizes"][0]["amount_fen"] == 800
+    assert api["red_packet"]["seed"] is not None
+    assert "campaign.edited" in console.get(f"/console/campaigns/{campaign_id}").text
+    # Once started, it can no longer be edited.
+    started = tenant.post("/v1/campaigns", {
+        "name": "已开始", "starts_at": (datetime.now(UTC) - timedelta(hours=1)).isoformat(),
+        "ends_at": (datetime.now(UTC) + timedelta(days=1)).isoformat(), "metric": "invites",
+    }).json()  # fmt: skip
+    refused = console.post(f"/console/campaigns/{started['id']}/edit", data=form)
+    assert refused.status_code == 409
+    assert tenant.get(f"/v1/campaigns/{started['id']}").json()["name"] == "已开始"
