@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import hmac
+import ipaddress
 import secrets
 from typing import Any
 
@@ -21,6 +22,7 @@ from server.console.sessions import (
     end_session,
 )
 from server.console.web import COOKIE, Session, checked_form, lang_of, page
+from server.ratelimit import client_address
 
 __all__ = ["login_form", "login", "logout", "switch_language", "throttle"]
 
@@ -31,8 +33,26 @@ MAX_KEY_CHARS = 200
 _DUMMY = "lb_admin_" + "x" * 32
 
 
+def _proxies(request: Request[Any, Any, Any]) -> tuple[Any, ...]:
+    limits = getattr(request.app.state, "rate_limits", None)
+    return tuple(limits.trusted_proxies) if limits is not None else ()
+
+
 def _client(request: Request[Any, Any, Any]) -> str:
-    return request.client.host if request.client else "?"
+    """The client address (behind ``LIEBIAN_TRUSTED_PROXIES``, the one they forwarded)."""
+    return client_address(request.scope, _proxies(request))
+
+
+def _https(request: Request[Any, Any, Any]) -> bool:
+    """Whether the browser talks HTTPS: the request's scheme, or a trusted proxy's word."""
+    if request.url.scheme == "https":
+        return True
+    peer = request.client.host if request.client else ""
+    try:
+        trusted = any(ipaddress.ip_address(peer) in net for net in _proxies(request))
+    except ValueError:
+        return False
+    return trusted and request.headers.get("x-forwarded-proto", "").lower() == "https"
 
 
 def _login_page(request: Request[Any, Any, Any], status: int = 200, error: str = "") -> Template:
@@ -47,7 +67,7 @@ def _login_page(request: Request[Any, Any, Any], status: int = 200, error: str =
             max_age=3600,
             httponly=True,
             samesite="lax",
-            secure=request.url.scheme == "https",
+            secure=_https(request),
         )
     )
     return response
@@ -93,7 +113,7 @@ def _session_cookie(request: Request[Any, Any, Any], value: str, max_age: int) -
         max_age=max_age,
         httponly=True,
         samesite="lax",
-        secure=request.url.scheme == "https",
+        secure=_https(request),
     )
 
 

@@ -65,6 +65,15 @@ def test_session_cookie_flags_and_server_side_logout(client: Any, tenant: Tenant
         assert "Path=/console" in header
         assert "Max-Age=28800" in header
         assert "Secure" not in header  # plain http here; https requests get Secure (below)
+        # X-Forwarded-Proto counts only from a trusted proxy (LIEBIAN_TRUSTED_PROXIES): not here.
+        form = browser.get("/console/login")
+        spoofed = browser.post(
+            "/console/login",
+            data={"key": tenant.admin_key, "csrf_token": _csrf(form.text)},
+            headers={"X-Forwarded-Proto": "https"},
+            follow_redirects=False,
+        )
+        assert "Secure" not in spoofed.headers["set-cookie"]
         session_id = browser.cookies.get(COOKIE)
         assert session_id and len(session_id) >= 40
         home = browser.get("/console")
