@@ -220,3 +220,15 @@ def test_console_journey_in_a_real_browser(client: Any, console_server: str) -> 
     assert outside == [], f"the console asked other hosts for {outside}"
     assert not errors, errors
     print(f"console screenshots and exports: {ARTIFACTS}")
+
+
+def test_without_chromium_the_journey_skips_visibly_and_fails_under_ci(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setitem(globals(), "CHROMIUM", "/nonexistent")
+    monkeypatch.delenv("CI", raising=False)
+    with pytest.raises(pytest.skip.Exception, match="WARNING: the console browser test was SKIPPED"):
+        _chromium_or_skip()
+    monkeypatch.setenv("CI", "true")
+    with pytest.raises(pytest.fail.Exception, match="needs chromium under CI"):
+        _chromium_or_skip()
