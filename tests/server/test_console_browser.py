@@ -227,7 +227,9 @@ def test_without_chromium_the_journey_skips_visibly_and_fails_under_ci(
 ) -> None:
     monkeypatch.setitem(globals(), "CHROMIUM", "/nonexistent")
     monkeypatch.delenv("CI", raising=False)
-    with pytest.raises(pytest.skip.Exception, match="WARNING: the console browser test was SKIPPED"):
+    with pytest.raises(
+        pytest.skip.Exception, match="WARNING: the console browser test was SKIPPED"
+    ):
         _chromium_or_skip()
     monkeypatch.setenv("CI", "true")
     with pytest.raises(pytest.fail.Exception, match="needs chromium under CI"):
