@@ -137,7 +137,8 @@ def run(n: int, repeats: int) -> list[tuple[str, float, float]]:
             f"/console/campaigns/{cid}/board", f"/console/campaigns/{cid}/close",
             "/console/distributors", "/console/distributors?status=held",
             "/console/distributors/d000001", "/console/distributors/d000001?level=3",
-            "/console/settlements", f"/console/settlements/{sid}",
+            "/console/settlements", f"/console/settlements/{sid}", "/console/webhooks",
+            "/console/users/d000001", f"/console/campaigns/{cid}/edit",
         ]  # fmt: skip
         for page in pages:
             times = []
