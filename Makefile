@@ -10,7 +10,7 @@ STAMP := $(VENV)/.installed
 
 install: $(STAMP)
 
-$(STAMP): pyproject.toml sdk/pyproject.toml
+$(STAMP): pyproject.toml sdk/pyproject.toml package-lock.json
 	@# Debian's chromium for the /schema browser test (driven by playwright, no browser download).
 	@if ! command -v chromium >/dev/null 2>&1 && command -v apt-get >/dev/null 2>&1; then \
 		echo "installing chromium (apt-get) for the /schema browser test"; \
@@ -20,6 +20,9 @@ $(STAMP): pyproject.toml sdk/pyproject.toml
 	@test -x $(PY) || $(PYTHON) -m venv $(VENV)
 	@$(PY) -m pip install --quiet --disable-pip-version-check --upgrade pip
 	@$(PY) -m pip install --quiet --disable-pip-version-check -e '.[dev]' -e ./sdk
+	@# The console's browser assets (htmx, chart.js) from package-lock.json; served by the app.
+	@if command -v npm >/dev/null 2>&1; then npm ci --no-audit --no-fund --silent; \
+		else echo "WARNING: npm is missing: the console pages load without htmx and charts"; fi
 	@touch $(STAMP)
 
 ## Serve the API on 127.0.0.1:8000 with a demo tenant (SQLite at ./var/liebian.db).
@@ -52,4 +55,4 @@ bench: $(STAMP)
 	$(PY) -m bench
 
 clean:
-	rm -rf $(VENV) var .pytest_cache .mypy_cache .ruff_cache
+	rm -rf $(VENV) var node_modules .pytest_cache .mypy_cache .ruff_cache

@@ -18,6 +18,7 @@ from server.campaigns.boards import DbBoard
 from server.campaigns.controller import CampaignController
 from server.campaigns.redis_board import RedisBoard
 from server.common import json_response
+from server.console import console_router, console_template_config
 from server.db import Database, connect
 from server.decoding import StrictRequest, check_query_integers
 from server.errors import exception_handlers, problem_response
@@ -50,7 +51,8 @@ from server.webhooks.worker import WebhookWorker
 
 __all__ = ["create_app"]
 
-PUBLIC_PATHS = ["^/health$", "^/schema", "^/s/", "^/p/"]
+# /console authenticates with its own session cookie (server.console).
+PUBLIC_PATHS = ["^/health$", "^/schema", "^/s/", "^/p/", "^/console"]
 
 
 _health_log = logging.getLogger("liebian.health")
@@ -144,7 +146,9 @@ def create_app(settings: Settings | None = None, *, db: Database | None = None) 
             PosterTemplateController,
             PosterController,
             public_poster,
+            console_router(),
         ],
+        template_config=console_template_config(),
         lifespan=[lifespan],
         middleware=[
             DefineMiddleware(ApiKeyMiddleware, exclude=PUBLIC_PATHS, rate_limits=rate_limits),

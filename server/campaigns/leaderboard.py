@@ -4,16 +4,18 @@ from __future__ import annotations
 
 from datetime import datetime
 
+from rewards.prizes import PrizeTier, award_top_n
+from rewards.ranking import Ranked
 from server.campaigns.boards import Board, Standing
-from server.campaigns.schemas import Leaderboard, LeaderboardEntry, OwnRank, Period
+from server.campaigns.schemas import Award, Leaderboard, LeaderboardEntry, OwnRank, Period
 from server.campaigns.scores import _zone, period_key
-from server.campaigns.service import campaign_row
+from server.campaigns.service import campaign_row, get_campaign
 from server.common import from_us, now_us, to_us
 from server.db import Connection
 from server.errors import NotFound
 from server.program.schemas import Program
 
-__all__ = ["board_key", "own_rank", "top_entries"]
+__all__ = ["board_key", "own_rank", "preview_awards", "top_entries"]
 
 
 def board_key(period: Period, at: datetime | None, program: Program) -> str:
@@ -98,3 +100,24 @@ async def own_rank(
         above=_entries(above, (rank or 0) - len(above), names) if rank else [],
         below=_entries(below, (rank or 0) + 1, names) if rank else [],
     )
+
+
+async def preview_awards(
+    db: Connection, board: Board, tenant_id: str, program: Program, campaign_id: str
+) -> list[Award]:
+    """The TOP-N prizes closing now would award, on the live board (nothing is written).
+
+    Same ordering and ``award_top_n`` as closing; pool splits are drawn only at close.
+    """
+    campaign = await get_campaign(db, tenant_id, campaign_id)
+    if not campaign.prizes:
+        return []
+    deepest = min(max(p.rank_to for p in campaign.prizes), 500)
+    key = board_key("campaign", None, program)
+    standings = await board.top(tenant_id, campaign_id, key, deepest)
+    ranked = [Ranked(n, d, s, at) for n, (d, s, at) in enumerate(standings, 1)]
+    tiers = [PrizeTier(p.rank_from, p.rank_to, p.amount_fen) for p in campaign.prizes]
+    return [
+        Award(a.distributor_id, a.rank, a.amount_fen, a.kind)
+        for a in award_top_n(ranked, tiers, campaign.min_score or 0)
+    ]

@@ -24,7 +24,7 @@ from server.campaigns.schemas import (
 from server.campaigns.scores import invalidate_campaigns
 from server.common import decode_cursor, encode_cursor, from_us, new_id, now_us, to_us
 from server.db import Connection
-from server.errors import InvalidInput, NotFound
+from server.errors import Conflict, InvalidInput, NotFound
 from server.ledger.totals import add_entries
 from server.program.schemas import Program
 from server.webhooks.outbox import enqueue_event
@@ -35,6 +35,7 @@ __all__ = [
     "get_campaign",
     "list_campaigns",
     "red_packet_config",
+    "update_campaign",
 ]
 
 DAY_US = 86_400_000_000
@@ -98,6 +99,39 @@ async def create_campaign(tx: Connection, tenant_id: str, data: CampaignIn) -> C
         _encoder.encode(doc).decode(),
         data.red_packet.budget_fen if data.red_packet else None,
         now_us(),
+    )
+    invalidate_campaigns(tenant_id)
+    return await get_campaign(tx, tenant_id, campaign_id)
+
+
+async def update_campaign(
+    tx: Connection, tenant_id: str, campaign_id: str, data: CampaignIn
+) -> Campaign:
+    """Replace a campaign that has not started yet (nothing has been scored or paid for it).
+
+    Once it has started, its window, metric and prizes are what distributors competed on:
+    409. The new start must also be in the future, so no event falls into a past window.
+    """
+    row = await campaign_row(tx, tenant_id, campaign_id, lock=True)
+    now = now_us()
+    if row["status"] != "open" or int(row["starts_at_us"]) <= now:
+        raise Conflict(f"campaign {campaign_id!r} has started; only a campaign not yet started "
+                       "can be edited")  # fmt: skip
+    data = _validate(data)
+    if to_us(data.starts_at, "starts_at") <= now:
+        raise InvalidInput("starts_at", "must be in the future when editing a campaign")
+    doc = CampaignDoc(prizes=data.prizes, min_score=data.min_score, red_packet=data.red_packet)
+    await tx.execute(
+        "UPDATE campaigns SET name = $3, starts_at_us = $4, ends_at_us = $5, metric = $6,"
+        " document = $7, red_packet_remaining_fen = $8 WHERE tenant_id = $1 AND campaign_id = $2",
+        tenant_id,
+        campaign_id,
+        data.name,
+        to_us(data.starts_at, "starts_at"),
+        to_us(data.ends_at, "ends_at"),
+        data.metric,
+        _encoder.encode(doc).decode(),
+        data.red_packet.budget_fen if data.red_packet else None,
     )
     invalidate_campaigns(tenant_id)
     return await get_campaign(tx, tenant_id, campaign_id)

@@ -1,0 +1,285 @@
+"""Distributor and settlement pages: search, upline, team, ledger, holds; draft → approve → paid."""
+
+from __future__ import annotations
+
+import csv
+import io
+from typing import Annotated, Any, Literal
+from urllib.parse import quote
+
+import msgspec
+from litestar import Controller, Request, Response, get, post
+from litestar.datastructures import UploadFile
+from litestar.params import FromQuery, PathParameter, QueryParameter
+from litestar.response import Redirect, Stream, Template
+
+from server.common import now_us, to_us
+from server.console.forms import local_datetime, text
+from server.console.sessions import audit_trail, record_audit
+from server.console.web import Session, checked_form, field_errors, page
+from server.errors import InvalidInput
+from server.ledger.entries import list_entries
+from server.program.service import get_program
+from server.referrals import service as referrals
+from server.referrals.graph import upline_of
+from server.referrals.schemas import DistributorIn
+from server.settlements.export import csv_chunks, xlsx_chunks
+from server.settlements.service import (
+    approve,
+    create_draft,
+    get_settlement,
+    list_settlements,
+    mark_paid,
+)
+
+__all__ = ["DistributorPages", "SettlementPages", "parse_references"]
+
+IdPath = Annotated[str, PathParameter(min_length=1, max_length=64, pattern=r"^[^\s/]+$")]
+SettlementIdPath = Annotated[str, PathParameter(min_length=1, max_length=32)]
+XLSX = "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"
+PAGE = 50
+MAX_REFERENCE_ROWS = 100_000
+MAX_UPLOAD_BYTES = 5_000_000
+
+
+class DistributorPages(Controller):
+    path = "/console/distributors"
+    include_in_schema = False
+
+    @get()
+    async def index(
+        self,
+        request: Request[Any, Any, Any],
+        session: Session,
+        q: Annotated[str | None, QueryParameter(max_length=64)] = None,
+        status: FromQuery[Literal["active", "held", "frozen"] | None] = None,
+        cursor: FromQuery[str | None] = None,
+    ) -> Response[Any]:
+        if q and q.strip():
+            # Search by id: the tenant's own external id goes straight to the profile.
+            target = quote(q.strip(), safe="")
+            return Redirect(f"/console/distributors/{target}", status_code=303)
+        found = await referrals.list_distributors(
+            request.app.state.db, session.tenant_id, status, PAGE, cursor
+        )
+        return page(request, "distributors.html", session, page_=found, status=status)
+
+    @get("/{distributor_id:str}")
+    async def show(
+        self,
+        request: Request[Any, Any, Any],
+        session: Session,
+        distributor_id: IdPath,
+        level: Annotated[int, QueryParameter(ge=1, le=3)] = 1,
+        team_cursor: FromQuery[str | None] = None,
+        ledger_cursor: FromQuery[str | None] = None,
+    ) -> Template:
+        db = request.app.state.db
+        tenant = session.tenant_id
+        distributor = await referrals.get_distributor(db, tenant, distributor_id)
+        upline, _ = await upline_of(db, tenant, distributor_id, now_us(), depth=3)
+        team = await referrals.team_of(db, tenant, distributor_id, level, PAGE, team_cursor)
+        ledger = await list_entries(db, tenant, distributor_id, PAGE, ledger_cursor)
+        audit = await audit_trail(db, tenant, distributor_id)
+        return page(
+            request,
+            "distributor.html",
+            session,
+            d=distributor,
+            upline=upline,
+            team=team,
+            level=level,
+            ledger=ledger,
+            audit=audit,
+        )
+
+    @post("/{distributor_id:str}/hold", status_code=303)
+    async def hold(
+        self, request: Request[Any, Any, Any], session: Session, distributor_id: IdPath
+    ) -> Redirect:
+        db = request.app.state.db
+        form = await checked_form(request, session)
+        reason = text(form, "reason")
+        status: Literal["held", "active"]
+        if text(form, "status") == "held":
+            status = "held"
+        elif text(form, "status") == "active":
+            status = "active"
+        else:
+            raise InvalidInput("status", "must be held or active")
+        if not reason:
+            raise InvalidInput("reason", "is required: say why the hold is put or lifted")
+        async with db.transaction() as tx:
+            row = await referrals.get_distributor_row(tx, session.tenant_id, distributor_id)
+            change = DistributorIn(
+                nickname=row["nickname"], avatar_url=row["avatar_url"], status=status
+            )
+            await referrals.upsert_distributor(tx, session.tenant_id, distributor_id, change)
+            action = "hold.put" if status == "held" else "hold.lifted"
+            await record_audit(tx, session, distributor_id, action, reason)
+        return Redirect(f"/console/distributors/{distributor_id}", status_code=303)
+
+
+def parse_references(raw: bytes) -> dict[str, str]:
+    """``distributor_id,transfer_ref`` rows (a header row is skipped); UTF-8, BOM allowed."""
+    if len(raw) > MAX_UPLOAD_BYTES:
+        raise InvalidInput("references", f"the file is over {MAX_UPLOAD_BYTES} bytes")
+    try:
+        content = raw.decode("utf-8-sig")
+    except UnicodeDecodeError:
+        raise InvalidInput("references", "the file must be UTF-8 CSV") from None
+    references: dict[str, str] = {}
+    for number, row in enumerate(csv.reader(io.StringIO(content)), 1):
+        if not row or not any(cell.strip() for cell in row):
+            continue
+        if number == 1 and row[0].strip().lower() == "distributor_id":
+            continue
+        if len(row) != 2 or not row[0].strip() or not row[1].strip():
+            raise InvalidInput(
+                "references", f"row {number}: write two columns, distributor_id,transfer_ref"
+            )
+        if len(references) >= MAX_REFERENCE_ROWS:
+            raise InvalidInput("references", f"at most {MAX_REFERENCE_ROWS} rows")
+        references[row[0].strip()] = row[1].strip()
+    if not references:
+        raise InvalidInput("references", "the file has no distributor_id,transfer_ref rows")
+    return references
+
+
+_references_type = dict[str, Annotated[str, msgspec.Meta(min_length=1, max_length=128)]]
+
+
+class SettlementPages(Controller):
+    path = "/console/settlements"
+    include_in_schema = False
+
+    @get()
+    async def index(
+        self,
+        request: Request[Any, Any, Any],
+        session: Session,
+        cursor: FromQuery[str | None] = None,
+    ) -> Template:
+        found = await list_settlements(request.app.state.db, session.tenant_id, None, PAGE, cursor)
+        return page(request, "settlements.html", session, page_=found, errors={})
+
+    @post(status_code=303)
+    async def draft(self, request: Request[Any, Any, Any], session: Session) -> Response[Any]:
+        db = request.app.state.db
+        form = await checked_form(request, session)
+        program = await get_program(db, session.tenant_id)
+        try:
+            cutoff = local_datetime(form, "cutoff", program.timezone)
+            if cutoff is None:
+                raise InvalidInput("cutoff", "is required")
+            cutoff_us = to_us(cutoff, "cutoff")
+            if cutoff_us > now_us():
+                raise InvalidInput("cutoff", "must not be later than now")
+            async with db.transaction() as tx:
+                settlement_id = await create_draft(tx, session.tenant_id, program, cutoff_us)
+                await record_audit(tx, session, settlement_id, "settlement.drafted")
+        except InvalidInput as exc:
+            found = await list_settlements(db, session.tenant_id, None, PAGE, None)
+            errors = {e.field: e.message for e in field_errors(exc)}
+            return page(request, "settlements.html", session, 422, page_=found, errors=errors)
+        return Redirect(f"/console/settlements/{settlement_id}", status_code=303)
+
+    @get("/{settlement_id:str}")
+    async def show(
+        self,
+        request: Request[Any, Any, Any],
+        session: Session,
+        settlement_id: SettlementIdPath,
+        cursor: FromQuery[str | None] = None,
+    ) -> Template:
+        db = request.app.state.db
+        settlement = await get_settlement(db, session.tenant_id, settlement_id, PAGE, cursor)
+        audit = await audit_trail(db, session.tenant_id, settlement_id)
+        return page(request, "settlement.html", session, s=settlement, audit=audit, errors={})
+
+    @get("/{settlement_id:str}/approve")
+    async def confirm_approve(
+        self, request: Request[Any, Any, Any], session: Session, settlement_id: SettlementIdPath
+    ) -> Template:
+        settlement = await get_settlement(request.app.state.db, session.tenant_id, settlement_id, 1)
+        return page(request, "confirm.html", session, s=settlement, action="approve")
+
+    @post("/{settlement_id:str}/approve", status_code=303)
+    async def approve(
+        self, request: Request[Any, Any, Any], session: Session, settlement_id: SettlementIdPath
+    ) -> Redirect:
+        db = request.app.state.db
+        await checked_form(request, session)
+        async with db.transaction() as tx:
+            await approve(tx, session.tenant_id, settlement_id)
+            await record_audit(tx, session, settlement_id, "settlement.approved")
+        return Redirect(f"/console/settlements/{settlement_id}", status_code=303)
+
+    @post("/{settlement_id:str}/paid/check", status_code=200)
+    async def confirm_paid(
+        self, request: Request[Any, Any, Any], session: Session, settlement_id: SettlementIdPath
+    ) -> Template:
+        """Step 1 of marking paid: read the uploaded CSV and show what will be recorded."""
+        form = await checked_form(request, session)
+        settlement = await get_settlement(request.app.state.db, session.tenant_id, settlement_id, 1)
+        upload = form.get("references")
+        raw = await upload.read() if isinstance(upload, UploadFile) else b""
+        try:
+            references = parse_references(raw)
+        except InvalidInput as exc:
+            audit = await audit_trail(request.app.state.db, session.tenant_id, settlement_id)
+            errors = {e.field: e.message for e in field_errors(exc)}
+            return page(
+                request, "settlement.html", session, 422, s=settlement, audit=audit, errors=errors
+            )
+        return page(
+            request,
+            "confirm.html",
+            session,
+            s=settlement,
+            action="paid",
+            references=references,
+            references_json=msgspec.json.encode(references).decode(),
+        )
+
+    @post("/{settlement_id:str}/paid", status_code=303)
+    async def paid(
+        self, request: Request[Any, Any, Any], session: Session, settlement_id: SettlementIdPath
+    ) -> Redirect:
+        db = request.app.state.db
+        form = await checked_form(request, session)
+        try:
+            references = msgspec.json.decode(text(form, "references_json"), type=_references_type)
+        except msgspec.DecodeError as exc:
+            raise InvalidInput("references", str(exc)) from None
+        async with db.transaction() as tx:
+            await mark_paid(tx, session.tenant_id, settlement_id, references)
+            await record_audit(tx, session, settlement_id, "settlement.paid")
+        return Redirect(f"/console/settlements/{settlement_id}", status_code=303)
+
+    @get("/{settlement_id:str}/export.csv")
+    async def export_csv(
+        self, request: Request[Any, Any, Any], session: Session, settlement_id: SettlementIdPath
+    ) -> Stream:
+        return await self._export(request, session, settlement_id, "csv")
+
+    @get("/{settlement_id:str}/export.xlsx")
+    async def export_xlsx(
+        self, request: Request[Any, Any, Any], session: Session, settlement_id: SettlementIdPath
+    ) -> Stream:
+        return await self._export(request, session, settlement_id, "xlsx")
+
+    async def _export(
+        self, request: Request[Any, Any, Any], session: Session, settlement_id: str, kind: str
+    ) -> Stream:
+        db = request.app.state.db
+        lang: Literal["zh", "en"] = "en" if request.cookies.get("lang") == "en" else "zh"
+        await get_settlement(db, session.tenant_id, settlement_id, 1)
+        chunks = (csv_chunks if kind == "csv" else xlsx_chunks)(
+            db, session.tenant_id, settlement_id, lang
+        )
+        return Stream(
+            chunks,
+            media_type="text/csv" if kind == "csv" else XLSX,
+            headers={"Content-Disposition": f'attachment; filename="{settlement_id}.{kind}"'},
+        )
