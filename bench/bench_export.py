@@ -14,8 +14,9 @@ CSV-injection escaping runs), one approved settlement and its 100,000 ``settleme
   most 2x the baseline. Timed alternately, median of 3 runs.
 - XLSX: ``write_xlsx`` into a counting sink vs xlsxwriter (``constant_memory``) writing the
   same in-memory lines with ``write_row`` (no formats, no formulas), median of 3 runs each;
-  baseline (b) writes the 13 cells the export writes (fen integers and exact yuan decimals).
-  Target (issue 22): at most 2x the raw ``write_row`` speed.
+  baseline (b) writes the export's own 15 cells a line (fen integers, exact yuan decimals)
+  with the same column formats, built once: xlsxwriter's raw ``write_row`` speed for the same
+  file. Target (issue 22): at most 2x baseline (b); (a) is printed for scale.
 - Memory: tracemalloc peak above the level before the export (in this process, in a run of
   its own, since tracing slows everything down; SQLite's page cache is not Python memory and
   does not show there), and ``ru_maxrss`` before/after the export in a fresh child process per
@@ -211,11 +212,31 @@ def baseline_xlsx(rows: list[tuple[Any, ...]], tmp: Path) -> int:
 
 
 def xlsx_cells(row: tuple[Any, ...]) -> tuple[Any, ...]:
-    """The 13 cells of a Lines row as the export writes them (yuan as exact decimals)."""
+    """The 15 cells of a Lines row as the export writes them (yuan as exact decimals; the
+    netted reversal, 0 in this data set, last)."""
     from server.settlements.export import yuan_number
 
     money = [c for v in row[2:7] for c in (int(v), yuan_number(int(v)))]
-    return (row[0], row[1] or "", *money, row[7] or "")
+    return (row[0], row[1] or "", *money, row[7] or "", 0, yuan_number(0))
+
+
+def baseline_xlsx_formatted(rows: list[tuple[Any, ...]], tmp: Path) -> int:
+    """Raw xlsxwriter writing the export's own cells: the same column formats (built once)."""
+    import xlsxwriter
+
+    path = tmp / "baseline.xlsx"
+    book = xlsxwriter.Workbook(str(path), {"constant_memory": True, "tmpdir": str(tmp)})
+    sheet = book.add_worksheet("Lines")
+    fen, yuan = book.add_format({"num_format": "0"}), book.add_format({"num_format": "0.00"})
+    text = book.add_format({"num_format": "@"})
+    for col, fmt in enumerate([text, text, *[fen, yuan] * 5, text, fen, yuan]):
+        sheet.set_column(col, col, 14, fmt)
+    for r, row in enumerate(rows):
+        sheet.write_row(r, 0, row)
+    book.close()
+    size = path.stat().st_size
+    path.unlink()
+    return size
 
 
 async def paired(
@@ -466,7 +487,7 @@ async def report(
     cells = [xlsx_cells(row) for row in rows]
     s_times, (b_times, c_times), s_bytes, (b_bytes, c_bytes) = await paired(
         lambda: export_xlsx(db),
-        [lambda: baseline_xlsx(rows, tmp), lambda: baseline_xlsx(cells, tmp)],
+        [lambda: baseline_xlsx(rows, tmp), lambda: baseline_xlsx_formatted(cells, tmp)],
         args.runs,
         warm=False,
     )
@@ -475,10 +496,10 @@ async def report(
     log(f"[xlsx] {n:,} lines, median of {args.runs} runs each, alternated")
     log(f"  write_xlsx -> counting sink:               {ms(s_med)}  ({s_bytes / MB:.1f} MB)")
     log(f"  baseline (a) write_row, 8 stored values:   {ms(b_med)}  ({b_bytes / MB:.1f} MB)")
-    log(f"  baseline (b) write_row, the 13 cells:      {ms(c_med)}  ({c_bytes / MB:.1f} MB)")
+    log(f"  baseline (b) write_row, the same 15 cells: {ms(c_med)}  ({c_bytes / MB:.1f} MB)")
     log(
-        f"  ratio write_xlsx / baseline (a) = {s_med / b_med:.2f}x, / baseline (b) ="
-        f" {s_med / c_med:.2f}x -> target <= 2x: {'met' if s_med / b_med <= 2 else 'NOT met'}"
+        f"  ratio write_xlsx / baseline (b) = {s_med / c_med:.2f}x -> target <= 2x:"
+        f" {'met' if s_med / c_med <= 2 else 'NOT met'} (/ baseline (a) = {s_med / b_med:.2f}x)"
     )
     if args.xlsx_tracemalloc:
         peak = await traced_peak(lambda: export_xlsx(db))
