@@ -17,6 +17,7 @@ from server.auth import ApiKeyMiddleware
 from server.campaigns.boards import DbBoard
 from server.campaigns.controller import CampaignController
 from server.campaigns.redis_board import RedisBoard
+from server.coherence import coherent, register
 from server.common import json_response
 from server.console import console_router, console_template_config
 from server.db import Database, connect
@@ -30,6 +31,7 @@ from server.observability import (
 from server.orders.controller import OrderController
 from server.program.controller import ProgramController
 from server.ratelimit import RateLimits
+from server.redisconn import redis_client as redis_client_for
 from server.referrals.controller import (
     DistributorController,
     LinkController,
@@ -94,9 +96,7 @@ def create_app(settings: Settings | None = None, *, db: Database | None = None) 
         app.state.board = DbBoard(app.state.db)
         redis_client = None
         if settings.redis_url:
-            from redis.asyncio import Redis
-
-            redis_client = Redis.from_url(settings.redis_url)
+            redis_client = redis_client_for(settings)
             app.state.board = RedisBoard(redis_client, app.state.db)
             app.state.rate_limits.use_redis(redis_client)
             app.state.db.board_mirror = app.state.board
@@ -116,9 +116,14 @@ def create_app(settings: Settings | None = None, *, db: Database | None = None) 
         if settings.deliver_webhooks:  # the process that runs background work
             worker.start()
             maintenance.start()
+        forget_posters = register("poster_template", app.state.posters.forget_tenant)
+        coherence = coherent(settings)
+        app.state.invalidations = await coherence.__aenter__()
         try:
             yield
         finally:
+            await coherence.__aexit__(None, None, None)
+            forget_posters()
             if isinstance(app.state.board, DbBoard):
                 await app.state.board.close()
             await worker.stop()

@@ -5,7 +5,8 @@ secret characters (the *prefix*, indexed and unique) and a SHA-256 of the whole 
 stored; the key itself is shown once. Keys are 192-bit random tokens, so a fast hash is
 enough (a slow KDF protects low-entropy passwords, not these) and the comparison is constant
 time. Verified keys are cached in-process for ``KEY_CACHE_SECONDS``: a revoked key stops
-working in this process at once and in other workers within that time.
+working in this process at once, on every node within milliseconds when Redis carries the
+invalidation (:mod:`server.coherence`), and in any case within that time.
 """
 
 from __future__ import annotations
@@ -23,6 +24,7 @@ from litestar.middleware import AbstractAuthenticationMiddleware, Authentication
 from litestar.types import ASGIApp, Receive, Send
 from litestar.types import Scope as ASGIScope
 
+from server.coherence import ALL, register
 from server.db import Connection, Database
 from server.observability import stamp
 from server.program.service import get_program
@@ -90,8 +92,19 @@ class _KeyCache:
     def clear(self) -> None:
         self._entries.clear()
 
+    def forget(self, tenant_id: str, prefix: str = "") -> None:
+        """Drop one key (``prefix``), or every key of ``tenant_id`` (``"*"``: of every tenant)."""
+        if tenant_id == ALL:
+            self._entries.clear()
+        elif prefix:
+            self._entries.pop(prefix, None)
+        else:
+            for stale in [p for p, e in self._entries.items() if e[2].tenant_id == tenant_id]:
+                del self._entries[stale]
+
 
 key_cache = _KeyCache()
+register("api_key", key_cache.forget)
 
 
 async def authenticate(db: Database, key: str) -> Principal | None:

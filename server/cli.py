@@ -83,9 +83,13 @@ def _print_json(payload: Any) -> None:
 
 
 async def _with_db(settings: Settings, fn: Callable[[Any], Awaitable[T]]) -> T:
+    from server.coherence import coherent
+
     db = await _connect(settings)
     try:
-        return await fn(db)
+        # A change made here (a revoked key) is announced to the serving nodes over Redis.
+        async with coherent(settings, subscribe=False):
+            return await fn(db)
     finally:
         await db.close()
 

@@ -41,6 +41,10 @@ class SettingsError(ValueError):
 class Settings(msgspec.Struct, frozen=True, kw_only=True):
     database_url: str = DEFAULT_DATABASE_URL
     redis_url: str | None = None
+    # LIEBIAN_REDIS_CLUSTER=1 or a redis+cluster:// URL: the Redis is a Redis Cluster.
+    redis_cluster: bool = False
+    # The pub/sub channel on which nodes of one deployment announce cache invalidations.
+    redis_channel: str = "liebian:invalidate"
     secret_key: str = ""
     pool_size: int = 20
     log_requests: bool = True
@@ -135,12 +139,26 @@ def _check_relative_sqlite_path(path: str) -> None:
         )
 
 
+_REDIS_SCHEMES = {"redis", "rediss", "unix", "redis+cluster", "rediss+cluster"}
+
+
 def _check_redis_url(url: str | None) -> str | None:
     if not url:
         return None
-    if urlsplit(url).scheme not in {"redis", "rediss", "unix"}:
-        raise SettingsError("LIEBIAN_REDIS_URL", f"{url!r} is not redis://host:port/db")
+    if urlsplit(url).scheme not in _REDIS_SCHEMES:
+        raise SettingsError(
+            "LIEBIAN_REDIS_URL",
+            f"{url!r} is neither redis://host:port/db nor redis+cluster://host:port",
+        )
     return url
+
+
+def _check_channel(raw: str) -> str:
+    if not 1 <= len(raw) <= 100 or not raw.isascii() or not raw.isprintable() or " " in raw:
+        raise SettingsError(
+            "LIEBIAN_REDIS_CHANNEL", "must be 1..100 printable ASCII characters without spaces"
+        )
+    return raw
 
 
 def _int(env: dict[str, str], name: str, default: int, low: int, high: int) -> int:
@@ -187,9 +205,13 @@ def load_settings(environ: dict[str, str] | None = None) -> Settings:
     log_raw = env.get("LIEBIAN_LOG_REQUESTS", "1").lower()
     if log_raw not in {"0", "1", "true", "false", "yes", "no"}:
         raise SettingsError("LIEBIAN_LOG_REQUESTS", f"{log_raw!r} is not 1/0/true/false")
+    redis_url = _check_redis_url(env.get("LIEBIAN_REDIS_URL"))
     return Settings(
         database_url=_check_database_url(env.get("LIEBIAN_DATABASE_URL") or DEFAULT_DATABASE_URL),
-        redis_url=_check_redis_url(env.get("LIEBIAN_REDIS_URL")),
+        redis_url=redis_url,
+        redis_cluster=_bool(env, "LIEBIAN_REDIS_CLUSTER", False)
+        or (redis_url or "").split(":", 1)[0].endswith("+cluster"),
+        redis_channel=_check_channel(env.get("LIEBIAN_REDIS_CHANNEL") or "liebian:invalidate"),
         # Without a configured secret, signed poster URLs use a per-process key: they still work,
         # but do not survive a restart. Production sets LIEBIAN_SECRET_KEY.
         secret_key=secret or secrets.token_urlsafe(32),

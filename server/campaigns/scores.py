@@ -17,6 +17,7 @@ from zoneinfo import ZoneInfo
 import msgspec
 
 from server.campaigns.schemas import RedPacketIn
+from server.coherence import ALL, register
 from server.common import from_us
 from server.db import Connection
 
@@ -83,8 +84,12 @@ async def active_campaigns(db: Connection, tenant_id: str) -> list[ActiveCampaig
     return campaigns
 
 
-def invalidate_campaigns(tenant_id: str) -> None:
-    _cache.pop(tenant_id, None)
+def invalidate_campaigns(tenant_id: str, key: str = "") -> None:
+    """This process's copy only; writers call ``publish_invalidation("campaigns", ...)``."""
+    _cache.clear() if tenant_id == ALL else _cache.pop(tenant_id, None)
+
+
+register("campaigns", invalidate_campaigns)
 
 
 def matching(

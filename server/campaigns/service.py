@@ -21,7 +21,7 @@ from server.campaigns.schemas import (
     RedPacketIn,
     RedPacketState,
 )
-from server.campaigns.scores import invalidate_campaigns
+from server.coherence import publish_invalidation
 from server.common import decode_cursor, encode_cursor, from_us, new_id, now_us, to_us
 from server.db import Connection
 from server.errors import Conflict, InvalidInput, NotFound
@@ -100,7 +100,7 @@ async def create_campaign(tx: Connection, tenant_id: str, data: CampaignIn) -> C
         data.red_packet.budget_fen if data.red_packet else None,
         now_us(),
     )
-    invalidate_campaigns(tenant_id)
+    await publish_invalidation("campaigns", tenant_id, tx=tx)
     return await get_campaign(tx, tenant_id, campaign_id)
 
 
@@ -277,7 +277,7 @@ async def close_campaign(
         now,
         _encoder.encode(doc).decode(),
     )
-    invalidate_campaigns(tenant_id)
+    await publish_invalidation("campaigns", tenant_id, tx=tx)
     await enqueue_event(
         tx, tenant_id, "campaign.closed", campaign_id, {"campaign_id": campaign_id, "awards": out}
     )

@@ -11,6 +11,7 @@ import msgspec
 
 from rewards.commission import validate_commission_rates
 from rewards.errors import RewardConfigError
+from server.coherence import ALL, publish_invalidation, register
 from server.common import from_us, now_us
 from server.db import Connection
 from server.errors import InvalidInput
@@ -19,9 +20,17 @@ from server.settings import check_public_base_url
 
 __all__ = ["get_program", "get_program_json", "put_program", "validate_program"]
 
-# Other workers see a changed program within this many seconds; this one at once.
+# Other workers see a changed program within this many seconds (within milliseconds when
+# Redis carries invalidations, see server.coherence); this one at once.
 PROGRAM_CACHE_SECONDS = 2.0
 _cache: dict[str, tuple[float, Program, bytes]] = {}
+
+
+def _drop(tenant_id: str, key: str) -> None:
+    _cache.clear() if tenant_id == ALL else _cache.pop(tenant_id, None)
+
+
+register("program", _drop)
 _decoder = msgspec.json.Decoder(Program)
 _encoder = msgspec.json.Encoder()
 # A mini-program page path: segments of letters, digits, _ and -, joined by single slashes.
@@ -48,9 +57,7 @@ def validate_program(program: ProgramIn) -> None:
             check_public_base_url(program.short_link_base_url)
         except ValueError as exc:
             raise InvalidInput("short_link_base_url", str(exc)) from None
-    if program.mini_program_page is not None and not _PAGE_RE.fullmatch(
-        program.mini_program_page
-    ):
+    if program.mini_program_page is not None and not _PAGE_RE.fullmatch(program.mini_program_page):
         raise InvalidInput(
             "mini_program_page",
             "must be a page path such as 'pages/index/index': letters, digits, _ and - "
@@ -95,5 +102,5 @@ async def put_program(db: Connection, tenant_id: str, data: ProgramIn) -> Progra
         document,
         now,
     )
-    _cache.pop(tenant_id, None)
+    await publish_invalidation("program", tenant_id, tx=db)
     return program

@@ -10,6 +10,7 @@ from litestar import Controller, Request, Response, get, put
 from litestar.params import FromPath, FromQuery, PathParameter, QueryParameter
 
 from posters import PosterTemplateError, parse_template
+from server.coherence import publish_invalidation
 from server.common import from_us, json_response, now_us
 from server.db import Connection
 from server.errors import InvalidInput
@@ -61,7 +62,7 @@ class PosterTemplateController(Controller):
                 document,
                 now_us(),
             )
-            request.app.state.posters.forget_tenant(tenant_id)
+            await publish_invalidation("poster_template", tenant_id, name, tx=tx)
             return Response(document.encode(), media_type="application/json")
 
         return await run_idempotent(request, request.app.state.db, tenant_id, work)  # type: ignore[return-value]
@@ -154,9 +155,7 @@ class PosterController(Controller):
             ),
         )
         state = request.app.state
-        base = public_base_url(
-            state.settings, await get_program(state.db, request.auth.tenant_id)
-        )
+        base = public_base_url(state.settings, await get_program(state.db, request.auth.tenant_id))
         return json_response(
             PosterUrl(
                 f"{base}/p/{token}",  # type: ignore[return-value]

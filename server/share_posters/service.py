@@ -90,8 +90,8 @@ class PosterCache:
         while len(self._requests) > self.max_requests:
             self._requests.popitem(last=False)
 
-    def forget_tenant(self, tenant_id: str) -> None:
-        for key in [k for k in self._requests if k[0] == tenant_id]:
+    def forget_tenant(self, tenant_id: str, name: str = "") -> None:
+        for key in [k for k in self._requests if tenant_id in (k[0], "*")]:
             del self._requests[key]
 
     async def avatar(self, url: str, allowed: list[str]) -> bytes | None:

@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import msgspec
 
-from server.auth import Scope, issue_key, key_cache
+from server.auth import Scope, issue_key
+from server.coherence import publish_invalidation
 from server.common import new_id, now_us
 from server.db import Database
 from server.errors import NotFound
@@ -58,5 +59,5 @@ async def rotate_keys(db: Database, tenant_id: str, scopes: tuple[Scope, ...]) -
                 now,
             )
             keys[f"{scope}_key"] = await issue_key(tx, tenant_id, scope, now)
-    key_cache.clear()
+    await publish_invalidation("api_key", tenant_id)
     return keys

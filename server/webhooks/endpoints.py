@@ -10,11 +10,11 @@ import secrets
 
 import msgspec
 
+from server.coherence import publish_invalidation
 from server.common import decode_cursor, encode_cursor, from_us, new_id, now_us
 from server.db import Connection, Row
 from server.errors import InvalidInput, NotFound
 from server.outbound import OutboundRefused, host_refusal, parse_url
-from server.webhooks.outbox import invalidate_endpoints
 from server.webhooks.schemas import Endpoint, EndpointIn, EndpointPage
 
 __all__ = [
@@ -68,7 +68,7 @@ async def create_endpoint(tx: Connection, tenant_id: str, data: EndpointIn) -> E
         " created_at_us) VALUES ($1, $2, $3, $4, $5, $6)",
         tenant_id, endpoint_id, data.url, msgspec.json.encode(events).decode(), secret, now,
     )  # fmt: skip
-    invalidate_endpoints(tenant_id)
+    await publish_invalidation("webhook_endpoints", tenant_id, tx=tx)
     return Endpoint(endpoint_id, data.url, list(events), from_us(now).isoformat(), secret)
 
 
@@ -127,7 +127,7 @@ async def delete_endpoint(tx: Connection, tenant_id: str, endpoint_id: str) -> N
         " WHERE tenant_id = $1 AND endpoint_id = $2 AND delivered_at_us IS NULL",
         tenant_id, endpoint_id, NEVER_US,
     )  # fmt: skip
-    invalidate_endpoints(tenant_id)
+    await publish_invalidation("webhook_endpoints", tenant_id, tx=tx)
 
 
 def withhold_secret(body: bytes) -> bytes:

@@ -14,6 +14,7 @@ from typing import Any
 
 import msgspec
 
+from server.coherence import ALL, register
 from server.common import from_us, now_us
 from server.db import Connection
 
@@ -37,8 +38,12 @@ _cache: dict[str, tuple[float, list[tuple[str, frozenset[str]]]]] = {}
 _encoder = msgspec.json.Encoder()
 
 
-def invalidate_endpoints(tenant_id: str) -> None:
-    _cache.pop(tenant_id, None)
+def invalidate_endpoints(tenant_id: str, key: str = "") -> None:
+    """This process's copy only; writers call ``publish_invalidation("webhook_endpoints", ...)``."""
+    _cache.clear() if tenant_id == ALL else _cache.pop(tenant_id, None)
+
+
+register("webhook_endpoints", invalidate_endpoints)
 
 
 async def endpoints_for(db: Connection, tenant_id: str, event_type: str) -> list[str]:
