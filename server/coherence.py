@@ -133,16 +133,19 @@ async def publish_invalidation(
         raise ValueError(f"unknown invalidation kind {kind!r}")
     drop_local(kind, tenant_id, key)
 
-    async def after() -> None:
-        drop_local(kind, tenant_id, key)
+    async def publish() -> None:
         publisher = _publisher
         if publisher is not None and publisher.loop is asyncio.get_running_loop():
             await publisher.publish(kind, tenant_id, key)
 
+    async def after_commit() -> None:
+        drop_local(kind, tenant_id, key)
+        await publish()
+
     if tx is not None and tx.in_transaction:
-        tx.after_commit(after)
+        tx.after_commit(after_commit)
     else:
-        await after()
+        await publish()
 
 
 class Subscriber:
