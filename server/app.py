@@ -31,7 +31,7 @@ from server.observability import (
 from server.orders.controller import OrderController
 from server.program.controller import ProgramController
 from server.ratelimit import RateLimits
-from server.redisconn import redis_client as redis_client_for
+from server.redisconn import connect_redis
 from server.referrals.controller import (
     DistributorController,
     LinkController,
@@ -96,7 +96,7 @@ def create_app(settings: Settings | None = None, *, db: Database | None = None) 
         app.state.board = DbBoard(app.state.db)
         redis_client = None
         if settings.redis_url:
-            redis_client = redis_client_for(settings)
+            redis_client = await connect_redis(settings)
             app.state.board = RedisBoard(redis_client, app.state.db)
             app.state.rate_limits.use_redis(redis_client)
             app.state.db.board_mirror = app.state.board

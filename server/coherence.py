@@ -182,8 +182,8 @@ class Subscriber:
                     message = await pubsub.get_message(timeout=5.0)
                     if message is None:
                         await pubsub.ping()  # notice a dead connection while idle
-                        continue
-                    self.handle(message.get("data"))
+                    elif message.get("type") == "message":
+                        self.handle(message.get("data"))
             except asyncio.CancelledError:
                 raise
             except Exception as exc:

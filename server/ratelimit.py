@@ -8,7 +8,8 @@ of one counter per subject and one increment per request.
 
 Counters live in Redis when ``LIEBIAN_REDIS_URL`` is set (every worker shares them: a Lua
 ``INCRBY`` + ``EXPIRE``, one round trip per request, shared by the requests that arrive in the
-same turn of the event loop; keys ``rl:{subject}:{window}`` expire after two minutes),
+same turn of the event loop; keys ``rl:{tenant}:{key prefix}:{window}`` and
+``rl:{ip:address}:{window}`` expire after two minutes; see :func:`counter_key`),
 else in memory per process (:class:`MemoryCounters`: the current window's counters only, at
 most ``MEMORY_MAX_SUBJECTS`` of them). If Redis fails, the request is counted in
 memory instead (so is one that takes over ``REDIS_TIMEOUT_SECONDS``): the limit then holds per
@@ -116,16 +117,32 @@ return totals
 """
 
 
+def counter_key(subject: str, window: int) -> str:
+    """The Redis key of ``subject``'s counter in ``window``. The braces are a Redis Cluster
+    hash tag: a tenant's keys (``{tenant}:{prefix}`` subjects) share one hash slot, an
+    address (``ip:...``) has a slot of its own."""
+    tenant, colon, rest = subject.partition(":")
+    if not colon or tenant == "ip":
+        return f"rl:{{{subject}}}:{window}"
+    return f"rl:{{{tenant}}}:{rest}:{window}"
+
+
 class RedisCounters:
-    """Counters shared by every worker: key ``rl:{subject}:{window}``, gone after two windows.
+    """Counters shared by every worker: key :func:`counter_key`, gone after two windows.
 
     The requests that ask within one turn of the event loop are counted by one round trip (one
     ``EVALSHA`` adding each key's count of waiting requests), sent on the next turn; batches do
     not wait for each other. Each request gets the count it would have had alone: the key's
     new total, less the requests queued behind it in the batch.
+
+    On a Redis Cluster a script may only touch keys of one hash slot, so a batch is split by
+    slot (in practice by tenant, see :func:`counter_key`), its scripts sent concurrently.
     """
 
     def __init__(self, redis: Redis, fallback: MemoryCounters) -> None:
+        from server.redisconn import is_cluster
+
+        self._clustered = is_cluster(redis)
         self._script = redis.register_script(_INCR_LUA)
         self._fallback = fallback
         self._failed_window = -1
@@ -149,11 +166,11 @@ class RedisCounters:
     async def _count(self, batch: dict[tuple[str, int], list[asyncio.Future[int]]]) -> None:
         from redis.exceptions import RedisError
 
-        keys = [f"rl:{subject}:{window}" for subject, window in batch]
-        args = [len(futures) for futures in batch.values()] + [2 * WINDOW_SECONDS]
+        keys = [counter_key(subject, window) for subject, window in batch]
+        args = [len(futures) for futures in batch.values()]
         try:
             async with asyncio.timeout(REDIS_TIMEOUT_SECONDS):
-                totals = await self._script(keys=keys, args=args)
+                totals = await self._totals(keys, args)
         except (RedisError, OSError, TimeoutError) as exc:
             window = next(iter(batch))[1]
             if self._failed_window != window:  # one line per minute, not per request
@@ -174,6 +191,30 @@ class RedisCounters:
             for i, future in enumerate(futures, 1):
                 if not future.done():  # its request may have been cancelled meanwhile
                     future.set_result(first + i)
+
+    async def _totals(self, keys: list[str], counts: list[int]) -> list[Any]:
+        """Each key's new total after adding its count: one script call, or one per hash
+        slot on a cluster."""
+        ttl = 2 * WINDOW_SECONDS
+        if not self._clustered:
+            return list(await self._script(keys=keys, args=[*counts, ttl]))
+        from redis.crc import key_slot
+
+        slots: dict[int, list[int]] = {}
+        for i, key in enumerate(keys):
+            slots.setdefault(key_slot(key.encode()), []).append(i)
+        groups = list(slots.values())
+        replies = await asyncio.gather(
+            *(
+                self._script(keys=[keys[i] for i in g], args=[*(counts[i] for i in g), ttl])
+                for g in groups
+            )
+        )
+        totals: list[Any] = [0] * len(keys)
+        for group, reply in zip(groups, replies, strict=True):
+            for i, total in zip(group, reply, strict=True):
+                totals[i] = total
+        return totals
 
 
 def _parse_ip(text: str) -> ipaddress.IPv4Address | ipaddress.IPv6Address | None:

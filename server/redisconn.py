@@ -21,7 +21,15 @@ if TYPE_CHECKING:
 
     from server.settings import Settings
 
-__all__ = ["plain_url", "pubsub_client", "redis_client", "seed_urls", "sync_redis_client"]
+__all__ = [
+    "is_cluster",
+    "plain_url",
+    "pubsub_client",
+    "redis_client",
+    "connect_redis",
+    "seed_urls",
+    "sync_redis_client",
+]
 
 
 def plain_url(url: str) -> str:
@@ -70,3 +78,21 @@ def pubsub_client(settings: Settings) -> Redis:
         raise ValueError("LIEBIAN_REDIS_URL is not set")
     url = seed_urls(settings.redis_url)[0] if settings.redis_cluster else settings.redis_url
     return Redis.from_url(url, socket_connect_timeout=2.0, health_check_interval=5)
+
+
+def is_cluster(redis: Any) -> bool:
+    from redis.asyncio.cluster import RedisCluster
+
+    return isinstance(redis, RedisCluster)
+
+
+async def connect_redis(settings: Settings) -> Any:
+    """:func:`redis_client`, ready: a cluster client learns the slot map here, before any
+    command. (redis-py 8.1's asyncio cluster client, when several first commands race to
+    initialise it, sends some on connections not yet open: ``AttributeError: 'NoneType'
+    object has no attribute 'writelines'``; an app serves concurrent requests from the start.)
+    """
+    client = redis_client(settings)
+    if is_cluster(client):
+        await client.initialize()
+    return client

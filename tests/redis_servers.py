@@ -5,6 +5,7 @@ Redis Cluster. Started from the installed binary; without it the tests skip with
 from __future__ import annotations
 
 import os
+import random
 import shutil
 import socket
 import subprocess
@@ -23,6 +24,24 @@ def free_port() -> int:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
         return int(s.getsockname()[1])
+
+
+def _bindable(port: int) -> bool:
+    with socket.socket() as s:
+        try:
+            s.bind(("127.0.0.1", port))
+        except OSError:
+            return False
+    return True
+
+
+def cluster_port() -> int:
+    """A free port P whose cluster bus port P + 10000 is free too (so P <= 55535)."""
+    for _ in range(1000):
+        port = random.randint(20000, 55000)
+        if _bindable(port) and _bindable(port + 10000):
+            return port
+    raise RuntimeError("no free loopback port pair for a Redis Cluster node")
 
 
 def require_binaries(*names: str) -> None:
@@ -82,7 +101,11 @@ def redis_server(directory: Path) -> Iterator[tuple[int, subprocess.Popen[bytes]
 def cluster(directory: Path, masters: int = 3) -> Iterator[list[int]]:
     """A Redis Cluster of ``masters`` masters (no replicas) on loopback; yields the ports."""
     require_binaries("redis-server", "redis-cli")
-    ports = [free_port() for _ in range(masters)]
+    ports: list[int] = []
+    while len(ports) < masters:
+        port = cluster_port()
+        if port not in ports:
+            ports.append(port)
     processes = []
     try:
         for port in ports:

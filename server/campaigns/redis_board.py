@@ -1,11 +1,14 @@
 """Leaderboards on Redis sorted sets: a mirror of ``leaderboard_scores``, read in one round trip.
 
-Layout per board (tenant, campaign, period key):
-- ``lb:{t}:{c}:{p}``: sorted set; member ``{reached_at_us:017d}|{distributor_id}``, score
+Layout per board (tenant ``T``, campaign ``C``, period key ``P``):
+- ``lb:{T}:C:P``: sorted set; member ``{reached_at_us:017d}|{distributor_id}``, score
   ``-score``. Ascending order is then exactly the leaderboard order: score desc, earliest
   reached, distributor id (ties on the score sort by member, lexicographically).
-- ``lbm:{t}:{c}:{p}``: hash distributor_id -> current member.
-- ``lbh:{t}``: set of held/frozen distributors, filtered out at read time.
+- ``lbm:{T}:C:P``: hash distributor_id -> current member.
+- ``lbh:{T}``: set of held/frozen distributors, filtered out at read time.
+The braces are literal: ``{T}`` is the Redis Cluster hash tag, so every key of a tenant lives
+in one hash slot and the scripts (which read a board with the tenant's held set) and the
+pipelines (a batch of one tenant's changes) run unchanged on a cluster.
 Changes arrive after the database commit (``Connection.after_commit``) through a Lua script
 that moves a member atomically. A board missing in Redis (a restart, a board that predates
 Redis) is rebuilt from the database on first read.
@@ -20,6 +23,7 @@ from redis.exceptions import NoScriptError
 
 from server.campaigns.boards import Standing
 from server.db import Database
+from server.redisconn import is_cluster
 
 __all__ = ["RedisBoard"]
 
@@ -38,6 +42,29 @@ local member = reached .. '|' .. ARGV[1]
 redis.call('ZADD', KEYS[1], -score, member)
 redis.call('HSET', KEYS[2], ARGV[1], member)
 return score
+"""
+
+# The same for several changes of one tenant in one call (keys: zset, members per change; args:
+# distributor, delta, reached per change). Used on a Redis Cluster, whose client refuses
+# EVALSHA in a pipeline; the tenant's keys share its hash slot, so one script may touch them.
+_INCREMENT_MANY = """
+for i = 1, #KEYS / 2 do
+  local zset, members = KEYS[2 * i - 1], KEYS[2 * i]
+  local who, reached = ARGV[3 * i - 2], ARGV[3 * i]
+  local old = redis.call('HGET', members, who)
+  local score = 0
+  if old then
+    score = -tonumber(redis.call('ZSCORE', zset, old))
+    local old_reached = string.sub(old, 1, 17)
+    if old_reached > reached then reached = old_reached end
+    redis.call('ZREM', zset, old)
+  end
+  score = score + tonumber(ARGV[3 * i - 1])
+  local member = reached .. '|' .. who
+  redis.call('ZADD', zset, -score, member)
+  redis.call('HSET', members, who, member)
+end
+return #KEYS / 2
 """
 
 _RANK = """
@@ -78,8 +105,12 @@ def _score(raw: bytes | str) -> int:
 
 
 def _keys(tenant_id: str, campaign_id: str, key: str) -> tuple[str, str]:
-    suffix = f"{tenant_id}:{campaign_id}:{key}"
+    suffix = f"{{{tenant_id}}}:{campaign_id}:{key}"
     return f"lb:{suffix}", f"lbm:{suffix}"
+
+
+def _held_key(tenant_id: str) -> str:
+    return f"lbh:{{{tenant_id}}}"
 
 
 def _standings(flat: Sequence[Any], held: set[str]) -> list[Standing]:
@@ -96,13 +127,26 @@ class RedisBoard:
     def __init__(self, redis: Any, db: Database) -> None:
         self.redis = redis
         self.db = db
+        self._clustered = is_cluster(redis)
         self._increment = redis.register_script(_INCREMENT)
+        self._increment_many = redis.register_script(_INCREMENT_MANY)
         self._rank = redis.register_script(_RANK)
         self._top = redis.register_script(_TOP)
 
     async def apply(
         self, tenant_id: str, changes: Sequence[tuple[str, str, str, int, int]]
     ) -> None:
+        if self._clustered:
+            keys: list[str] = []
+            args: list[Any] = []
+            for campaign_id, key, distributor, delta, reached in changes:
+                keys.extend(_keys(tenant_id, campaign_id, key))
+                args.extend((distributor, delta, f"{reached:017d}"))
+            for start in range(0, len(changes), 500):  # a bounded script run
+                await self._increment_many(
+                    keys=keys[2 * start : 2 * start + 1000], args=args[3 * start : 3 * start + 1500]
+                )
+            return
         # EVALSHA straight into the pipeline: a pipeline of Script objects would first ask
         # SCRIPT EXISTS, an extra round trip per call. A Redis that lost its script cache
         # (a restart) answers NOSCRIPT: load the script and send the batch again.
@@ -129,9 +173,9 @@ class RedisBoard:
 
     async def set_held(self, tenant_id: str, distributor_id: str, held: bool) -> None:
         if held:
-            await self.redis.sadd(f"lbh:{tenant_id}", distributor_id)
+            await self.redis.sadd(_held_key(tenant_id), distributor_id)
         else:
-            await self.redis.srem(f"lbh:{tenant_id}", distributor_id)
+            await self.redis.srem(_held_key(tenant_id), distributor_id)
 
     async def _rebuild(self, tenant_id: str, campaign_id: str, key: str) -> None:
         """Load a board that Redis does not have (a restart, a board older than Redis)."""
@@ -147,7 +191,7 @@ class RedisBoard:
             tenant_id,
         )
         if held:
-            await self.redis.sadd(f"lbh:{tenant_id}", *[r[0] for r in held])
+            await self.redis.sadd(_held_key(tenant_id), *[r[0] for r in held])
         for start in range(0, len(rows), 5000):
             await self.apply(
                 tenant_id,
@@ -170,7 +214,7 @@ class RedisBoard:
     async def top(self, tenant_id: str, campaign_id: str, key: str, limit: int) -> list[Standing]:
         zset, _ = _keys(tenant_id, campaign_id, key)
         reply = await self._call(
-            self._top, (tenant_id, campaign_id, key), [zset, f"lbh:{tenant_id}"], [limit]
+            self._top, (tenant_id, campaign_id, key), [zset, _held_key(tenant_id)], [limit]
         )
         if reply[0] == -2:  # an empty board
             return []
@@ -184,7 +228,7 @@ class RedisBoard:
         reply = await self._call(
             self._rank,
             (tenant_id, campaign_id, key),
-            [zset, members, f"lbh:{tenant_id}"],
+            [zset, members, _held_key(tenant_id)],
             [distributor_id, around],
         )
         if int(reply[0]) != 1:

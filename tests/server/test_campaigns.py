@@ -16,10 +16,14 @@ END = datetime(2026, 7, 1, tzinfo=UTC)
 IN_WINDOW = datetime(2026, 6, 10, 4, 0, tzinfo=UTC)  # 12:00 in Asia/Shanghai
 
 
-@pytest.fixture(params=["database", "redis"])
-def api(request, client, redis_client):
-    """Every campaign test runs on both leaderboard backends."""
-    return client if request.param == "database" else redis_client
+APPS = {"database": "client", "redis": "redis_client", "redis-cluster": "redis_cluster_client"}
+
+
+@pytest.fixture(params=list(APPS))
+def api(request):
+    """Every campaign test runs on every leaderboard backend: the database, Redis and a
+    three-master Redis Cluster."""
+    return request.getfixturevalue(APPS[request.param])
 
 
 @pytest.fixture
@@ -347,19 +351,19 @@ def test_big_board_snapshot_ranks_match_live_counts(tenant):
     assert any(s.scores is not None for s in snapshots.values())
 
 
-def test_redis_board_rebuilds_from_the_database_after_losing_its_data(redis_client):
-    import redis
+@pytest.mark.parametrize("app", ["redis_client", "redis_cluster_client"])
+def test_redis_board_rebuilds_from_the_database_after_losing_its_data(request, app):
+    from server.redisconn import sync_redis_client
 
-    from tests.conftest import REDIS_URL
-
-    tenant = make_tenant(redis_client, "campaigns-rebuild")
+    api = request.getfixturevalue(app)
+    tenant = make_tenant(api, "campaigns-rebuild")
     c = campaign(tenant)
     for name, n in (("a", 2), ("b", 3)):
         register(tenant, name)
         invite(tenant, name, n, IN_WINDOW)
     before = board(tenant, c["id"])
-    plain = redis.Redis.from_url(REDIS_URL)
-    for key in plain.scan_iter(f"lb*:{tenant.tenant_id}:*"):
+    plain = sync_redis_client(api.app.state.settings)
+    for key in plain.scan_iter(f"lb*:{{{tenant.tenant_id}}}:*"):
         plain.delete(key)
     plain.script_flush()
     plain.close()

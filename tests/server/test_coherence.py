@@ -103,3 +103,40 @@ def test_a_subscriber_that_loses_redis_reconnects_and_starts_clean(dropped, tmp_
             asyncio.run(scenario())
         finally:
             stop(process)
+
+
+def test_redis_settings_name_a_cluster_and_a_channel():
+    from server.settings import SettingsError, load_settings
+
+    plain = load_settings({"LIEBIAN_REDIS_URL": "redis://127.0.0.1:6379/0"})
+    assert (plain.redis_cluster, plain.redis_channel) == (False, "liebian:invalidate")
+    by_url = load_settings({"LIEBIAN_REDIS_URL": "redis+cluster://127.0.0.1:7000"})
+    assert by_url.redis_cluster
+    by_flag = load_settings(
+        {"LIEBIAN_REDIS_URL": "redis://127.0.0.1:7000", "LIEBIAN_REDIS_CLUSTER": "1"}
+    )
+    assert by_flag.redis_cluster
+    named = load_settings({"LIEBIAN_REDIS_CHANNEL": "shop-a:invalidate"})
+    assert named.redis_channel == "shop-a:invalidate"
+    with pytest.raises(SettingsError, match="LIEBIAN_REDIS_CHANNEL"):
+        load_settings({"LIEBIAN_REDIS_CHANNEL": "x" * 101})
+    with pytest.raises(SettingsError, match="LIEBIAN_REDIS_URL"):
+        load_settings({"LIEBIAN_REDIS_URL": "http://127.0.0.1:7000"})
+    with pytest.raises(SettingsError, match="LIEBIAN_REDIS_CLUSTER"):
+        load_settings({"LIEBIAN_REDIS_CLUSTER": "maybe"})
+
+
+def test_cluster_keys_of_a_tenant_share_one_hash_slot():
+    from redis.crc import key_slot
+
+    from server.campaigns.redis_board import _held_key, _keys
+    from server.ratelimit import counter_key
+
+    board, members = _keys("tn_1", "cp_1", "2026-06")
+    other_board, _ = _keys("tn_1", "cp_2", "all")
+    slots = {key_slot(k.encode()) for k in (board, members, other_board, _held_key("tn_1"))}
+    assert len(slots) == 1  # one script reads a board with the tenant's held set
+    assert key_slot(counter_key("tn_1:lb_sdk_a", 1).encode()) == key_slot(
+        counter_key("tn_1:lb_admin_b", 2).encode()
+    )
+    assert counter_key("ip:10.0.0.1", 7) == "rl:{ip:10.0.0.1}:7"

@@ -291,3 +291,42 @@ def test_webhooks_are_delivered_once_with_both_nodes_delivering(client, nodes):
     finally:
         receiver.shutdown()
         receiver.server_close()
+
+
+@pytest.fixture(scope="module")
+def cluster_nodes(settings: Any, redis_cluster_url: str) -> Iterator[Nodes]:
+    yield from start_nodes(settings, redis_cluster_url)
+
+
+def test_on_a_redis_cluster_a_revocation_published_on_another_master_reaches_every_node(
+    client, cluster_nodes, redis_cluster_ports
+):
+    """The nodes subscribe on the first master; the revoking process publishes on the
+    second: PUBLISH on a cluster is broadcast to every node."""
+    from server.cli import _with_db
+    from server.tenants.service import rotate_keys
+
+    keys = make_tenant(client, "nodes-cluster-revoke")
+    a, b = cluster_nodes.tenant_on(0, keys), cluster_nodes.tenant_on(1, keys)
+    assert a.get("/v1/program").status_code == 200
+    assert b.get("/v1/program").status_code == 200
+    elsewhere = msgspec.structs.replace(
+        cluster_nodes.settings, redis_url=f"redis+cluster://127.0.0.1:{redis_cluster_ports[1]}"
+    )
+    asyncio.run(_with_db(elsewhere, lambda db: rotate_keys(db, keys.tenant_id, ("admin",))))
+    for node in (b, a):
+        took = refused_within(
+            lambda n=node: n.get("/v1/program").status_code == 401, BOUND + MARGIN
+        )
+        assert took is not None, "a node still accepts the revoked key after 150 ms"
+
+
+def test_on_a_redis_cluster_a_program_change_reaches_the_other_node(client, cluster_nodes):
+    keys = make_tenant(client, "nodes-cluster-program")
+    a, b = cluster_nodes.tenant_on(0, keys), cluster_nodes.tenant_on(1, keys)
+    assert b.get("/v1/program").json()["bind_mode"] != "last"
+    assert a.put("/v1/program", {"bind_mode": "last"}).status_code == 200
+    took = refused_within(
+        lambda: b.get("/v1/program").json()["bind_mode"] == "last", BOUND + MARGIN
+    )
+    assert took is not None, "node B still serves the old program after 150 ms"
