@@ -60,6 +60,7 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
 from server.campaigns.boards import DbBoard  # noqa: E402 - after the path fix
+from server.campaigns.redis_board import _held_key, _keys  # noqa: E402
 from server.campaigns.scores import UPSERT_SQL, apply_increments, period_keys  # noqa: E402
 from server.db import Database, connect, open_sqlite  # noqa: E402
 
@@ -550,8 +551,7 @@ async def run_redis(sqlite_db: Database, args: argparse.Namespace) -> None:
 
 async def _run_redis(redis: Any, board: Any, args: argparse.Namespace) -> None:
     n = args.redis_members
-    zset = f"lb:{TENANT}:{CAMPAIGN}:{KEY}"
-    hkey = f"lbm:{TENANT}:{CAMPAIGN}:{KEY}"
+    zset, hkey = _keys(TENANT, CAMPAIGN, KEY)
     rng = random.Random(3)
     sample_every = max(1, n // 5000)
     sample: list[tuple[str, str]] = []  # (distributor_id, member)
@@ -578,7 +578,7 @@ async def _run_redis(redis: Any, board: Any, args: argparse.Namespace) -> None:
             await pipe.execute()
     assert best is not None
     held = {best[1], *(rng.choice(sample)[0] for _ in range(HELD - 1))}
-    await redis.sadd(f"lbh:{TENANT}", *held)
+    await redis.sadd(_held_key(TENANT), *held)
     load_s = time.perf_counter() - t0
     log(
         f"[redis] {n:,} members bulk loaded (ZADD/HSET, 10,000 per command) in {load_s:.1f} s"
@@ -594,9 +594,7 @@ async def _run_redis(redis: Any, board: Any, args: argparse.Namespace) -> None:
         await board.apply(TENANT, changes[lo : lo + 1000])
     apply_s = time.perf_counter() - t0
     rate = rebuild / apply_s
-    await redis.delete(
-        f"lb:{TENANT}:cmp_bench_rebuild:{KEY}", f"lbm:{TENANT}:cmp_bench_rebuild:{KEY}"
-    )
+    await redis.delete(*_keys(TENANT, "cmp_bench_rebuild", KEY))
     log(
         f"  RedisBoard.apply, 1,000 changes per pipeline: {rate:,.0f} changes/s"
         f" ({rebuild:,} changes) vs bulk ZADD/HSET {n / load_s:,.0f}/s"
@@ -617,7 +615,7 @@ async def _run_redis(redis: Any, board: Any, args: argparse.Namespace) -> None:
 
     async def lua_rank(d: str) -> Any:
         assert rank_script is not None
-        return await rank_script(keys=[zset, hkey, f"lbh:{TENANT}"], args=[d, 3])
+        return await rank_script(keys=[zset, hkey, _held_key(TENANT)], args=[d, 3])
 
     async def top(_: Any) -> Any:
         return await board.top(TENANT, CAMPAIGN, KEY, 50)
@@ -727,8 +725,7 @@ async def _run_redis(redis: Any, board: Any, args: argparse.Namespace) -> None:
                     pipe.evalsha(
                         sha,
                         2,
-                        f"lb:{TENANT}:{c}:{key}",
-                        f"lbm:{TENANT}:{c}:{key}",
+                        *_keys(TENANT, c, key),
                         d,
                         delta,
                         f"{reached:017d}",
