@@ -5,6 +5,7 @@
     python -m bench upline balances          # only the graph and ledger figures
     python -m bench rewards posters sdk      # only other benches (any bench/bench_NAME.py)
     python -m bench api --profile /tmp/prof  # py-spy the app during its first measured run
+    python -m bench soak --minutes 10        # two nodes x two workers, mixed load (bench/soak.py)
 
 Sections, in this order: ``api`` (app vs bare Litestar through HTTP: GET /v1/program, POST
 /v1/referrals, POST /v1/orders), ``ratelimit`` (GET /v1/program with the rate limiter on vs
@@ -198,6 +199,11 @@ def print_summary(lines: list[Line], elapsed: float) -> None:
 
 
 def main(argv: list[str] | None = None) -> int:
+    argv = list(sys.argv[1:] if argv is None else argv)
+    if argv[:1] == ["soak"]:  # a long run with options of its own; never part of "all"
+        from bench import soak
+
+        return soak.main(argv[1:])
     args = parse_args(argv)
     others = other_benches()
     chosen = set(args.sections) or (MINE | {"others"})
