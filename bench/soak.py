@@ -119,11 +119,17 @@ def children(pid: int) -> list[int]:
 
 
 def processes(nodes: list[subprocess.Popen[bytes]]) -> dict[str, int]:
-    """``node1``, ``node1.w1``, ... -> pid (the uvicorn supervisor and its workers)."""
+    """``node1``, ``node1.w1``, ... -> pid (the uvicorn supervisor and its workers; the
+    multiprocessing helper it also starts is left out)."""
     out: dict[str, int] = {}
     for n, node in enumerate(nodes, 1):
         out[f"node{n}"] = node.pid
-        for w, pid in enumerate(children(node.pid), 1):
+        workers = [
+            pid
+            for pid in children(node.pid)
+            if b"resource_tracker" not in Path(f"/proc/{pid}/cmdline").read_bytes()
+        ]
+        for w, pid in enumerate(workers, 1):
             out[f"node{n}.w{w}"] = pid
     return out
 
@@ -259,7 +265,10 @@ async def setup(urls: list[str], keys: dict[str, str]) -> State:
     return State(keys["tenant_id"], sdk, admin, c.json()["id"], s.json()["id"], scenes)
 
 
-async def load(urls: list[str], st: State, rate: float, seconds: float) -> int:
+async def load(
+    urls: list[str], st: State, rate: float, seconds: float, warm: float, pids: dict[str, int]
+) -> tuple[int, dict[str, int]]:
+    """Send the mix; returns the requests sent and each process's RSS after ``warm`` s."""
     rng = random.Random(19)
     kinds = [k for k, weight in MIX for _ in range(weight)]
     clients = [
@@ -268,9 +277,12 @@ async def load(urls: list[str], st: State, rate: float, seconds: float) -> int:
     ]
     tasks: set[asyncio.Task[None]] = set()
     sent = 0
+    rss_warm: dict[str, int] = {}
     start = time.perf_counter()
     try:
         while (elapsed := time.perf_counter() - start) < seconds:
+            if not rss_warm and elapsed >= warm:
+                rss_warm = {name: rss_kb(pid) for name, pid in pids.items()}
             due = int(elapsed * rate) + 1
             while sent < due:
                 task = asyncio.create_task(
@@ -285,7 +297,7 @@ async def load(urls: list[str], st: State, rate: float, seconds: float) -> int:
     finally:
         for http in clients:
             await http.aclose()
-    return sent
+    return sent, rss_warm
 
 
 async def ledger(url: str, tenant_id: str) -> dict[str, int]:
@@ -381,7 +393,8 @@ def main(argv: list[str] | None = None) -> int:
             f"{args.minutes:g} min, Redis: {'yes' if args.redis_url else 'no'}"
         )
         t0 = time.perf_counter()
-        sent = asyncio.run(load(urls, st, args.rate, seconds))
+        warm = min(60.0, seconds / 5)  # first poster renders, pools filling, caches warming
+        sent, rss_warm = asyncio.run(load(urls, st, args.rate, seconds, warm, pids))
         took = time.perf_counter() - t0
         rss_end = {name: rss_kb(pid) for name, pid in pids.items()}
         totals = asyncio.run(ledger(url, st.tenant_id))
@@ -410,11 +423,12 @@ def main(argv: list[str] | None = None) -> int:
         ),
     ):
         print(f"  {label:<24}{mine:>12}{theirs:>13}    {'yes' if mine == theirs else 'NO'}")
-    print("\nRSS (MB)         start      end    change")
+    warm_s = min(60.0, args.minutes * 12)
+    print(f"\nRSS (MB)        start  warm ({warm_s:.0f} s)      end   end vs warm")
     for name in pids:
-        a, b = rss_start[name] / 1024, rss_end[name] / 1024
-        change = f"{(b - a) / a * 100:+.1f} %" if a else "-"
-        print(f"  {name:<12}{a:>8.1f} {b:>8.1f}   {change}")
+        a, w, b = rss_start[name] / 1024, rss_warm.get(name, 0) / 1024, rss_end[name] / 1024
+        change = f"{(b - w) / w * 100:+.1f} %" if w else "-"
+        print(f"  {name:<12}{a:>8.1f} {w:>12.1f} {b:>8.1f}   {change}")
     print("\nroute                                       n     p50 ms   p99 ms  errors")
     for route, values in sorted(st.latencies.items()):
         print(
