@@ -133,7 +133,7 @@ async def update_campaign(
         _encoder.encode(doc).decode(),
         data.red_packet.budget_fen if data.red_packet else None,
     )
-    invalidate_campaigns(tenant_id)
+    await publish_invalidation("campaigns", tenant_id, tx=tx)
     return await get_campaign(tx, tenant_id, campaign_id)
 
 
