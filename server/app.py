@@ -32,6 +32,7 @@ from server.orders.controller import OrderController
 from server.program.controller import ProgramController
 from server.ratelimit import RateLimits
 from server.redisconn import connect_redis
+from server.recruitment.controller import RecruitmentController
 from server.referrals.controller import (
     DistributorController,
     LinkController,
@@ -141,6 +142,7 @@ def create_app(settings: Settings | None = None, *, db: Database | None = None) 
             health,
             ProgramController,
             DistributorController,
+            RecruitmentController,
             LinkController,
             ReferralController,
             follow_link,

@@ -58,6 +58,12 @@ class Distributor(Table, tablename="distributors"):
     status = Varchar(length=8, default="active")  # active | held | frozen
     created_at_us = BigInt()
     updated_at_us = BigInt()
+    # Recruitment (server.recruitment): new | applied | approved | rejected. A row made while
+    # the program recruits openly is approved at once; under approval/threshold it starts new.
+    recruitment = Varchar(length=8, default="approved")
+    application = Text(default="")  # the application's form fields, JSON
+    recruitment_reason = Varchar(length=200, null=True, default=None)
+    recruitment_at_us = BigInt(null=True, default=None)
 
 
 class UserBinding(Table, tablename="user_bindings"):

@@ -87,8 +87,8 @@ async def record_order_fast(
     paid_at_us: int,
     fingerprint: str,
 ) -> OrderOut | None:
-    if db.engine != "postgres":
-        return None
+    if db.engine != "postgres" or program.recruitment.mode == "threshold":
+        return None  # the threshold mode's promotion is a step of the full statement
     if matching(
         await active_campaigns(db, tenant_id),
         paid_at_us,

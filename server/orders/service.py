@@ -178,6 +178,9 @@ async def record_order(
             webhook_event_id=webhook_event_id,
             webhook_event_type="commission.created",
             webhook_payload=payload,
+            threshold_fen=program.recruitment.threshold_fen
+            if program.recruitment.mode == "threshold"
+            else None,
         ),
     )
     if written == "key_taken":  # a concurrent request with the same key won the claim

@@ -18,6 +18,7 @@ import msgspec
 from server.campaigns.scores import write_increments
 from server.db import Connection, Database
 from server.ledger.totals import PG_CREDIT_STEP, add_entries
+from server.recruitment.service import THRESHOLD_CTE, THRESHOLD_SQL
 from server.webhooks.outbox import write_outbox
 
 __all__ = ["NewOrder", "Written", "insert_order"]
@@ -53,6 +54,9 @@ class NewOrder(msgspec.Struct, frozen=True):
     webhook_event_id: str = ""
     webhook_event_type: str = ""
     webhook_payload: str = ""
+    # The program's recruitment threshold (threshold mode only): a buyer whose own paid orders,
+    # net of refunds, reach it becomes a distributor in the order's transaction.
+    threshold_fen: int | None = None
 
 
 _PG_INSERT = f"""
@@ -99,16 +103,21 @@ u AS (
   FROM o CROSS JOIN unnest($24::text[]) AS x(endpoint)
   ON CONFLICT (tenant_id, endpoint_id, event_id) DO NOTHING
   RETURNING 1
-)
+){{threshold}}
 SELECT (SELECT COUNT(*) FROM k) AS claimed, (SELECT COUNT(*) FROM o) AS inserted
 """
+# The statement of the threshold recruitment mode: one more step, so every other mode's
+# statement stays as it was.
+_PG_INSERT_THRESHOLD = _PG_INSERT.replace("{threshold}", f", recruit AS ({THRESHOLD_CTE})")
+_PG_INSERT = _PG_INSERT.replace("{threshold}", "")
 
 _RELEASE_KEY = "DELETE FROM idempotency_keys WHERE tenant_id = $1 AND key = $2"
 
 
 async def _insert_pg(db: Connection, o: NewOrder) -> Written:
+    threshold = () if o.threshold_fen is None else (o.threshold_fen,)
     row = await db.fetchrow(
-        _PG_INSERT,
+        _PG_INSERT if o.threshold_fen is None else _PG_INSERT_THRESHOLD,
         o.tenant_id,
         o.order_id,
         o.user_id,
@@ -132,6 +141,7 @@ async def _insert_pg(db: Connection, o: NewOrder) -> Written:
         o.webhook_event_id,
         o.webhook_event_type,
         o.webhook_payload,
+        *threshold,
     )
     if row is None:  # cannot happen: the statement always returns one row
         raise RuntimeError("invariant broken: the order statement returned no row")
@@ -221,6 +231,8 @@ async def _insert_generic(db: Database, o: NewOrder) -> Written:
                 o.webhook_payload,
                 o.now_us,
             )
+        if o.threshold_fen is not None:
+            await tx.execute(THRESHOLD_SQL, o.tenant_id, o.user_id, o.now_us, o.threshold_fen)
     return "written"
 
 

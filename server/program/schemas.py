@@ -14,6 +14,8 @@ __all__ = [
     "PayoutLayout",
     "Program",
     "ProgramIn",
+    "Recruitment",
+    "RecruitmentMode",
 ]
 
 BindMode = Literal["first", "new_user_only", "last"]
@@ -42,6 +44,31 @@ class PayoutLayout(msgspec.Struct, forbid_unknown_fields=True, kw_only=True):
     header_row: bool = True
     # Text of the ``remark`` column; ``{settlement_id}`` and ``{cutoff_date}`` are filled in.
     remark: Annotated[str, msgspec.Meta(max_length=64)] = "佣金结算 {settlement_id}"
+
+
+RecruitmentMode = Literal["open", "approval", "threshold"]
+FormFieldName = Annotated[str, msgspec.Meta(pattern=r"^[a-z][a-z0-9_]{0,31}$")]
+
+
+class FormField(msgspec.Struct, forbid_unknown_fields=True, kw_only=True):
+    """A field of the distributor application form (姓名, 手机号 ...), a string of ≤ 500 chars."""
+
+    name: FormFieldName
+    label: Annotated[str, msgspec.Meta(max_length=64)] = ""
+    required: bool = False
+
+
+class Recruitment(msgspec.Struct, forbid_unknown_fields=True, kw_only=True):
+    """Who becomes a distributor: ``open`` (人人分销: anyone registered), ``approval``
+    (指定分销: a user applies, an operator approves), ``threshold`` (满额分销: a user whose own
+    paid orders, net of refunds, reach ``threshold_fen``)."""
+
+    mode: RecruitmentMode = "open"
+    threshold_fen: Annotated[int, msgspec.Meta(ge=1, le=10**12)] | None = None
+    # The application form (approval mode): at most 20 named fields.
+    form_fields: Annotated[list[FormField], msgspec.Meta(max_length=20)] = msgspec.field(
+        default_factory=list
+    )
 
 
 class ProgramIn(msgspec.Struct, forbid_unknown_fields=True, kw_only=True):
@@ -79,6 +106,7 @@ class ProgramIn(msgspec.Struct, forbid_unknown_fields=True, kw_only=True):
             "past it, 429 with Retry-After.",
         ),
     ] = 6000
+    recruitment: Recruitment = msgspec.field(default_factory=Recruitment)
 
 
 class Program(ProgramIn, kw_only=True):

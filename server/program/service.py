@@ -49,6 +49,16 @@ def validate_program(program: ProgramIn) -> None:
         raise InvalidInput(
             "timezone", f"{program.timezone!r} is not an IANA time zone such as 'Asia/Shanghai'"
         ) from None
+    recruitment = program.recruitment
+    if recruitment.mode == "threshold" and recruitment.threshold_fen is None:
+        raise InvalidInput(
+            "recruitment.threshold_fen",
+            "is required when recruitment.mode is 'threshold': the fen a user's own paid "
+            "orders (net of refunds) must reach",
+        )
+    names = [f.name for f in recruitment.form_fields]
+    if len(set(names)) != len(names):
+        raise InvalidInput("recruitment.form_fields", "each field name may appear once")
     parts = urlsplit(program.landing_url)
     if parts.scheme not in ("http", "https") or not parts.hostname:
         raise InvalidInput("landing_url", "must be an absolute http(s) URL")

@@ -19,6 +19,7 @@ from server.ledger.entries import list_entries
 from server.orders.schemas import EntryPage
 from server.program.service import get_program
 from server.public_urls import public_base_url
+from server.recruitment.rules import initial_state
 from server.referrals import service
 from server.referrals.fast import bind_new_user
 from server.referrals.schemas import (
@@ -54,8 +55,12 @@ class DistributorController(Controller):
                 "Holding or freezing a distributor (status) needs an admin-scoped key."
             )
 
+        mode = (await get_program(request.app.state.db, tenant_id)).recruitment.mode
+
         async def work(tx: Connection) -> Response[bytes]:
-            await service.upsert_distributor(tx, tenant_id, distributor_id, data)
+            await service.upsert_distributor(
+                tx, tenant_id, distributor_id, data, initial_state(mode)
+            )
             return json_response(await service.get_distributor(tx, tenant_id, distributor_id))
 
         return await run_idempotent(request, request.app.state.db, tenant_id, work)  # type: ignore[return-value]

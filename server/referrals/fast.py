@@ -34,7 +34,8 @@ u AS (
          $4::text
   FROM next_event CROSS JOIN tok
   WHERE EXISTS (SELECT 1 FROM distributors d WHERE d.tenant_id = $1
-                           AND d.distributor_id = $4 AND d.status = 'active')
+                           AND d.distributor_id = $4 AND d.status = 'active'
+                           AND d.recruitment = 'approved')
   ON CONFLICT (tenant_id, user_id) DO NOTHING
   RETURNING event_id
 ),{PG_NEW_LEAF_COUNTS},

@@ -11,6 +11,7 @@ import msgspec
 
 from server.campaigns.invites import RedPacketResult
 from server.common import AwareDatetime, ExternalId
+from server.recruitment.schemas import RecruitmentOut
 
 __all__ = [
     "Balance",
@@ -66,6 +67,8 @@ class Distributor(msgspec.Struct):
     balance: Balance
     created_at: str
     updated_at: str
+    # Recruitment state (new | applied | approved | rejected), reason and application form.
+    recruitment: RecruitmentOut | None = None
 
 
 class DistributorSummary(msgspec.Struct):

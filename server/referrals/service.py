@@ -16,6 +16,9 @@ from server.db import Connection, Database
 from server.errors import InvalidInput, NotFound
 from server.ledger.balances import balance_of
 from server.program.schemas import Program
+from server.program.service import get_program
+from server.recruitment.rules import RecruitmentState, binding_reason
+from server.recruitment.service import recruitment_of, require_sharing
 from server.referrals.graph import is_ancestor, upline_of
 from server.referrals.schemas import (
     Balance,
@@ -57,13 +60,20 @@ DAY_US = 86_400_000_000
 
 
 async def upsert_distributor(
-    tx: Connection, tenant_id: str, distributor_id: str, data: DistributorIn
+    tx: Connection,
+    tenant_id: str,
+    distributor_id: str,
+    data: DistributorIn,
+    recruitment: RecruitmentState = "approved",
 ) -> None:
-    """Insert or update; call inside a transaction."""
+    """Insert or update; call inside a transaction. A new row starts in ``recruitment``
+    (:func:`server.recruitment.rules.initial_state` of the program's mode); an update keeps
+    the row's recruitment state."""
     now = now_us()
     await tx.execute(
         "INSERT INTO distributors (tenant_id, distributor_id, nickname, avatar_url, tier, status,"
-        " created_at_us, updated_at_us) VALUES ($1, $2, $3, $4, $5, $6, $7, $7)"
+        " created_at_us, updated_at_us, recruitment)"
+        " VALUES ($1, $2, $3, $4, $5, $6, $7, $7, $10)"
         " ON CONFLICT (tenant_id, distributor_id) DO UPDATE SET nickname = excluded.nickname,"
         " avatar_url = excluded.avatar_url,"
         " tier = CASE WHEN $8 THEN excluded.tier ELSE distributors.tier END,"
@@ -78,6 +88,7 @@ async def upsert_distributor(
         now,
         data.tier is not None,
         data.status is not None,
+        recruitment,
     )
     mirror = tx.board_mirror
     if mirror is not None and data.status is not None:
@@ -96,7 +107,8 @@ async def upsert_distributor(
 
 async def get_distributor_row(db: Connection, tenant_id: str, distributor_id: str) -> Any:
     row = await db.fetchrow(
-        "SELECT distributor_id, nickname, avatar_url, tier, status, created_at_us, updated_at_us"
+        "SELECT distributor_id, nickname, avatar_url, tier, status, created_at_us, updated_at_us,"
+        " recruitment, application, recruitment_reason, recruitment_at_us"
         " FROM distributors WHERE tenant_id = $1 AND distributor_id = $2",
         tenant_id,
         distributor_id,
@@ -123,6 +135,7 @@ async def get_distributor(db: Connection, tenant_id: str, distributor_id: str) -
             direct_invitees=l1, indirect_invitees=l2 + l3, level2_invitees=l2, level3_invitees=l3
         ),
         balance=Balance(**balance),
+        recruitment=recruitment_of(row),
         created_at=from_us(row["created_at_us"]).isoformat(),
         updated_at=from_us(row["updated_at_us"]).isoformat(),
     )
@@ -247,8 +260,10 @@ async def ensure_link(
     db: Connection, tenant_id: str, data: LinkIn, base_url: str, page: str | None = None
 ) -> tuple[Link, bool]:
     """:func:`create_link`, and whether this call created it. ``base_url`` is the tenant's
-    public base (server.public_urls), ``page`` the program's mini-program page."""
-    await get_distributor_row(db, tenant_id, data.distributor_id)
+    public base (server.public_urls), ``page`` the program's mini-program page. A user who
+    may not share yet (recruitment) is refused with a 409 naming their state."""
+    row = await get_distributor_row(db, tenant_id, data.distributor_id)
+    require_sharing(await get_program(db, tenant_id), data.distributor_id, row)
     if data.campaign_id is not None:
         exists = await db.fetchval(
             "SELECT 1 FROM campaigns WHERE tenant_id = $1 AND campaign_id = $2",
@@ -457,12 +472,17 @@ async def _decide(
 ) -> tuple[Outcome, str | None]:
     if candidate == user_id:
         return "rejected", "self_referral"
-    status = await tx.fetchval(
-        "SELECT status FROM distributors WHERE tenant_id = $1 AND distributor_id = $2",
+    inviter = await tx.fetchrow(
+        "SELECT status, recruitment FROM distributors WHERE tenant_id = $1 AND distributor_id = $2",
         tenant_id,
         candidate,
     )
-    if status != "active":
+    not_sharing = binding_reason(
+        program.recruitment.mode, None if inviter is None else inviter["recruitment"]
+    )
+    if not_sharing is not None:
+        return "rejected", not_sharing
+    if inviter is None or inviter["status"] != "active":
         return "rejected", "inviter_not_active"
     if existing == candidate:
         return "kept", "already_bound_to_inviter"

@@ -28,6 +28,7 @@ from server.campaigns.service import campaign_row
 from server.db import Connection
 from server.errors import FieldError, NotFound
 from server.program.service import get_program
+from server.recruitment.service import require_sharing
 from server.referrals.schemas import LinkIn
 from server.referrals.service import create_link, get_distributor_row
 from server.share_posters.failures import (
@@ -211,7 +212,13 @@ async def render_for(
     fmt: Fmt,
     base_url: str,
 ) -> tuple[str, bytes]:
-    """(content hash, image bytes) of the distributor's poster."""
+    """(content hash, image bytes) of the distributor's poster; 409 naming the state for a
+    user who may not share (recruitment), checked before the cache under approval/threshold
+    (on a miss, in every mode, by the link the poster carries)."""
+    program = await get_program(db, tenant_id)
+    if program.recruitment.mode != "open":
+        row = await get_distributor_row(db, tenant_id, distributor_id)
+        require_sharing(program, distributor_id, row)
     key = (tenant_id, distributor_id, campaign_id, template_name, fmt, base_url)
     digest = cache.request(key)
     if digest is not None:

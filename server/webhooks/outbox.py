@@ -32,6 +32,8 @@ EVENT_TYPES = (
     "campaign.closed",
     "settlement.approved",
     "settlement.paid",
+    "distributor.approved",
+    "distributor.rejected",
 )
 ENDPOINT_CACHE_SECONDS = 2.0
 _cache: dict[str, tuple[float, list[tuple[str, frozenset[str]]]]] = {}

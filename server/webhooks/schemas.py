@@ -14,6 +14,8 @@ EventType = Literal[
     "campaign.closed",
     "settlement.approved",
     "settlement.paid",
+    "distributor.approved",
+    "distributor.rejected",
 ]
 
 

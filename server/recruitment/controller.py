@@ -1,0 +1,91 @@
+"""``/v1/distributors/{id}/application|approve|reject``: recruitment in the approval mode."""
+
+from __future__ import annotations
+
+from typing import Annotated, Any
+
+from litestar import Controller, Request, Response, post
+from litestar.params import JSONBody, PathParameter
+
+from server.common import json_response
+from server.db import Connection
+from server.idempotency import run_idempotent
+from server.program.service import get_program
+from server.recruitment import service
+from server.recruitment.schemas import ApplicationIn, DecisionIn
+from server.referrals.schemas import Distributor
+from server.referrals.service import get_distributor
+
+__all__ = ["RecruitmentController"]
+
+IdPath = Annotated[str, PathParameter(min_length=1, max_length=64, pattern=r"^[^\s/]+$")]
+
+
+class RecruitmentController(Controller):
+    path = "/v1/distributors"
+    tags = ["distributors"]
+
+    @post(
+        "/{distributor_id:str}/application",
+        summary="A user applies to become a distributor (approval mode), with the form's fields",
+        status_code=200,
+        opt={"scope": "sdk"},
+    )
+    async def apply(
+        self,
+        request: Request[Any, Any, Any],
+        distributor_id: IdPath,
+        data: JSONBody[ApplicationIn],
+    ) -> Response[Distributor]:
+        tenant_id = request.auth.tenant_id
+        program = await get_program(request.app.state.db, tenant_id)
+
+        async def work(tx: Connection) -> Response[bytes]:
+            await service.apply(tx, tenant_id, program, distributor_id, data)
+            return json_response(await get_distributor(tx, tenant_id, distributor_id))
+
+        return await run_idempotent(request, request.app.state.db, tenant_id, work)  # type: ignore[return-value]
+
+    @post(
+        "/{distributor_id:str}/approve",
+        summary="An operator approves a distributor (webhook distributor.approved)",
+        status_code=200,
+        opt={"scope": "admin"},
+    )
+    async def approve(
+        self,
+        request: Request[Any, Any, Any],
+        distributor_id: IdPath,
+        data: JSONBody[DecisionIn | None] = None,
+    ) -> Response[Distributor]:
+        return await self._decide(request, distributor_id, True, data)
+
+    @post(
+        "/{distributor_id:str}/reject",
+        summary="An operator rejects an application with a reason (webhook distributor.rejected)",
+        status_code=200,
+        opt={"scope": "admin"},
+    )
+    async def reject(
+        self,
+        request: Request[Any, Any, Any],
+        distributor_id: IdPath,
+        data: JSONBody[DecisionIn],
+    ) -> Response[Distributor]:
+        return await self._decide(request, distributor_id, False, data)
+
+    async def _decide(
+        self,
+        request: Request[Any, Any, Any],
+        distributor_id: str,
+        approve: bool,
+        data: DecisionIn | None,
+    ) -> Response[Distributor]:
+        tenant_id = request.auth.tenant_id
+        reason = None if data is None else data.reason
+
+        async def work(tx: Connection) -> Response[bytes]:
+            await service.decide(tx, tenant_id, distributor_id, approve, reason)
+            return json_response(await get_distributor(tx, tenant_id, distributor_id))
+
+        return await run_idempotent(request, request.app.state.db, tenant_id, work)  # type: ignore[return-value]
