@@ -11,6 +11,7 @@ and a server of slightly different versions still understand each other.
 from __future__ import annotations
 
 from datetime import datetime
+from typing import Any
 
 import msgspec
 
@@ -34,6 +35,7 @@ __all__ = [
     "OrderExplanation",
     "Prize",
     "Program",
+    "Recruitment",
     "RedPacket",
     "RedPacketResult",
     "RedPacketState",
@@ -66,6 +68,19 @@ class DistributorCounts(msgspec.Struct, kw_only=True, frozen=True):
     level3_invitees: int = 0
 
 
+class Recruitment(msgspec.Struct, kw_only=True, frozen=True):
+    """How far a user is on the way to being a distributor (the program's recruitment mode).
+
+    `state`: "new" (registered, not a distributor) | "applied" (awaiting an operator) |
+    "approved" | "rejected" (`reason` says why); `form`: the application's fields.
+    """
+
+    state: str
+    reason: str | None = None
+    form: dict[str, str] = {}
+    updated_at: datetime | None = None
+
+
 class Distributor(msgspec.Struct, kw_only=True, frozen=True):
     """A distributor's profile and balance.
 
@@ -83,6 +98,7 @@ class Distributor(msgspec.Struct, kw_only=True, frozen=True):
     balance: Balance
     created_at: datetime | None = None
     updated_at: datetime | None = None
+    recruitment: Recruitment | None = None
 
 
 class LedgerEntry(msgspec.Struct, kw_only=True, frozen=True):
@@ -281,6 +297,7 @@ class Program(msgspec.Struct, kw_only=True, frozen=True):
     avatar_hosts: list[str] = []
     short_link_base_url: str | None = None
     mini_program_page: str | None = None
+    recruitment: dict[str, Any] | None = None
     updated_at: datetime | None = None
 
 

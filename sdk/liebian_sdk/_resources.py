@@ -94,6 +94,37 @@ class Distributors(Resource[M]):
         params = compact(level=level, limit=limit, cursor=cursor)
         return Call("GET", path, decoder(TeamPage), params=params)
 
+    @endpoint
+    def apply(
+        self,
+        distributor_id: str,
+        form: Mapping[str, str] | None = None,
+        *,
+        idempotency_key: str | None = None,
+    ) -> Call[Distributor]:
+        """Apply to become a distributor (the program's `approval` recruitment mode), with the
+        program's form fields; `.recruitment.state` is then "applied"."""
+        path = f"/v1/distributors/{segment(distributor_id)}/application"
+        body = {"form": dict(form or {})}
+        return Call("POST", path, _distributor, json=body, idempotency_key=idempotency_key)
+
+    @endpoint
+    def approve(
+        self, distributor_id: str, *, idempotency_key: str | None = None
+    ) -> Call[Distributor]:
+        """Approve a user as a distributor (admin scope); webhook `distributor.approved`."""
+        path = f"/v1/distributors/{segment(distributor_id)}/approve"
+        return Call("POST", path, _distributor, idempotency_key=idempotency_key)
+
+    @endpoint
+    def reject(
+        self, distributor_id: str, reason: str, *, idempotency_key: str | None = None
+    ) -> Call[Distributor]:
+        """Reject an application with a reason (admin scope); webhook `distributor.rejected`."""
+        path = f"/v1/distributors/{segment(distributor_id)}/reject"
+        body = {"reason": reason}
+        return Call("POST", path, _distributor, json=body, idempotency_key=idempotency_key)
+
 
 class Links(Resource[M]):
     """Share links (推广链接); the same input returns the same link."""
@@ -204,6 +235,7 @@ class ProgramResource(Resource[M]):
         avatar_hosts: Sequence[str] | None = None,
         short_link_base_url: str | None = None,
         mini_program_page: str | None = None,
+        recruitment: Mapping[str, Any] | None = None,
         idempotency_key: str | None = None,
     ) -> Call[Program]:
         """Replace the program. `bind_validity_days=None` means bindings never lapse; other
@@ -221,6 +253,7 @@ class ProgramResource(Resource[M]):
             avatar_hosts=None if avatar_hosts is None else list(avatar_hosts),
             short_link_base_url=short_link_base_url,
             mini_program_page=mini_program_page,
+            recruitment=None if recruitment is None else dict(recruitment),
         )
         body["bind_validity_days"] = bind_validity_days
         return Call("PUT", "/v1/program", _program, json=body, idempotency_key=idempotency_key)

@@ -53,12 +53,9 @@ class RecruitmentController(Controller):
         opt={"scope": "admin"},
     )
     async def approve(
-        self,
-        request: Request[Any, Any, Any],
-        distributor_id: IdPath,
-        data: JSONBody[DecisionIn | None] = None,
+        self, request: Request[Any, Any, Any], distributor_id: IdPath
     ) -> Response[Distributor]:
-        return await self._decide(request, distributor_id, True, data)
+        return await self._decide(request, distributor_id, True, None)
 
     @post(
         "/{distributor_id:str}/reject",

@@ -19,7 +19,7 @@ class ApplicationIn(msgspec.Struct, forbid_unknown_fields=True, kw_only=True):
 
 
 class DecisionIn(msgspec.Struct, forbid_unknown_fields=True, kw_only=True):
-    # Shown to the applicant; required to reject, optional to approve.
+    # Why the application is rejected (shown to the applicant), 1-200 characters.
     reason: Annotated[str, msgspec.Meta(min_length=1, max_length=200)] | None = None
 
 
