@@ -48,6 +48,7 @@ from server.share_posters.controller import (
 )
 from server.share_posters.pool import RenderPool
 from server.share_posters.service import PosterCache
+from server.tiers.controller import TierController
 from server.webhooks.controller import WebhookController
 from server.webhooks.delivery import DeliveryPolicy
 from server.webhooks.worker import WebhookWorker
@@ -143,6 +144,7 @@ def create_app(settings: Settings | None = None, *, db: Database | None = None) 
             ProgramController,
             DistributorController,
             RecruitmentController,
+            TierController,
             LinkController,
             ReferralController,
             follow_link,

@@ -64,6 +64,8 @@ class Distributor(Table, tablename="distributors"):
     application = Text(default="")  # the application's form fields, JSON
     recruitment_reason = Varchar(length=200, null=True, default=None)
     recruitment_at_us = BigInt(null=True, default=None)
+    # Index into the program's tiers (0 = the first); sets the rates this distributor earns.
+    tier_level = Integer(default=0)
 
 
 class UserBinding(Table, tablename="user_bindings"):

@@ -26,7 +26,39 @@ __all__ = ["record_order_fast"]
 DAY_US = 86_400_000_000
 _ACTIVE = "(b{n}.expires_at_us IS NULL OR b{n}.expires_at_us > $5)"
 
-ORDER_SQL = f"""
+_CHAIN = """chain AS (
+  SELECT x.d, x.lvl::int AS lvl, ($9::int[])[x.lvl] AS rate,
+         ($4::bigint * ($9::int[])[x.lvl]) / 10000 AS amt
+  FROM ctx CROSS JOIN LATERAL unnest(
+    CASE WHEN $8::bool AND ctx.buyer_active IS TRUE
+         THEN ARRAY[$3::text, ctx.l1, ctx.l2, ctx.l3]
+         ELSE ARRAY[ctx.l1, ctx.l2, ctx.l3] END
+  ) WITH ORDINALITY AS x(d, lvl)
+  WHERE x.d IS NOT NULL AND x.lvl <= cardinality($9::int[])
+)"""
+# With tiers: $9 holds every tier's rates, tier after tier ($12 levels each, $13 tiers), and
+# each earner's rate is at their tier's row (rewards.tiers.rates_for, in SQL).
+_TIERED_CHAIN = """credited AS (
+  SELECT x.d, x.lvl::int AS lvl
+  FROM ctx CROSS JOIN LATERAL unnest(
+    CASE WHEN $8::bool AND ctx.buyer_active IS TRUE
+         THEN ARRAY[$3::text, ctx.l1, ctx.l2, ctx.l3]
+         ELSE ARRAY[ctx.l1, ctx.l2, ctx.l3] END
+  ) WITH ORDINALITY AS x(d, lvl)
+  WHERE x.d IS NOT NULL AND x.lvl <= $12::int
+),
+rated AS (
+  SELECT c.d, c.lvl,
+    ($9::int[])[LEAST(GREATEST(COALESCE(t.tier_level, 0), 0), $13::int - 1) * $12::int + c.lvl]
+      AS rate
+  FROM credited c
+  LEFT JOIN distributors t ON t.tenant_id = $1 AND t.distributor_id = c.d
+),
+chain AS (
+  SELECT d, lvl, rate, ($4::bigint * rate) / 10000 AS amt FROM rated
+)"""
+
+_ORDER_SQL = f"""
 WITH ctx AS (
   SELECT b1.inviter_id AS l1, b2.inviter_id AS l2, b3.inviter_id AS l3, b1.event_id,
     (SELECT d.status = 'active' FROM distributors d
@@ -39,16 +71,7 @@ WITH ctx AS (
   LEFT JOIN user_bindings b3 ON b3.tenant_id = $1 AND b3.user_id = b2.inviter_id
     AND b3.inviter_id IS NOT NULL AND {_ACTIVE.format(n=3)}
 ),
-chain AS (
-  SELECT x.d, x.lvl::int AS lvl, ($9::int[])[x.lvl] AS rate,
-         ($4::bigint * ($9::int[])[x.lvl]) / 10000 AS amt
-  FROM ctx CROSS JOIN LATERAL unnest(
-    CASE WHEN $8::bool AND ctx.buyer_active IS TRUE
-         THEN ARRAY[$3::text, ctx.l1, ctx.l2, ctx.l3]
-         ELSE ARRAY[ctx.l1, ctx.l2, ctx.l3] END
-  ) WITH ORDINALITY AS x(d, lvl)
-  WHERE x.d IS NOT NULL AND x.lvl <= cardinality($9::int[])
-),
+{{chain}},
 o AS (
   INSERT INTO orders (tenant_id, order_id, user_id, amount_fen, paid_at_us, campaign_id, upline,
                       rates_bps, event_id, request_hash, created_at_us)
@@ -77,6 +100,8 @@ u AS (
 SELECT (SELECT COUNT(*) FROM o) AS inserted, e.distributor_id, e.level, e.amount_fen
 FROM (SELECT 1) AS one LEFT JOIN e ON TRUE
 """
+ORDER_SQL = _ORDER_SQL.replace("{chain}", _CHAIN)
+ORDER_TIERS_SQL = _ORDER_SQL.replace("{chain}", _TIERED_CHAIN)
 
 
 async def record_order_fast(
@@ -98,8 +123,12 @@ async def record_order_fast(
         return None
     now = now_us()
     available_at = paid_at_us + program.freeze_days * DAY_US
+    tiers = program.tiers
+    depth = len(program.commission_bps)
+    rates = [r for t in tiers for r in t.commission_bps] if tiers else list(program.commission_bps)
+    tiered = (depth, len(tiers)) if tiers else ()
     rows = await db.fetch(
-        ORDER_SQL,
+        ORDER_TIERS_SQL if tiers else ORDER_SQL,
         tenant_id,
         data.order_id,
         data.user_id,
@@ -108,9 +137,10 @@ async def record_order_fast(
         data.campaign_id,
         fingerprint,
         program.self_purchase_commission,
-        list(program.commission_bps),
+        rates,
         now,
         available_at,
+        *tiered,
     )
     if not rows or not rows[0]["inserted"]:
         return None  # the order id exists: the full path replays it (or answers 409)

@@ -40,6 +40,7 @@ from server.orders.store import NewOrder, insert_order
 from server.program.schemas import Program
 from server.referrals.graph import UPLINE_SQL
 from server.settlements.netting import lock_out_approvals
+from server.tiers.service import promote, upline_rates, wants_promotion
 from server.webhooks.outbox import endpoints_for, enqueue_event, event_envelope
 
 __all__ = ["record_order", "record_refund"]
@@ -63,6 +64,16 @@ SELECT u.l1, u.l2, u.l3, u.event_id,
 FROM (SELECT 1 AS one) AS one
 LEFT JOIN ({UPLINE_SQL}) AS u ON 1 = 1
 """
+# With tiers: each earner's tier index as well (the rates follow the earner's tier).
+ORDER_CONTEXT_TIERS_SQL = ORDER_CONTEXT_SQL.replace(
+    "SELECT u.l1, u.l2, u.l3, u.event_id,",
+    "SELECT u.l1, u.l2, u.l3, u.event_id,"
+    + "".join(
+        f" (SELECT d.tier_level FROM distributors d WHERE d.tenant_id = $1"
+        f" AND d.distributor_id = {who}) AS {name},"
+        for who, name in (("$2", "t0"), ("u.l1", "t1"), ("u.l2", "t2"), ("u.l3", "t3"))
+    ),
+)
 
 
 def order_fingerprint(data: OrderIn, paid_at_us: int) -> str:
@@ -96,6 +107,14 @@ def _credited_chain(row: Any, user_id: str, program: Program) -> list[str]:
     return upline[: len(program.commission_bps)]
 
 
+def _rates(row: Any, upline: list[str], user_id: str, program: Program) -> list[int]:
+    """The rate of each credited level: the program's, or each earner's tier's."""
+    if not program.tiers or row is None:
+        return list(program.commission_bps[: len(upline)])
+    names = ["t0", "t1", "t2", "t3"] if upline and upline[0] == user_id else ["t1", "t2", "t3"]
+    return upline_rates(program, [int(row[n] or 0) for n in names[: len(upline)]])
+
+
 async def record_order(
     db: Database,
     tenant_id: str,
@@ -110,16 +129,22 @@ async def record_order(
     if idempotency_key is None:
         fast = await record_order_fast(db, tenant_id, program, data, paid_at_us, fingerprint)
         if fast is not None:
+            await _promote_after(db, tenant_id, program, data.user_id, fast)
             return fast, False
     row = await db.fetchrow(
-        ORDER_CONTEXT_SQL, tenant_id, data.user_id, paid_at_us, data.order_id, idempotency_key
+        ORDER_CONTEXT_TIERS_SQL if program.tiers else ORDER_CONTEXT_SQL,
+        tenant_id,
+        data.user_id,
+        paid_at_us,
+        data.order_id,
+        idempotency_key,
     )
     if row is not None and row["key_hash"] is not None and row["key_hash"] != idempotency_hash:
         raise Conflict(_KEY_REUSED)
     if row is not None and row["existing_hash"] is not None:
         return await _replay(db, tenant_id, data.order_id, fingerprint), True
     upline = _credited_chain(row, data.user_id, program)
-    rates = list(program.commission_bps[: len(upline)])
+    rates = _rates(row, upline, data.user_id, program)
     amounts = split_commission(data.amount_fen, rates) if rates else []
     available_at = paid_at_us + program.freeze_days * DAY_US
     now = now_us()
@@ -189,7 +214,17 @@ async def record_order(
     if written == "order_exists":  # a concurrent request with the same order id won the insert
         return await _replay(db, tenant_id, data.order_id, fingerprint), True
     await mirror_increments(db, tenant_id, scores)
+    await _promote_after(db, tenant_id, program, data.user_id, result)
     return result, False
+
+
+async def _promote_after(
+    db: Database, tenant_id: str, program: Program, buyer: str, result: OrderOut
+) -> None:
+    """An order can lift the credited upline (team sales) and the buyer (own sales)."""
+    if wants_promotion(program):
+        credited = [c.distributor_id for c in result.commissions]
+        await promote(db, tenant_id, program, [*credited, buyer])
 
 
 _KEY_REUSED = (

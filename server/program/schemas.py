@@ -14,8 +14,10 @@ __all__ = [
     "PayoutLayout",
     "Program",
     "ProgramIn",
+    "PromoteWhen",
     "Recruitment",
     "RecruitmentMode",
+    "TierIn",
 ]
 
 BindMode = Literal["first", "new_user_only", "last"]
@@ -71,6 +73,23 @@ class Recruitment(msgspec.Struct, forbid_unknown_fields=True, kw_only=True):
     )
 
 
+class PromoteWhen(msgspec.Struct, forbid_unknown_fields=True, kw_only=True):
+    """Conditions of promotion into a tier; every one given must hold (see rewards.tiers)."""
+
+    team_size_l1: Annotated[int, msgspec.Meta(ge=1, le=10**9)] | None = None
+    team_sales_fen: Annotated[int, msgspec.Meta(ge=1, le=10**14)] | None = None
+    team_sales_days: Annotated[int, msgspec.Meta(ge=1, le=3660)] | None = None
+    own_sales_fen: Annotated[int, msgspec.Meta(ge=1, le=10**14)] | None = None
+
+
+class TierIn(msgspec.Struct, forbid_unknown_fields=True, kw_only=True):
+    """A distributor tier (分销员等级): its per-level rates and how one is promoted into it."""
+
+    name: Annotated[str, msgspec.Meta(min_length=1, max_length=32)]
+    commission_bps: list[Bps]
+    promote_when: PromoteWhen | None = None
+
+
 class ProgramIn(msgspec.Struct, forbid_unknown_fields=True, kw_only=True):
     """``PUT /v1/program``: every field optional; an omitted one takes its default."""
 
@@ -107,6 +126,11 @@ class ProgramIn(msgspec.Struct, forbid_unknown_fields=True, kw_only=True):
         ),
     ] = 6000
     recruitment: Recruitment = msgspec.field(default_factory=Recruitment)
+    # Tiers, lowest first (at most 10); empty: everyone earns commission_bps. The first tier
+    # is where every distributor starts.
+    tiers: Annotated[list[TierIn], msgspec.Meta(max_length=10)] = msgspec.field(
+        default_factory=list
+    )
 
 
 class Program(ProgramIn, kw_only=True):

@@ -11,12 +11,14 @@ import msgspec
 
 from rewards.commission import validate_commission_rates
 from rewards.errors import RewardConfigError
+from rewards.tiers import validate_tiers
 from server.coherence import ALL, publish_invalidation, register
 from server.common import from_us, now_us
 from server.db import Connection
 from server.errors import InvalidInput
 from server.program.schemas import Program, ProgramIn
 from server.settings import check_public_base_url
+from server.tiers.service import tier_rules
 
 __all__ = ["get_program", "get_program_json", "put_program", "validate_program"]
 
@@ -49,6 +51,10 @@ def validate_program(program: ProgramIn) -> None:
         raise InvalidInput(
             "timezone", f"{program.timezone!r} is not an IANA time zone such as 'Asia/Shanghai'"
         ) from None
+    try:
+        validate_tiers(len(program.commission_bps), tier_rules(program))
+    except RewardConfigError as exc:
+        raise InvalidInput(exc.field, exc.message) from None
     recruitment = program.recruitment
     if recruitment.mode == "threshold" and recruitment.threshold_fen is None:
         raise InvalidInput(

@@ -17,6 +17,7 @@ from server.errors import InvalidInput, NotFound
 from server.idempotency import run_idempotent
 from server.ledger.entries import list_entries
 from server.orders.schemas import EntryPage
+from server.program.schemas import Program
 from server.program.service import get_program
 from server.public_urls import public_base_url
 from server.recruitment.rules import initial_state
@@ -33,6 +34,7 @@ from server.referrals.schemas import (
     ReferralOut,
     TeamPage,
 )
+from server.tiers.service import promote, wants_promotion
 
 IdPath = Annotated[str, PathParameter(min_length=1, max_length=64, pattern=r"^[^\s/]+$")]
 
@@ -196,15 +198,25 @@ class ReferralController(Controller):
                 db, tenant_id, program, data.user_id, link, occurred, data.scene
             )
             if fast is not None:
+                await _promote_inviter(db, tenant_id, program, fast)
                 return json_response(fast)  # type: ignore[return-value]
 
         async def work(tx: Connection) -> Response[bytes]:
             result = await service.bind_referral(
                 tx, tenant_id, program, data.user_id, link, occurred, data.scene
             )
+            await _promote_inviter(tx, tenant_id, program, result)
             return json_response(result)
 
         return await run_idempotent(request, db, tenant_id, work)  # type: ignore[return-value]
+
+
+async def _promote_inviter(
+    db: Connection, tenant_id: str, program: Program, result: ReferralOut
+) -> None:
+    """A new binding grows the inviter's level-1 team: evaluate their promotion."""
+    if result.outcome == "bound" and result.inviter_id is not None and wants_promotion(program):
+        await promote(db, tenant_id, program, [result.inviter_id])
 
 
 @get(

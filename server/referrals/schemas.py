@@ -69,6 +69,10 @@ class Distributor(msgspec.Struct):
     updated_at: str
     # Recruitment state (new | applied | approved | rejected), reason and application form.
     recruitment: RecruitmentOut | None = None
+    # The distributor's tier among the program's tiers (0 = the first; its name, null when the
+    # program has no tiers): it sets the rates they earn.
+    tier_level: int = 0
+    tier_name: str | None = None
 
 
 class DistributorSummary(msgspec.Struct):

@@ -35,6 +35,7 @@ from server.referrals.schemas import (
     TeamPage,
 )
 from server.referrals.teams import apply_lapses, move_user, read_counts
+from server.tiers.service import tier_name
 
 __all__ = [
     "bind_referral",
@@ -108,7 +109,7 @@ async def upsert_distributor(
 async def get_distributor_row(db: Connection, tenant_id: str, distributor_id: str) -> Any:
     row = await db.fetchrow(
         "SELECT distributor_id, nickname, avatar_url, tier, status, created_at_us, updated_at_us,"
-        " recruitment, application, recruitment_reason, recruitment_at_us"
+        " recruitment, application, recruitment_reason, recruitment_at_us, tier_level"
         " FROM distributors WHERE tenant_id = $1 AND distributor_id = $2",
         tenant_id,
         distributor_id,
@@ -136,6 +137,8 @@ async def get_distributor(db: Connection, tenant_id: str, distributor_id: str) -
         ),
         balance=Balance(**balance),
         recruitment=recruitment_of(row),
+        tier_level=int(row["tier_level"]),
+        tier_name=tier_name(await get_program(db, tenant_id), int(row["tier_level"])),
         created_at=from_us(row["created_at_us"]).isoformat(),
         updated_at=from_us(row["updated_at_us"]).isoformat(),
     )

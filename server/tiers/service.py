@@ -1,0 +1,166 @@
+"""Tiers in the server: the program's tiers as rules, the rates of an upline, promotion.
+
+Promotion is evaluated only for the distributors an event can move: the inviter of a new
+binding (team size), the credited upline and the buyer of an order (team and own sales). A
+refund only lowers those figures and demotion is an operator's, so a refund evaluates nothing.
+It runs after the event's own write; a crash in between leaves the promotion to the
+distributor's next event. Nothing ever scans every distributor.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Sequence
+from typing import Any
+
+from rewards.tiers import (
+    Conditions,
+    Metrics,
+    TierRule,
+    qualifying_level,
+    rates_for,
+    windows_above,
+)
+from server.common import now_us
+from server.db import Connection
+from server.errors import InvalidInput
+from server.program.schemas import Program, ProgramIn
+
+__all__ = [
+    "METRICS_SQL",
+    "promote",
+    "set_tier",
+    "tier_name",
+    "tier_rules",
+    "upline_rates",
+    "wants_promotion",
+]
+
+DAY_US = 86_400_000_000
+_rules: dict[int, tuple[ProgramIn, tuple[TierRule, ...]]] = {}
+
+
+def tier_rules(program: ProgramIn) -> tuple[TierRule, ...]:
+    """The program's tiers as :class:`rewards.tiers.TierRule` (cached per program object)."""
+    hit = _rules.get(id(program))
+    if hit is not None and hit[0] is program:
+        return hit[1]
+    rules = tuple(
+        TierRule(
+            name=t.name,
+            commission_bps=tuple(t.commission_bps),
+            promote_when=None
+            if t.promote_when is None
+            else Conditions(
+                team_size_l1=t.promote_when.team_size_l1,
+                team_sales_fen=t.promote_when.team_sales_fen,
+                team_sales_days=t.promote_when.team_sales_days,
+                own_sales_fen=t.promote_when.own_sales_fen,
+            ),
+        )
+        for t in program.tiers
+    )
+    if len(_rules) > 1000:
+        _rules.clear()
+    _rules[id(program)] = (program, rules)
+    return rules
+
+
+def upline_rates(program: Program, levels: Sequence[int]) -> list[int]:
+    """The rate at each upline level, from each earner's tier index (``levels``)."""
+    return rates_for(program.commission_bps, tier_rules(program), levels)
+
+
+def tier_name(program: Program, level: int) -> str | None:
+    rules = tier_rules(program)
+    return rules[min(max(level, 0), len(rules) - 1)].name if rules else None
+
+
+def wants_promotion(program: Program) -> bool:
+    """Whether any tier can be reached by promotion (else nothing is evaluated)."""
+    return any(
+        r.promote_when is not None and not r.promote_when.empty() for r in tier_rules(program)
+    )
+
+
+# A distributor's tier and figures: $1 tenant, $2 distributor, $3 now, $4 team sales since.
+METRICS_SQL = """
+SELECT d.tier_level,
+  (SELECT COUNT(*) FROM user_bindings b WHERE b.tenant_id = $1 AND b.inviter_id = $2
+     AND (b.expires_at_us IS NULL OR b.expires_at_us > $3)) AS team_size_l1,
+  (SELECT COALESCE(SUM(o.amount_fen), 0) FROM ledger_entries e JOIN orders o
+     ON o.tenant_id = e.tenant_id AND o.order_id = e.order_id
+   WHERE e.tenant_id = $1 AND e.distributor_id = $2 AND e.kind = 'commission'
+     AND o.paid_at_us >= $4)
+  - (SELECT COALESCE(SUM(r.amount_fen), 0) FROM ledger_entries e JOIN orders o
+     ON o.tenant_id = e.tenant_id AND o.order_id = e.order_id
+     JOIN refunds r ON r.tenant_id = o.tenant_id AND r.order_id = o.order_id
+   WHERE e.tenant_id = $1 AND e.distributor_id = $2 AND e.kind = 'commission'
+     AND o.paid_at_us >= $4) AS team_sales_fen,
+  (SELECT COALESCE(SUM(ow.amount_fen), 0) FROM orders ow
+   WHERE ow.tenant_id = $1 AND ow.user_id = $2)
+  - (SELECT COALESCE(SUM(rf.amount_fen), 0) FROM refunds rf JOIN orders ro
+     ON ro.tenant_id = rf.tenant_id AND ro.order_id = rf.order_id
+   WHERE rf.tenant_id = $1 AND ro.user_id = $2) AS own_sales_fen
+FROM distributors d WHERE d.tenant_id = $1 AND d.distributor_id = $2
+"""
+
+
+async def promote(
+    db: Connection, tenant_id: str, program: Program, distributor_ids: Iterable[str]
+) -> dict[str, int]:
+    """Promote each of ``distributor_ids`` whose figures meet a higher tier's conditions;
+    returns {distributor_id: new tier index} of those promoted."""
+    rules = tier_rules(program)
+    if not wants_promotion(program):
+        return {}
+    now = now_us()
+    promoted: dict[str, int] = {}
+    for distributor_id in dict.fromkeys(distributor_ids):
+        level = await db.fetchval(
+            "SELECT tier_level FROM distributors WHERE tenant_id = $1 AND distributor_id = $2",
+            tenant_id,
+            distributor_id,
+        )
+        if level is None or int(level) >= len(rules) - 1:
+            continue
+        current = int(level)
+        metrics: dict[int | None, Metrics] = {}
+        for days in windows_above(rules, current):
+            since = -(2**62) if days is None else now - days * DAY_US
+            row: Any = await db.fetchrow(METRICS_SQL, tenant_id, distributor_id, now, since)
+            if row is not None:
+                metrics[days] = Metrics(
+                    team_size_l1=int(row["team_size_l1"]),
+                    team_sales_fen=int(row["team_sales_fen"]),
+                    own_sales_fen=int(row["own_sales_fen"]),
+                )
+        target = qualifying_level(rules, current, metrics)
+        if target > current:
+            # Monotonic: a concurrent promotion to a higher tier is never undone.
+            await db.execute(
+                "UPDATE distributors SET tier_level = $3, updated_at_us = $4"
+                " WHERE tenant_id = $1 AND distributor_id = $2 AND tier_level < $3",
+                tenant_id,
+                distributor_id,
+                target,
+                now,
+            )
+            promoted[distributor_id] = target
+    return promoted
+
+
+async def set_tier(tx: Connection, tenant_id: str, program: Program, distributor_id: str,
+                   name: str) -> None:  # fmt: skip
+    """An operator sets a distributor's tier by name, up or down (the only way down)."""
+    names = [r.name for r in tier_rules(program)]
+    if name not in names:
+        known = ", ".join(names) or "none: the program has no tiers"
+        raise InvalidInput("name", f"{name!r} is not a tier of the program (tiers: {known})")
+    await tx.execute(
+        "UPDATE distributors SET tier_level = $3, updated_at_us = $4"
+        " WHERE tenant_id = $1 AND distributor_id = $2",
+        tenant_id,
+        distributor_id,
+        names.index(name),
+        now_us(),
+    )
