@@ -52,6 +52,7 @@ from server.tiers.controller import TierController
 from server.webhooks.controller import WebhookController
 from server.webhooks.delivery import DeliveryPolicy
 from server.webhooks.worker import WebhookWorker
+from server.withdrawals.controller import DistributorWithdrawalController, WithdrawalController
 
 __all__ = ["create_app"]
 
@@ -145,6 +146,8 @@ def create_app(settings: Settings | None = None, *, db: Database | None = None) 
             DistributorController,
             RecruitmentController,
             TierController,
+            DistributorWithdrawalController,
+            WithdrawalController,
             LinkController,
             ReferralController,
             follow_link,

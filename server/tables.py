@@ -356,3 +356,28 @@ class TeamTree(Table, tablename="team_trees"):
 
 
 TABLES.extend([DistributorTotals, TeamCounts, TeamTree])
+
+
+class Withdrawal(Table, tablename="withdrawals"):
+    """A distributor's request to be paid part of their available balance (提现).
+
+    requested → approved → paid, or requested → rejected. The entries it covers are held in
+    ``settlement_locks`` under ``withdrawal_id`` from the request on (so no settlement can
+    approve them), released on rejection.
+    """
+
+    tenant_id = Varchar(length=32)
+    withdrawal_id = Varchar(length=32, unique=True)
+    distributor_id = Varchar(length=64)
+    amount_fen = BigInt()  # asked for, out of the available balance
+    fee_fen = BigInt()  # floor(amount × fee_bps / 10000), its own ledger entry
+    net_fen = BigInt()  # paid out: amount - fee
+    status = Varchar(length=9)  # requested | approved | rejected | paid
+    reason = Varchar(length=200, null=True, default=None)
+    transfer_ref = Varchar(length=128, null=True, default=None)
+    created_at_us = BigInt()
+    decided_at_us = BigInt(null=True, default=None)
+    paid_at_us = BigInt(null=True, default=None)
+
+
+TABLES.append(Withdrawal)

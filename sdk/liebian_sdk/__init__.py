@@ -60,6 +60,8 @@ from ._models import (
     SettlementLine,
     TeamMember,
     TeamPage,
+    Withdrawal,
+    WithdrawalPage,
 )
 from ._version import __version__
 
@@ -112,6 +114,8 @@ __all__ = [
     "TeamPage",
     "ValidationError",
     "WebhookSignatureError",
+    "Withdrawal",
+    "WithdrawalPage",
     "__version__",
     "webhooks",
 ]

@@ -36,6 +36,8 @@ __all__ = [
     "Prize",
     "Program",
     "Recruitment",
+    "Withdrawal",
+    "WithdrawalPage",
     "RedPacket",
     "RedPacketResult",
     "RedPacketState",
@@ -81,6 +83,31 @@ class Recruitment(msgspec.Struct, kw_only=True, frozen=True):
     updated_at: datetime | None = None
 
 
+class Withdrawal(msgspec.Struct, kw_only=True, frozen=True):
+    """A withdrawal (提现) request: `net_fen` = `amount_fen` - `fee_fen` is what gets paid.
+
+    `status`: "requested" | "approved" | "rejected" (`reason` says why) | "paid"
+    (`transfer_ref` is the payout rail's reference).
+    """
+
+    id: str
+    distributor_id: str
+    amount_fen: int
+    fee_fen: int
+    net_fen: int
+    status: str
+    reason: str | None = None
+    transfer_ref: str | None = None
+    created_at: datetime | None = None
+    decided_at: datetime | None = None
+    paid_at: datetime | None = None
+
+
+class WithdrawalPage(msgspec.Struct, kw_only=True, frozen=True):
+    withdrawals: list[Withdrawal]
+    next_cursor: str | None = None
+
+
 class Distributor(msgspec.Struct, kw_only=True, frozen=True):
     """A distributor's profile and balance.
 
@@ -99,6 +126,8 @@ class Distributor(msgspec.Struct, kw_only=True, frozen=True):
     created_at: datetime | None = None
     updated_at: datetime | None = None
     recruitment: Recruitment | None = None
+    tier_level: int = 0
+    tier_name: str | None = None
 
 
 class LedgerEntry(msgspec.Struct, kw_only=True, frozen=True):

@@ -30,6 +30,8 @@ from ._models import (
     Refund,
     Settlement,
     TeamPage,
+    Withdrawal,
+    WithdrawalPage,
 )
 
 Tier = Literal["seed", "koc", "member"]
@@ -107,6 +109,26 @@ class Distributors(Resource[M]):
         path = f"/v1/distributors/{segment(distributor_id)}/application"
         body = {"form": dict(form or {})}
         return Call("POST", path, _distributor, json=body, idempotency_key=idempotency_key)
+
+    @endpoint
+    def withdraw(
+        self, distributor_id: str, amount_fen: int, *, idempotency_key: str | None = None
+    ) -> Call[Withdrawal]:
+        """提现: ask for `amount_fen` of the available balance (the program's withdrawal rules
+        apply); the covered entries are locked at once. Pass the same `idempotency_key` when
+        retrying a request the user made once."""
+        path = f"/v1/distributors/{segment(distributor_id)}/withdrawals"
+        body = {"amount_fen": amount_fen}
+        return Call("POST", path, decoder(Withdrawal), json=body, idempotency_key=idempotency_key)
+
+    @endpoint
+    def withdrawals(
+        self, distributor_id: str, limit: int | None = None, cursor: str | None = None
+    ) -> Call[WithdrawalPage]:
+        """One page of a distributor's withdrawals, oldest first."""
+        path = f"/v1/distributors/{segment(distributor_id)}/withdrawals"
+        params = compact(limit=limit, cursor=cursor)
+        return Call("GET", path, decoder(WithdrawalPage), params=params)
 
     @endpoint
     def approve(
@@ -236,6 +258,7 @@ class ProgramResource(Resource[M]):
         short_link_base_url: str | None = None,
         mini_program_page: str | None = None,
         recruitment: Mapping[str, Any] | None = None,
+        withdrawal: Mapping[str, Any] | None = None,
         idempotency_key: str | None = None,
     ) -> Call[Program]:
         """Replace the program. `bind_validity_days=None` means bindings never lapse; other
@@ -254,6 +277,7 @@ class ProgramResource(Resource[M]):
             short_link_base_url=short_link_base_url,
             mini_program_page=mini_program_page,
             recruitment=None if recruitment is None else dict(recruitment),
+            withdrawal=None if withdrawal is None else dict(withdrawal),
         )
         body["bind_validity_days"] = bind_validity_days
         return Call("PUT", "/v1/program", _program, json=body, idempotency_key=idempotency_key)

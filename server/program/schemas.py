@@ -18,6 +18,7 @@ __all__ = [
     "Recruitment",
     "RecruitmentMode",
     "TierIn",
+    "WithdrawalRules",
 ]
 
 BindMode = Literal["first", "new_user_only", "last"]
@@ -90,6 +91,17 @@ class TierIn(msgspec.Struct, forbid_unknown_fields=True, kw_only=True):
     promote_when: PromoteWhen | None = None
 
 
+class WithdrawalRules(msgspec.Struct, forbid_unknown_fields=True, kw_only=True):
+    """提现: what a distributor may ask for. Amounts in fen, the fee in bps (rounded down)."""
+
+    min_fen: Annotated[int, msgspec.Meta(ge=1, le=10**12)] = 100
+    # At most this much a day (the program's time zone), requests not rejected; null: no cap.
+    max_per_day_fen: Annotated[int, msgspec.Meta(ge=1, le=10**12)] | None = None
+    fee_bps: Bps = 0
+    # Seconds between a distributor's requests (not counting rejected ones).
+    cooldown_seconds: Annotated[int, msgspec.Meta(ge=0, le=31 * 86_400)] = 0
+
+
 class ProgramIn(msgspec.Struct, forbid_unknown_fields=True, kw_only=True):
     """``PUT /v1/program``: every field optional; an omitted one takes its default."""
 
@@ -131,6 +143,8 @@ class ProgramIn(msgspec.Struct, forbid_unknown_fields=True, kw_only=True):
     tiers: Annotated[list[TierIn], msgspec.Meta(max_length=10)] = msgspec.field(
         default_factory=list
     )
+    # Withdrawal rules; null: distributors cannot ask (money moves by settlements only).
+    withdrawal: WithdrawalRules | None = None
 
 
 class Program(ProgramIn, kw_only=True):

@@ -45,10 +45,19 @@ WHERE e.tenant_id = $1 AND e.available_at_us <= $3 AND e.kind <> 'absorbed_rever
   AND NOT EXISTS (SELECT 1 FROM distributors d WHERE d.tenant_id = e.tenant_id
                   AND d.distributor_id = e.distributor_id AND d.status <> 'active')
 """
+# Withdrawal entries a settlement may meet (the free half of a split, a released request's
+# fee and its return; server.withdrawals) are booked as commission when positive and as
+# deductions (the reversal column) when negative: the line's columns stay the four it has.
 TOTALS_SQL = """
 SELECT e.distributor_id, e.kind, SUM(e.amount_fen) AS amount
-FROM settlement_items i JOIN ledger_entries e ON e.tenant_id = i.tenant_id AND e.id = i.entry_id
-WHERE i.tenant_id = $1 AND i.settlement_id = $2
+FROM (
+  SELECT e.distributor_id, e.amount_fen,
+    CASE WHEN e.kind IN ('withdrawal_fee', 'withdrawal_split')
+         THEN CASE WHEN e.amount_fen < 0 THEN 'reversal' ELSE 'commission' END
+         ELSE e.kind END AS kind
+  FROM settlement_items i JOIN ledger_entries e ON e.tenant_id = i.tenant_id AND e.id = i.entry_id
+  WHERE i.tenant_id = $1 AND i.settlement_id = $2
+) AS e
 GROUP BY e.distributor_id, e.kind
 """
 DROP_CARRIED_SQL = """

@@ -34,6 +34,10 @@ EVENT_TYPES = (
     "settlement.paid",
     "distributor.approved",
     "distributor.rejected",
+    "withdrawal.requested",
+    "withdrawal.approved",
+    "withdrawal.paid",
+    "withdrawal.rejected",
 )
 ENDPOINT_CACHE_SECONDS = 2.0
 _cache: dict[str, tuple[float, list[tuple[str, frozenset[str]]]]] = {}

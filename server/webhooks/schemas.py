@@ -16,6 +16,10 @@ EventType = Literal[
     "settlement.paid",
     "distributor.approved",
     "distributor.rejected",
+    "withdrawal.requested",
+    "withdrawal.approved",
+    "withdrawal.paid",
+    "withdrawal.rejected",
 ]
 
 

@@ -163,6 +163,25 @@ CASES = [
         body={"reason": "资料不全"},
     ),
     Case(
+        "distributors.withdraw",
+        lambda c: c.distributors.withdraw("openid-alice", 1200),
+        "POST",
+        "/v1/distributors/openid-alice/withdrawals",
+        {"id": "wd_1", "distributor_id": "openid-alice", "amount_fen": 1200, "fee_fen": 12,
+         "net_fen": 1188, "status": "requested"},  # fmt: skip
+        lambda r: isinstance(r, sdk.Withdrawal) and r.net_fen == 1188,
+        body={"amount_fen": 1200},
+    ),
+    Case(
+        "distributors.withdrawals",
+        lambda c: c.distributors.withdrawals("openid-alice", limit=10),
+        "GET",
+        "/v1/distributors/openid-alice/withdrawals",
+        {"withdrawals": []},
+        lambda r: isinstance(r, sdk.WithdrawalPage) and r.withdrawals == [],
+        query={"limit": "10"},
+    ),
+    Case(
         "links.create",
         lambda c: c.links.create("openid-alice"),
         "POST",

@@ -1,0 +1,172 @@
+"""``/v1/distributors/{id}/withdrawals`` (sdk) and ``/v1/withdrawals`` (finance, admin)."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from typing import Annotated, Any, Literal
+
+from litestar import Controller, Request, Response, get, post
+from litestar.params import FromQuery, JSONBody, PathParameter, QueryParameter
+from litestar.response import Stream
+
+from server.common import json_response
+from server.db import Connection
+from server.errors import InvalidInput
+from server.idempotency import run_idempotent
+from server.program.service import get_program
+from server.referrals.service import get_distributor_row
+from server.settlements.csvformat import text_cell, yuan
+from server.withdrawals import service
+from server.withdrawals.schemas import Decision, PaidIn, Withdrawal, WithdrawalIn, WithdrawalPage
+
+__all__ = ["DistributorWithdrawalController", "WithdrawalController"]
+
+IdPath = Annotated[str, PathParameter(min_length=1, max_length=64, pattern=r"^[^\s/]+$")]
+Status = Literal["requested", "approved", "rejected", "paid"]
+_HEADER = (
+    "withdrawal_id,distributor_id,nickname,amount_fen,amount_yuan,fee_fen,fee_yuan,"
+    "net_fen,net_yuan,status,created_at,transfer_ref\r\n"
+)
+
+
+class DistributorWithdrawalController(Controller):
+    path = "/v1/distributors"
+    tags = ["withdrawals"]
+    opt = {"scope": "sdk"}
+
+    @post(
+        "/{distributor_id:str}/withdrawals",
+        summary="提现: ask for an amount of the available balance (locks the entries at once)",
+        status_code=201,
+    )
+    async def request(
+        self, request: Request[Any, Any, Any], distributor_id: IdPath, data: JSONBody[WithdrawalIn]
+    ) -> Response[Withdrawal]:
+        tenant_id = request.auth.tenant_id
+        program = await get_program(request.app.state.db, tenant_id)
+
+        async def work(tx: Connection) -> Response[bytes]:
+            result = await service.request_withdrawal(
+                tx, tenant_id, program, distributor_id, data.amount_fen
+            )
+            return json_response(result, status_code=201)
+
+        return await run_idempotent(request, request.app.state.db, tenant_id, work)  # type: ignore[return-value]
+
+    @get("/{distributor_id:str}/withdrawals", summary="A distributor's withdrawals, oldest first")
+    async def list_own(
+        self,
+        request: Request[Any, Any, Any],
+        distributor_id: IdPath,
+        limit: Annotated[int, QueryParameter(ge=1, le=500)] = 50,
+        cursor: FromQuery[str | None] = None,
+    ) -> Response[WithdrawalPage]:
+        db = request.app.state.db
+        tenant_id = request.auth.tenant_id
+        await get_distributor_row(db, tenant_id, distributor_id)
+        page = await service.list_withdrawals(db, tenant_id, None, distributor_id, limit, cursor)
+        return json_response(page)  # type: ignore[return-value]
+
+
+class WithdrawalController(Controller):
+    path = "/v1/withdrawals"
+    tags = ["withdrawals"]
+    opt = {"scope": "admin"}
+
+    @get(summary="Withdrawals, by status, oldest first (finance's queue)")
+    async def list_all(
+        self,
+        request: Request[Any, Any, Any],
+        status: FromQuery[Status | None] = None,
+        limit: Annotated[int, QueryParameter(ge=1, le=500)] = 50,
+        cursor: FromQuery[str | None] = None,
+    ) -> Response[WithdrawalPage]:
+        page = await service.list_withdrawals(
+            request.app.state.db, request.auth.tenant_id, status, None, limit, cursor
+        )
+        return json_response(page)  # type: ignore[return-value]
+
+    @post("/approve", summary="Approve a batch of withdrawals (all or nothing)", status_code=200)
+    async def approve(
+        self, request: Request[Any, Any, Any], data: JSONBody[Decision]
+    ) -> Response[WithdrawalPage]:
+        tenant_id = request.auth.tenant_id
+
+        async def work(tx: Connection) -> Response[bytes]:
+            done = await service.approve(tx, tenant_id, data.ids)
+            return json_response(WithdrawalPage(withdrawals=done))
+
+        return await run_idempotent(request, request.app.state.db, tenant_id, work)  # type: ignore[return-value]
+
+    @post("/reject", summary="Reject a batch with a reason: entries unlocked, fee returned",
+          status_code=200)  # fmt: skip
+    async def reject(
+        self, request: Request[Any, Any, Any], data: JSONBody[Decision]
+    ) -> Response[WithdrawalPage]:
+        tenant_id = request.auth.tenant_id
+        if data.reason is None:
+            raise InvalidInput("reason", "say why the withdrawals are rejected (1-200 chars)")
+        reason = data.reason
+
+        async def work(tx: Connection) -> Response[bytes]:
+            done = await service.reject(tx, tenant_id, data.ids, reason)
+            return json_response(WithdrawalPage(withdrawals=done))
+
+        return await run_idempotent(request, request.app.state.db, tenant_id, work)  # type: ignore[return-value]
+
+    @post("/paid", summary="Mark approved withdrawals paid, with transfer references",
+          status_code=200)  # fmt: skip
+    async def paid(
+        self, request: Request[Any, Any, Any], data: JSONBody[PaidIn]
+    ) -> Response[WithdrawalPage]:
+        tenant_id = request.auth.tenant_id
+
+        async def work(tx: Connection) -> Response[bytes]:
+            done = await service.mark_paid(tx, tenant_id, data.references)
+            return json_response(WithdrawalPage(withdrawals=done))
+
+        return await run_idempotent(request, request.app.state.db, tenant_id, work)  # type: ignore[return-value]
+
+    @get(
+        "/export.csv",
+        summary="The withdrawals of a status as CSV (UTF-8 with BOM), for the payout rail",
+        media_type="text/csv; charset=utf-8",
+    )
+    async def export(
+        self, request: Request[Any, Any, Any], status: FromQuery[Status] = "approved"
+    ) -> Stream:
+        db = request.app.state.db
+        tenant_id = request.auth.tenant_id
+
+        async def chunks() -> AsyncIterator[bytes]:
+            yield ("\ufeff" + _HEADER).encode()
+            cursor: str | None = None
+            names: dict[str, str] = {}
+            while True:
+                page = await service.list_withdrawals(db, tenant_id, status, None, 500, cursor)
+                missing = {w.distributor_id for w in page.withdrawals} - set(names)
+                for d in sorted(missing):
+                    row = await db.fetchrow(
+                        "SELECT nickname FROM distributors WHERE tenant_id = $1"
+                        " AND distributor_id = $2",
+                        tenant_id,
+                        d,
+                    )
+                    names[d] = "" if row is None else row["nickname"]
+                yield "".join(_row(w, names[w.distributor_id]) for w in page.withdrawals).encode()
+                cursor = page.next_cursor
+                if cursor is None:
+                    return
+
+        return Stream(
+            chunks(),
+            media_type="text/csv; charset=utf-8",
+            headers={"Content-Disposition": f'attachment; filename="withdrawals-{status}.csv"'},
+        )
+
+
+def _row(w: Withdrawal, nickname: str) -> str:
+    money = ",".join(f"{a},{yuan(a)}" for a in (w.amount_fen, w.fee_fen, w.net_fen))
+    cells = [text_cell(w.id), text_cell(w.distributor_id), text_cell(nickname), money, w.status,
+             w.created_at, text_cell(w.transfer_ref)]  # fmt: skip
+    return ",".join(cells) + "\r\n"
