@@ -147,6 +147,8 @@ QUERY_INT_ROUTES = [
     ("/v1/settlements/x", "limit"),
     ("/v1/posters/d1/url", "ttl"),
     ("/v1/webhook-endpoints", "limit"),
+    ("/v1/distributors/d1/withdrawals", "limit"),
+    ("/v1/withdrawals", "limit"),
 ]
 
 
@@ -239,6 +241,8 @@ LIST_ROUTES = [
     "/v1/settlements",
     "/v1/settlements/{settlement}",
     "/v1/webhook-endpoints",
+    "/v1/distributors/d1/withdrawals",
+    "/v1/withdrawals",
 ]
 
 
