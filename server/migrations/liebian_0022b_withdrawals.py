@@ -1,4 +1,5 @@
-"""Withdrawals (提现): the requests; their entries are held in settlement_locks.
+"""Withdrawals (提现): the requests (their entries are held in settlement_locks); and the
+daily sales figures tier promotion reads (server.tiers).
 
 Created with DDL (Piccolo runs raw steps before its own table steps, and the indexes need
 the table); the columns are those of ``server.tables.Withdrawal``.
@@ -8,7 +9,7 @@ from piccolo.apps.migrations.auto.migration_manager import MigrationManager
 
 ID = "2026-11-30T12:30:00:000000"
 VERSION = "1.38.0"
-DESCRIPTION = "withdrawals"
+DESCRIPTION = "withdrawals and tier sales figures"
 
 _TABLE = """
 CREATE TABLE IF NOT EXISTS withdrawals (
@@ -27,7 +28,18 @@ CREATE TABLE IF NOT EXISTS withdrawals (
   paid_at_us BIGINT NULL DEFAULT NULL
 )
 """
+_TIER_SALES = """
+CREATE TABLE IF NOT EXISTS tier_sales (
+  id {id},
+  tenant_id VARCHAR(32) NOT NULL DEFAULT '',
+  distributor_id VARCHAR(64) NOT NULL DEFAULT '',
+  day INTEGER NOT NULL DEFAULT 0,
+  team_fen BIGINT NOT NULL DEFAULT 0,
+  own_fen BIGINT NOT NULL DEFAULT 0
+)
+"""
 _INDEXES = (
+    "CREATE UNIQUE INDEX IF NOT EXISTS ux_tier_sales ON tier_sales (tenant_id, distributor_id, day)",
     "CREATE INDEX IF NOT EXISTS ix_withdrawals_distributor"
     " ON withdrawals (tenant_id, distributor_id, created_at_us)",
     "CREATE INDEX IF NOT EXISTS ix_withdrawals_status"
@@ -47,6 +59,7 @@ async def _create() -> None:
         else "INTEGER PRIMARY KEY AUTOINCREMENT"
     )
     await engine.run_ddl(_TABLE.format(id=serial))
+    await engine.run_ddl(_TIER_SALES.format(id=serial))
     for sql in _INDEXES:
         await engine.run_ddl(sql)
 

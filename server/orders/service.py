@@ -40,7 +40,7 @@ from server.orders.store import NewOrder, insert_order
 from server.program.schemas import Program
 from server.referrals.graph import UPLINE_SQL
 from server.settlements.netting import lock_out_approvals
-from server.tiers.service import promote, upline_rates, wants_promotion
+from server.tiers.service import promote, record_sales, upline_rates, wants_promotion
 from server.webhooks.outbox import endpoints_for, enqueue_event, event_envelope
 
 __all__ = ["record_order", "record_refund"]
@@ -129,7 +129,7 @@ async def record_order(
     if idempotency_key is None:
         fast = await record_order_fast(db, tenant_id, program, data, paid_at_us, fingerprint)
         if fast is not None:
-            await _promote_after(db, tenant_id, program, data.user_id, fast)
+            await _promote_after(db, tenant_id, program, data, paid_at_us, fast)
             return fast, False
     row = await db.fetchrow(
         ORDER_CONTEXT_TIERS_SQL if program.tiers else ORDER_CONTEXT_SQL,
@@ -214,17 +214,22 @@ async def record_order(
     if written == "order_exists":  # a concurrent request with the same order id won the insert
         return await _replay(db, tenant_id, data.order_id, fingerprint), True
     await mirror_increments(db, tenant_id, scores)
-    await _promote_after(db, tenant_id, program, data.user_id, result)
+    await _promote_after(db, tenant_id, program, data, paid_at_us, result)
     return result, False
 
 
 async def _promote_after(
-    db: Database, tenant_id: str, program: Program, buyer: str, result: OrderOut
-) -> None:
+    db: Database, tenant_id: str, program: Program, data: OrderIn, paid_at_us: int,
+    result: OrderOut,
+) -> None:  # fmt: skip
     """An order can lift the credited upline (team sales) and the buyer (own sales)."""
     if wants_promotion(program):
         credited = [c.distributor_id for c in result.commissions]
-        await promote(db, tenant_id, program, [*credited, buyer])
+        async with db.transaction() as tx:
+            await record_sales(
+                tx, tenant_id, program, data.user_id, credited, data.amount_fen, paid_at_us
+            )
+        await promote(db, tenant_id, program, [*credited, data.user_id])
 
 
 _KEY_REUSED = (
@@ -384,6 +389,16 @@ async def record_refund(
         data.amount_fen,
         [(r[1], -r[3]) for r in rows if r[2] == "reversal"],
         now,
+    )
+    # A refund lowers the sales figures of tiers (it never promotes: nothing to evaluate).
+    await record_sales(
+        tx,
+        tenant_id,
+        program,
+        order["user_id"],
+        [c["distributor_id"] for c in commissions],
+        -data.amount_fen,
+        int(order["paid_at_us"]),
     )
     result = await refund_result(tx, tenant_id, order_id, data.refund_id)
     await enqueue_event(tx, tenant_id, "refund.reversed", f"{order_id}:{data.refund_id}", result)

@@ -28,6 +28,7 @@ from server.program.schemas import Program, ProgramIn
 __all__ = [
     "METRICS_SQL",
     "promote",
+    "record_sales",
     "set_tier",
     "tier_name",
     "tier_rules",
@@ -82,27 +83,46 @@ def wants_promotion(program: Program) -> bool:
     )
 
 
-# A distributor's tier and figures: $1 tenant, $2 distributor, $3 now, $4 team sales since.
+# A distributor's tier and figures: $1 tenant, $2 distributor, $3 now, $4 first day counted as
+# team sales. Sales come from tier_sales (one row a day), never from every order.
 METRICS_SQL = """
 SELECT d.tier_level,
   (SELECT COUNT(*) FROM user_bindings b WHERE b.tenant_id = $1 AND b.inviter_id = $2
      AND (b.expires_at_us IS NULL OR b.expires_at_us > $3)) AS team_size_l1,
-  (SELECT COALESCE(SUM(o.amount_fen), 0) FROM ledger_entries e JOIN orders o
-     ON o.tenant_id = e.tenant_id AND o.order_id = e.order_id
-   WHERE e.tenant_id = $1 AND e.distributor_id = $2 AND e.kind = 'commission'
-     AND o.paid_at_us >= $4)
-  - (SELECT COALESCE(SUM(r.amount_fen), 0) FROM ledger_entries e JOIN orders o
-     ON o.tenant_id = e.tenant_id AND o.order_id = e.order_id
-     JOIN refunds r ON r.tenant_id = o.tenant_id AND r.order_id = o.order_id
-   WHERE e.tenant_id = $1 AND e.distributor_id = $2 AND e.kind = 'commission'
-     AND o.paid_at_us >= $4) AS team_sales_fen,
-  (SELECT COALESCE(SUM(ow.amount_fen), 0) FROM orders ow
-   WHERE ow.tenant_id = $1 AND ow.user_id = $2)
-  - (SELECT COALESCE(SUM(rf.amount_fen), 0) FROM refunds rf JOIN orders ro
-     ON ro.tenant_id = rf.tenant_id AND ro.order_id = rf.order_id
-   WHERE rf.tenant_id = $1 AND ro.user_id = $2) AS own_sales_fen
+  (SELECT COALESCE(SUM(s.team_fen), 0) FROM tier_sales s
+   WHERE s.tenant_id = $1 AND s.distributor_id = $2 AND s.day >= $4) AS team_sales_fen,
+  (SELECT COALESCE(SUM(s.own_fen), 0) FROM tier_sales s
+   WHERE s.tenant_id = $1 AND s.distributor_id = $2) AS own_sales_fen
 FROM distributors d WHERE d.tenant_id = $1 AND d.distributor_id = $2
 """
+_ADD_SALES = (
+    "INSERT INTO tier_sales (tenant_id, distributor_id, day, team_fen, own_fen)"
+    " VALUES ($1, $2, $3, $4, $5) ON CONFLICT (tenant_id, distributor_id, day) DO UPDATE"
+    " SET team_fen = tier_sales.team_fen + excluded.team_fen,"
+    " own_fen = tier_sales.own_fen + excluded.own_fen"
+)
+
+
+async def record_sales(
+    db: Connection,
+    tenant_id: str,
+    program: Program,
+    buyer: str,
+    credited: Iterable[str],
+    amount_fen: int,
+    paid_at_us: int,
+) -> None:
+    """Count an order (``amount_fen`` > 0) or a refund (< 0) in the figures of the distributors
+    it credited (team sales) and of its buyer (own sales), on the day it was paid. Only while
+    the program has promotion conditions; sales before that are not counted."""
+    if not wants_promotion(program):
+        return
+    day = paid_at_us // DAY_US
+    rows = {d: (tenant_id, d, day, amount_fen, 0) for d in dict.fromkeys(credited)}
+    own = rows.get(buyer)
+    rows[buyer] = (tenant_id, buyer, day, own[3] if own else 0, amount_fen)
+    # Sorted, so that concurrent orders take the row locks in one order.
+    await db.executemany(_ADD_SALES, [rows[k] for k in sorted(rows)])
 
 
 async def promote(
@@ -126,7 +146,7 @@ async def promote(
         current = int(level)
         metrics: dict[int | None, Metrics] = {}
         for days in windows_above(rules, current):
-            since = -(2**62) if days is None else now - days * DAY_US
+            since = -(2**31) if days is None else (now - days * DAY_US) // DAY_US
             row: Any = await db.fetchrow(METRICS_SQL, tenant_id, distributor_id, now, since)
             if row is not None:
                 metrics[days] = Metrics(
