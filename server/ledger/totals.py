@@ -35,6 +35,7 @@ __all__ = [
     "column_of",
     "on_approved",
     "on_paid",
+    "on_released",
     "with_shard",
 ]
 
@@ -88,6 +89,7 @@ ON CONFLICT (tenant_id, distributor_id, shard) DO UPDATE SET
 """
 _APPROVED_SQL = _MOVE.format(settled="x.amount", paid="0", locked=_LOCKED)
 _PAID_SQL = _MOVE.format(settled="-x.amount", paid="x.amount", locked=_LOCKED)
+_RELEASED_SQL = _MOVE.format(settled="-x.amount", paid="0", locked=_LOCKED)
 
 
 def with_shard(tx: Connection, template: str) -> str:
@@ -127,3 +129,9 @@ async def on_approved(tx: Connection, tenant_id: str, settlement_id: str) -> Non
 async def on_paid(tx: Connection, tenant_id: str, settlement_id: str) -> None:
     """The settlement's locks just turned ``paid``: move their amounts from settled to paid."""
     await tx.execute(with_shard(tx, _PAID_SQL), tenant_id, settlement_id)
+
+
+async def on_released(tx: Connection, tenant_id: str, settlement_id: str) -> None:
+    """The holder's ``settled`` locks are about to be deleted (a rejected withdrawal): take
+    their amounts out of ``settled_fen``. Call before deleting them."""
+    await tx.execute(with_shard(tx, _RELEASED_SQL), tenant_id, settlement_id)

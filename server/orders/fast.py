@@ -49,10 +49,10 @@ _TIERED_CHAIN = """credited AS (
 ),
 rated AS (
   SELECT c.d, c.lvl,
-    ($9::int[])[LEAST(GREATEST(COALESCE(t.tier_level, 0), 0), $13::int - 1) * $12::int + c.lvl]
+    ($9::int[])[LEAST(GREATEST(COALESCE(dt.tier_level, 0), 0), $13::int - 1) * $12::int + c.lvl]
       AS rate
   FROM credited c
-  LEFT JOIN distributors t ON t.tenant_id = $1 AND t.distributor_id = c.d
+  LEFT JOIN distributors dt ON dt.tenant_id = $1 AND dt.distributor_id = c.d
 ),
 chain AS (
   SELECT d, lvl, rate, ($4::bigint * rate) / 10000 AS amt FROM rated

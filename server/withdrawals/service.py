@@ -26,6 +26,7 @@ from zoneinfo import ZoneInfo
 from server.common import decode_cursor, encode_cursor, from_us, new_id, now_us
 from server.db import Connection, UniqueViolation
 from server.errors import Conflict, FieldError, InvalidInput, Unprocessable
+from server.ledger import totals
 from server.program.schemas import Program
 from server.referrals.service import get_distributor_row
 from server.webhooks.outbox import enqueue_event
@@ -172,6 +173,18 @@ async def request_withdrawal(
         raise Conflict(
             "amount_fen: entries of this balance were just settled or withdrawn; ask again"
         ) from None
+    # The maintained totals (server.ledger.totals): the new entries, then what the locks hold.
+    await totals.add_entries(
+        tx,
+        tenant_id,
+        [(distributor_id, "withdrawal_fee", -fee)] * bool(fee)
+        + [
+            (distributor_id, "withdrawal_split", -change),
+            (distributor_id, "withdrawal_split", change),
+        ]
+        * bool(change),
+    )
+    await totals.on_approved(tx, tenant_id, withdrawal_id)
     await tx.execute(
         "INSERT INTO withdrawals (tenant_id, withdrawal_id, distributor_id, amount_fen, fee_fen,"
         " net_fen, status, created_at_us) VALUES ($1, $2, $3, $4, $5, $6, 'requested', $7)",
@@ -257,12 +270,16 @@ async def reject(tx: Connection, tenant_id: str, ids: list[str], reason: str) ->
             raise Conflict(f"ids: withdrawal {w.id!r} is paid; it cannot be rejected")
         if w.status == "rejected":
             continue
+        await totals.on_released(tx, tenant_id, w.id)
         await tx.execute(
             "DELETE FROM settlement_locks WHERE tenant_id = $1 AND settlement_id = $2",
             tenant_id,
             w.id,
         )
         if w.fee_fen:
+            await totals.add_entries(
+                tx, tenant_id, [(w.distributor_id, "withdrawal_fee", w.fee_fen)]
+            )
             await _entry(tx, tenant_id, w.distributor_id, "withdrawal_fee", w.fee_fen, now,
                          w.id, f"wd:{w.id}:fee-returned")  # fmt: skip
         await _set(tx, tenant_id, w.id, "rejected", now, reason=reason)
@@ -293,6 +310,7 @@ async def mark_paid(tx: Connection, tenant_id: str, references: dict[str, str]) 
             tenant_id,
             w.id,
         )
+        await totals.on_paid(tx, tenant_id, w.id)
         await _set(tx, tenant_id, w.id, "paid", now, ref=ref)
         await _event(
             tx, tenant_id, "withdrawal.paid", (await withdrawal_rows(tx, tenant_id, [w.id]))[0]

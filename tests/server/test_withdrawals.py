@@ -10,6 +10,7 @@ import pytest
 from tests.conftest import TenantKeys
 from tests.server.test_orders import balance, ledger_sum, order
 from tests.server.test_referrals import arrive, link_of, register
+from tests.server.test_totals import _differences
 from tests.server.test_webhooks import endpoint
 
 PAID = datetime.now(UTC) - timedelta(days=1)
@@ -23,6 +24,11 @@ def setup(tenant: TenantKeys, amounts=(10_000, 5_000), **rules) -> None:
     arrive(tenant, "buyer", link_of(tenant, "d"))
     for n, amount in enumerate(amounts):
         assert order(tenant, f"o{n}", amount, paid_at=PAID).status_code == 201
+
+
+def verified(tenant: TenantKeys) -> None:
+    """The maintained totals (liebian ledger verify) agree with the ledger and the locks."""
+    assert tenant.call(_differences, tenant.tenant_id) == []
 
 
 def ask(tenant: TenantKeys, amount: int, who: str = "d", **kw):
@@ -61,6 +67,7 @@ def test_request_locks_takes_the_fee_and_keeps_the_change(tenant):
     assert paid["withdrawals"][0] | {"paid_at": None} == paid["withdrawals"][0] | {
         "status": "paid", "transfer_ref": "wx-9", "paid_at": None}  # fmt: skip
     assert balance(tenant, "d")["paid_fen"] == 1188
+    verified(tenant)
     again = tenant.post("/v1/withdrawals/paid", {"references": {w["id"]: "wx-9"}})
     assert again.status_code == 200
     assert (
@@ -126,6 +133,7 @@ def test_reject_unlocks_and_returns_the_fee(tenant):
     rejected = tenant.post("/v1/withdrawals/reject", {"ids": [w["id"]], "reason": "账户异常"})
     assert rejected.json()["withdrawals"][0]["status"] == "rejected"
     assert balance(tenant, "d")["available_fen"] == 1500 and ledger_sum(tenant, "d") == 1500
+    verified(tenant)
     assert tenant.post("/v1/withdrawals/approve", {"ids": [w["id"]]}).status_code == 409
     # Everything is due again: a settlement takes it all.
     draft = tenant.post("/v1/settlements", {"cutoff": datetime.now(UTC).isoformat()}).json()
@@ -144,6 +152,7 @@ def test_settlement_skips_withdrawn_entries_and_never_pays_them_twice(tenant):
     assert tenant.post(f"/v1/settlements/{after['id']}/approve").status_code == 200
     assert balance(tenant, "d") == {"pending_fen": 0, "available_fen": 0,
                                     "settled_fen": 500 + w["net_fen"], "paid_fen": 0}  # fmt: skip
+    verified(tenant)
 
 
 def test_concurrent_withdrawals_and_settlements_pay_every_fen_once(tenant):
@@ -185,3 +194,4 @@ def test_concurrent_withdrawals_and_settlements_pay_every_fen_once(tenant):
             " GROUP BY entry_id HAVING COUNT(*) > 1) AS t", tenant_id)  # fmt: skip
 
     assert tenant.call(locked_twice, tenant.tenant_id) == 0
+    verified(tenant)
