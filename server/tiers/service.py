@@ -27,6 +27,7 @@ from server.program.schemas import Program, ProgramIn
 
 __all__ = [
     "METRICS_SQL",
+    "metrics_sql",
     "promote",
     "record_sales",
     "set_tier",
@@ -83,18 +84,30 @@ def wants_promotion(program: Program) -> bool:
     )
 
 
-# A distributor's tier and figures: $1 tenant, $2 distributor, $3 now, $4 first day counted as
-# team sales. Sales come from tier_sales (one row a day), never from every order.
-METRICS_SQL = """
+# A distributor's tier and figures: $1 tenant, $2 distributor, $3 now; team sales once per
+# window the program's conditions use ($4, $5 ...: the first day counted). Sales come from
+# tier_sales (one row a day), never from every order.
+_METRICS = """
 SELECT d.tier_level,
   (SELECT COUNT(*) FROM user_bindings b WHERE b.tenant_id = $1 AND b.inviter_id = $2
      AND (b.expires_at_us IS NULL OR b.expires_at_us > $3)) AS team_size_l1,
-  (SELECT COALESCE(SUM(s.team_fen), 0) FROM tier_sales s
-   WHERE s.tenant_id = $1 AND s.distributor_id = $2 AND s.day >= $4) AS team_sales_fen,
+  {team}
   (SELECT COALESCE(SUM(s.own_fen), 0) FROM tier_sales s
    WHERE s.tenant_id = $1 AND s.distributor_id = $2) AS own_sales_fen
 FROM distributors d WHERE d.tenant_id = $1 AND d.distributor_id = $2
 """
+_TEAM = (
+    "(SELECT COALESCE(SUM(s.team_fen), 0) FROM tier_sales s WHERE s.tenant_id = $1"
+    " AND s.distributor_id = $2 AND s.day >= ${n}) AS team_{i},"
+)
+
+
+def metrics_sql(windows: int) -> str:
+    """The figures query with ``windows`` team-sales columns (team_0 ...)."""
+    return _METRICS.format(team=" ".join(_TEAM.format(n=4 + i, i=i) for i in range(windows)))
+
+
+METRICS_SQL = metrics_sql(1)
 _ADD_SALES = (
     "INSERT INTO tier_sales (tenant_id, distributor_id, day, team_fen, own_fen)"
     " VALUES ($1, $2, $3, $4, $5) ON CONFLICT (tenant_id, distributor_id, day) DO UPDATE"
@@ -135,25 +148,23 @@ async def promote(
         return {}
     now = now_us()
     promoted: dict[str, int] = {}
+    windows = sorted(windows_above(rules, 0), key=lambda d: -1 if d is None else d)
+    sql = metrics_sql(len(windows))
+    since = [-(2**31) if d is None else (now - d * DAY_US) // DAY_US for d in windows]
     for distributor_id in dict.fromkeys(distributor_ids):
-        level = await db.fetchval(
-            "SELECT tier_level FROM distributors WHERE tenant_id = $1 AND distributor_id = $2",
-            tenant_id,
-            distributor_id,
-        )
-        if level is None or int(level) >= len(rules) - 1:
+        # One round trip per candidate: their tier and every figure the conditions use.
+        row: Any = await db.fetchrow(sql, tenant_id, distributor_id, now, *since)
+        if row is None or int(row["tier_level"]) >= len(rules) - 1:
             continue
-        current = int(level)
-        metrics: dict[int | None, Metrics] = {}
-        for days in windows_above(rules, current):
-            since = -(2**31) if days is None else (now - days * DAY_US) // DAY_US
-            row: Any = await db.fetchrow(METRICS_SQL, tenant_id, distributor_id, now, since)
-            if row is not None:
-                metrics[days] = Metrics(
-                    team_size_l1=int(row["team_size_l1"]),
-                    team_sales_fen=int(row["team_sales_fen"]),
-                    own_sales_fen=int(row["own_sales_fen"]),
-                )
+        current = int(row["tier_level"])
+        metrics = {
+            days: Metrics(
+                team_size_l1=int(row["team_size_l1"]),
+                team_sales_fen=int(row[f"team_{i}"]),
+                own_sales_fen=int(row["own_sales_fen"]),
+            )
+            for i, days in enumerate(windows)
+        }
         target = qualifying_level(rules, current, metrics)
         if target > current:
             # Monotonic: a concurrent promotion to a higher tier is never undone.
