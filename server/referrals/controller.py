@@ -20,7 +20,7 @@ from server.orders.schemas import EntryPage
 from server.program.schemas import Program
 from server.program.service import get_program
 from server.public_urls import public_base_url
-from server.recruitment.rules import initial_state
+from server.recruitment.rules import RecruitmentState, initial_state
 from server.referrals import service
 from server.referrals.fast import bind_new_user
 from server.referrals.schemas import (
@@ -74,9 +74,10 @@ class DistributorController(Controller):
         status: FromQuery[DistributorStatus | None] = None,
         limit: Annotated[int, QueryParameter(ge=1, le=500)] = 50,
         cursor: FromQuery[str | None] = None,
+        recruitment: FromQuery[RecruitmentState | None] = None,
     ) -> Response[DistributorPage]:
         page = await service.list_distributors(
-            request.app.state.db, request.auth.tenant_id, status, limit, cursor
+            request.app.state.db, request.auth.tenant_id, status, limit, cursor, recruitment
         )
         return json_response(page)  # type: ignore[return-value]
 

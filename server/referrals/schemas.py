@@ -75,12 +75,13 @@ class Distributor(msgspec.Struct):
     tier_name: str | None = None
 
 
-class DistributorSummary(msgspec.Struct):
+class DistributorSummary(msgspec.Struct, kw_only=True):
     distributor_id: str
     nickname: str
     tier: Tier
     status: DistributorStatus
     updated_at: str
+    recruitment: str = "approved"  # new | applied | approved | rejected
 
 
 class DistributorPage(msgspec.Struct):

@@ -212,25 +212,37 @@ async def team_of(
 
 
 async def list_distributors(
-    db: Connection, tenant_id: str, status: str | None, limit: int, cursor: str | None
+    db: Connection,
+    tenant_id: str,
+    status: str | None,
+    limit: int,
+    cursor: str | None,
+    recruitment: str | None = None,
 ) -> DistributorPage:
+    """By id; ``status`` (holds) and ``recruitment`` (e.g. ``applied``: the approval queue)
+    filter when given."""
     after = decode_cursor(cursor, str) or [""]
     rows = await db.fetch(
-        "SELECT distributor_id, nickname, tier, status, updated_at_us FROM distributors"
-        " WHERE tenant_id = $1 AND ($2::text IS NULL OR status = $2) AND distributor_id > $3"
-        " ORDER BY distributor_id LIMIT $4"
-        if db.engine == "postgres"
-        else "SELECT distributor_id, nickname, tier, status, updated_at_us FROM distributors"
-        " WHERE tenant_id = $1 AND ($2 IS NULL OR status = $2) AND distributor_id > $3"
+        "SELECT distributor_id, nickname, tier, status, updated_at_us, recruitment"
+        " FROM distributors WHERE tenant_id = $1 AND ($2 = '' OR status = $2)"
+        " AND ($5 = '' OR recruitment = $5) AND distributor_id > $3"
         " ORDER BY distributor_id LIMIT $4",
         tenant_id,
-        status,
+        status or "",
         str(after[0]),
         limit + 1,
+        recruitment or "",
     )
     return DistributorPage(
         distributors=[
-            DistributorSummary(r[0], r[1], r[2], r[3], from_us(int(r[4])).isoformat())
+            DistributorSummary(
+                distributor_id=r[0],
+                nickname=r[1],
+                tier=r[2],
+                status=r[3],
+                updated_at=from_us(int(r[4])).isoformat(),
+                recruitment=r[5],
+            )
             for r in rows[:limit]
         ],
         next_cursor=encode_cursor(rows[limit - 1][0]) if len(rows) > limit else None,

@@ -146,6 +146,19 @@ def test_application_form_and_decisions(tenant):
     assert link_of(tenant, "bo")["code"]
 
 
+def test_operators_list_the_applicants(tenant):
+    program(tenant, "approval")
+    for name in ("p1", "p2", "p3"):
+        register(tenant, name)
+    for name in ("p1", "p3"):
+        tenant.post(f"/v1/distributors/{name}/application", {}, scope="sdk")
+    queue = tenant.get("/v1/distributors", params={"recruitment": "applied"}).json()
+    assert [(d["distributor_id"], d["recruitment"]) for d in queue["distributors"]] == [
+        ("p1", "applied"), ("p3", "applied")]  # fmt: skip
+    bad = tenant.get("/v1/distributors", params={"recruitment": "maybe"})
+    assert bad.status_code in (400, 422)
+
+
 def test_decisions_are_tenant_scoped(tenant, other_tenant):
     program(tenant, "approval")
     register(tenant, "cy")
