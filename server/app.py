@@ -31,8 +31,8 @@ from server.observability import (
 from server.orders.controller import OrderController
 from server.program.controller import ProgramController
 from server.ratelimit import RateLimits
-from server.redisconn import connect_redis
 from server.recruitment.controller import RecruitmentController
+from server.redisconn import connect_redis
 from server.referrals.controller import (
     DistributorController,
     LinkController,
