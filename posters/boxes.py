@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 
-from posters.spec import PLACEHOLDER_RE, Css, ImageView, QrCodeView, TextView, View
+from posters.spec import IMAGE_SOURCES, PLACEHOLDER_RE, Css, ImageView, QrCodeView, TextView, View
 
 __all__ = ["Box", "css_box", "is_dynamic", "line_height", "qr_box", "substitute", "view_bounds"]
 
@@ -23,7 +23,7 @@ def is_dynamic(view: View) -> bool:
     if isinstance(view, QrCodeView):
         return PLACEHOLDER_RE.search(view.content) is not None
     if isinstance(view, ImageView):
-        return view.url in ("{avatar}", "{qr}")
+        return view.url in IMAGE_SOURCES
     return False
 
 

@@ -156,6 +156,16 @@ def _avatar(data: bytes | None, w: int, h: int, mode: str, region: Region) -> Im
     return default_avatar_region(w, h, region)
 
 
+def _wxacode(data: bytes | None, w: int, h: int) -> Image.Image | None:
+    """The mini-program code, decoded; None (draw the link's QR) if absent or bad."""
+    if data is None:
+        return None
+    try:
+        return open_image(data, (w, h))
+    except (OSError, ValueError, Image.DecompressionBombError):
+        return None
+
+
 def _image_box(view: ImageView) -> tuple[Box, int]:
     css = view.css
     box = css_box(css)
@@ -166,18 +176,19 @@ def _image_box(view: ImageView) -> tuple[Box, int]:
 
 def _image_backdrop(canvas: Image.Image, view: ImageView) -> None:
     _border(canvas, view.css, css_box(view.css))
-    if view.url == "{qr}":
+    if view.url in ("{qr}", "{wxacode}"):
         box, radius = _image_box(view)
         _fill(canvas, Solid((255, 255, 255, 255)), box, radius)
 
 
 def _image_content(canvas: Image.Image, view: ImageView, values: Mapping[str, str],
-                   avatar: bytes | None) -> None:  # fmt: skip
+                   avatar: bytes | None, wxacode: bytes | None = None) -> None:  # fmt: skip
     box, radius = _image_box(view)
     x, y, w, h = box
     if w <= 0 or h <= 0:
         return
-    if view.url == "{qr}":
+    code = _wxacode(wxacode, w, h) if view.url == "{wxacode}" else None
+    if view.url == "{qr}" or (view.url == "{wxacode}" and code is None):
         white = (255, 255, 255, 255)
         draw_qr(canvas, values["link"], (x, y, min(w, h)), (0, 0, 0, 255), white, radius)
         return
@@ -185,7 +196,9 @@ def _image_content(canvas: Image.Image, view: ImageView, values: Mapping[str, st
     if seen is None:
         return
     region, at = seen
-    if view.url == "{avatar}":
+    if code is not None:
+        img = fit_region(code, (w, h), view.css.mode, region)
+    elif view.url == "{avatar}":
         img = _avatar(avatar, w, h, view.css.mode, region)
     else:
         img = _data_image(view.url, w, h, view.css.mode, region)
@@ -265,6 +278,7 @@ def draw_view(
     avatar: bytes | None,
     *,
     backdrop: bool = True,
+    wxacode: bytes | None = None,
 ) -> None:
     """Paint ``view`` onto the RGB ``canvas``; ``backdrop=False`` if it is already painted."""
     if isinstance(view, RectView):
@@ -278,7 +292,7 @@ def draw_view(
     elif isinstance(view, ImageView):
         if backdrop:
             _image_backdrop(canvas, view)
-        _image_content(canvas, view, values, avatar)
+        _image_content(canvas, view, values, avatar, wxacode)
     else:
         if backdrop:
             _qr_backdrop(canvas, view)

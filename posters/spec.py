@@ -28,8 +28,10 @@ __all__ = [
     "placeholders_in",
 ]
 
-PLACEHOLDERS = ("nickname", "avatar", "campaign", "rank", "qr", "link")
+PLACEHOLDERS = ("nickname", "avatar", "campaign", "rank", "qr", "link", "wxacode")
 PLACEHOLDER_RE = re.compile(r"\{(\w+)\}")
+# {wxacode}: the mini-program code image; without one the link's QR code is drawn instead.
+IMAGE_SOURCES = ("{avatar}", "{qr}", "{wxacode}")
 _TEXT_PLACEHOLDERS = ("nickname", "campaign", "rank", "link", "qr")
 
 Length = Annotated[float, Meta(ge=-8192, le=8192)]
@@ -110,10 +112,10 @@ class ImageView(_View, tag="image", frozen=True):
 
     def __post_init__(self) -> None:
         self._need_box("image")
-        if self.url not in ("{avatar}", "{qr}") and not self.url.startswith("data:image/"):
+        if self.url not in IMAGE_SOURCES and not self.url.startswith("data:image/"):
             raise ValueError(
-                "url: must be {avatar}, {qr} or a data:image/...;base64 URI; posters are "
-                "rendered offline, so embed other images as data URIs"
+                "url: must be {avatar}, {qr}, {wxacode} or a data:image/...;base64 URI; "
+                "posters are rendered offline, so embed other images as data URIs"
             )
 
 
@@ -146,10 +148,11 @@ class Template(msgspec.Struct, frozen=True, forbid_unknown_fields=True, omit_def
 
 
 class PosterData(msgspec.Struct, frozen=True, kw_only=True):
-    """What varies per distributor. ``avatar`` is already-fetched image bytes (None: default)."""
+    """What varies per distributor. ``avatar``/``wxacode`` are image bytes (None: fallback)."""
 
     nickname: str
     campaign: str = ""
     rank: str = ""
     link: str
     avatar: bytes | None = None
+    wxacode: bytes | None = None  # the mini-program code image (None: the link's QR instead)
