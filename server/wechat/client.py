@@ -14,6 +14,8 @@ Errors::
 from __future__ import annotations
 
 import asyncio
+import logging
+import re
 from typing import Any
 
 import httpx
@@ -32,6 +34,21 @@ __all__ = [
 DEADLINE_S = 10.0  # one call: connect + send + read
 MAX_JSON_BYTES = 64 << 10  # token and error answers are a few hundred bytes
 MAX_IMAGE_BYTES = 4 << 20  # a 1280 px code is ~0.3 MB
+
+
+class _RedactAccessToken(logging.Filter):
+    """httpx logs each request's URL at INFO; WeChat wants the token in the query string."""
+
+    _TOKEN = re.compile(r"access_token=[^&\s\"']+")
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        if record.args and any("access_token=" in str(a) for a in record.args):
+            record.msg = self._TOKEN.sub("access_token=<withheld>", record.getMessage())
+            record.args = ()
+        return True
+
+
+logging.getLogger("httpx").addFilter(_RedactAccessToken())
 
 
 class WeChatError(Exception):

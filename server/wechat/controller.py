@@ -9,7 +9,7 @@ from typing import Annotated, Any
 import msgspec
 from litestar import Controller, Request, Response, delete, get, put
 from litestar.exceptions.http_exceptions import RequestEntityTooLarge
-from litestar.params import JSONBody, PathParameter, QueryParameter
+from litestar.params import FromQuery, JSONBody, PathParameter, QueryParameter
 
 from server.common import json_response
 from server.db import Connection
@@ -94,9 +94,9 @@ class WxacodeController(Controller):
         code: CodePath,
         page: Page = "",
         width: Annotated[int, QueryParameter(ge=280, le=1280)] = 430,
-        env_version: EnvVersion = "release",
-        check_path: bool = True,
-        is_hyaline: bool = False,
+        env_version: FromQuery[EnvVersion] = "release",
+        check_path: FromQuery[bool] = True,
+        is_hyaline: FromQuery[bool] = False,
     ) -> Response[bytes]:
         options = WxacodeOptions(page=page, width=width, env_version=env_version,
                                  check_path=check_path, is_hyaline=is_hyaline)  # fmt: skip
