@@ -59,8 +59,10 @@ from ._models import (
     SettlementLine,
     TeamMember,
     TeamPage,
+    Wxacode,
 )
 from ._version import __version__
+from .scene import parse_scene
 
 __all__ = [
     "APIConnectionError",
@@ -110,6 +112,8 @@ __all__ = [
     "TeamPage",
     "ValidationError",
     "WebhookSignatureError",
+    "Wxacode",
     "__version__",
+    "parse_scene",
     "webhooks",
 ]
