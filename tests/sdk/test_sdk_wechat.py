@@ -28,7 +28,7 @@ def wechat_app(settings: Any) -> Iterator[tuple[TestClient[Any], FakeWeChat]]:
     from server.app import create_app
 
     with FakeWeChat() as fake:
-        app = create_app(msgspec.structs.replace(settings, wechat_api_base=fake.url))
+        app = create_app(msgspec.structs.replace(settings, wechat_api_base=fake.url, pool_size=4))
         with TestClient(app, raise_server_exceptions=False) as client:
             yield client, fake
 

@@ -34,6 +34,7 @@ def fake() -> Iterator[FakeWeChat]:
 
 
 def _app(settings: Any, fake: FakeWeChat, **changes: Any) -> Any:
+    changes.setdefault("pool_size", 4)  # PostgreSQL connections are shared with other suites
     return create_app(msgspec.structs.replace(settings, wechat_api_base=fake.url, **changes))
 
 
