@@ -147,6 +147,7 @@ QUERY_INT_ROUTES = [
     ("/v1/settlements/x", "limit"),
     ("/v1/posters/d1/url", "ttl"),
     ("/v1/webhook-endpoints", "limit"),
+    ("/v1/links/x/wxacode", "width"),
 ]
 
 
