@@ -33,9 +33,11 @@ from server.wechat.service import (
 __all__ = ["WeChatController", "WxacodeController"]
 
 CodePath = Annotated[str, PathParameter(pattern=r"^[0-9A-Za-z]{4,16}$")]
-# A mini-program page path: no leading '/', no query (WeChat's own rule), 128 chars at most.
+# A mini-program page path: no leading '/', no query (WeChat's own rule), 128 chars at most;
+# the same shape as the program's mini_program_page, which is the default.
 Page = Annotated[
-    str, QueryParameter(max_length=128, pattern=r"^([A-Za-z0-9_\-]+(/[A-Za-z0-9_\-.]+)*)?$")
+    str | None,
+    QueryParameter(min_length=1, max_length=128, pattern=r"^[A-Za-z0-9_-]+(/[A-Za-z0-9_-]+)*$"),
 ]
 
 
@@ -92,7 +94,7 @@ class WxacodeController(Controller):
         self,
         request: Request[Any, Any, Any],
         code: CodePath,
-        page: Page = "",
+        page: Page = None,
         width: Annotated[int, QueryParameter(ge=280, le=1280)] = 430,
         env_version: FromQuery[EnvVersion] = "release",
         check_path: FromQuery[bool] = True,

@@ -40,7 +40,7 @@ class WeChatSettings(msgspec.Struct):
 class WxacodeOptions(msgspec.Struct, frozen=True, kw_only=True):
     """The options of ``wxacode.getUnlimited`` other than the scene (the link's own)."""
 
-    page: str = ""  # "" = the mini-program's home page
+    page: str | None = None  # None: the program's mini_program_page; "": the home page
     width: int = 430  # px, 280..1280
     env_version: EnvVersion = "release"
     check_path: bool = True
@@ -49,7 +49,7 @@ class WxacodeOptions(msgspec.Struct, frozen=True, kw_only=True):
     def key(self) -> str:
         """The stored image's key: one image per (tenant, link code, these options)."""
         flags = f"{int(self.check_path)}{int(self.is_hyaline)}"
-        return f"wx:{self.env_version}:{self.width}:{flags}:{self.page}"
+        return f"wx:{self.env_version}:{self.width}:{flags}:{self.page or ''}"
 
 
 class Wxacode(msgspec.Struct):

@@ -27,11 +27,13 @@ import time
 import weakref
 from typing import Any
 
+import msgspec
 from PIL import Image
 
 from server.common import from_us, now_us
 from server.db import Connection, Database
 from server.errors import InvalidInput
+from server.program.service import get_program
 from server.referrals.service import SCENE_PREFIX, resolve_code
 from server.wechat.client import WeChatClient, WeChatError, WeChatUnavailable
 from server.wechat.errors import (
@@ -274,6 +276,9 @@ class WeChatService:
         404 for another tenant's or an unknown link; 409 when the tenant has neither
         credentials nor an uploaded code for the link."""
         await resolve_code(self.db, tenant_id, code)
+        if options.page is None:  # the link's page: the program's mini_program_page, else home
+            program = await get_program(self.db, tenant_id)
+            options = msgspec.structs.replace(options, page=program.mini_program_page or "")
         uploaded = await self._stored(tenant_id, code, UPLOAD_OPTIONS)
         if uploaded is not None:
             return (*uploaded, "upload")
@@ -302,7 +307,8 @@ class WeChatService:
             return media, image, "wechat"
 
     async def poster_code(self, tenant_id: str, code: str) -> bytes | None:
-        """The code a poster's ``{wxacode}`` view shows (default options); None: fall back."""
+        """The code a poster's ``{wxacode}`` view shows (default options, the program's
+        page); None: fall back to the link's QR code."""
         try:
             return (await self.wxacode(tenant_id, code, WxacodeOptions()))[1]
         except NoWxacode:

@@ -402,3 +402,18 @@ def test_poster_uses_an_uploaded_code(wx: TenantKeys) -> None:
     poster = wx.get("/v1/posters/amy", scope="sdk", params={"template": "mini"})
     assert "liebian-poster-fallback" not in poster.headers
     assert _decode(poster.content) == ["uploaded-by-the-brand"]
+
+
+def test_the_programs_mini_program_page_is_the_default_page(
+    wx: TenantKeys, fake: FakeWeChat
+) -> None:
+    assert wx.put("/v1/program", {"mini_program_page": "pages/goods/detail"}).status_code == 200
+    wx.put("/v1/wechat", _credentials(fake))
+    link = _link(wx)
+    assert link["page"] == "pages/goods/detail"
+    code = wx.get(f"/v1/links/{link['code']}/wxacode", scope="sdk")
+    assert code.status_code == 200, code.text
+    assert _decode(code.content) == [code_text(link["scene"], "pages/goods/detail")]
+    home = wx.get(f"/v1/links/{link['code']}/wxacode", scope="sdk",
+                  params={"page": "pages/index/index"})  # fmt: skip
+    assert _decode(home.content) == [code_text(link["scene"], "pages/index/index")]
