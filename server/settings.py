@@ -62,6 +62,8 @@ class Settings(msgspec.Struct, frozen=True, kw_only=True):
     poster_deadline_ms: int = 5000  # a render past this is killed; a worker is waited for as long
     poster_worker_mb: int = 1024  # address-space cap of one render process
     wechat_api_base: str = DEFAULT_WECHAT_API_BASE  # configured, never tenant-controlled
+    # Whether LIEBIAN_SECRET_KEY was set (else secret_key is random per process).
+    secret_key_configured: bool = False
 
     @property
     def public_base_url(self) -> str:
@@ -242,6 +244,7 @@ def load_settings(environ: dict[str, str] | None = None) -> Settings:
         poster_workers=_int(env, "LIEBIAN_POSTER_WORKERS", 2, 0, 64),
         poster_deadline_ms=_int(env, "LIEBIAN_POSTER_DEADLINE_MS", 5000, 100, 600_000),
         poster_worker_mb=_int(env, "LIEBIAN_POSTER_WORKER_MB", 1024, 256, 65_536),
+        secret_key_configured=bool(secret),
         wechat_api_base=_check_wechat_base(
             env.get("LIEBIAN_WECHAT_API_BASE") or DEFAULT_WECHAT_API_BASE
         ),

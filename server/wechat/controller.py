@@ -14,7 +14,7 @@ from litestar.params import FromQuery, JSONBody, PathParameter, QueryParameter
 from server.common import json_response
 from server.db import Connection
 from server.idempotency import run_idempotent
-from server.wechat.errors import PayloadTooLarge
+from server.wechat.errors import NotConfigured, PayloadTooLarge
 from server.wechat.schemas import (
     EnvVersion,
     WeChatSettings,
@@ -58,6 +58,12 @@ class WeChatController(Controller):
     ) -> Response[WeChatSettings]:
         tenant_id = request.auth.tenant_id
         state = request.app.state
+        if not state.settings.secret_key_configured:
+            raise NotConfigured(
+                "this server has no LIEBIAN_SECRET_KEY: a secret sealed with a per-process key "
+                "would not survive a restart or open in another worker; the operator sets "
+                "LIEBIAN_SECRET_KEY (16+ characters) and restarts"
+            )
 
         async def work(tx: Connection) -> Response[bytes]:
             saved = await store_credentials(tx, state.settings.secret_key, tenant_id, data)

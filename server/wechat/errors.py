@@ -14,6 +14,7 @@ from server.wechat.client import WeChatError, WeChatUnavailable
 
 __all__ = [
     "NoWxacode",
+    "NotConfigured",
     "PayloadTooLarge",
     "RateLimited",
     "TOKEN_ERRCODES",
@@ -50,6 +51,12 @@ class NoWxacode(ServiceError):
     status = 409
     title = "No mini-program code"
     slug = "no-wxacode"
+
+
+class NotConfigured(ServiceError):
+    status = 503
+    title = "Server not configured"
+    slug = "not-configured"
 
 
 class PayloadTooLarge(ServiceError):

@@ -417,3 +417,20 @@ def test_the_programs_mini_program_page_is_the_default_page(
     home = wx.get(f"/v1/links/{link['code']}/wxacode", scope="sdk",
                   params={"page": "pages/index/index"})  # fmt: skip
     assert _decode(home.content) == [code_text(link["scene"], "pages/index/index")]
+
+
+def test_credentials_need_a_configured_secret_key(settings: Any, fake: FakeWeChat) -> None:
+    unset = msgspec.structs.replace(settings, secret_key_configured=False)
+    with TestClient(_app(unset, fake), raise_server_exceptions=False) as client:
+        keys = make_tenant(client, "wechat-nokey")
+        response = keys.put("/v1/wechat", _credentials(fake))
+        assert response.status_code == 503 and "LIEBIAN_SECRET_KEY" in response.json()["detail"]
+        assert keys.get("/v1/wechat").json()["secret_set"] is False
+
+
+def test_the_input_schema_never_prints_the_secret() -> None:
+    from server.wechat.schemas import WeChatSettingsIn
+
+    secret = secrets.token_hex(16)
+    data = WeChatSettingsIn(appid="wx0123456789abcdef", secret=secret)
+    assert secret not in repr(data) and secret not in str(data)
