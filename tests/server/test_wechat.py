@@ -434,3 +434,25 @@ def test_the_input_schema_never_prints_the_secret() -> None:
     secret = secrets.token_hex(16)
     data = WeChatSettingsIn(appid="wx0123456789abcdef", secret=secret)
     assert secret not in repr(data) and secret not in str(data)
+
+
+def test_concurrent_requests_for_one_code_call_wechat_once(
+    workers: tuple[Any, Any], wx: TenantKeys, fake: FakeWeChat
+) -> None:
+    import asyncio
+
+    from server.wechat.schemas import WxacodeOptions
+
+    wx.put("/v1/wechat", _credentials(fake))
+    code = _link(wx)["code"]
+    service = workers[0].app.state.wechat
+    calls = fake.calls["getwxacodeunlimit"]
+
+    async def burst(db: Any, tenant_id: str) -> list[Any]:
+        wanted = WxacodeOptions(width=500)
+        return list(await asyncio.gather(*[service.wxacode(tenant_id, code, wanted)
+                                           for _ in range(8)]))  # fmt: skip
+
+    answers = wx.call(burst, wx.tenant_id)
+    assert len({image for _, image, _ in answers}) == 1
+    assert fake.calls["getwxacodeunlimit"] - calls == 1
