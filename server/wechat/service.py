@@ -11,7 +11,8 @@
 - A code is generated once per (tenant, link code, options) and stored in ``wechat_codes``
   forever (a link's scene never changes), so each distributor costs one WeChat call. Calls
   to WeChat are bounded per tenant and process by a token bucket (``RATE_PER_S``, burst
-  ``BURST``); beyond it a request gets a 429 with ``Retry-After``. Concurrent requests for the
+  ``BURST``): a call waits up to ``MAX_PACE_WAIT_S`` for its turn, beyond that the request
+  gets a 429 with ``Retry-After``. Concurrent requests for the
   same code in one process wait for the first one's answer.
 - A brand that keeps its secret to itself uploads the image per link (``upload``); an
   uploaded code is served for that link whatever the options.
@@ -48,6 +49,7 @@ from server.wechat.sealing import SecretUnreadable, open_secret, seal_secret
 
 __all__ = [
     "BURST",
+    "MAX_PACE_WAIT_S",
     "MAX_UPLOAD_BYTES",
     "MAX_UPLOAD_SIDE",
     "RATE_PER_S",
@@ -63,8 +65,9 @@ __all__ = [
 ]
 
 REFRESH_BEFORE_S = 300  # a cached token is replaced this long before WeChat expires it
-RATE_PER_S = 10.0  # getwxacodeunlimit calls per second per tenant and process (sustained)
-BURST = 20
+RATE_PER_S = 20.0  # getwxacodeunlimit calls per second per tenant and process (sustained)
+BURST = 40
+MAX_PACE_WAIT_S = 1.0  # a call waits this long at most for its turn, else 429 + Retry-After
 MAX_UPLOAD_BYTES = 2 << 20  # an uploaded code image, as sent
 MAX_UPLOAD_SIDE = 1280  # px per side: WeChat's own codes are at most 1280 px wide
 UPLOAD_OPTIONS = "upload"
@@ -164,15 +167,18 @@ class _Bucket:
         self.rate, self.burst = rate, burst
         self.tokens, self.at = float(burst), time.monotonic()
 
-    def take(self) -> float:
-        """0 if a call may go now (and counts it), else the seconds until one may."""
+    def take(self, max_wait: float) -> tuple[bool, float]:
+        """(taken, seconds to wait): a call may go after the wait if it is at most
+        ``max_wait`` (the call is counted now, so waiters queue up in order); otherwise it is
+        not counted and the wait says when to retry."""
         now = time.monotonic()
         self.tokens = min(self.burst, self.tokens + (now - self.at) * self.rate)
         self.at = now
-        if self.tokens >= 1:
+        wait = max(0.0, (1 - self.tokens) / self.rate)
+        if wait <= max_wait:
             self.tokens -= 1
-            return 0.0
-        return (1 - self.tokens) / self.rate
+            return True, wait
+        return False, wait
 
 
 # ------------------------------------------------------------------ codes
@@ -224,16 +230,18 @@ class WeChatService:
         await self.tokens.put(tenant_id, appid, fresh.access_token, fresh.expires_in)
         return fresh.access_token
 
-    def _pace(self, tenant_id: str) -> None:
+    async def _pace(self, tenant_id: str) -> None:
         bucket = self._buckets.get(tenant_id)
         if bucket is None:
             bucket = self._buckets[tenant_id] = _Bucket(RATE_PER_S, BURST)
-        wait = bucket.take()
-        if wait > 0:
+        taken, wait = bucket.take(MAX_PACE_WAIT_S)
+        if not taken:
             raise RateLimited(
                 f"at most {RATE_PER_S:g} new mini-program codes a second are requested from "
                 "WeChat per tenant; stored codes are served at once", math.ceil(wait),
             )  # fmt: skip
+        if wait > 0:
+            await asyncio.sleep(wait)
 
     async def _generate(self, tenant_id: str, scene: str, options: WxacodeOptions,
                         credentials: tuple[str, str]) -> tuple[str, bytes]:  # fmt: skip
@@ -245,7 +253,7 @@ class WeChatService:
         }  # fmt: skip
         if options.page:
             body["page"] = options.page
-        self._pace(tenant_id)
+        await self._pace(tenant_id)
         force = False
         for attempt in (1, 2):
             token = await self._token(tenant_id, appid, secret, force)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import time
 from collections.abc import AsyncIterator
 
 import httpx
@@ -14,7 +15,13 @@ from server.wechat import client as wechat_client
 from server.wechat.client import MAX_IMAGE_BYTES, WeChatClient, WeChatError, WeChatUnavailable
 from server.wechat.errors import RateLimited, WeChatUpstream, problem_for
 from server.wechat.sealing import SecretUnreadable, open_secret, seal_secret
-from server.wechat.service import BURST, RATE_PER_S, WeChatService, check_scene
+from server.wechat.service import (
+    BURST,
+    MAX_PACE_WAIT_S,
+    RATE_PER_S,
+    WeChatService,
+    check_scene,
+)
 
 KEY = "a-server-secret-key-0123456789"
 SECRET = "0123456789abcdef0123456789abcdef"
@@ -121,13 +128,26 @@ def test_errcode_table() -> None:
 
 def test_rate_bucket_bounds_calls_per_tenant() -> None:
     service = WeChatService(None, None, KEY)  # type: ignore[arg-type]
-    for _ in range(BURST):
-        service._pace("tn_a")
-    with pytest.raises(RateLimited) as caught:
-        service._pace("tn_a")
-    assert caught.value.status == 429 and int(caught.value.headers["Retry-After"]) >= 1  # type: ignore[index]
-    service._pace("tn_b")  # another tenant has its own bucket
-    assert RATE_PER_S == 10
+
+    async def run() -> None:
+        start = time.monotonic()
+        for _ in range(BURST):
+            await service._pace("tn_a")  # the burst goes at once
+        assert time.monotonic() - start < 0.5
+        await service._pace("tn_a")  # the next waits for its turn: 1 / RATE_PER_S
+        assert time.monotonic() - start >= 0.8 / RATE_PER_S
+        # calls queued past MAX_PACE_WAIT_S are refused with a Retry-After
+        bucket = service._buckets["tn_a"]
+        refused = sum(not bucket.take(MAX_PACE_WAIT_S)[0] for _ in range(int(RATE_PER_S) + 5))
+        assert refused > 0
+        with pytest.raises(RateLimited) as caught:
+            await service._pace("tn_a")
+        assert caught.value.status == 429
+        assert int(caught.value.headers["Retry-After"]) >= 1  # type: ignore[index]
+        await service._pace("tn_b")  # another tenant has its own bucket
+
+    asyncio.run(run())
+    assert (RATE_PER_S, BURST, MAX_PACE_WAIT_S) == (20, 40, 1.0)
 
 
 def test_scene_charset_and_length() -> None:
