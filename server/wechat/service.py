@@ -33,7 +33,7 @@ from PIL import Image
 
 from server.common import from_us, now_us
 from server.db import Connection, Database
-from server.errors import InvalidInput
+from server.errors import Conflict, InvalidInput
 from server.program.service import get_program
 from server.referrals.service import SCENE_PREFIX, resolve_code
 from server.wechat.client import WeChatClient, WeChatError, WeChatUnavailable
@@ -95,6 +95,8 @@ async def store_credentials(
         " sealed_secret = excluded.sealed_secret, updated_at_us = excluded.updated_at_us",
         tenant_id, data.appid, sealed, now,
     )  # fmt: skip
+    # Cached tokens were granted to the old credentials: the next call fetches a new one.
+    await tx.execute("DELETE FROM wechat_tokens WHERE tenant_id = $1", tenant_id)
     return WeChatSettings(data.appid, True, from_us(now).isoformat())
 
 
@@ -290,7 +292,16 @@ class WeChatService:
         uploaded = await self._stored(tenant_id, code, UPLOAD_OPTIONS)
         if uploaded is not None:
             return (*uploaded, "upload")
-        key = (tenant_id, code, options.key())
+        appid = await self.db.fetchval(
+            "SELECT appid FROM wechat_credentials WHERE tenant_id = $1", tenant_id
+        )
+        if appid is None:
+            raise NoWxacode(
+                "this tenant has no WeChat credentials (PUT /v1/wechat) and no uploaded "
+                f"code for link {code!r} (PUT /v1/links/{code}/wxacode)"
+            )
+        # A generated code opens its appid's mini-program: stored per appid as well.
+        key = (tenant_id, code, f"{appid}|{options.key()}")
         lock = self._locks.get(key)
         if lock is None:
             lock = self._locks[key] = asyncio.Lock()
@@ -299,11 +310,8 @@ class WeChatService:
             if stored is not None:
                 return (*stored, "wechat")
             credentials = await self._credentials(tenant_id)
-            if credentials is None:
-                raise NoWxacode(
-                    "this tenant has no WeChat credentials (PUT /v1/wechat) and no uploaded "
-                    f"code for link {code!r} (PUT /v1/links/{code}/wxacode)"
-                )
+            if credentials is None or credentials[0] != appid:
+                raise Conflict("the WeChat credentials changed during this request; retry")
             media, image = await self._generate(
                 tenant_id, SCENE_PREFIX + code, options, credentials
             )

@@ -456,3 +456,19 @@ def test_concurrent_requests_for_one_code_call_wechat_once(
     answers = wx.call(burst, wx.tenant_id)
     assert len({image for _, image, _ in answers}) == 1
     assert fake.calls["getwxacodeunlimit"] - calls == 1
+
+
+def test_codes_are_stored_per_appid(wx: TenantKeys, fake: FakeWeChat) -> None:
+    link = _link(wx)
+    path = f"/v1/links/{link['code']}/wxacode"
+    first = _credentials(fake)
+    wx.put("/v1/wechat", first)
+    calls = fake.calls["getwxacodeunlimit"]
+    assert wx.get(path, scope="sdk").status_code == 200
+    wx.put("/v1/wechat", _credentials(fake))  # another mini-program: its own code
+    assert wx.get(path, scope="sdk").status_code == 200
+    wx.put("/v1/wechat", first)  # back to the first: its stored code, no call
+    assert wx.get(path, scope="sdk").status_code == 200
+    assert fake.calls["getwxacodeunlimit"] - calls == 2
+    assert wx.client.delete("/v1/wechat", headers=wx.headers()).status_code == 204
+    assert wx.get(path, scope="sdk").status_code == 409  # without credentials: uploads only
