@@ -122,6 +122,11 @@ class WeChatClient:
         params = {"access_token": access_token}
         media, raw = await self._post("/wxa/getwxacodeunlimit", body, params, MAX_IMAGE_BYTES)
         if media.startswith("image/"):
+            # WeChat's Content-Type has said image/jpeg for PNG bytes: the bytes decide.
+            if raw.startswith(b"\x89PNG\r\n\x1a\n"):
+                return "image/png", raw
+            if raw.startswith(b"\xff\xd8\xff"):
+                return "image/jpeg", raw
             return media, raw
         _decode(raw)  # raises the WeChatError it carries
         raise WeChatUnavailable(f"getwxacodeunlimit answered {media or 'no content type'}")
