@@ -164,3 +164,28 @@ def test_wechat_api_base_setting() -> None:
     for bad in ["ftp://x", "not a url", "http://x/?a=b"]:
         with pytest.raises(SettingsError, match="LIEBIAN_WECHAT_API_BASE"):
             load_settings({"LIEBIAN_WECHAT_API_BASE": bad})
+
+
+def test_the_images_bytes_decide_its_media_type() -> None:
+    png = b"\x89PNG\r\n\x1a\n" + b"\0" * 32
+
+    def mislabelled(request: httpx.Request) -> httpx.Response:
+        assert request.url.params["access_token"] == "token"
+        return httpx.Response(200, headers={"Content-Type": "image/jpeg"}, content=_stream(png))
+
+    def quota(request: httpx.Request) -> httpx.Response:
+        body = b'{"errcode":45009,"errmsg":"reach max api daily quota limit"}'
+        return httpx.Response(200, headers={"Content-Type": "application/json"},
+                              content=_stream(body))  # fmt: skip
+
+    async def run() -> None:
+        client, http = _client(mislabelled)
+        async with http:
+            assert await client.wxacode_unlimited("token", {"scene": "lb=x"}) == ("image/png", png)
+        client, http = _client(quota)
+        async with http:
+            with pytest.raises(WeChatError) as caught:
+                await client.wxacode_unlimited("token", {"scene": "lb=x"})
+            assert caught.value.errcode == 45009
+
+    asyncio.run(run())
