@@ -27,9 +27,9 @@ from posters.images import (
 )
 from posters.qr import draw_qr
 from posters.spec import Css, ImageView, QrCodeView, RectView, TextView, View
-from posters.text import draw_text_block, layout_text
+from posters.text import TextBlock, draw_text_block, layout_text
 
-__all__ = ["draw_backdrop", "draw_background", "draw_view"]
+__all__ = ["draw_backdrop", "draw_background", "draw_view", "text_layout"]
 
 _BLACK, _WHITE = "#000000", "#ffffff"
 
@@ -197,28 +197,43 @@ def _image_content(canvas: Image.Image, view: ImageView, values: Mapping[str, st
     canvas.paste(img, at, mask)
 
 
-def _draw_text(canvas: Image.Image, view: TextView, values: Mapping[str, str]) -> None:
+def text_layout(view: TextView, values: Mapping[str, str],
+                canvas: tuple[int, int]) -> tuple[TextBlock, Box] | None:  # fmt: skip
+    """The laid-out lines of a text view and its box, or None when there is nothing to draw.
+
+    Without ``css.width`` the box is as wide as the longest line, measured (pen.js: ``width =
+    measureText(line).width``), and ``align`` places that width against ``left``: a text
+    anchored by ``right`` ends ``right`` px from the canvas edge.
+    """
     css = view.css
     text = truncate_text(substitute(view.text, values))
     if not text.strip():
-        return
+        return None
     lh = line_height(css)
     max_lines = css.max_lines or (1 if css.width is None else 100)
     # An explicit height, else the canvas bottom, bounds the lines (Painter would overflow).
-    room = css.height or canvas.height - css.top
+    room = css.height or canvas[1] - css.top
     max_lines = min(max_lines, max(1, math.floor(room / lh)))
     if css.width is not None:
         avail = css.width
     elif css.align == "center":
-        avail = 2 * min(css.left, canvas.width - css.left)
+        avail = 2 * min(css.left, canvas[0] - css.left)
     else:
-        avail = canvas.width - css.left if css.align == "left" else css.left
+        avail = canvas[0] - css.left if css.align == "left" else css.left
     block = layout_text(
         text, size=max(1, round(css.font_size)), bold=css.font_weight == "bold",
         width=max(1.0, avail), max_lines=max_lines, line_height=lh,
     )  # fmt: skip
     width = css.width if css.width is not None else math.ceil(max(block.widths, default=0.0))
-    x, y, w, h = css_box(css, width, css.height or lh * len(block.lines))
+    return block, css_box(css, width, css.height or lh * len(block.lines))
+
+
+def _draw_text(canvas: Image.Image, view: TextView, values: Mapping[str, str]) -> None:
+    css = view.css
+    laid = text_layout(view, values, canvas.size)
+    if laid is None:
+        return
+    block, (x, y, w, h) = laid
     if css.background:
         _fill(canvas, parse_paint(css.background), (x, y, w, h), round(css.border_radius))
     fill = parse_paint(css.color or _BLACK)

@@ -1,0 +1,153 @@
+"""Painter's Palette spec is accepted as Painter's pen reads it (Kujiale-Mobile/Painter).
+
+Expected boxes are derived by hand from ``components/painter/lib/pen.js`` (``_preProcess``);
+each test cites the formula it checks.
+"""
+
+from __future__ import annotations
+
+import base64
+import io
+from typing import Any
+
+import pytest
+from poster_helpers import LINK
+
+from posters import ImageView, PosterData, PosterTemplateError, TextView, parse_template
+from posters.boxes import css_box, qr_box
+from posters.layers import text_layout
+from posters.render import render_image
+
+DATA = PosterData(nickname="Alice", campaign="Spring", link=LINK)
+INK = 100  # a channel value below this counts as ink on a white canvas
+
+
+def png_uri(size: tuple[int, int], color: tuple[int, int, int] = (200, 30, 30)) -> str:
+    from PIL import Image
+
+    out = io.BytesIO()
+    Image.new("RGB", size, color).save(out, "PNG")
+    return "data:image/png;base64," + base64.b64encode(out.getvalue()).decode()
+
+
+def palette(*views: dict[str, Any], width: int = 300, height: int = 200) -> dict[str, Any]:
+    return {"width": f"{width}px", "height": f"{height}px", "background": "#ffffff",
+            "views": list(views)}  # fmt: skip
+
+
+def ink_columns(image: Any) -> tuple[int, int]:
+    """First and last x with a dark pixel."""
+    gray = image.convert("L").point(lambda v: 255 if v < INK else 0)
+    box = gray.getbbox()
+    assert box is not None, "nothing was drawn"
+    return box[0], box[2]
+
+
+def test_text_anchored_by_right_needs_no_width() -> None:
+    # pen.js: x = this.style.width - right; align defaults to 'right' when right is set;
+    # left = x - width, width = measureText(text).width (the text's own width).
+    t = parse_template(palette({"type": "text", "text": "Hello",
+                                "css": {"top": "20px", "right": "30px", "fontSize": "24px"}}))
+    view = t.views[0]
+    assert isinstance(view, TextView)
+    assert view.css.left == 300 - 30 and view.css.align == "right"
+    laid = text_layout(view, {}, (300, 200))
+    assert laid is not None
+    block, (x, y, w, h) = laid
+    assert w == pytest.approx(max(block.widths), abs=1) and w > 24  # measured, not given
+    assert (x + w, y) == (270, 20)  # right edge = canvas width - right
+    x0, x1 = ink_columns(render_image(t, DATA))
+    assert x1 <= 270 and x0 >= x  # the ink ends at the anchor
+
+
+def test_explicit_align_with_right_is_painters() -> None:
+    # pen.js: x = width - right; align 'center' -> left = x - width / 2.
+    t = parse_template(palette({"type": "rect", "css": {"top": 0, "right": 100, "width": 40,
+                                                        "height": 10, "align": "center",
+                                                        "color": "#000"}}))  # fmt: skip
+    assert css_box(t.views[0].css) == (300 - 100 - 20, 0, 40, 10)
+
+
+@pytest.mark.parametrize(("align", "left"), [("left", 100), ("center", 80), ("right", 60)])
+@pytest.mark.parametrize("kind", ["rect", "image", "qrcode", "text"])
+def test_align_for_every_view_type(kind: str, align: str, left: int) -> None:
+    # pen.js: left = x (left), x - width / 2 (center), x - width (right).
+    css = {"top": 10, "left": 100, "width": 40, "height": 40, "align": align}
+    view: dict[str, Any] = {"type": kind, "css": css}
+    if kind == "rect":
+        css["background"] = "#000"
+    elif kind == "image":
+        view["url"] = png_uri((8, 8), (0, 0, 0))
+    elif kind == "text":
+        view["text"] = "ab"
+    t = parse_template(palette(view))
+    v = t.views[0]
+    if kind == "qrcode":
+        box = qr_box(v.css)
+    elif isinstance(v, TextView):
+        laid = text_layout(v, {}, (300, 200))
+        assert laid is not None
+        box = laid[1]
+    else:
+        box = css_box(v.css)
+    assert box[:3] == (left, 10, 40)
+    if kind in ("rect", "image"):
+        x0, x1 = ink_columns(render_image(t, DATA))
+        assert (x0, x1) == (left, left + 40)
+
+
+def test_negative_offsets_clip_at_the_edge() -> None:
+    t = parse_template(palette({"type": "rect", "css": {"top": "-20px", "left": "-30px",
+                                                        "width": 50, "height": 40,
+                                                        "color": "#000"}}))  # fmt: skip
+    img = render_image(t, DATA).convert("L")
+    assert img.getpixel((0, 0)) == 0 and img.getpixel((19, 19)) == 0
+    assert img.getpixel((20, 0)) == 255 and img.getpixel((0, 20)) == 255
+
+
+def test_css_list_merges_in_order_and_rpx_is_px() -> None:
+    t = parse_template(palette({"type": "rect", "css": [
+        {"top": "10rpx", "left": "10rpx", "width": "20rpx", "height": "20rpx", "color": "red"},
+        {"color": "#0000ff", "left": "12px"}]}))  # fmt: skip
+    css = t.views[0].css
+    assert (css.top, css.left, css.width, css.height, css.color) == (10, 12, 20, 20, "#0000ff")
+
+
+def test_image_without_size_is_its_natural_size() -> None:
+    # pen.js (image, both 'auto'): width = sWidth / ratio, height = sHeight / ratio; a poster
+    # has no device pixel ratio, so ratio is 1 here.
+    t = parse_template(palette({"type": "image", "url": png_uri((40, 24)),
+                                "css": {"top": 5, "left": 6}}))  # fmt: skip
+    assert css_box(t.views[0].css) == (6, 5, 40, 24)
+    bare = parse_template(palette({"type": "image", "url": png_uri((40, 24))}))
+    assert css_box(bare.views[0].css) == (0, 0, 40, 24)
+    img = render_image(bare, DATA)
+    assert img.getpixel((39, 23)) == (200, 30, 30) and img.getpixel((40, 24)) == (255, 255, 255)
+
+
+def test_image_height_auto_keeps_the_ratio() -> None:
+    # pen.js: height = (sHeight / sWidth) * width; width = (sWidth / sHeight) * height.
+    uri = png_uri((40, 24))
+    t = parse_template(palette(
+        {"type": "image", "url": uri, "css": {"width": "100px", "height": "auto"}},
+        {"type": "image", "url": uri, "css": {"height": "60px"}},
+    ))  # fmt: skip
+    a, b = t.views
+    assert isinstance(a, ImageView) and isinstance(b, ImageView)
+    assert (a.css.width, a.css.height) == (100, pytest.approx(24 / 40 * 100))
+    assert (b.css.width, b.css.height) == (pytest.approx(40 / 24 * 60), 60)
+
+
+def test_natural_size_is_checked_against_the_budget_from_the_header() -> None:
+    huge = png_uri((3000, 2000))  # 6 Mpx: refused from its header, never decoded
+    with pytest.raises(PosterTemplateError) as caught:
+        parse_template(palette({"type": "image", "url": huge}))
+    assert caught.value.field == "$.views[0].url"
+
+
+def test_unknown_property_names_it_and_lists_the_supported() -> None:
+    with pytest.raises(PosterTemplateError) as caught:
+        parse_template(palette({"type": "rect", "css": {"width": 1, "height": 1,
+                                                        "fooBar": "1px"}}))  # fmt: skip
+    assert caught.value.field == "$.views[0].css.fooBar"
+    assert "supported:" in caught.value.message and "borderRadius" in caught.value.message
