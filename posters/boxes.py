@@ -55,7 +55,8 @@ def view_bounds(view: View, canvas: tuple[int, int]) -> tuple[int, int, int, int
         else:
             half = round(min(css.left, canvas[0] - css.left))
             x0, x1 = round(css.left) - half, round(css.left) + half
-        return x0 - 2, y - 2, x1 + 2, y + h + 2
+        top, right, bottom, left = (round(p) for p in css.padding or (0, 0, 0, 0))
+        return x0 - 2 - left, y - 2 - top, x1 + 2 + right, y + h + 2 + bottom
     if isinstance(view, QrCodeView):
         side = min(css.width or 0.0, css.height or css.width or 0.0)
         x, y, w, h = css_box(css, side, side)

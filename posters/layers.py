@@ -29,7 +29,7 @@ from posters.qr import draw_qr
 from posters.spec import Css, ImageView, QrCodeView, RectView, TextView, View
 from posters.text import TextBlock, draw_text_block, layout_text
 
-__all__ = ["draw_backdrop", "draw_background", "draw_view", "text_layout"]
+__all__ = ["draw_backdrop", "draw_background", "draw_view", "padded", "text_layout"]
 
 _BLACK, _WHITE = "#000000", "#ffffff"
 
@@ -214,8 +214,10 @@ def text_layout(view: TextView, values: Mapping[str, str],
     # An explicit height, else the canvas bottom, bounds the lines (Painter would overflow).
     room = css.height or canvas[1] - css.top
     max_lines = min(max_lines, max(1, math.floor(room / lh)))
+    pad_top, pad_right, pad_bottom, pad_left = css.padding or (0.0, 0.0, 0.0, 0.0)
     if css.width is not None:
-        avail = css.width
+        # pen.js: width = css.width - padding right - padding left, at least one font size
+        avail = max(css.width - pad_right - pad_left, css.font_size)
     elif css.align == "center":
         avail = 2 * min(css.left, canvas[0] - css.left)
     else:
@@ -224,8 +226,17 @@ def text_layout(view: TextView, values: Mapping[str, str],
         text, size=max(1, round(css.font_size)), bold=css.font_weight == "bold",
         width=max(1.0, avail), max_lines=max_lines, line_height=lh,
     )  # fmt: skip
-    width = css.width if css.width is not None else math.ceil(max(block.widths, default=0.0))
+    width = avail if css.width is not None else math.ceil(max(block.widths, default=0.0))
     return block, css_box(css, width, css.height or lh * len(block.lines))
+
+
+def padded(css: Css, box: Box) -> Box:
+    """A text's background box: its box grown by ``padding`` (pen.js ``_doBackground``)."""
+    if css.padding is None:
+        return box
+    top, right, bottom, left = (round(p) for p in css.padding)
+    x, y, w, h = box
+    return x - left, y - top, w + left + right, h + top + bottom
 
 
 def _draw_text(canvas: Image.Image, view: TextView, values: Mapping[str, str]) -> None:
@@ -235,10 +246,12 @@ def _draw_text(canvas: Image.Image, view: TextView, values: Mapping[str, str]) -
         return
     block, (x, y, w, h) = laid
     if css.background:
-        _fill(canvas, parse_paint(css.background), (x, y, w, h), round(css.border_radius))
+        back = padded(css, (x, y, w, h))
+        _fill(canvas, parse_paint(css.background), back, round(css.border_radius))
     fill = parse_paint(css.color or _BLACK)
     rgba = fill.rgba if isinstance(fill, Solid) else fill.stops[0][1]
-    draw_text_block(canvas, block, (x, y, w, h), css.text_align, rgba)
+    draw_text_block(canvas, block, (x, y, w, h), css.text_align, rgba,
+                    decoration=css.decorations, outline=css.text_style == "stroke")  # fmt: skip
 
 
 def _qr_backdrop(canvas: Image.Image, view: QrCodeView) -> None:

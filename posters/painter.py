@@ -68,12 +68,34 @@ def _normalise_css(raw: object, path: str, canvas: tuple[float, float]) -> dict[
         raise PosterTemplateError(f"{path}.fontSize", "use px, not a percentage")
     if isinstance(css.get("lineHeight"), str):
         raise PosterTemplateError(f"{path}.lineHeight", "use px, not a percentage")
+    if "padding" in css:
+        css["padding"] = _padding(css["padding"], f"{path}.padding")
     if "maxLines" in css and isinstance(css["maxLines"], str) and css["maxLines"].isdigit():
         css["maxLines"] = int(css["maxLines"])
     weight = css.get("fontWeight")
     if isinstance(weight, int | str) and str(weight).isdigit():
         css["fontWeight"] = "bold" if int(weight) >= 600 else "normal"
     return css
+
+
+def _padding(value: object, path: str) -> list[float]:
+    """CSS shorthand (1 to 4 lengths) -> [top, right, bottom, left] (pen.js _doPaddings)."""
+    parts = value.split() if isinstance(value, str) else value
+    if not isinstance(parts, list | tuple) or not 1 <= len(parts) <= 4:
+        raise PosterTemplateError(path, 'write 1 to 4 lengths, like "10px" or "8px 16px"')
+    px: list[float] = []
+    for part in parts:
+        length = _length(part, path, None)
+        if isinstance(length, str) or length < 0:
+            raise PosterTemplateError(path, f"{part!r}: use px or rpx >= 0, not a percentage")
+        px.append(length)
+    if len(px) == 1:
+        return px * 4
+    if len(px) == 2:
+        return [px[0], px[1], px[0], px[1]]
+    if len(px) == 3:
+        return [px[0], px[1], px[2], px[1]]
+    return px
 
 
 def _place(css: dict[str, Any], path: str, canvas: tuple[float, float]) -> None:

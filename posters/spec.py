@@ -70,8 +70,23 @@ class Css(msgspec.Struct, frozen=True, forbid_unknown_fields=True, omit_defaults
     max_lines: Annotated[int, Meta(ge=1, le=100)] | None = None
     text_align: Align = "left"
     mode: Literal["aspectFill", "aspectFit", "scaleToFill"] = "aspectFill"
+    # Text only (Painter): the background's margin around the text (top, right, bottom,
+    # left; the text does not move), underline/overline/line-through, fill or outline glyphs.
+    padding: tuple[Size, Size, Size, Size] | None = None
+    text_decoration: str | None = None
+    text_style: Literal["fill", "stroke"] = "fill"
+
+    @property
+    def decorations(self) -> frozenset[str]:
+        return frozenset((self.text_decoration or "").split()) - {"none"}
 
     def __post_init__(self) -> None:
+        unknown = self.decorations - {"underline", "overline", "line-through"}
+        if unknown:
+            raise ValueError(
+                f"textDecoration: unknown {sorted(unknown)[0]!r}; use underline, overline,"
+                " line-through (several separated by spaces) or none"
+            )
         for name in ("color", "background", "border_color"):
             value = getattr(self, name)
             if value is not None:

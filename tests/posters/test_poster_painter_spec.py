@@ -151,3 +151,92 @@ def test_unknown_property_names_it_and_lists_the_supported() -> None:
                                                         "fooBar": "1px"}}))  # fmt: skip
     assert caught.value.field == "$.views[0].css.fooBar"
     assert "supported:" in caught.value.message and "borderRadius" in caught.value.message
+
+
+def text_palette(text: str, **css: Any) -> dict[str, Any]:
+    base = {"top": 40, "left": 40, "fontSize": 40, "color": "#000000"}
+    return palette({"type": "text", "text": text, "css": {**base, **css}}, width=400)
+
+
+def laid_box(t: Any) -> tuple[Any, tuple[int, int, int, int]]:
+    laid = text_layout(t.views[0], {}, (t.width, t.height))
+    assert laid is not None
+    return laid
+
+
+@pytest.mark.parametrize(
+    ("padding", "sides"),
+    [("6px", (6, 6, 6, 6)), ("6px 12px", (6, 12, 6, 12)), ("6px 12px 3px", (6, 12, 3, 12)),
+     ("1px 2px 3px 4px", (1, 2, 3, 4))],
+)  # fmt: skip
+def test_padding_grows_the_background_not_the_text(padding: str, sides: tuple[int, ...]) -> None:
+    # pen.js _doPaddings: [top, right, bottom, left] from 1-4 values; _doBackground: the
+    # background is width + left + right by height + top + bottom around the unmoved text.
+    plain = parse_template(text_palette("Hi", background="#ff0000"))
+    t = parse_template(text_palette("Hi", background="#ff0000", padding=padding))
+    assert t.views[0].css.padding == sides
+    (x, y, w, h) = laid_box(t)[1]
+    assert (x, y, w, h) == laid_box(plain)[1]  # the text stays where it was
+    top, right, bottom, left = sides
+    img = render_image(t, DATA)
+    assert img.getpixel((x - left, y - top)) == (255, 0, 0)
+    assert img.getpixel((x + w + right - 1, y + h + bottom - 1)) == (255, 0, 0)
+    assert img.getpixel((x - left - 1, y - top)) == (255, 255, 255)
+    assert img.getpixel((x + w + right, y + h + bottom)) == (255, 255, 255)
+
+
+def test_padding_narrows_a_given_width() -> None:
+    # pen.js: width = css.width - paddings[1] - paddings[3]
+    t = parse_template(text_palette("Hi", width=200, padding="0 30px 0 20px"))
+    assert laid_box(t)[1][2] == 200 - 30 - 20
+
+
+def test_bad_padding_is_a_422() -> None:
+    with pytest.raises(PosterTemplateError) as caught:
+        parse_template(text_palette("Hi", padding="1px 2px 3px 4px 5px"))
+    assert caught.value.field == "$.views[0].css.padding"
+
+
+def _row_ink(img: Any, y: int, x0: int, x1: int) -> float:
+    gray = img.convert("L")
+    return sum(gray.getpixel((x, y)) < INK for x in range(x0, x1)) / (x1 - x0)
+
+
+@pytest.mark.parametrize(
+    "decoration", ["underline", "overline", "line-through", "overline underline line-through"]
+)
+def test_text_decoration_lines(decoration: str) -> None:
+    # pen.js: lineWidth = fontSize / 13; underline at the baseline y, overline at y - fontSize,
+    # line-through at y - fontSize / 3, from lineX to lineX + measuredWidth.
+    t = parse_template(text_palette("Hello", textDecoration=decoration))
+    block, (x, y, w, h) = laid_box(t)
+    ascent, descent = block.font.getmetrics()
+    baseline = round(y + (block.line_height - ascent - descent) / 2 + ascent)
+    img = render_image(t, DATA)
+    plain = render_image(parse_template(text_palette("Hello")), DATA)
+    rises = {"underline": 0, "overline": 40, "line-through": 40 / 3}
+    for name, rise in rises.items():
+        row = round(baseline - rise)
+        drawn = _row_ink(img, row, x + 2, x + w - 2)
+        if name in decoration.split():
+            assert drawn == 1.0, name  # a solid line across the text
+            assert _row_ink(plain, row, x + 2, x + w - 2) < 1.0
+        elif name == "overline":
+            assert drawn < 1.0
+
+
+def test_unknown_text_decoration_is_a_422() -> None:
+    with pytest.raises(PosterTemplateError) as caught:
+        parse_template(text_palette("Hi", textDecoration="blink"))
+    assert caught.value.field == "$.views[0].css.textDecoration"
+    assert "underline" in caught.value.message
+
+
+def test_text_style_stroke_draws_the_outline_only() -> None:
+    # pen.js: textStyle 'stroke' -> ctx.strokeText (an outline), else fillText.
+    def dark(style: str) -> int:
+        img = render_image(parse_template(text_palette("H", fontSize=80, textStyle=style)), DATA)
+        return img.convert("L").point(lambda v: 255 if v < INK else 0).histogram()[255]
+
+    filled, outlined = dark("fill"), dark("stroke")
+    assert 0 < outlined < filled * 0.8
