@@ -13,7 +13,7 @@ from functools import lru_cache
 
 from PIL import Image, ImageChops
 
-from posters.boxes import Box, css_box, line_height, qr_box, substitute
+from posters.boxes import Box, css_box, line_height, qr_box, substitute, unrotated_bounds
 from posters.budget import truncate_text
 from posters.colors import Gradient, Paint, Solid, gradient_image, parse_paint
 from posters.images import (
@@ -277,6 +277,8 @@ def draw_backdrop(canvas: Image.Image, view: View) -> bool:
 
     Returns False for views that have no separable backdrop.
     """
+    if view.css.rotated:
+        return False  # a turned view is drawn whole, backdrop and content together
     if isinstance(view, ImageView):
         _image_backdrop(canvas, view)
         return True
@@ -295,6 +297,62 @@ def draw_view(
     backdrop: bool = True,
 ) -> None:
     """Paint ``view`` onto the RGB ``canvas``; ``backdrop=False`` if it is already painted."""
+    if view.css.rotated:
+        _draw_rotated(canvas, view, values, avatar)
+    else:
+        _draw_flat(canvas, view, values, avatar, backdrop)
+
+
+def _centre(view: View, values: Mapping[str, str], size: tuple[int, int]) -> tuple[float, float]:
+    """The point ``rotate`` turns about: the centre of the view's box (pen.js translates to
+    x + width / 2, y + height / 2 before ``ctx.rotate``)."""
+    if isinstance(view, TextView):
+        laid = text_layout(view, values, size)
+        x, y, w, h = laid[1] if laid is not None else css_box(view.css)
+    elif isinstance(view, QrCodeView):
+        x, y, w, h = qr_box(view.css)
+    else:
+        x, y, w, h = css_box(view.css)
+    return x + w / 2, y + h / 2
+
+
+def _draw_rotated(canvas: Image.Image, view: View, values: Mapping[str, str],
+                  avatar: bytes | None) -> None:  # fmt: skip
+    """Draw ``view`` turned ``rotate`` degrees clockwise about its centre.
+
+    The view is drawn flat on a black and on a white layer; their difference is its
+    coverage and the black one its premultiplied colour. Only the square around the centre
+    that can hold the turned view is cut out, turned and composited. Ink the flat view would
+    put off the canvas is lost even if turning would bring it back (the budget counts the
+    two canvas-sized layers).
+    """
+    x0, y0, x1, y1 = unrotated_bounds(view, canvas.size)
+    x0, y0 = max(0, x0), max(0, y0)
+    x1, y1 = min(canvas.width, x1), min(canvas.height, y1)
+    if x1 <= x0 or y1 <= y0:
+        return
+    cx, cy = _centre(view, values, canvas.size)
+    r = math.ceil(max(math.hypot(px - cx, py - cy) for px in (x0, x1) for py in (y0, y1))) + 2
+    q = (max(0, math.floor(cx) - r), max(0, math.floor(cy) - r),
+         min(canvas.width, math.ceil(cx) + r), min(canvas.height, math.ceil(cy) + r))  # fmt: skip
+    if q[2] <= q[0] or q[3] <= q[1]:
+        return
+    black = Image.new("RGB", canvas.size, (0, 0, 0))
+    white = Image.new("RGB", canvas.size, (255, 255, 255))
+    _draw_flat(black, view, values, avatar, True)
+    _draw_flat(white, view, values, avatar, True)
+    colour = black.crop(q)
+    cover = ImageChops.invert(ImageChops.subtract(white.crop(q), colour).getchannel(0))
+    del black, white
+    turn = {"angle": -view.css.rotate, "resample": Image.Resampling.BICUBIC,
+            "center": (cx - q[0], cy - q[1])}  # fmt: skip
+    colour, cover = colour.rotate(**turn), cover.rotate(**turn)  # type: ignore[arg-type]
+    under = ImageChops.multiply(canvas.crop(q), Image.merge("RGB", [ImageChops.invert(cover)] * 3))
+    canvas.paste(ImageChops.add(colour, under), q[:2])
+
+
+def _draw_flat(canvas: Image.Image, view: View, values: Mapping[str, str],
+               avatar: bytes | None, backdrop: bool) -> None:  # fmt: skip
     if isinstance(view, RectView):
         css = view.css
         box, radius = _border(canvas, css, css_box(css))

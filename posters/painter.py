@@ -70,6 +70,11 @@ def _normalise_css(raw: object, path: str, canvas: tuple[float, float]) -> dict[
         raise PosterTemplateError(f"{path}.lineHeight", "use px, not a percentage")
     if "padding" in css:
         css["padding"] = _padding(css["padding"], f"{path}.padding")
+    if isinstance(css.get("rotate"), str):  # pen.js: Number(rotate) degrees
+        try:
+            css["rotate"] = float(css["rotate"])
+        except ValueError:
+            raise PosterTemplateError(f"{path}.rotate", "degrees as a number, like 45") from None
     if "maxLines" in css and isinstance(css["maxLines"], str) and css["maxLines"].isdigit():
         css["maxLines"] = int(css["maxLines"])
     weight = css.get("fontWeight")

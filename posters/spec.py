@@ -73,8 +73,13 @@ class Css(msgspec.Struct, frozen=True, forbid_unknown_fields=True, omit_defaults
     # Text only (Painter): the background's margin around the text (top, right, bottom,
     # left; the text does not move), underline/overline/line-through, fill or outline glyphs.
     padding: tuple[Size, Size, Size, Size] | None = None
+    rotate: Annotated[float, Meta(ge=-3600, le=3600)] = 0.0  # degrees clockwise, any view
     text_decoration: str | None = None
     text_style: Literal["fill", "stroke"] = "fill"
+
+    @property
+    def rotated(self) -> bool:
+        return self.rotate % 360 != 0
 
     @property
     def decorations(self) -> frozenset[str]:

@@ -240,3 +240,67 @@ def test_text_style_stroke_draws_the_outline_only() -> None:
 
     filled, outlined = dark("fill"), dark("stroke")
     assert 0 < outlined < filled * 0.8
+
+
+def ink_box(image: Any) -> tuple[int, int, int, int]:
+    box = image.convert("L").point(lambda v: 255 if v < INK else 0).getbbox()
+    assert box is not None, "nothing was drawn"
+    return box
+
+
+def test_rotate_turns_a_rect_about_its_centre() -> None:
+    # pen.js: translate(x + width / 2, y + height / 2); rotate(rotate * PI / 180), clockwise.
+    t = parse_template(palette({"type": "rect", "css": {"top": 100, "left": 100, "width": 60,
+                                                        "height": 20, "color": "#000",
+                                                        "rotate": 90}}))  # fmt: skip
+    x0, y0, x1, y1 = ink_box(render_image(t, DATA))
+    assert abs(x0 - 120) <= 1 and abs(x1 - 140) <= 1  # 20 wide about x = 130
+    assert abs(y0 - 80) <= 1 and abs(y1 - 140) <= 1  # 60 tall about y = 110
+
+
+def test_rotate_45_keeps_the_centre_and_the_diagonal() -> None:
+    t = parse_template(palette({"type": "rect", "css": {"top": 60, "left": 100, "width": 40,
+                                                        "height": 40, "color": "#000",
+                                                        "rotate": "45"}}))  # fmt: skip
+    x0, y0, x1, y1 = ink_box(render_image(t, DATA))
+    half = 20 * 2**0.5
+    assert abs((x0 + x1) / 2 - 120) <= 1 and abs((y0 + y1) / 2 - 80) <= 1
+    assert abs((x1 - x0) / 2 - half) <= 2
+
+
+def test_rotated_text_is_mirrored_by_180_about_its_box_centre() -> None:
+    css = {"top": 60, "left": 50, "fontSize": 40, "color": "#000", "background": "#ffffff"}
+    flat = parse_template(palette({"type": "text", "text": "Lj", "css": css}))
+    turned = parse_template(palette({"type": "text", "text": "Lj", "css": {**css, "rotate": 180}}))
+    x, y, w, h = laid_box(flat)[1]
+    fx0, fy0, fx1, fy1 = ink_box(render_image(flat, DATA))
+    tx0, ty0, tx1, ty1 = ink_box(render_image(turned, DATA))
+    assert abs(tx0 - (2 * x + w - fx1)) <= 2 and abs(tx1 - (2 * x + w - fx0)) <= 2
+    assert abs(ty0 - (2 * y + h - fy1)) <= 2 and abs(ty1 - (2 * y + h - fy0)) <= 2
+
+
+def test_rotated_qrcode_and_avatar_still_draw() -> None:
+    from poster_helpers import decode_qr
+
+    t = parse_template(palette(
+        {"type": "image", "url": "{avatar}", "css": {"top": 10, "left": 10, "width": 60,
+                                                      "height": 60, "rotate": 30}},
+        {"type": "qrcode", "content": "{link}", "css": {"top": 20, "left": 120, "width": 160,
+                                                         "rotate": 90}},
+        width=300, height=200,
+    ))  # fmt: skip
+    img = render_image(t, DATA)
+    assert decode_qr(img.crop((100, 0, 300, 200))) == [LINK]
+    assert img.getpixel((40, 40)) != (255, 255, 255)  # the avatar's middle is painted
+
+
+def test_a_rotated_view_counts_its_layers_in_the_budget() -> None:
+    from posters.budget import MAX_PAINT_PIXELS
+
+    side = 2048  # 4 Mpx canvas: each rotated view costs its area plus 8 Mpx of layers
+    views = [{"type": "rect", "css": {"width": 1, "height": 1, "color": "#000", "rotate": 5}}]
+    n = MAX_PAINT_PIXELS // (2 * side * side) + 1
+    with pytest.raises(PosterTemplateError) as caught:
+        parse_template(palette(*views * n, width=side, height=side))
+    assert caught.value.field.endswith(".css")
+    parse_template(palette(*views * (n - 2), width=side, height=side))  # fits
