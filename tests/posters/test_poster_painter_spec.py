@@ -304,3 +304,37 @@ def test_a_rotated_view_counts_its_layers_in_the_budget() -> None:
         parse_template(palette(*views * n, width=side, height=side))
     assert caught.value.field.endswith(".css")
     parse_template(palette(*views * (n - 2), width=side, height=side))  # fits
+
+
+@pytest.mark.parametrize("where", ["rect", "text", "canvas"])
+def test_radial_gradient_wherever_a_colour_goes(where: str) -> None:
+    # gradient.js radialEffect: createRadialGradient(0, 0, 0, 0, 0, max(w, h) / 2) about the
+    # box centre, so t = distance from the centre / (max(w, h) / 2).
+    paint = "radial-gradient(#ffffff 0%, #000000 100%)"
+    box = {"top": 20, "left": 40, "width": 100, "height": 60}
+    if where == "rect":
+        t = parse_template(palette({"type": "rect", "css": {**box, "color": paint}}))
+        x, y = 40, 20
+    elif where == "text":
+        t = parse_template(palette({"type": "text", "text": " .", "css": {
+            **box, "background": paint, "color": "#ffffff", "fontSize": 10}}))  # fmt: skip
+        x, y = 40, 20
+    else:
+        t = {**palette(), "width": 100, "height": 60, "background": paint}
+        t = parse_template(t)
+        x, y = 0, 0
+    img = render_image(t, DATA).convert("L")
+    centre = img.getpixel((x + 50, y + 30))
+    assert centre >= 250  # t = 0: the first stop
+    # (x + 25, y + 30): pixel centre 24.5 px from the centre, t = 24.5 / 50 -> 255 * (1 - t)
+    assert abs(img.getpixel((x + 25, y + 30)) - 255 * (1 - 24.5 / 50)) <= 3
+    assert img.getpixel((x, y)) <= 3  # the corner is past the radius: the last stop
+
+
+def test_radial_gradient_part_equals_the_whole() -> None:
+    from posters.colors import gradient_image, parse_paint
+
+    g = parse_paint("radial-gradient(circle, red 0%, blue 60%, #00ff0080 100%)")
+    whole = gradient_image(g, (90, 50))  # type: ignore[arg-type]
+    part = gradient_image(g, (90, 50), (30, 10, 70, 45))  # type: ignore[arg-type]
+    assert part.tobytes() == whole.crop((30, 10, 70, 45)).tobytes()
