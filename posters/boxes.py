@@ -5,6 +5,7 @@ from __future__ import annotations
 import math
 from collections.abc import Mapping
 
+from posters.colors import parse_shadow
 from posters.spec import PLACEHOLDER_RE, Css, ImageView, QrCodeView, TextView, View
 
 __all__ = [
@@ -46,6 +47,9 @@ def line_height(css: Css) -> float:
 def view_bounds(view: View, canvas: tuple[int, int]) -> tuple[int, int, int, int]:
     """A conservative (x0, y0, x1, y1) of everything ``view`` may paint."""
     x0, y0, x1, y1 = unrotated_bounds(view, canvas)
+    if view.css.shadow is not None:
+        m = parse_shadow(view.css.shadow).margin
+        x0, y0, x1, y1 = x0 - m, y0 - m, x1 + m, y1 + m
     if not view.css.rotated:
         return x0, y0, x1, y1
     # Turned about its box's centre, the view stays within the circle through the corners.

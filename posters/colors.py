@@ -14,7 +14,10 @@ from functools import lru_cache
 
 from PIL import Image, ImageColor
 
-__all__ = ["RGBA", "Gradient", "Paint", "Solid", "gradient_image", "parse_color", "parse_paint"]
+__all__ = [
+    "MAX_SHADOW_BLUR", "RGBA", "Gradient", "Paint", "Shadow", "Solid", "gradient_image",
+    "parse_color", "parse_paint", "parse_shadow",
+]  # fmt: skip
 
 RGBA = tuple[int, int, int, int]
 
@@ -253,3 +256,40 @@ def _radial_image(
     table = [_color_at(g.stops, i / 127.5) for i in range(256)]
     bands = [index.point([color[k] for color in table]) for k in range(4)]
     return Image.merge("RGBA", bands)
+
+
+MAX_SHADOW_BLUR = 100  # px; the blur's cost grows with it
+MAX_SHADOW_OFFSET = 1000  # px
+_SHADOW = re.compile(
+    r"^\s*(-?\d+(?:\.\d+)?)(?:px|rpx)?\s+(-?\d+(?:\.\d+)?)(?:px|rpx)?\s+"
+    r"(\d+(?:\.\d+)?)(?:px|rpx)?\s+(.+?)\s*$"
+)
+
+
+@dataclass(frozen=True)
+class Shadow:
+    """Painter's ``shadow: "x y blur color"`` (canvas shadowOffsetX/Y, shadowBlur, colour)."""
+
+    dx: int
+    dy: int
+    blur: float
+    color: RGBA
+
+    @property
+    def margin(self) -> int:
+        """How far past the view the shadow may reach."""
+        return max(abs(self.dx), abs(self.dy)) + math.ceil(self.blur) + 2
+
+
+@lru_cache(maxsize=64)
+def parse_shadow(text: str) -> Shadow:
+    """Parse ``"10px 10px 5px rgba(0, 0, 0, 0.3)"`` (no spread, as in Painter)."""
+    match = _SHADOW.match(re.sub(r",\s+", ",", text))
+    if not match:
+        raise ValueError(f"{text!r}: write x y blur color, like \"0 4px 12px rgba(0,0,0,0.3)\"")
+    dx, dy, blur = float(match.group(1)), float(match.group(2)), float(match.group(3))
+    if max(abs(dx), abs(dy)) > MAX_SHADOW_OFFSET:
+        raise ValueError(f"{text!r}: the offset is at most {MAX_SHADOW_OFFSET} px")
+    if blur > MAX_SHADOW_BLUR:
+        raise ValueError(f"{text!r}: the blur is at most {MAX_SHADOW_BLUR} px")
+    return Shadow(round(dx), round(dy), blur, parse_color(match.group(4)))

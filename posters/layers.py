@@ -11,11 +11,11 @@ import math
 from collections.abc import Mapping
 from functools import lru_cache
 
-from PIL import Image, ImageChops
+from PIL import Image, ImageChops, ImageFilter
 
 from posters.boxes import Box, css_box, line_height, qr_box, substitute, unrotated_bounds
 from posters.budget import truncate_text
-from posters.colors import Gradient, Paint, Solid, gradient_image, parse_paint
+from posters.colors import Gradient, Paint, Solid, gradient_image, parse_paint, parse_shadow
 from posters.images import (
     SMALL_PIXELS,
     Region,
@@ -277,8 +277,8 @@ def draw_backdrop(canvas: Image.Image, view: View) -> bool:
 
     Returns False for views that have no separable backdrop.
     """
-    if view.css.rotated:
-        return False  # a turned view is drawn whole, backdrop and content together
+    if view.css.layered:
+        return False  # a turned or shadowed view is drawn whole, backdrop and content together
     if isinstance(view, ImageView):
         _image_backdrop(canvas, view)
         return True
@@ -297,8 +297,8 @@ def draw_view(
     backdrop: bool = True,
 ) -> None:
     """Paint ``view`` onto the RGB ``canvas``; ``backdrop=False`` if it is already painted."""
-    if view.css.rotated:
-        _draw_rotated(canvas, view, values, avatar)
+    if view.css.layered:
+        _draw_layered(canvas, view, values, avatar)
     else:
         _draw_flat(canvas, view, values, avatar, backdrop)
 
@@ -316,25 +316,34 @@ def _centre(view: View, values: Mapping[str, str], size: tuple[int, int]) -> tup
     return x + w / 2, y + h / 2
 
 
-def _draw_rotated(canvas: Image.Image, view: View, values: Mapping[str, str],
+def _draw_layered(canvas: Image.Image, view: View, values: Mapping[str, str],
                   avatar: bytes | None) -> None:  # fmt: skip
-    """Draw ``view`` turned ``rotate`` degrees clockwise about its centre.
+    """Draw ``view`` turned ``rotate`` degrees clockwise about its centre and/or shadowed.
 
     The view is drawn flat on a black and on a white layer; their difference is its
     coverage and the black one its premultiplied colour. Only the square around the centre
-    that can hold the turned view is cut out, turned and composited. Ink the flat view would
-    put off the canvas is lost even if turning would bring it back (the budget counts the
-    two canvas-sized layers).
+    that can hold the turned view (and its shadow) is cut out, turned and composited; the
+    shadow is the coverage blurred (canvas shadowBlur ~ a Gaussian of sigma blur / 2),
+    offset and tinted, painted under the view. Ink the flat view would put off the canvas
+    is lost even if turning would bring it back (the budget counts the two layers).
     """
+    css = view.css
+    shadow = parse_shadow(css.shadow) if css.shadow is not None else None
     x0, y0, x1, y1 = unrotated_bounds(view, canvas.size)
     x0, y0 = max(0, x0), max(0, y0)
     x1, y1 = min(canvas.width, x1), min(canvas.height, y1)
     if x1 <= x0 or y1 <= y0:
         return
     cx, cy = _centre(view, values, canvas.size)
-    r = math.ceil(max(math.hypot(px - cx, py - cy) for px in (x0, x1) for py in (y0, y1))) + 2
-    q = (max(0, math.floor(cx) - r), max(0, math.floor(cy) - r),
-         min(canvas.width, math.ceil(cx) + r), min(canvas.height, math.ceil(cy) + r))  # fmt: skip
+    if css.rotated:
+        far = max(math.hypot(px - cx, py - cy) for px in (x0, x1) for py in (y0, y1))
+        box = (cx - far, cy - far, cx + far, cy + far)
+    else:
+        box = (x0, y0, x1, y1)
+    m = 2 + (shadow.margin if shadow else 0)
+    q = (max(0, math.floor(box[0]) - m), max(0, math.floor(box[1]) - m),
+         min(canvas.width, math.ceil(box[2]) + m),
+         min(canvas.height, math.ceil(box[3]) + m))  # fmt: skip
     if q[2] <= q[0] or q[3] <= q[1]:
         return
     black = Image.new("RGB", canvas.size, (0, 0, 0))
@@ -344,10 +353,20 @@ def _draw_rotated(canvas: Image.Image, view: View, values: Mapping[str, str],
     colour = black.crop(q)
     cover = ImageChops.invert(ImageChops.subtract(white.crop(q), colour).getchannel(0))
     del black, white
-    turn = {"angle": -view.css.rotate, "resample": Image.Resampling.BICUBIC,
-            "center": (cx - q[0], cy - q[1])}  # fmt: skip
-    colour, cover = colour.rotate(**turn), cover.rotate(**turn)  # type: ignore[arg-type]
-    under = ImageChops.multiply(canvas.crop(q), Image.merge("RGB", [ImageChops.invert(cover)] * 3))
+    if css.rotated:
+        centre = (cx - q[0], cy - q[1])
+        colour = colour.rotate(-css.rotate, Image.Resampling.BICUBIC, center=centre)
+        cover = cover.rotate(-css.rotate, Image.Resampling.BICUBIC, center=centre)
+    under = canvas.crop(q)
+    if shadow is not None and shadow.color[3] > 0:
+        spread = cover.filter(ImageFilter.GaussianBlur(shadow.blur / 2)) if shadow.blur else cover
+        moved = Image.new("L", spread.size, 0)
+        moved.paste(spread, (shadow.dx, shadow.dy))
+        spread = moved
+        if shadow.color[3] < 255:
+            spread = spread.point(lambda v: v * shadow.color[3] // 255)
+        under.paste(shadow.color[:3], (0, 0), spread)
+    under = ImageChops.multiply(under, Image.merge("RGB", [ImageChops.invert(cover)] * 3))
     canvas.paste(ImageChops.add(colour, under), q[:2])
 
 

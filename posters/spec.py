@@ -13,7 +13,7 @@ from typing import Annotated, Literal
 import msgspec
 from msgspec import Meta
 
-from posters.colors import parse_paint
+from posters.colors import parse_paint, parse_shadow
 
 __all__ = [
     "PLACEHOLDERS",
@@ -74,6 +74,7 @@ class Css(msgspec.Struct, frozen=True, forbid_unknown_fields=True, omit_defaults
     # left; the text does not move), underline/overline/line-through, fill or outline glyphs.
     padding: tuple[Size, Size, Size, Size] | None = None
     rotate: Annotated[float, Meta(ge=-3600, le=3600)] = 0.0  # degrees clockwise, any view
+    shadow: str | None = None  # "x y blur color", any view (box-, text- or QR-shadow)
     text_decoration: str | None = None
     text_style: Literal["fill", "stroke"] = "fill"
 
@@ -82,10 +83,20 @@ class Css(msgspec.Struct, frozen=True, forbid_unknown_fields=True, omit_defaults
         return self.rotate % 360 != 0
 
     @property
+    def layered(self) -> bool:
+        """Drawn through coverage layers (turned or shadowed) rather than straight on."""
+        return self.rotated or self.shadow is not None
+
+    @property
     def decorations(self) -> frozenset[str]:
         return frozenset((self.text_decoration or "").split()) - {"none"}
 
     def __post_init__(self) -> None:
+        if self.shadow is not None:
+            try:
+                parse_shadow(self.shadow)
+            except ValueError as exc:
+                raise ValueError(f"shadow: {exc}") from None
         unknown = self.decorations - {"underline", "overline", "line-through"}
         if unknown:
             raise ValueError(

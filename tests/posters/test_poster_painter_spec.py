@@ -338,3 +338,53 @@ def test_radial_gradient_part_equals_the_whole() -> None:
     whole = gradient_image(g, (90, 50))  # type: ignore[arg-type]
     part = gradient_image(g, (90, 50), (30, 10, 70, 45))  # type: ignore[arg-type]
     assert part.tobytes() == whole.crop((30, 10, 70, 45)).tobytes()
+
+
+@pytest.mark.parametrize("kind", ["rect", "image", "text", "qrcode"])
+def test_shadow_falls_offset_and_blurred_under_every_view(kind: str) -> None:
+    # pen.js _doShadow: shadowOffsetX/Y = x, y; shadowBlur = blur; shadowColor = color.
+    css: dict[str, Any] = {"top": 40, "left": 40, "width": 80, "height": 80,
+                           "shadow": "20px 30px 0 #ff0000"}  # fmt: skip
+    view: dict[str, Any] = {"type": kind, "css": css}
+    if kind == "rect":
+        css["color"] = "#000000"
+    elif kind == "image":
+        view["url"] = png_uri((8, 8), (0, 0, 0))
+    elif kind == "text":
+        view["text"] = "█"
+        css.update(fontSize=60, background="#000000")
+    img = render_image(parse_template(palette(view)), DATA)
+    # the view itself is unchanged; the shadow shows below/right of it, offset by (20, 30)
+    if kind != "qrcode":  # a QR code's corner is its white quiet zone
+        assert img.getpixel((45, 45)) == (0, 0, 0)
+    assert img.getpixel((40 + 80 + 10, 40 + 80 + 20)) == (255, 0, 0)
+    assert img.getpixel((40 + 80 + 21, 40 + 80 + 31)) == (255, 255, 255)
+    assert img.getpixel((30, 30)) == (255, 255, 255)  # no shadow up and left
+    if kind == "qrcode":
+        from poster_helpers import decode_qr
+
+        assert decode_qr(img) == [LINK]
+
+
+def test_shadow_blur_softens_the_edge() -> None:
+    def row(blur: int) -> list[int]:
+        t = parse_template(palette({"type": "rect", "css": {
+            "top": 40, "left": 40, "width": 80, "height": 80, "color": "#000000",
+            "shadow": f"0 0 {blur}px rgba(0, 0, 0, 0.5)"}}))  # fmt: skip
+        gray = render_image(t, DATA).convert("L")
+        return [gray.getpixel((x, 80)) for x in range(120, 140)]
+
+    sharp, soft = row(0), row(12)
+    assert set(sharp) == {255}  # no blur, no offset: hidden under the rect
+    assert soft[0] < 250 and soft[-1] > soft[0]  # a half-dark halo fading outwards
+    assert min(soft) >= 255 // 2 - 2  # 0.5 alpha at most
+
+
+def test_shadow_with_rotate() -> None:
+    t = parse_template(palette({"type": "rect", "css": {
+        "top": 60, "left": 100, "width": 60, "height": 20, "color": "#000000", "rotate": 90,
+        "shadow": "15px 0 0 #0000ff"}}))  # fmt: skip
+    img = render_image(t, DATA)
+    # turned: 20 wide about x = 130 (120..140); its shadow is the turned shape moved 15 px right
+    assert img.getpixel((130, 70)) == (0, 0, 0)
+    assert img.getpixel((150, 70)) == (0, 0, 255)

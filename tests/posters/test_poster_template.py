@@ -119,8 +119,12 @@ def test_any_valid_palette_round_trips(views: list[Any], width: int, height: int
         ({"width": 10, "height": 10, "views": [{"type": "circle"}]}, "$.views[0].type",
          "rect, text, image, qrcode"),
         ({"width": 10, "height": 10, "views": [{"css": {}}]}, "$.views[0].type", "missing"),
+        ({"width": 10, "height": 10, "views": [{"type": "text", "css": {"boxShadow": "1px"}}]},
+         "$.views[0].css.boxShadow", "fontSize"),
         ({"width": 10, "height": 10, "views": [{"type": "text", "css": {"shadow": "1px"}}]},
-         "$.views[0].css.shadow", "fontSize"),
+         "$.views[0].css.shadow", "x y blur color"),
+        ({"width": 10, "height": 10, "views": [{"type": "text", "css": {
+          "shadow": "0 0 500px red"}}]}, "$.views[0].css.shadow", "at most 100 px"),
         ({"width": 10, "height": 10, "views": [{"type": "text", "css": {"fontSize": "big"}}]},
          "$.views[0].css.fontSize", "24px"),
         ({"width": 10, "height": 10, "views": [{"type": "text", "css": {"color": "nope"}}]},
