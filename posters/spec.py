@@ -13,7 +13,7 @@ from typing import Annotated, Literal
 import msgspec
 from msgspec import Meta
 
-from posters.colors import parse_paint
+from posters.colors import parse_paint, parse_shadow
 
 __all__ = [
     "PLACEHOLDERS",
@@ -72,8 +72,39 @@ class Css(msgspec.Struct, frozen=True, forbid_unknown_fields=True, omit_defaults
     max_lines: Annotated[int, Meta(ge=1, le=100)] | None = None
     text_align: Align = "left"
     mode: Literal["aspectFill", "aspectFit", "scaleToFill"] = "aspectFill"
+    # Text only (Painter): the background's margin around the text (top, right, bottom,
+    # left; the text does not move), underline/overline/line-through, fill or outline glyphs.
+    padding: tuple[Size, Size, Size, Size] | None = None
+    rotate: Annotated[float, Meta(ge=-3600, le=3600)] = 0.0  # degrees clockwise, any view
+    shadow: str | None = None  # "x y blur color", any view (box-, text- or QR-shadow)
+    text_decoration: str | None = None
+    text_style: Literal["fill", "stroke"] = "fill"
+
+    @property
+    def rotated(self) -> bool:
+        return self.rotate % 360 != 0
+
+    @property
+    def layered(self) -> bool:
+        """Drawn through coverage layers (turned or shadowed) rather than straight on."""
+        return self.rotated or self.shadow is not None
+
+    @property
+    def decorations(self) -> frozenset[str]:
+        return frozenset((self.text_decoration or "").split()) - {"none"}
 
     def __post_init__(self) -> None:
+        if self.shadow is not None:
+            try:
+                parse_shadow(self.shadow)
+            except ValueError as exc:
+                raise ValueError(f"shadow: {exc}") from None
+        unknown = self.decorations - {"underline", "overline", "line-through"}
+        if unknown:
+            raise ValueError(
+                f"textDecoration: unknown {sorted(unknown)[0]!r}; use underline, overline,"
+                " line-through (several separated by spaces) or none"
+            )
         for name in ("color", "background", "border_color"):
             value = getattr(self, name)
             if value is not None:

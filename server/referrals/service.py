@@ -6,6 +6,7 @@ import hashlib
 import re
 import secrets
 import string
+from collections import OrderedDict
 from typing import Any
 from urllib.parse import unquote
 
@@ -298,7 +299,20 @@ def parse_scene(scene: str) -> str:
     )
 
 
+# Links are never updated or deleted once created, so a found link can be kept: a share code is
+# followed by many users in a row, and the look-up was a round trip per binding as costly (in
+# the app) as the binding statement itself. Bounded (LINK_CACHE_SIZE entries, least recently
+# used dropped); misses are not kept (a code may be created later); keyed by tenant.
+LINK_CACHE_SIZE = 10_000
+_links: OrderedDict[tuple[str, str], Any] = OrderedDict()
+
+
 async def resolve_code(db: Connection, tenant_id: str, code: str) -> Any:
+    key = (tenant_id, code)
+    row = _links.get(key)
+    if row is not None:
+        _links.move_to_end(key)
+        return row
     row = await db.fetchrow(
         "SELECT code, distributor_id, campaign_id, channel FROM links"
         " WHERE tenant_id = $1 AND code = $2",
@@ -307,6 +321,9 @@ async def resolve_code(db: Connection, tenant_id: str, code: str) -> Any:
     )
     if row is None:
         raise NotFound(f"no link with code {code!r}")
+    _links[key] = row
+    if len(_links) > LINK_CACHE_SIZE:
+        _links.popitem(last=False)
     return row
 
 

@@ -12,17 +12,21 @@ in that tree, and every change of the tree is a *move* of one user with their su
   clock, not by a write, so they are applied when due: before a count is read, before a move,
   and by the reconciliation. A read that finds none due (one indexed probe) writes nothing.
 
-Concurrency (PostgreSQL; SQLite serialises transactions): ``team_trees`` holds one row per
-tenant, a reader-writer lock over its counted tree. A move of a subtree or a lapse updates it
-(exclusive: moves are serialised, and the chains they read cannot change under them); binding
-a new leaf share-locks it. The one-statement first binding reads the inviter's chain in its
-snapshot and share-locks the row *with the version it read*: a move committed since makes the
-re-check fail, the statement binds nothing and the full path runs; a move that starts later
-waits for it. A transaction holding the exclusive lock never waits for a binding row (due
-lapses are taken ``SKIP LOCKED``; a binder holding such a row applies it itself), so a binder
-that holds its user's row while it waits for the tree lock cannot deadlock with it. Counter
-rows are written in user order, each connection in its own shard row (as the ledger totals:
-a top distributor's new invitees do not queue on one row).
+Concurrency (PostgreSQL; SQLite serialises transactions): each tenant's counted tree has a
+reader-writer lock, the transaction advisory lock ``(TREE_LOCK_CLASS, hashtext(tenant))``
+(advisory locks live in shared memory: taking one writes no tuple, unlike a ``FOR SHARE`` row
+lock, which on one hot row makes every binding write the row's header and create MultiXacts). A
+move of a subtree or a lapse takes it exclusively (moves are serialised, and the chains they read
+cannot change under them) and bumps the tenant's ``team_trees`` row; binding a new leaf takes it
+shared. The one-statement first binding reads the inviter's chain in its snapshot, then takes the
+shared lock, then checks that the ``team_trees`` row it sees has not been updated by a
+transaction its snapshot does not see (the row's ``xmax``, read live): a move committed since
+the snapshot fails the check, the statement binds nothing and the full path runs; a move that
+starts later waits for it. A transaction holding the exclusive lock never waits for a binding
+row (due lapses are taken ``SKIP LOCKED``; a binder holding such a row applies it itself), so a
+binder that holds its user's row while it waits for the tree lock cannot deadlock with it.
+Counter rows are written in user order, each connection in its own shard row (as the ledger
+totals: a top distributor's new invitees do not queue on one row).
 """
 
 from __future__ import annotations
@@ -34,6 +38,7 @@ from server.ledger.totals import PG_SHARD, with_shard
 
 __all__ = [
     "LAPSES_DUE_SQL",
+    "TREE_LOCK_CLASS",
     "PG_NEW_LEAF_COUNTS",
     "PG_NEW_LEAF_STEPS",
     "apply_lapses",
@@ -69,23 +74,37 @@ ON CONFLICT (tenant_id, user_id, shard) DO UPDATE SET
   level3 = team_counts.level3 + excluded.level3
 """
 
+# The two-key form keeps these locks apart from single-key advisory locks and from the other
+# classes (20: settlement approvals).
+TREE_LOCK_CLASS = 21
+
 # Steps of PostgreSQL's one-statement first binding (server.referrals.fast) with $1 tenant and
-# $4 inviter: ``tch`` reads the inviter's counted chain and the tree version in the statement's
-# snapshot; ``tok`` share-locks the tenant's tree row at that version (re-checked after any
-# wait: a move committed since fails it, and then nothing is bound and the full path runs);
-# ``tc`` adds the new leaf to the counts.
-PG_NEW_LEAF_STEPS = """
+# $4 inviter: ``tch`` reads the inviter's counted chain in the statement's snapshot; ``tok``
+# takes the tree lock shared and only then (a correlated subquery, so after the lock) reads the
+# tenant's ``team_trees`` row: its ``xmax`` is set by a move that updated it, and a mover the
+# snapshot does not see (running when it was taken, or since) means the chain may be stale:
+# then ``tok`` is empty, nothing is bound and the full path runs. (A mover the snapshot does see
+# as finished yet still left this version visible aborted: the version is current.) The
+# 32-bit ``xmax`` is widened to the snapshot's epoch to ask ``pg_visible_in_snapshot``.
+PG_NEW_LEAF_STEPS = f"""
 tch AS (
-  SELECT cb.team_inviter_id AS t1, pb.team_inviter_id AS t2,
-    (SELECT v.version FROM team_trees v WHERE v.tenant_id = $1) AS version
+  SELECT cb.team_inviter_id AS t1, pb.team_inviter_id AS t2
   FROM (SELECT 1) AS one
   LEFT JOIN user_bindings cb ON cb.tenant_id = $1 AND cb.user_id = $4
   LEFT JOIN user_bindings pb ON pb.tenant_id = $1 AND pb.user_id = cb.team_inviter_id
 ),
+tlk AS MATERIALIZED (
+  SELECT pg_advisory_xact_lock_shared({TREE_LOCK_CLASS}, hashtext($1))::text AS locked
+),
 tok AS (
-  SELECT true AS ok FROM team_trees v, tch
-  WHERE v.tenant_id = $1 AND v.version = tch.version
-  FOR SHARE OF v
+  SELECT true AS ok FROM tlk
+  WHERE (SELECT v.xmax = '0'::xid OR pg_visible_in_snapshot(GREATEST(1, s.top + ((
+            (v.xmax::text::bigint - s.top) % 4294967296 + 6442450944) % 4294967296
+            - 2147483648))::text::xid8, s.snap)
+         FROM team_trees v,
+           (SELECT pg_current_snapshot() AS snap,
+                   pg_snapshot_xmax(pg_current_snapshot())::text::bigint AS top) AS s
+         WHERE v.tenant_id = $1 AND tlk.locked IS NOT NULL)
 )"""
 PG_NEW_LEAF_COUNTS = f"""
 tc AS (
@@ -107,17 +126,24 @@ async def lock_tree(tx: Connection, tenant_id: str, *, exclusive: bool) -> None:
     """Take the tenant's tree lock for this transaction (PostgreSQL; SQLite serialises)."""
     if tx.engine != "postgres":
         return
+    mode = "" if exclusive else "_shared"
     await tx.execute(
-        "INSERT INTO team_trees (tenant_id, version) VALUES ($1, 0)"
-        " ON CONFLICT (tenant_id) DO NOTHING",
-        tenant_id,
+        f"SELECT pg_advisory_xact_lock{mode}($1, hashtext($2))", TREE_LOCK_CLASS, tenant_id
     )
     if exclusive:
+        # Bumped under the exclusive lock only (no contention): a one-statement first binding
+        # whose snapshot predates this commit sees this update in the row's xmax.
         await tx.execute(
-            "UPDATE team_trees SET version = version + 1 WHERE tenant_id = $1", tenant_id
+            "INSERT INTO team_trees (tenant_id, version) VALUES ($1, 1)"
+            " ON CONFLICT (tenant_id) DO UPDATE SET version = team_trees.version + 1",
+            tenant_id,
         )
-    else:
-        await tx.execute("SELECT 1 FROM team_trees WHERE tenant_id = $1 FOR SHARE", tenant_id)
+    else:  # the row the one-statement path checks; once per tenant, then a no-op probe
+        await tx.execute(
+            "INSERT INTO team_trees (tenant_id, version) VALUES ($1, 0)"
+            " ON CONFLICT (tenant_id) DO NOTHING",
+            tenant_id,
+        )
 
 
 async def _parent(tx: Connection, tenant_id: str, user_id: str) -> str | None:

@@ -87,11 +87,24 @@ class WebhookWorker:
     def start(self) -> None:
         self._task = asyncio.create_task(self._run(), name="liebian-webhooks")
 
-    async def stop(self) -> None:
-        """Stop claiming and cancel attempts in flight (their lease brings them back)."""
+    async def stop(self, grace: float = 5.0) -> None:
+        """Stop claiming and cancel attempts in flight (their lease brings them back).
+
+        Waits at most ``grace`` seconds: an attempt whose clean-up does not end (an HTTP
+        connection pool stuck after a cancellation, say) must not hold up shutdown.
+        """
         pending = [t for t in (self._task, *self._tasks) if t is not None]
         for task in pending:
             task.cancel()
-        for task in pending:
-            with contextlib.suppress(asyncio.CancelledError):
-                await task
+        if not pending:
+            return
+        done, stuck = await asyncio.wait(pending, timeout=grace)
+        for task in done:
+            if not task.cancelled() and task.exception() is not None:
+                _log.warning("webhook task ended with %r while stopping", task.exception())
+        if stuck:
+            _log.warning(
+                "%d webhook attempt(s) did not stop within %g s; their lease brings them back",
+                len(stuck),
+                grace,
+            )

@@ -294,10 +294,17 @@ def test_memory_counters_are_bounded_and_forget_old_windows():
 
 
 @pytest.mark.parametrize("app", ["redis_client", "redis_cluster_client"])
-def test_redis_counters_batch_concurrent_requests_and_are_shared_by_workers(request, app):
+def test_redis_counters_batch_concurrent_requests_and_are_shared_by_workers(
+    request, app, monkeypatch
+):
     from redis.asyncio import Redis
 
+    import server.ratelimit
     from server.redisconn import connect_redis
+
+    # What is tested is batching and sharing, not the give-up: a loaded machine (a cluster of
+    # three servers beside the suite) must not push a batch past the 0.5 s bound into memory.
+    monkeypatch.setattr(server.ratelimit, "REDIS_TIMEOUT_SECONDS", 10.0)
 
     settings = request.getfixturevalue(app).app.state.settings
     window = next(_minutes)

@@ -340,3 +340,30 @@ def test_holds_are_admin_only_and_listed(tenant):
         "/v1/distributors", params={"limit": 1, "cursor": everyone["next_cursor"]}
     ).json()
     assert [d["distributor_id"] for d in rest["distributors"]] == ["bob"]
+
+
+def test_found_links_are_kept_up_to_the_bound_per_tenant(tenant, other_tenant, monkeypatch):
+    """Links never change once created, so ``resolve_code`` keeps found ones (LINK_CACHE_SIZE,
+    least recently used dropped); a code is kept per tenant and a miss is never kept."""
+    from server.errors import NotFound
+    from server.referrals import service
+
+    monkeypatch.setattr(service, "LINK_CACHE_SIZE", 2)
+    monkeypatch.setattr(service, "_links", type(service._links)())
+    for d in ("k1", "k2", "k3"):
+        register(tenant, d)
+    codes = [link_of(tenant, d)["code"] for d in ("k1", "k2", "k3")]
+
+    async def resolve(db, tenant_id, code):
+        try:
+            return (await service.resolve_code(db, tenant_id, code))["distributor_id"]
+        except NotFound:
+            return None
+
+    assert [tenant.call(resolve, tenant.tenant_id, c) for c in codes] == ["k1", "k2", "k3"]
+    assert list(service._links) == [(tenant.tenant_id, c) for c in codes[1:]]  # k1 dropped
+    assert tenant.call(resolve, other_tenant.tenant_id, codes[2]) is None  # scoped by tenant
+    assert tenant.call(resolve, tenant.tenant_id, "NOSUCHCODE") is None
+    assert len(service._links) == 2
+    assert tenant.call(resolve, tenant.tenant_id, codes[0]) == "k1"  # fetched again
+    assert arrive(tenant, "buyer", link_of(tenant, "k1"))["inviter_id"] == "k1"

@@ -387,3 +387,54 @@ def test_concurrent_bindings_and_subtree_moves_keep_counts_exact(tenant):
     model = model_counts(tenant.call(_bindings, tenant.tenant_id), now_us())
     for d in ("a", "b", "c", "x", "y"):
         assert list(counts(tenant, d)) == model.get(d, [0, 0, 0]), d
+
+
+@pytest.mark.postgres_only
+def test_a_first_binding_whose_snapshot_predates_a_move_binds_nothing_then_counts_exactly(tenant):
+    """The one-statement first binding reads the inviter's chain in its snapshot and only then
+    takes the tree lock (shared). A move that holds the lock (exclusive) while the statement
+    starts, and commits while it waits, leaves that chain stale: the statement must bind
+    nothing (the full path then binds under the new chain), never count under the old one."""
+    import asyncio
+
+    from server.common import now_us
+    from server.program.service import get_program
+    from server.referrals.fast import bind_new_user
+    from server.referrals.service import bind_referral, resolve_code
+    from server.referrals.teams import lock_tree
+
+    tenant.put("/v1/program", {"bind_mode": "last", "commission_bps": [1000, 500, 200]})
+    for d in ("a", "b", "c", "x"):
+        register(tenant, d)
+    arrive(tenant, "b", link_of(tenant, "a"))
+    arrive(tenant, "c", link_of(tenant, "b"))
+    code_c, code_x = link_of(tenant, "c")["code"], link_of(tenant, "x")["code"]
+    tid = tenant.tenant_id
+
+    async def race(db: Any) -> Any:
+        program = await get_program(db, tid)
+        link_c, link_x = await resolve_code(db, tid, code_c), await resolve_code(db, tid, code_x)
+        async with db.transaction() as tx:
+            await lock_tree(tx, tid, exclusive=True)  # a move under way
+            fast = asyncio.ensure_future(
+                bind_new_user(db, tid, program, "n1", link_c, now_us(), None)
+            )
+            for _ in range(500):  # until the statement waits for the tree lock
+                waiting = await db.fetchval(
+                    "SELECT count(*) FROM pg_locks WHERE locktype = 'advisory' AND NOT granted"
+                    " AND classid = 21"
+                )
+                if waiting:
+                    break
+                await asyncio.sleep(0.01)
+            assert waiting == 1
+            # c (with the chain above n1) moves from under b to under x, then commits
+            await bind_referral(tx, tid, program, "c", link_x, now_us(), None)
+        return await fast
+
+    assert tenant.call(race) is None  # stale chain: nothing bound, the full path is needed
+    assert arrive(tenant, "n1", link_of(tenant, "c"))["upline"] == ["c", "x"]
+    assert tenant.call(_differences, tid) == []
+    assert counts(tenant, "x") == (1, 1, 0)
+    assert counts(tenant, "b") == (0, 0, 0)
+    assert counts(tenant, "a") == (1, 0, 0)
