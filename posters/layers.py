@@ -312,9 +312,9 @@ def draw_view(
 ) -> None:
     """Paint ``view`` onto the RGB ``canvas``; ``backdrop=False`` if it is already painted."""
     if view.css.layered:
-        _draw_layered(canvas, view, values, avatar)
+        _draw_layered(canvas, view, values, avatar, wxacode)
     else:
-        _draw_flat(canvas, view, values, avatar, backdrop)
+        _draw_flat(canvas, view, values, avatar, backdrop, wxacode)
 
 
 def _centre(view: View, values: Mapping[str, str], size: tuple[int, int]) -> tuple[float, float]:
@@ -331,7 +331,7 @@ def _centre(view: View, values: Mapping[str, str], size: tuple[int, int]) -> tup
 
 
 def _draw_layered(canvas: Image.Image, view: View, values: Mapping[str, str],
-                  avatar: bytes | None) -> None:  # fmt: skip
+                  avatar: bytes | None, wxacode: bytes | None = None) -> None:  # fmt: skip
     """Draw ``view`` turned ``rotate`` degrees clockwise about its centre and/or shadowed.
 
     The view is drawn flat on a black and on a white layer; their difference is its
@@ -362,8 +362,8 @@ def _draw_layered(canvas: Image.Image, view: View, values: Mapping[str, str],
         return
     black = Image.new("RGB", canvas.size, (0, 0, 0))
     white = Image.new("RGB", canvas.size, (255, 255, 255))
-    _draw_flat(black, view, values, avatar, True)
-    _draw_flat(white, view, values, avatar, True)
+    _draw_flat(black, view, values, avatar, True, wxacode)
+    _draw_flat(white, view, values, avatar, True, wxacode)
     colour = black.crop(q)
     cover = ImageChops.invert(ImageChops.subtract(white.crop(q), colour).getchannel(0))
     del black, white
@@ -385,7 +385,8 @@ def _draw_layered(canvas: Image.Image, view: View, values: Mapping[str, str],
 
 
 def _draw_flat(canvas: Image.Image, view: View, values: Mapping[str, str],
-               avatar: bytes | None, backdrop: bool) -> None:  # fmt: skip
+               avatar: bytes | None, backdrop: bool,
+               wxacode: bytes | None = None) -> None:  # fmt: skip
     if isinstance(view, RectView):
         css = view.css
         box, radius = _border(canvas, css, css_box(css))
