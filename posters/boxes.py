@@ -2,11 +2,16 @@
 
 from __future__ import annotations
 
+import math
 from collections.abc import Mapping
 
-from posters.spec import PLACEHOLDER_RE, Css, ImageView, QrCodeView, TextView, View
+from posters.colors import parse_shadow
+from posters.spec import IMAGE_SOURCES, PLACEHOLDER_RE, Css, ImageView, QrCodeView, TextView, View
 
-__all__ = ["Box", "css_box", "is_dynamic", "line_height", "qr_box", "substitute", "view_bounds"]
+__all__ = [
+    "Box", "css_box", "is_dynamic", "line_height", "qr_box", "substitute", "unrotated_bounds",
+    "view_bounds",
+]  # fmt: skip
 
 Box = tuple[int, int, int, int]  # left, top, width, height
 
@@ -23,7 +28,7 @@ def is_dynamic(view: View) -> bool:
     if isinstance(view, QrCodeView):
         return PLACEHOLDER_RE.search(view.content) is not None
     if isinstance(view, ImageView):
-        return view.url in ("{avatar}", "{qr}")
+        return view.url in IMAGE_SOURCES
     return False
 
 
@@ -41,6 +46,22 @@ def line_height(css: Css) -> float:
 
 def view_bounds(view: View, canvas: tuple[int, int]) -> tuple[int, int, int, int]:
     """A conservative (x0, y0, x1, y1) of everything ``view`` may paint."""
+    x0, y0, x1, y1 = unrotated_bounds(view, canvas)
+    if view.css.shadow is not None:
+        m = parse_shadow(view.css.shadow).margin
+        x0, y0, x1, y1 = x0 - m, y0 - m, x1 + m, y1 + m
+    if not view.css.rotated:
+        return x0, y0, x1, y1
+    # Turned about its box's centre, the view stays within the circle through the corners.
+    # A text's box (and so its centre) is only known after layout: allow the whole diagonal.
+    cx, cy = (x0 + x1) / 2, (y0 + y1) / 2
+    reach = math.hypot(x1 - x0, y1 - y0) * (1.0 if isinstance(view, TextView) else 0.5)
+    r = math.ceil(reach) + 1
+    return math.floor(cx) - r, math.floor(cy) - r, math.ceil(cx) + r, math.ceil(cy) + r
+
+
+def unrotated_bounds(view: View, canvas: tuple[int, int]) -> tuple[int, int, int, int]:
+    """:func:`view_bounds` before ``rotate`` turns the view."""
     css = view.css
     if isinstance(view, TextView):
         lines = css.max_lines or (1 if css.width is None else 100)
@@ -55,7 +76,8 @@ def view_bounds(view: View, canvas: tuple[int, int]) -> tuple[int, int, int, int
         else:
             half = round(min(css.left, canvas[0] - css.left))
             x0, x1 = round(css.left) - half, round(css.left) + half
-        return x0 - 2, y - 2, x1 + 2, y + h + 2
+        top, right, bottom, left = (round(p) for p in css.padding or (0, 0, 0, 0))
+        return x0 - 2 - left, y - 2 - top, x1 + 2 + right, y + h + 2 + bottom
     if isinstance(view, QrCodeView):
         side = min(css.width or 0.0, css.height or css.width or 0.0)
         x, y, w, h = css_box(css, side, side)

@@ -9,6 +9,8 @@ canvas                      ``width``, ``height`` <= 4096 px and ``width * heigh
 views                       at most 200
 a view's box                no side over twice the canvas side (drawing clips it anyway)
 painted area                the boxes' areas clipped to the canvas add up to <= 64 Mpx
+                            (a rotated or shadowed view also counts twice the canvas: its
+                            layers); a shadow's blur <= 100 px, offset <= 1000 px
 text                        at most 2,000 characters per text view (substituted data
                             is truncated to fit at render time, never refused)
 QR content                  at most 1,024 UTF-8 bytes
@@ -152,6 +154,8 @@ def check_budget(template: Template) -> None:
         if isinstance(view, ImageView) and view.url.startswith("data:"):
             check_data_uri(view.url, f"{path}.url")
         painted += _clipped_area(view_bounds(view, (w, h)), (w, h))
+        if css.layered:  # drawn on two canvas-sized layers, then turned/shadowed into place
+            painted += 2 * w * h
         if painted > MAX_PAINT_PIXELS:
             raise PosterBudgetError(
                 f"{path}.css", f"the views up to this one paint {_mpx(painted)} of the canvas;"

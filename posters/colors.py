@@ -1,4 +1,4 @@
-"""CSS-like paints: solid colours and ``linear-gradient(...)``.
+"""CSS-like paints: solid colours, ``linear-gradient(...)`` and ``radial-gradient(...)``.
 
 A paint string is parsed once (cached) into :class:`Solid` or :class:`Gradient`; the
 renderer turns gradients into images with :func:`gradient_image`. Colours are RGBA tuples of
@@ -14,7 +14,10 @@ from functools import lru_cache
 
 from PIL import Image, ImageColor
 
-__all__ = ["RGBA", "Gradient", "Paint", "Solid", "gradient_image", "parse_color", "parse_paint"]
+__all__ = [
+    "MAX_SHADOW_BLUR", "RGBA", "Gradient", "Paint", "Shadow", "Solid", "gradient_image",
+    "parse_color", "parse_paint", "parse_shadow",
+]  # fmt: skip
 
 RGBA = tuple[int, int, int, int]
 
@@ -39,6 +42,9 @@ class Gradient:
 
     angle: float
     stops: tuple[tuple[float, RGBA], ...]  # (position 0..1, colour), sorted by position
+    # "radial": Painter's radial-gradient, centred in the box with a radius of half its
+    # longer side (gradient.js: createRadialGradient(0, 0, 0, 0, 0, max(w, h) / 2)).
+    kind: str = "linear"
 
 
 Paint = Solid | Gradient
@@ -108,15 +114,23 @@ def _parse_angle(text: str) -> float | None:
     return (number * factor) % 360.0
 
 
-def _parse_gradient(body: str) -> Gradient:
+_RADIAL_SHAPE = re.compile(r"^(circle|ellipse|closest-|farthest-|at )")
+
+
+def _parse_gradient(body: str, kind: str = "linear") -> Gradient:
     args = _split_args(body)
-    angle = _parse_angle(args[0].lower())
-    if angle is None:
-        angle = 180.0
+    if kind == "radial":
+        angle = 0.0
+        if _RADIAL_SHAPE.match(args[0].lower()):
+            args = args[1:]  # the shape is Painter's: centred, radius half the longer side
     else:
-        args = args[1:]
+        parsed = _parse_angle(args[0].lower())
+        if parsed is None:
+            angle = 180.0
+        else:
+            angle, args = parsed, args[1:]
     if len(args) < 2:
-        raise ValueError("a linear-gradient needs at least two colour stops")
+        raise ValueError(f"a {kind}-gradient needs at least two colour stops")
     stops: list[tuple[float | None, RGBA]] = []
     for arg in args:
         color_text, _, position = arg.rpartition(" ") if arg.endswith("%") else (arg, "", "")
@@ -142,18 +156,20 @@ def _parse_gradient(body: str) -> Gradient:
         for k in range(i, j):
             resolved.append((lo + (hi - lo) * (k - i + 1) / (j - i + 1), stops[k][1]))
         i = j
-    return Gradient(angle=angle, stops=tuple(resolved))
+    return Gradient(angle=angle, stops=tuple(resolved), kind=kind)
 
 
 @lru_cache(maxsize=256)
 def parse_paint(text: str) -> Paint:
-    """Parse a colour or ``linear-gradient(<angle>|to <side>, <colour> [<pct>%], ...)``."""
+    """Parse a colour, ``linear-gradient(<angle>|to <side>, <colour> [<pct>%], ...)`` or
+    ``radial-gradient([<shape>,] <colour> [<pct>%], ...)``."""
     value = text.strip()
-    if value.lower().startswith("linear-gradient(") and value.endswith(")"):
-        try:
-            return _parse_gradient(value[len("linear-gradient(") : -1])
-        except ValueError as exc:
-            raise ValueError(f"{text!r}: {exc}") from None
+    for kind in ("linear", "radial"):
+        if value.lower().startswith(f"{kind}-gradient(") and value.endswith(")"):
+            try:
+                return _parse_gradient(value[len(kind) + len("-gradient(") : -1], kind)
+            except ValueError as exc:
+                raise ValueError(f"{text!r}: {exc}") from None
     return Solid(parse_color(value))
 
 
@@ -188,6 +204,8 @@ def gradient_image(
 
     With ``region`` (x0, y0, x1, y1 inside the box), only that part is computed and returned.
     """
+    if g.kind == "radial":
+        return _radial_image(g, size, region)
     w, h = size
     rad = math.radians(g.angle)
     line = max(1.0, abs(w * math.sin(rad)) + abs(h * math.cos(rad)))
@@ -216,3 +234,62 @@ def gradient_image(
     table = [_color_at(g.stops, i / 255.0) for i in range(256)]
     bands = [index.point([color[k] for color in table]) for k in range(4)]
     return Image.merge("RGBA", bands)
+
+
+def _radial_image(
+    g: Gradient, size: tuple[int, int], region: tuple[int, int, int, int] | None
+) -> Image.Image:
+    """t = distance from the box centre / (max(w, h) / 2), through the stops."""
+    w, h = size
+    x0, y0, x1, y1 = region or (0, 0, w, h)
+    radius = max(1.0, max(w, h) / 2.0)
+    # Pillow's 256x256 ramp has value = distance from (128, 128) x 255 / 181 (its corner):
+    # the radius maps to distance 90.5 (value 127.5), so everything up to t = 1.41 is
+    # inside the ramp, and beyond it (t > 1: the last stop anyway) is filled with 255.
+    ramp = Image.radial_gradient("L")
+    k = 128.0 / math.sqrt(2.0) / radius
+    # output (x, y) samples the ramp at 128 + (x + x0 + 0.5 - w / 2) * k (pixel centres)
+    matrix = (k, 0.0, 128.0 + (x0 + 0.5 - w / 2.0) * k - 0.5,
+              0.0, k, 128.0 + (y0 + 0.5 - h / 2.0) * k - 0.5)  # fmt: skip
+    index = ramp.transform((x1 - x0, y1 - y0), Image.Transform.AFFINE, matrix,
+                           resample=Image.Resampling.BILINEAR, fillcolor=255)  # fmt: skip
+    table = [_color_at(g.stops, i / 127.5) for i in range(256)]
+    bands = [index.point([color[k] for color in table]) for k in range(4)]
+    return Image.merge("RGBA", bands)
+
+
+MAX_SHADOW_BLUR = 100  # px; the blur's cost grows with it
+MAX_SHADOW_OFFSET = 1000  # px
+_SHADOW = re.compile(
+    r"^\s*(-?\d+(?:\.\d+)?)(?:px|rpx)?\s+(-?\d+(?:\.\d+)?)(?:px|rpx)?\s+"
+    r"(\d+(?:\.\d+)?)(?:px|rpx)?\s+(.+?)\s*$"
+)
+
+
+@dataclass(frozen=True)
+class Shadow:
+    """Painter's ``shadow: "x y blur color"`` (canvas shadowOffsetX/Y, shadowBlur, colour)."""
+
+    dx: int
+    dy: int
+    blur: float
+    color: RGBA
+
+    @property
+    def margin(self) -> int:
+        """How far past the view the shadow may reach."""
+        return max(abs(self.dx), abs(self.dy)) + math.ceil(self.blur) + 2
+
+
+@lru_cache(maxsize=64)
+def parse_shadow(text: str) -> Shadow:
+    """Parse ``"10px 10px 5px rgba(0, 0, 0, 0.3)"`` (no spread, as in Painter)."""
+    match = _SHADOW.match(re.sub(r",\s+", ",", text))
+    if not match:
+        raise ValueError(f"{text!r}: write x y blur color, like \"0 4px 12px rgba(0,0,0,0.3)\"")
+    dx, dy, blur = float(match.group(1)), float(match.group(2)), float(match.group(3))
+    if max(abs(dx), abs(dy)) > MAX_SHADOW_OFFSET:
+        raise ValueError(f"{text!r}: the offset is at most {MAX_SHADOW_OFFSET} px")
+    if blur > MAX_SHADOW_BLUR:
+        raise ValueError(f"{text!r}: the blur is at most {MAX_SHADOW_BLUR} px")
+    return Shadow(round(dx), round(dy), blur, parse_color(match.group(4)))

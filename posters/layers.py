@@ -11,11 +11,11 @@ import math
 from collections.abc import Mapping
 from functools import lru_cache
 
-from PIL import Image, ImageChops
+from PIL import Image, ImageChops, ImageFilter
 
-from posters.boxes import Box, css_box, line_height, qr_box, substitute
+from posters.boxes import Box, css_box, line_height, qr_box, substitute, unrotated_bounds
 from posters.budget import truncate_text
-from posters.colors import Gradient, Paint, Solid, gradient_image, parse_paint
+from posters.colors import Gradient, Paint, Solid, gradient_image, parse_paint, parse_shadow
 from posters.images import (
     SMALL_PIXELS,
     Region,
@@ -27,9 +27,9 @@ from posters.images import (
 )
 from posters.qr import draw_qr
 from posters.spec import Css, ImageView, QrCodeView, RectView, TextView, View
-from posters.text import draw_text_block, layout_text
+from posters.text import TextBlock, draw_text_block, layout_text
 
-__all__ = ["draw_backdrop", "draw_background", "draw_view"]
+__all__ = ["draw_backdrop", "draw_background", "draw_view", "padded", "text_layout"]
 
 _BLACK, _WHITE = "#000000", "#ffffff"
 
@@ -156,6 +156,16 @@ def _avatar(data: bytes | None, w: int, h: int, mode: str, region: Region) -> Im
     return default_avatar_region(w, h, region)
 
 
+def _wxacode(data: bytes | None, w: int, h: int) -> Image.Image | None:
+    """The mini-program code, decoded; None (draw the link's QR) if absent or bad."""
+    if data is None:
+        return None
+    try:
+        return open_image(data, (w, h))
+    except (OSError, ValueError, Image.DecompressionBombError):
+        return None
+
+
 def _image_box(view: ImageView) -> tuple[Box, int]:
     css = view.css
     box = css_box(css)
@@ -166,18 +176,19 @@ def _image_box(view: ImageView) -> tuple[Box, int]:
 
 def _image_backdrop(canvas: Image.Image, view: ImageView) -> None:
     _border(canvas, view.css, css_box(view.css))
-    if view.url == "{qr}":
+    if view.url in ("{qr}", "{wxacode}"):
         box, radius = _image_box(view)
         _fill(canvas, Solid((255, 255, 255, 255)), box, radius)
 
 
 def _image_content(canvas: Image.Image, view: ImageView, values: Mapping[str, str],
-                   avatar: bytes | None) -> None:  # fmt: skip
+                   avatar: bytes | None, wxacode: bytes | None = None) -> None:  # fmt: skip
     box, radius = _image_box(view)
     x, y, w, h = box
     if w <= 0 or h <= 0:
         return
-    if view.url == "{qr}":
+    code = _wxacode(wxacode, w, h) if view.url == "{wxacode}" else None
+    if view.url == "{qr}" or (view.url == "{wxacode}" and code is None):
         white = (255, 255, 255, 255)
         draw_qr(canvas, values["link"], (x, y, min(w, h)), (0, 0, 0, 255), white, radius)
         return
@@ -185,7 +196,9 @@ def _image_content(canvas: Image.Image, view: ImageView, values: Mapping[str, st
     if seen is None:
         return
     region, at = seen
-    if view.url == "{avatar}":
+    if code is not None:
+        img = fit_region(code, (w, h), view.css.mode, region)
+    elif view.url == "{avatar}":
         img = _avatar(avatar, w, h, view.css.mode, region)
     else:
         img = _data_image(view.url, w, h, view.css.mode, region)
@@ -197,33 +210,61 @@ def _image_content(canvas: Image.Image, view: ImageView, values: Mapping[str, st
     canvas.paste(img, at, mask)
 
 
-def _draw_text(canvas: Image.Image, view: TextView, values: Mapping[str, str]) -> None:
+def text_layout(view: TextView, values: Mapping[str, str],
+                canvas: tuple[int, int]) -> tuple[TextBlock, Box] | None:  # fmt: skip
+    """The laid-out lines of a text view and its box, or None when there is nothing to draw.
+
+    Without ``css.width`` the box is as wide as the longest line, measured (pen.js: ``width =
+    measureText(line).width``), and ``align`` places that width against ``left``: a text
+    anchored by ``right`` ends ``right`` px from the canvas edge.
+    """
     css = view.css
     text = truncate_text(substitute(view.text, values))
     if not text.strip():
-        return
+        return None
     lh = line_height(css)
     max_lines = css.max_lines or (1 if css.width is None else 100)
     # An explicit height, else the canvas bottom, bounds the lines (Painter would overflow).
-    room = css.height or canvas.height - css.top
+    room = css.height or canvas[1] - css.top
     max_lines = min(max_lines, max(1, math.floor(room / lh)))
+    pad_top, pad_right, pad_bottom, pad_left = css.padding or (0.0, 0.0, 0.0, 0.0)
     if css.width is not None:
-        avail = css.width
+        # pen.js: width = css.width - padding right - padding left, at least one font size
+        avail = max(css.width - pad_right - pad_left, css.font_size)
     elif css.align == "center":
-        avail = 2 * min(css.left, canvas.width - css.left)
+        avail = 2 * min(css.left, canvas[0] - css.left)
     else:
-        avail = canvas.width - css.left if css.align == "left" else css.left
+        avail = canvas[0] - css.left if css.align == "left" else css.left
     block = layout_text(
         text, size=max(1, round(css.font_size)), bold=css.font_weight == "bold",
         width=max(1.0, avail), max_lines=max_lines, line_height=lh,
     )  # fmt: skip
-    width = css.width if css.width is not None else math.ceil(max(block.widths, default=0.0))
-    x, y, w, h = css_box(css, width, css.height or lh * len(block.lines))
+    width = avail if css.width is not None else math.ceil(max(block.widths, default=0.0))
+    return block, css_box(css, width, css.height or lh * len(block.lines))
+
+
+def padded(css: Css, box: Box) -> Box:
+    """A text's background box: its box grown by ``padding`` (pen.js ``_doBackground``)."""
+    if css.padding is None:
+        return box
+    top, right, bottom, left = (round(p) for p in css.padding)
+    x, y, w, h = box
+    return x - left, y - top, w + left + right, h + top + bottom
+
+
+def _draw_text(canvas: Image.Image, view: TextView, values: Mapping[str, str]) -> None:
+    css = view.css
+    laid = text_layout(view, values, canvas.size)
+    if laid is None:
+        return
+    block, (x, y, w, h) = laid
     if css.background:
-        _fill(canvas, parse_paint(css.background), (x, y, w, h), round(css.border_radius))
+        back = padded(css, (x, y, w, h))
+        _fill(canvas, parse_paint(css.background), back, round(css.border_radius))
     fill = parse_paint(css.color or _BLACK)
     rgba = fill.rgba if isinstance(fill, Solid) else fill.stops[0][1]
-    draw_text_block(canvas, block, (x, y, w, h), css.text_align, rgba)
+    draw_text_block(canvas, block, (x, y, w, h), css.text_align, rgba,
+                    decoration=css.decorations, outline=css.text_style == "stroke")  # fmt: skip
 
 
 def _qr_backdrop(canvas: Image.Image, view: QrCodeView) -> None:
@@ -249,6 +290,8 @@ def draw_backdrop(canvas: Image.Image, view: View) -> bool:
 
     Returns False for views that have no separable backdrop.
     """
+    if view.css.layered:
+        return False  # a turned or shadowed view is drawn whole, backdrop and content together
     if isinstance(view, ImageView):
         _image_backdrop(canvas, view)
         return True
@@ -265,8 +308,85 @@ def draw_view(
     avatar: bytes | None,
     *,
     backdrop: bool = True,
+    wxacode: bytes | None = None,
 ) -> None:
     """Paint ``view`` onto the RGB ``canvas``; ``backdrop=False`` if it is already painted."""
+    if view.css.layered:
+        _draw_layered(canvas, view, values, avatar, wxacode)
+    else:
+        _draw_flat(canvas, view, values, avatar, backdrop, wxacode)
+
+
+def _centre(view: View, values: Mapping[str, str], size: tuple[int, int]) -> tuple[float, float]:
+    """The point ``rotate`` turns about: the centre of the view's box (pen.js translates to
+    x + width / 2, y + height / 2 before ``ctx.rotate``)."""
+    if isinstance(view, TextView):
+        laid = text_layout(view, values, size)
+        x, y, w, h = laid[1] if laid is not None else css_box(view.css)
+    elif isinstance(view, QrCodeView):
+        x, y, w, h = qr_box(view.css)
+    else:
+        x, y, w, h = css_box(view.css)
+    return x + w / 2, y + h / 2
+
+
+def _draw_layered(canvas: Image.Image, view: View, values: Mapping[str, str],
+                  avatar: bytes | None, wxacode: bytes | None = None) -> None:  # fmt: skip
+    """Draw ``view`` turned ``rotate`` degrees clockwise about its centre and/or shadowed.
+
+    The view is drawn flat on a black and on a white layer; their difference is its
+    coverage and the black one its premultiplied colour. Only the square around the centre
+    that can hold the turned view (and its shadow) is cut out, turned and composited; the
+    shadow is the coverage blurred (canvas shadowBlur ~ a Gaussian of sigma blur / 2),
+    offset and tinted, painted under the view. Ink the flat view would put off the canvas
+    is lost even if turning would bring it back (the budget counts the two layers).
+    """
+    css = view.css
+    shadow = parse_shadow(css.shadow) if css.shadow is not None else None
+    x0, y0, x1, y1 = unrotated_bounds(view, canvas.size)
+    x0, y0 = max(0, x0), max(0, y0)
+    x1, y1 = min(canvas.width, x1), min(canvas.height, y1)
+    if x1 <= x0 or y1 <= y0:
+        return
+    cx, cy = _centre(view, values, canvas.size)
+    if css.rotated:
+        far = max(math.hypot(px - cx, py - cy) for px in (x0, x1) for py in (y0, y1))
+        box = (cx - far, cy - far, cx + far, cy + far)
+    else:
+        box = (x0, y0, x1, y1)
+    m = 2 + (shadow.margin if shadow else 0)
+    q = (max(0, math.floor(box[0]) - m), max(0, math.floor(box[1]) - m),
+         min(canvas.width, math.ceil(box[2]) + m),
+         min(canvas.height, math.ceil(box[3]) + m))  # fmt: skip
+    if q[2] <= q[0] or q[3] <= q[1]:
+        return
+    black = Image.new("RGB", canvas.size, (0, 0, 0))
+    white = Image.new("RGB", canvas.size, (255, 255, 255))
+    _draw_flat(black, view, values, avatar, True, wxacode)
+    _draw_flat(white, view, values, avatar, True, wxacode)
+    colour = black.crop(q)
+    cover = ImageChops.invert(ImageChops.subtract(white.crop(q), colour).getchannel(0))
+    del black, white
+    if css.rotated:
+        centre = (cx - q[0], cy - q[1])
+        colour = colour.rotate(-css.rotate, Image.Resampling.BICUBIC, center=centre)
+        cover = cover.rotate(-css.rotate, Image.Resampling.BICUBIC, center=centre)
+    under = canvas.crop(q)
+    if shadow is not None and shadow.color[3] > 0:
+        spread = cover.filter(ImageFilter.GaussianBlur(shadow.blur / 2)) if shadow.blur else cover
+        moved = Image.new("L", spread.size, 0)
+        moved.paste(spread, (shadow.dx, shadow.dy))
+        spread = moved
+        if shadow.color[3] < 255:
+            spread = spread.point(lambda v: v * shadow.color[3] // 255)
+        under.paste(shadow.color[:3], (0, 0), spread)
+    under = ImageChops.multiply(under, Image.merge("RGB", [ImageChops.invert(cover)] * 3))
+    canvas.paste(ImageChops.add(colour, under), q[:2])
+
+
+def _draw_flat(canvas: Image.Image, view: View, values: Mapping[str, str],
+               avatar: bytes | None, backdrop: bool,
+               wxacode: bytes | None = None) -> None:  # fmt: skip
     if isinstance(view, RectView):
         css = view.css
         box, radius = _border(canvas, css, css_box(css))
@@ -278,7 +398,7 @@ def draw_view(
     elif isinstance(view, ImageView):
         if backdrop:
             _image_backdrop(canvas, view)
-        _image_content(canvas, view, values, avatar)
+        _image_content(canvas, view, values, avatar, wxacode)
     else:
         if backdrop:
             _qr_backdrop(canvas, view)

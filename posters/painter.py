@@ -3,7 +3,9 @@
 Painter palettes write lengths as strings ("750px", "48rpx", "50%"); here they become plain
 numbers. ``rpx`` is taken 1:1 as canvas pixels (a 750rpx-wide palette is a 750px canvas).
 Percentages are of the canvas width (left, right, width) or height (top, bottom, height), and
-of the box's shorter side for ``borderRadius``. ``right``/``bottom`` become ``left``/``top``.
+of the box's shorter side for ``borderRadius``. ``right`` becomes ``left`` = canvas width -
+right with ``align`` defaulting to "right" (as Painter's pen does, so a text anchored by
+``right`` needs no width); ``bottom`` becomes ``top``.
 """
 
 from __future__ import annotations
@@ -13,7 +15,7 @@ from typing import Any
 
 import msgspec
 
-from posters.budget import MAX_TEMPLATE_BYTES, MAX_VIEWS, check_budget
+from posters.budget import MAX_TEMPLATE_BYTES, MAX_VIEWS, check_budget, check_data_uri
 from posters.errors import PosterBudgetError, PosterTemplateError
 from posters.spec import Css, Template
 
@@ -57,6 +59,8 @@ def _normalise_css(raw: object, path: str, canvas: tuple[float, float]) -> dict[
         raise PosterTemplateError(path, "css must be an object of style properties")
     css = dict(raw)
     for key in _LENGTH_KEYS:
+        if key in ("width", "height") and css.get(key) == "auto":
+            continue  # an image's natural size (resolved in _image_size); refused elsewhere
         if key in css:
             basis = canvas[0] if key in _X_KEYS else canvas[1] if key in _Y_KEYS else None
             css[key] = _length(css[key], f"{path}.{key}", basis)
@@ -64,6 +68,13 @@ def _normalise_css(raw: object, path: str, canvas: tuple[float, float]) -> dict[
         raise PosterTemplateError(f"{path}.fontSize", "use px, not a percentage")
     if isinstance(css.get("lineHeight"), str):
         raise PosterTemplateError(f"{path}.lineHeight", "use px, not a percentage")
+    if "padding" in css:
+        css["padding"] = _padding(css["padding"], f"{path}.padding")
+    if isinstance(css.get("rotate"), str):  # pen.js: Number(rotate) degrees
+        try:
+            css["rotate"] = float(css["rotate"])
+        except ValueError:
+            raise PosterTemplateError(f"{path}.rotate", "degrees as a number, like 45") from None
     if "maxLines" in css and isinstance(css["maxLines"], str) and css["maxLines"].isdigit():
         css["maxLines"] = int(css["maxLines"])
     weight = css.get("fontWeight")
@@ -72,20 +83,75 @@ def _normalise_css(raw: object, path: str, canvas: tuple[float, float]) -> dict[
     return css
 
 
+def _padding(value: object, path: str) -> list[float]:
+    """CSS shorthand (1 to 4 lengths) -> [top, right, bottom, left] (pen.js _doPaddings)."""
+    parts = value.split() if isinstance(value, str) else value
+    if not isinstance(parts, list | tuple) or not 1 <= len(parts) <= 4:
+        raise PosterTemplateError(path, 'write 1 to 4 lengths, like "10px" or "8px 16px"')
+    px: list[float] = []
+    for part in parts:
+        length = _length(part, path, None)
+        if isinstance(length, str) or length < 0:
+            raise PosterTemplateError(path, f"{part!r}: use px or rpx >= 0, not a percentage")
+        px.append(length)
+    if len(px) == 1:
+        return px * 4
+    if len(px) == 2:
+        return [px[0], px[1], px[0], px[1]]
+    if len(px) == 3:
+        return [px[0], px[1], px[2], px[1]]
+    return px
+
+
 def _place(css: dict[str, Any], path: str, canvas: tuple[float, float]) -> None:
-    edges = (("right", "left", "width", 0), ("bottom", "top", "height", 1))
-    for edge, start, size, extent in edges:
-        if edge not in css:
-            continue
-        if not isinstance(css.get(size), float):
-            raise PosterTemplateError(f"{path}.{edge}", f"needs css.{size}; or use {start}")
-        css[start] = canvas[extent] - css.pop(edge) - css[size]
+    # Painter's pen: x = canvas width - right, and `align` defaults to "right" when `right`
+    # is given, so the box ends `right` px from the edge whatever its (measured) width.
+    if "right" in css:
+        css["left"] = canvas[0] - css.pop("right")
+        css.setdefault("align", "right")
+    # y = canvas height - height - bottom (pen.js _preProcess), so bottom needs the height.
+    if "bottom" in css:
+        if not isinstance(css.get("height"), float):
+            raise PosterTemplateError(f"{path}.bottom", "needs css.height; or use top")
+        css["top"] = canvas[1] - css.pop("bottom") - css["height"]
     radius = css.get("borderRadius")
     if isinstance(radius, str):
         sides = [v for v in (css.get("width"), css.get("height")) if isinstance(v, float)]
         if not sides:
             raise PosterTemplateError(f"{path}.borderRadius", "a percentage needs width/height")
         css["borderRadius"] = float(radius.rstrip("%")) / 100.0 * min(sides)
+
+
+def _image_size(view: dict[str, Any], path: str) -> dict[str, Any]:
+    """Painter's image sizes: a missing or "auto" side keeps the image's aspect ratio, and
+    both missing is the natural size (pen.js _preProcess, case 'image').
+
+    The natural size is read from the data URI's header only (``check_data_uri`` bounds it
+    before any pixel is decoded). Painter divides it by the device pixel ratio; a poster
+    has no device, so here one image pixel is one canvas pixel.
+    """
+    css = dict(view.get("css") or {})
+    width, height = css.get("width", "auto"), css.get("height", "auto")
+    if width != "auto" and height != "auto":
+        return css
+    url = view.get("url")
+    if not isinstance(url, str) or not url.startswith("data:image/"):
+        if url not in ("{avatar}", "{qr}"):
+            return css  # the url check names the problem
+        side = "width" if width == "auto" else "height"
+        raise PosterTemplateError(
+            f"{path}.{side}", "required for {avatar} and {qr} images (their size is not"
+            " known until render); give it in px",
+        )  # fmt: skip
+    iw, ih = check_data_uri(url, path.removesuffix(".css") + ".url")
+    if width == "auto" and height == "auto":
+        width, height = float(iw), float(ih)
+    elif width == "auto":
+        width = iw / ih * height  # width = (sWidth / sHeight) * height
+    else:
+        height = ih / iw * width  # height = (sHeight / sWidth) * width
+    css["width"], css["height"] = width, height
+    return css
 
 
 def _normalise(raw: dict[str, Any]) -> dict[str, Any]:
@@ -114,6 +180,12 @@ def _normalise(raw: dict[str, Any]) -> dict[str, Any]:
         view = dict(view)
         if "css" in view:
             view["css"] = _normalise_css(view["css"], f"{path}.css", canvas)
+        if view.get("type") == "image":
+            view["css"] = _image_size(view, f"{path}.css")
+        for key in ("width", "height"):
+            if view.get("css", {}).get(key) == "auto":
+                raise PosterTemplateError(f"{path}.css.{key}", '"auto" is for images only')
+        if "css" in view:
             _place(view["css"], f"{path}.css", canvas)
         if view.get("type") == "text" and isinstance(view.get("text"), int | float):
             view["text"] = str(view["text"])

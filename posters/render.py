@@ -132,7 +132,7 @@ def render_image(template: Template, data: PosterData) -> Image.Image:
     canvas = plan.base.copy()
     values = _values(data)
     for view, backdrop in plan.dynamic:
-        draw_view(canvas, view, values, data.avatar, backdrop=backdrop)
+        draw_view(canvas, view, values, data.avatar, backdrop=backdrop, wxacode=data.wxacode)
     return canvas
 
 

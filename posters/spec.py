@@ -13,7 +13,7 @@ from typing import Annotated, Literal
 import msgspec
 from msgspec import Meta
 
-from posters.colors import parse_paint
+from posters.colors import parse_paint, parse_shadow
 
 __all__ = [
     "PLACEHOLDERS",
@@ -28,8 +28,10 @@ __all__ = [
     "placeholders_in",
 ]
 
-PLACEHOLDERS = ("nickname", "avatar", "campaign", "rank", "qr", "link")
+PLACEHOLDERS = ("nickname", "avatar", "campaign", "rank", "qr", "link", "wxacode")
 PLACEHOLDER_RE = re.compile(r"\{(\w+)\}")
+# {wxacode}: the mini-program code image; without one the link's QR code is drawn instead.
+IMAGE_SOURCES = ("{avatar}", "{qr}", "{wxacode}")
 _TEXT_PLACEHOLDERS = ("nickname", "campaign", "rank", "link", "qr")
 
 Length = Annotated[float, Meta(ge=-8192, le=8192)]
@@ -70,8 +72,39 @@ class Css(msgspec.Struct, frozen=True, forbid_unknown_fields=True, omit_defaults
     max_lines: Annotated[int, Meta(ge=1, le=100)] | None = None
     text_align: Align = "left"
     mode: Literal["aspectFill", "aspectFit", "scaleToFill"] = "aspectFill"
+    # Text only (Painter): the background's margin around the text (top, right, bottom,
+    # left; the text does not move), underline/overline/line-through, fill or outline glyphs.
+    padding: tuple[Size, Size, Size, Size] | None = None
+    rotate: Annotated[float, Meta(ge=-3600, le=3600)] = 0.0  # degrees clockwise, any view
+    shadow: str | None = None  # "x y blur color", any view (box-, text- or QR-shadow)
+    text_decoration: str | None = None
+    text_style: Literal["fill", "stroke"] = "fill"
+
+    @property
+    def rotated(self) -> bool:
+        return self.rotate % 360 != 0
+
+    @property
+    def layered(self) -> bool:
+        """Drawn through coverage layers (turned or shadowed) rather than straight on."""
+        return self.rotated or self.shadow is not None
+
+    @property
+    def decorations(self) -> frozenset[str]:
+        return frozenset((self.text_decoration or "").split()) - {"none"}
 
     def __post_init__(self) -> None:
+        if self.shadow is not None:
+            try:
+                parse_shadow(self.shadow)
+            except ValueError as exc:
+                raise ValueError(f"shadow: {exc}") from None
+        unknown = self.decorations - {"underline", "overline", "line-through"}
+        if unknown:
+            raise ValueError(
+                f"textDecoration: unknown {sorted(unknown)[0]!r}; use underline, overline,"
+                " line-through (several separated by spaces) or none"
+            )
         for name in ("color", "background", "border_color"):
             value = getattr(self, name)
             if value is not None:
@@ -110,10 +143,10 @@ class ImageView(_View, tag="image", frozen=True):
 
     def __post_init__(self) -> None:
         self._need_box("image")
-        if self.url not in ("{avatar}", "{qr}") and not self.url.startswith("data:image/"):
+        if self.url not in IMAGE_SOURCES and not self.url.startswith("data:image/"):
             raise ValueError(
-                "url: must be {avatar}, {qr} or a data:image/...;base64 URI; posters are "
-                "rendered offline, so embed other images as data URIs"
+                "url: must be {avatar}, {qr}, {wxacode} or a data:image/...;base64 URI; "
+                "posters are rendered offline, so embed other images as data URIs"
             )
 
 
@@ -146,10 +179,11 @@ class Template(msgspec.Struct, frozen=True, forbid_unknown_fields=True, omit_def
 
 
 class PosterData(msgspec.Struct, frozen=True, kw_only=True):
-    """What varies per distributor. ``avatar`` is already-fetched image bytes (None: default)."""
+    """What varies per distributor. ``avatar``/``wxacode`` are image bytes (None: fallback)."""
 
     nickname: str
     campaign: str = ""
     rank: str = ""
     link: str
     avatar: bytes | None = None
+    wxacode: bytes | None = None  # the mini-program code image (None: the link's QR instead)

@@ -225,23 +225,38 @@ _CACHED_MASK_PIXELS = 256 * 1024  # glyph masks larger than this are drawn per u
 
 
 def _mask_of(
-    font: ImageFont.FreeTypeFont, stroke: int, line: str
+    font: ImageFont.FreeTypeFont, stroke: int, line: str, outline: bool = False
 ) -> tuple[Image.Image, tuple[int, int]]:
     if len(line) * font.size * font.size > _CACHED_MASK_PIXELS:
-        return _line_mask.__wrapped__(font, stroke, line)
-    return _line_mask(font, stroke, line)
+        return _line_mask.__wrapped__(font, stroke, line, outline)
+    return _line_mask(font, stroke, line, outline)
 
 
 @lru_cache(maxsize=256)
 def _line_mask(
-    font: ImageFont.FreeTypeFont, stroke: int, line: str
+    font: ImageFont.FreeTypeFont, stroke: int, line: str, outline: bool = False
 ) -> tuple[Image.Image, tuple[int, int]]:
-    """Coverage mask of ``line`` (bold by ``stroke`` px) and its offset from the baseline."""
+    """Coverage mask of ``line`` (bold by ``stroke`` px) and its offset from the baseline.
+
+    ``outline``: only the glyphs' contour, 1 px either side of it (Painter's ``textStyle:
+    stroke`` is canvas ``strokeText`` with the default lineWidth of 1).
+    """
     x0, y0, x1, y1 = (round(v) for v in font.getbbox(line, anchor="ls"))
-    x0, y0, x1, y1 = x0 - stroke, y0 - stroke, x1 + stroke, y1 + stroke
+    grow = stroke + (1 if outline else 0)
+    x0, y0, x1, y1 = x0 - grow, y0 - grow, x1 + grow, y1 + grow
     mask = Image.new("L", (max(1, x1 - x0), max(1, y1 - y0)), 0)
     ImageDraw.Draw(mask).text((-x0, -y0), line, fill=255, font=font, anchor="ls")
-    return _embolden(mask, stroke), (x0, y0)
+    mask = _embolden(mask, stroke)
+    if outline:
+        mask = ImageChops.subtract(_embolden(mask, 1), _shrink(mask))
+    return mask, (x0, y0)
+
+
+def _shrink(mask: Image.Image) -> Image.Image:
+    """Coverage eroded by 1 px (the inside of an outline)."""
+    for dx, dy in ((1, 0), (-1, 0), (0, 1), (0, -1)):
+        mask = ImageChops.darker(mask, ImageChops.offset(mask, dx, dy))
+    return mask
 
 
 def draw_text_block(
@@ -250,11 +265,18 @@ def draw_text_block(
     box: tuple[int, int, int, int],
     align: str,
     fill: tuple[int, int, int, int],
+    *,
+    decoration: frozenset[str] = frozenset(),
+    outline: bool = False,
 ) -> None:
     """Paint ``block`` in ``fill`` into ``box`` = (left, top, width, height), clipped to it.
 
     Glyph masks are cached per line, so repeated lines (a campaign title) cost one paste.
     The clip is a backstop for fonts whose ink leaves their own metrics.
+
+    ``decoration`` holds any of underline, overline, line-through: lines fontSize / 13 thick
+    across the line's measured width at the baseline, baseline - fontSize and baseline -
+    fontSize / 3 (pen.js ``_fillAbsText``). ``outline`` draws the glyphs' contour only.
     """
     left, top, width, height = box
     ascent, descent = block.font.getmetrics()
@@ -276,7 +298,10 @@ def draw_text_block(
         low, high = max(top, 0), min(top + height, canvas.height)
         if round(baseline) + descent + reach <= low or round(baseline) - ascent - reach >= high:
             continue
-        mask, (dx, dy) = _mask_of(block.font, block.stroke, line)
+        if decoration:
+            _decorate(canvas, decoration, (round(x), round(baseline), round(line_width)),
+                      round(block.font.size), box, fill)  # fmt: skip
+        mask, (dx, dy) = _mask_of(block.font, block.stroke, line, outline)
         # dx is the ink's left edge less the bold; shift right when ink starts left of the pen.
         px = round(x) + block.stroke - min(dx + block.stroke, 0) + dx
         py = round(baseline) + dy
@@ -290,3 +315,26 @@ def draw_text_block(
         if alpha < 255:
             mask = mask.point(lambda v: v * alpha // 255)
         canvas.paste(fill[:3], (px + crop[0], py + crop[1]), mask)
+
+
+_DECORATION_RISE = {"underline": 0.0, "overline": 1.0, "line-through": 1.0 / 3.0}
+
+
+def _decorate(canvas: Image.Image, decoration: frozenset[str], at: tuple[int, int, int],
+              size: int, box: tuple[int, int, int, int],
+              fill: tuple[int, int, int, int]) -> None:  # fmt: skip
+    """Paint the decoration lines of one text line (clipped to the box and the canvas)."""
+    x, baseline, width = at
+    thick = max(1, round(size / 13))
+    left, top, bw, bh = box
+    for name in sorted(decoration):
+        y = round(baseline - size * _DECORATION_RISE[name] - thick / 2)
+        x0, y0 = max(x, left, 0), max(y, top, 0)
+        x1 = min(x + width, left + bw, canvas.width)
+        y1 = min(y + thick, top + bh, canvas.height)
+        if x1 <= x0 or y1 <= y0:
+            continue
+        if fill[3] == 255:
+            canvas.paste(fill[:3], (x0, y0, x1, y1))
+        else:
+            canvas.paste(fill[:3], (x0, y0, x1, y1), Image.new("L", (x1 - x0, y1 - y0), fill[3]))

@@ -52,6 +52,9 @@ from server.tiers.controller import TierController
 from server.webhooks.controller import WebhookController
 from server.webhooks.delivery import DeliveryPolicy
 from server.webhooks.worker import WebhookWorker
+from server.wechat.client import DEADLINE_S, WeChatClient
+from server.wechat.controller import WeChatController, WxacodeController
+from server.wechat.service import WeChatService
 from server.withdrawals.controller import DistributorWithdrawalController, WithdrawalController
 
 __all__ = ["create_app"]
@@ -115,6 +118,13 @@ def create_app(settings: Settings | None = None, *, db: Database | None = None) 
         )
         worker = WebhookWorker(app.state.db, http, policy)
         app.state.webhook_worker = worker
+        wechat_http = httpx.AsyncClient(timeout=DEADLINE_S, follow_redirects=False, trust_env=False)
+        app.state.wechat = WeChatService(
+            app.state.db,
+            WeChatClient(wechat_http, settings.wechat_api_base),
+            settings.secret_key,
+            redis_client,
+        )
         maintenance = Maintenance(app.state.db)
         if settings.deliver_webhooks:  # the process that runs background work
             worker.start()
@@ -132,6 +142,7 @@ def create_app(settings: Settings | None = None, *, db: Database | None = None) 
             await worker.stop()
             await maintenance.stop()
             await http.aclose()
+            await wechat_http.aclose()
             if redis_client is not None:
                 await redis_client.aclose()
             if owned:
@@ -159,6 +170,8 @@ def create_app(settings: Settings | None = None, *, db: Database | None = None) 
             PosterController,
             public_poster,
             console_router(),
+            WeChatController,
+            WxacodeController,
         ],
         template_config=console_template_config(),
         lifespan=[lifespan],

@@ -17,6 +17,7 @@ import msgspec
 __all__ = [
     "DEFAULT_DATABASE_URL",
     "DEFAULT_PUBLIC_URL",
+    "DEFAULT_WECHAT_API_BASE",
     "Settings",
     "SettingsError",
     "check_public_base_url",
@@ -28,6 +29,7 @@ DEFAULT_DATABASE_URL = "sqlite:///./var/liebian.db"
 # unset (``liebian serve`` uses its own bind address instead; see server/cli.py).
 DEFAULT_PUBLIC_URL = "http://127.0.0.1:8000"
 MAX_PUBLIC_URL_LENGTH = 200
+DEFAULT_WECHAT_API_BASE = "https://api.weixin.qq.com"
 
 
 class SettingsError(ValueError):
@@ -59,6 +61,9 @@ class Settings(msgspec.Struct, frozen=True, kw_only=True):
     poster_workers: int = 2  # render processes; 0 renders in a thread (no deadline)
     poster_deadline_ms: int = 5000  # a render past this is killed; a worker is waited for as long
     poster_worker_mb: int = 1024  # address-space cap of one render process
+    wechat_api_base: str = DEFAULT_WECHAT_API_BASE  # configured, never tenant-controlled
+    # Whether LIEBIAN_SECRET_KEY was set (else secret_key is random per process).
+    secret_key_configured: bool = False
 
     @property
     def public_base_url(self) -> str:
@@ -161,6 +166,15 @@ def _check_channel(raw: str) -> str:
     return raw
 
 
+def _check_wechat_base(url: str) -> str:
+    parts = urlsplit(url)
+    if parts.scheme not in {"http", "https"} or not parts.hostname or parts.query:
+        raise SettingsError(
+            "LIEBIAN_WECHAT_API_BASE", f"{url!r} is not an http(s)://host[:port][/path] URL"
+        )
+    return url.rstrip("/")
+
+
 def _int(env: dict[str, str], name: str, default: int, low: int, high: int) -> int:
     raw = env.get(name)
     if raw is None or raw == "":
@@ -230,4 +244,8 @@ def load_settings(environ: dict[str, str] | None = None) -> Settings:
         poster_workers=_int(env, "LIEBIAN_POSTER_WORKERS", 2, 0, 64),
         poster_deadline_ms=_int(env, "LIEBIAN_POSTER_DEADLINE_MS", 5000, 100, 600_000),
         poster_worker_mb=_int(env, "LIEBIAN_POSTER_WORKER_MB", 1024, 256, 65_536),
+        secret_key_configured=bool(secret),
+        wechat_api_base=_check_wechat_base(
+            env.get("LIEBIAN_WECHAT_API_BASE") or DEFAULT_WECHAT_API_BASE
+        ),
     )

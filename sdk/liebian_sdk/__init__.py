@@ -62,8 +62,10 @@ from ._models import (
     TeamPage,
     Withdrawal,
     WithdrawalPage,
+    Wxacode,
 )
 from ._version import __version__
+from .scene import parse_scene
 
 __all__ = [
     "APIConnectionError",
@@ -116,6 +118,8 @@ __all__ = [
     "WebhookSignatureError",
     "Withdrawal",
     "WithdrawalPage",
+    "Wxacode",
     "__version__",
+    "parse_scene",
     "webhooks",
 ]

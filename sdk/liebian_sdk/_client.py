@@ -81,7 +81,7 @@ class _Runner:
             # Once per logical call: every retry of this request carries the same key.
             headers["Idempotency-Key"] = call.idempotency_key or str(uuid4())
         if call.body is not None:
-            headers["Content-Type"] = "application/json"
+            headers["Content-Type"] = call.content_type
         return http.build_request(
             call.method, call.path, params=call.params, content=call.body, headers=headers
         )

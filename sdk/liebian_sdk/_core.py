@@ -47,9 +47,10 @@ def raw(content: bytes) -> bytes:
     return content
 
 
-_UNITS = {"_fen": "an int number of fen (分), e.g. 19900 for ¥199.00", "_bps": (
-    "an int number of basis points (1 bp = 0.01%), e.g. 1000 for 10%"
-)}
+_UNITS = {
+    "_fen": "an int number of fen (分), e.g. 19900 for ¥199.00",
+    "_bps": ("an int number of basis points (1 bp = 0.01%), e.g. 1000 for 10%"),
+}
 
 
 def check_integers(value: Any, path: str = "") -> None:
@@ -88,7 +89,7 @@ def _check_int(value: Any, path: str, unit: str) -> None:
 class Call(Generic[T]):
     """One logical API call, before it is sent (and possibly retried)."""
 
-    __slots__ = ("body", "decode", "idempotency_key", "method", "params", "path")
+    __slots__ = ("body", "content_type", "decode", "idempotency_key", "method", "params", "path")
 
     def __init__(
         self,
@@ -98,6 +99,8 @@ class Call(Generic[T]):
         *,
         params: Mapping[str, str | int] | None = None,
         json: Mapping[str, Any] | None = None,
+        content: bytes | None = None,
+        content_type: str = "application/json",
         idempotency_key: str | None = None,
     ) -> None:
         self.method = method
@@ -106,7 +109,8 @@ class Call(Generic[T]):
         self.params = params
         if json is not None:
             check_integers(json)
-        self.body = None if json is None else _encode(json)
+        self.body = content if json is None else _encode(json)
+        self.content_type = content_type
         self.idempotency_key = idempotency_key
 
     @property

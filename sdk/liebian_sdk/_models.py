@@ -49,6 +49,7 @@ __all__ = [
     "SettlementLine",
     "TeamMember",
     "TeamPage",
+    "Wxacode",
 ]
 
 
@@ -186,6 +187,18 @@ class Link(msgspec.Struct, kw_only=True, frozen=True):
     channel: str | None = None
     clicks: int = 0
     page: str | None = None
+
+
+class Wxacode(msgspec.Struct, kw_only=True, frozen=True):
+    """A link's stored mini-program code (小程序码): `source` "upload" | "wechat", the image's
+    `media_type` ("image/png" | "image/jpeg"), its `width` and `height` in px and `size_bytes`."""
+
+    code: str
+    source: str
+    media_type: str
+    width: int
+    height: int
+    size_bytes: int
 
 
 class RedPacketResult(msgspec.Struct, kw_only=True, frozen=True):

@@ -97,7 +97,7 @@ async def _serve(
 ) -> Response[bytes]:
     state = request.app.state
     base_url = public_base_url(state.settings, await get_program(state.db, tenant_id))
-    digest, image = await render_for(
+    digest, image, fallback = await render_for(
         state.db,
         state.board,
         state.posters,
@@ -107,9 +107,12 @@ async def _serve(
         template,
         fmt,
         base_url,
+        state.wechat.poster_code,
     )
     etag = f'"{digest}"'
     headers = {"ETag": etag, "Cache-Control": "private, max-age=60"}
+    if fallback:  # the template shows {wxacode} but the tenant has no way to make one
+        headers["Liebian-Poster-Fallback"] = "qr"
     if etag in request.headers.get("if-none-match", ""):
         return Response(b"", status_code=304, headers=headers)
     return Response(image, media_type=MEDIA[fmt], headers=headers)

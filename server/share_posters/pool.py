@@ -27,9 +27,11 @@ import anyio.to_thread
 
 from posters import PosterData, default_template
 from posters.spec import Template
-from server.share_posters.worker import TEMPLATES_KEPT, render_job, worker_main
+from server.share_posters.worker import READY, TEMPLATES_KEPT, render_job, worker_main
 
 __all__ = ["PoolBusy", "RenderFailed", "RenderPool", "RenderTimeout"]
+
+STARTUP_SECONDS = 60.0  # a worker that has not imported Pillow and the fonts by then is dead
 
 
 class RenderTimeout(Exception):
@@ -115,7 +117,18 @@ class RenderPool:
         process.start()
         child.close()
         self.started += 1
-        return _Worker(process, parent)
+        worker = _Worker(process, parent)
+        # A job is sent only to a worker that said it is ready (reading its pipe): a large
+        # template written to a worker still starting (or stuck starting) could block the
+        # sending thread with no deadline.
+        try:
+            ready = parent.poll(STARTUP_SECONDS) and parent.recv_bytes() == READY
+        except (EOFError, OSError):
+            ready = False
+        if not ready:
+            worker.kill()
+            raise RenderFailed("crash", "", "the render worker did not start")
+        return worker
 
     async def render(self, key: str, template: Template, data: PosterData, fmt: str) -> bytes:
         """The poster's bytes; raises RenderTimeout, PoolBusy or RenderFailed.

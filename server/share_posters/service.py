@@ -11,6 +11,7 @@ from __future__ import annotations
 import logging
 import time
 from collections import OrderedDict
+from collections.abc import Awaitable, Callable
 from typing import Any, Literal
 
 from posters import (
@@ -21,7 +22,7 @@ from posters import (
     parse_template,
     template_to_json,
 )
-from posters.spec import Template
+from posters.spec import ImageView, Template
 from server.avatars import AvatarCache
 from server.campaigns.boards import Board
 from server.campaigns.service import campaign_row
@@ -43,6 +44,8 @@ from server.share_posters.pool import PoolBusy, RenderFailed, RenderPool, Render
 __all__ = ["PosterCache", "load_template", "render_for", "template_document"]
 
 Fmt = Literal["png", "jpeg", "webp"]
+# (tenant_id, link code) -> the link's mini-program code image, or None when there is none
+WxacodeSource = Callable[[str, str], Awaitable[bytes | None]]
 REQUEST_TTL = 30.0
 AVATAR_TTL = 600.0
 _log = logging.getLogger("liebian.posters")
@@ -61,7 +64,8 @@ class PosterCache:
         self.max_requests = max_requests
         self._images: OrderedDict[str, bytes] = OrderedDict()
         self._size = 0
-        self._requests: OrderedDict[tuple[Any, ...], tuple[float, str]] = OrderedDict()
+        # request -> (expiry, digest, whether a {wxacode} view fell back to the link's QR)
+        self._requests: OrderedDict[tuple[Any, ...], tuple[float, str, bool]] = OrderedDict()
         self._avatars = AvatarCache(ttl=AVATAR_TTL)
 
     def image(self, digest: str) -> bytes | None:
@@ -79,14 +83,14 @@ class PosterCache:
             _, old = self._images.popitem(last=False)
             self._size -= len(old)
 
-    def request(self, key: tuple[Any, ...]) -> str | None:
+    def request(self, key: tuple[Any, ...]) -> tuple[str, bool] | None:
         hit = self._requests.get(key)
         if hit is None or hit[0] < time.monotonic():
             return None
-        return hit[1]
+        return hit[1], hit[2]
 
-    def put_request(self, key: tuple[Any, ...], digest: str) -> None:
-        self._requests[key] = (time.monotonic() + REQUEST_TTL, digest)
+    def put_request(self, key: tuple[Any, ...], digest: str, fallback: bool = False) -> None:
+        self._requests[key] = (time.monotonic() + REQUEST_TTL, digest, fallback)
         self._requests.move_to_end(key)
         while len(self._requests) > self.max_requests:
             self._requests.popitem(last=False)
@@ -182,6 +186,7 @@ async def _data(
     distributor_id: str,
     campaign_id: str | None,
     base_url: str,
+    wxacode: WxacodeSource | None,
 ) -> PosterData:
     row = await get_distributor_row(db, tenant_id, distributor_id)
     campaign, rank = "", ""
@@ -196,9 +201,9 @@ async def _data(
     if row["avatar_url"]:
         program = await get_program(db, tenant_id)
         avatar = await cache.avatar(row["avatar_url"], list(program.avatar_hosts))
-    return PosterData(
-        nickname=row["nickname"], campaign=campaign, rank=rank, link=link.url, avatar=avatar
-    )
+    code = None if wxacode is None else await wxacode(tenant_id, link.code)
+    return PosterData(nickname=row["nickname"], campaign=campaign, rank=rank, link=link.url,
+                      avatar=avatar, wxacode=code)  # fmt: skip
 
 
 async def render_for(
@@ -211,29 +216,34 @@ async def render_for(
     template_name: str | None,
     fmt: Fmt,
     base_url: str,
-) -> tuple[str, bytes]:
-    """(content hash, image bytes) of the distributor's poster; 409 naming the state for a
-    user who may not share (recruitment), checked before the cache under approval/threshold
-    (on a miss, in every mode, by the link the poster carries)."""
+    wxacode: WxacodeSource | None = None,
+) -> tuple[str, bytes, bool]:
+    """(content hash, image bytes, fallback) of the distributor's poster; ``fallback`` says a
+    ``{wxacode}`` view shows the link's QR code because ``wxacode`` had no code to give; 409
+    naming the state for a user who may not share (recruitment), checked before the cache
+    under approval/threshold (on a miss, in every mode, by the link the poster carries)."""
     program = await get_program(db, tenant_id)
     if program.recruitment.mode != "open":
         row = await get_distributor_row(db, tenant_id, distributor_id)
         require_sharing(program, distributor_id, row)
     key = (tenant_id, distributor_id, campaign_id, template_name, fmt, base_url)
-    digest = cache.request(key)
-    if digest is not None:
-        image = cache.image(digest)
+    hit = cache.request(key)
+    if hit is not None:
+        image = cache.image(hit[0])
         if image is not None:
-            return digest, image
+            return hit[0], image, hit[1]
     tkey, template = await _stored_template(db, cache, tenant_id, template_name)
-    data = await _data(db, board, cache, tenant_id, distributor_id, campaign_id, base_url)
+    wants_code = any(isinstance(v, ImageView) and v.url == "{wxacode}" for v in template.views)
+    source = wxacode if wants_code else None  # WeChat is asked only when the poster shows it
+    data = await _data(db, board, cache, tenant_id, distributor_id, campaign_id, base_url, source)
+    fallback = wants_code and data.wxacode is None
     digest = content_hash(template, data, fmt)
     image = cache.image(digest)
     if image is None:
         image = await _render(cache, tkey, template_name, template, data, fmt)
         cache.put_image(digest, image)
-    cache.put_request(key, digest)
-    return digest, image
+    cache.put_request(key, digest, fallback)
+    return digest, image, fallback
 
 
 def template_document(template: Template) -> str:

@@ -68,11 +68,15 @@ def render_job(job: tuple[Any, ...], templates: OrderedDict[str, Any]) -> tuple[
         return ("failed", "error", "", f"{type(exc).__name__}: {exc}")
 
 
+READY = b"ready"
+
+
 def worker_main(conn: Connection, memory_limit_bytes: int) -> None:
     """Serve render jobs from ``conn`` until it closes."""
     _limit_memory(memory_limit_bytes)
     import posters  # noqa: F401 - load Pillow, fonts and qrcode before the first job
 
+    conn.send_bytes(READY)  # the parent sends no job before this: a send never waits on us
     templates: OrderedDict[str, Any] = OrderedDict()
     while True:
         try:

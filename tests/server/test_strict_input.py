@@ -149,6 +149,7 @@ QUERY_INT_ROUTES = [
     ("/v1/webhook-endpoints", "limit"),
     ("/v1/distributors/d1/withdrawals", "limit"),
     ("/v1/withdrawals", "limit"),
+    ("/v1/links/x/wxacode", "width"),
 ]
 
 

@@ -1,0 +1,104 @@
+"""Painter's card example (issue 18): our render vs plain Pillow drawing the same boxes.
+
+Run from the repository root: ``.venv/bin/python bench/bench_painter_card.py`` (or
+``python -m bench painter_card``). Prints medians, timed alternately.
+
+- baseline: a new canvas, then for each view of the card stand-in
+  (tests/posters/palettes/card.json) the same box drawn the plain Pillow way: a (rounded)
+  rectangle in the paint's first colour, the text lines with ImageDraw.text, a ready-sized
+  image pasted, a ready QR image pasted; JPEG-encoded with the renderer's settings. No
+  gradients, shadows, rotation, decoration or wrapping: the cheapest drawing of the boxes.
+- warm: ``render_poster(card, data, "jpeg")`` with the static layer cached (the card has no
+  placeholder, so this is the layer copy and the encode).
+- cold: the same with every cache cleared first (everything drawn: shadows, rotation, ...).
+"""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+sys.path.insert(0, str(ROOT / "tests" / "posters"))
+
+import qrcode  # noqa: E402
+from PIL import Image, ImageDraw  # noqa: E402
+from test_poster_painter_golden import load  # noqa: E402
+
+from bench.bench_posters import paired_median_ms  # noqa: E402
+from posters import PosterData, render_poster  # noqa: E402
+from posters.boxes import css_box, qr_box  # noqa: E402
+from posters.colors import Solid, parse_paint  # noqa: E402
+from posters.fonts import load_font  # noqa: E402
+from posters.images import decode_data_uri, open_image  # noqa: E402
+from posters.layers import text_layout  # noqa: E402
+from posters.render import clear_caches, encode_image  # noqa: E402
+from posters.spec import ImageView, QrCodeView, RectView, TextView  # noqa: E402
+
+
+def main() -> None:
+    card = load("card")
+    size = (card.width, card.height)
+    # Everything the baseline can prepare once: boxes, colours, fonts, sized images, QR.
+    steps: list[tuple[str, object]] = []
+    for view in card.views:
+        css = view.css
+        if isinstance(view, RectView):
+            paint = parse_paint(css.background or css.color or "#000")
+            rgba = paint.rgba if isinstance(paint, Solid) else paint.stops[0][1]
+            x, y, w, h = css_box(css)
+            steps.append(("rect", ((x, y, x + w, y + h), round(css.border_radius), rgba)))
+        elif isinstance(view, TextView):
+            laid = text_layout(view, {}, size)
+            assert laid is not None
+            block, (x, y, _, _) = laid
+            font, _ = load_font(round(css.font_size), bold=css.font_weight == "bold")
+            steps.append(("text", (x, y, block.lines, block.line_height, font)))
+        elif isinstance(view, ImageView):
+            x, y, w, h = css_box(css)
+            img = open_image(decode_data_uri(view.url), (w, h)).convert("RGB").resize((w, h))
+            steps.append(("image", (img, (x, y))))
+        elif isinstance(view, QrCodeView):
+            x, y, side, _ = qr_box(css)
+            qr = qrcode.make(view.content, border=0).get_image().convert("RGB")
+            steps.append(("image", (qr.resize((side, side), Image.Resampling.NEAREST), (x, y))))
+
+    def baseline(i: int) -> bytes:
+        canvas = Image.new("RGB", size, (238, 238, 238))
+        draw = ImageDraw.Draw(canvas)
+        for kind, step in steps:
+            if kind == "rect":
+                box, radius, rgba = step  # type: ignore[misc]
+                draw.rounded_rectangle(box, radius, fill=rgba[:3])
+            elif kind == "text":
+                x, y, lines, lh, font = step  # type: ignore[misc]
+                for n, line in enumerate(lines):
+                    draw.text((x, y + n * lh), line, fill=(0, 0, 0), font=font)
+            else:
+                img, at = step  # type: ignore[misc]
+                canvas.paste(img, at)
+        return encode_image(canvas, "jpeg")
+
+    def data(i: int) -> PosterData:
+        return PosterData(nickname=f"达人{i}", link=f"https://liebian.example.com/s/{i}")
+
+    def warm(i: int) -> bytes:
+        return render_poster(card, data(i), "jpeg")
+
+    def cold(i: int) -> bytes:
+        clear_caches()
+        return render_poster(card, data(i), "jpeg")
+
+    base_ms, warm_ms = paired_median_ms(baseline, warm, rounds=100)
+    base2_ms, cold_ms = paired_median_ms(baseline, cold, rounds=20)
+    print(f"card {size[0]}x{size[1]}, {len(card.views)} views")
+    print(f"plain Pillow baseline (same boxes, JPEG): {base_ms:7.2f} ms")
+    print(f"warm card JPEG (static layer cached):     {warm_ms:7.2f} ms  "
+          f"({warm_ms / base_ms:.2f}x baseline)")  # fmt: skip
+    print(f"cold card JPEG (all caches cleared):      {cold_ms:7.2f} ms  "
+          f"({cold_ms / base2_ms:.2f}x baseline {base2_ms:.2f} ms)")  # fmt: skip
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,162 @@
+"""Painter's example palettes (our JSON stand-ins in palettes/) render as golden images.
+
+The layout boxes are checked against numbers worked out by hand from Painter's pen
+(``components/painter/lib/pen.js``, ``_preProcess``); the pixels against PNG goldens in
+golden/, with a tolerance (fonts and Pillow versions move anti-aliasing a little).
+Regenerate the goldens with ``LIEBIAN_POSTER_GOLDEN=update pytest tests/posters``.
+"""
+
+from __future__ import annotations
+
+import base64
+import io
+import json
+import os
+from pathlib import Path
+from typing import Any
+
+import pytest
+from PIL import Image, ImageChops, ImageDraw, ImageStat
+from poster_helpers import LINK, decode_qr
+
+from posters import PosterData, Template, TextView, parse_template, render_poster
+from posters.boxes import css_box, qr_box
+from posters.layers import padded, text_layout
+from posters.render import render_image
+
+HERE = Path(__file__).parent
+GOLDEN = HERE / "golden"
+UPDATE = os.environ.get("LIEBIAN_POSTER_GOLDEN") == "update"
+PNG_TOLERANCE = 2.0  # mean absolute difference per channel, 0..255
+JPEG_TOLERANCE = 4.0  # JPEG at quality 90 adds its own error on top
+DATA = PosterData(nickname="Alice", campaign="Spring", link=LINK)
+
+
+def _uri(img: Image.Image) -> str:
+    out = io.BytesIO()
+    img.save(out, "PNG")
+    return "data:image/png;base64," + base64.b64encode(out.getvalue()).decode()
+
+
+def _sky() -> str:
+    img = Image.linear_gradient("L").resize((240, 160)).convert("RGB")
+    img = Image.merge("RGB", (img.getchannel(0).point(lambda v: 80 + v // 4),
+                              img.getchannel(0).point(lambda v: 140 + v // 4),
+                              Image.new("L", img.size, 230)))  # fmt: skip
+    ImageDraw.Draw(img).ellipse((150, 20, 210, 80), fill=(255, 230, 120))
+    return _uri(img)
+
+
+def _avatar() -> str:
+    img = Image.new("RGB", (96, 96), (240, 200, 170))
+    draw = ImageDraw.Draw(img)
+    draw.ellipse((28, 18, 68, 58), fill=(90, 60, 40))
+    draw.rectangle((18, 66, 78, 96), fill=(40, 90, 160))
+    return _uri(img)
+
+
+IMAGES = {"@sky": _sky, "@avatar": _avatar}
+
+
+def load(name: str) -> Template:
+    raw: dict[str, Any] = json.loads((HERE / "palettes" / f"{name}.json").read_text())
+    raw = {k: v for k, v in raw.items() if not k.startswith("_")}
+    for view in raw["views"]:
+        if view.get("url") in IMAGES:
+            view["url"] = IMAGES[view["url"]]()
+    return parse_template(raw)
+
+
+def compare(name: str, image: Image.Image, tolerance: float, *, source: bool) -> None:
+    """Compare at half size (goldens stay small; anti-aliasing noise averages out)."""
+    path = GOLDEN / f"{name}.png"
+    image = image.convert("RGB").reduce(2)
+    if UPDATE and source:
+        GOLDEN.mkdir(exist_ok=True)
+        image.save(path, "PNG", optimize=True)
+    assert path.exists(), f"no golden {path.name}; run with LIEBIAN_POSTER_GOLDEN=update"
+    golden = Image.open(path).convert("RGB")
+    assert golden.size == image.size
+    diff = sum(ImageStat.Stat(ImageChops.difference(golden, image)).mean) / 3
+    assert diff <= tolerance, f"{name}: mean abs diff {diff:.2f} > {tolerance}"
+
+
+PALETTES = ["card", "shadow_example", "align_example"]
+
+
+@pytest.mark.parametrize("name", PALETTES)
+@pytest.mark.parametrize("fmt", ["png", "jpeg"])
+def test_example_palette_matches_its_golden(name: str, fmt: str) -> None:
+    image = Image.open(io.BytesIO(render_poster(load(name), DATA, fmt)))  # type: ignore[arg-type]
+    assert image.format == fmt.upper()
+    png = fmt == "png"
+    compare(name, image, PNG_TOLERANCE if png else JPEG_TOLERANCE, source=png)
+
+
+@pytest.mark.parametrize("name", PALETTES)
+def test_example_palette_qr_codes_decode(name: str) -> None:
+    template = load(name)
+    image = render_image(template, DATA)
+    expected = {"card": "https://github.com/Kujiale-Mobile/Painter",
+                "shadow_example": "https://github.com/Kujiale-Mobile/Painter",
+                "align_example": "/palette/avatar.jpg"}[name]  # fmt: skip
+    assert expected in decode_qr(image)
+
+
+def _text_box(template: Template, i: int) -> tuple[int, int, int, int]:
+    view = template.views[i]
+    assert isinstance(view, TextView)
+    laid = text_layout(view, {}, (template.width, template.height))
+    assert laid is not None
+    return laid[1]
+
+
+def test_shadow_example_boxes() -> None:
+    t = load("shadow_example")
+    image, rect, qr, text = t.views
+    # image without width/height: natural size (sWidth, sHeight; pixel ratio 1), at 0, 0
+    assert css_box(image.css) == (0, 0, 240, 160)
+    # rect: x = 654 - right(50); align defaults to right -> left = x - width(250)
+    assert css_box(rect.css) == (654 - 50 - 250, 60, 250, 150)
+    # qrcode: left 0 (no left given), top 230, width = height = 120
+    assert qr_box(qr.css) == (0, 230, 120, 120)
+    x, y, w, h = _text_box(t, 3)
+    # text: left 180, top 290, no width -> measured; one line of lineHeight
+    assert (x, y) == (180, 290) and 300 < w < 654 - 180 and h == round(30 * 1.4)
+
+
+def test_align_example_boxes() -> None:
+    t = load("align_example")
+    # pen.js: left = x (left), x - width / 2 (center), x - width (right), x = 327
+    assert css_box(t.views[1].css) == (327 - 50, 40, 100, 100)
+    assert qr_box(t.views[2].css) == (327, 180, 120, 120)
+    left, right, centre = (_text_box(t, i) for i in (3, 4, 5))
+    assert left[0] == 327
+    assert right[0] + right[2] == 327
+    assert abs(centre[0] + centre[2] / 2 - 327) <= 0.5
+    # right: 327 -> x = 654 - 327 = 327 and align center -> left = 327 - 400 / 2
+    many = _text_box(t, 6)
+    assert many[0] == 327 - 200 and many[2] == 400 and many[3] > round(30 * 1.4)  # wraps
+
+
+def test_card_boxes() -> None:
+    t = load("card")
+    views = t.views
+    # rect: right 20, width 200 -> left = 654 - 20 - 200; borderRadius 100% of 100 (min side)
+    assert css_box(views[4].css) == (434, 30, 200, 100) and views[4].css.border_radius == 100
+    # text_id_2: css list merged in order (left 20 then 300); align center, width 400,
+    # padding 10 -> content width 400 - 10 - 10 = 380 about x = 300, background 10 further out
+    box = _text_box(t, 6)
+    assert box[:3] == (300 - 190, 400, 380)
+    assert padded(views[6].css, box)[:3] == (100, 390, 400)
+    # maxLines 1 -> one line of the given width, ended by the ellipsis
+    laid = text_layout(views[7], {}, (654, 1000))  # type: ignore[arg-type]
+    assert laid is not None and len(laid[0].lines) == 1 and laid[0].lines[0].endswith("…")
+    # bottom-anchored avatar: y = 1000 - height(100) - bottom(40)
+    assert css_box(views[16].css) == (40, 860, 100, 100)
+    # qrcode bottom 40, height 120 -> top 840; radial rect: right 40 -> left 654 - 40 - 120
+    assert qr_box(views[17].css) == (180, 840, 120, 120)
+    assert css_box(views[18].css) == (494, 840, 120, 120)
+    # "圆形" anchored by right 60 without width: ends at 654 - 60
+    x, _, w, _ = _text_box(t, 15)
+    assert x + w == 594
