@@ -10,13 +10,14 @@ from __future__ import annotations
 import hashlib
 import time
 from collections.abc import Sequence
-from typing import Any
+from typing import Any, get_args
 
 import msgspec
 
 from server.coherence import ALL, register
 from server.common import from_us, now_us
 from server.db import Connection
+from server.webhooks.schemas import EventType
 
 __all__ = [
     "EVENT_TYPES",
@@ -26,19 +27,8 @@ __all__ = [
     "invalidate_endpoints",
 ]
 
-EVENT_TYPES = (
-    "commission.created",
-    "refund.reversed",
-    "campaign.closed",
-    "settlement.approved",
-    "settlement.paid",
-    "distributor.approved",
-    "distributor.rejected",
-    "withdrawal.requested",
-    "withdrawal.approved",
-    "withdrawal.paid",
-    "withdrawal.rejected",
-)
+# One list of event types: the schema's (endpoints may subscribe to exactly these).
+EVENT_TYPES: tuple[str, ...] = get_args(EventType)
 ENDPOINT_CACHE_SECONDS = 2.0
 _cache: dict[str, tuple[float, list[tuple[str, frozenset[str]]]]] = {}
 _encoder = msgspec.json.Encoder()
