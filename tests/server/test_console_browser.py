@@ -9,10 +9,6 @@ Without chromium the test is skipped with a visible warning, except under CI, wh
 
 from __future__ import annotations
 
-import os
-import shutil
-import socket
-import threading
 import time
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
@@ -24,52 +20,16 @@ from zoneinfo import ZoneInfo
 import pytest
 
 from tests.conftest import make_tenant
+from tests.server.browser import chromium_or_skip, serve_app
 
-CHROMIUM = os.environ.get("LIEBIAN_TEST_CHROMIUM", "/usr/bin/chromium")
 ARTIFACTS = Path(__file__).resolve().parents[1] / "artifacts" / "console"
 SHANGHAI = ZoneInfo("Asia/Shanghai")
 
 
-def _chromium_or_skip() -> str:
-    problem = None
-    if not (os.access(CHROMIUM, os.X_OK) or shutil.which(CHROMIUM)):
-        problem = f"chromium is not installed at {CHROMIUM} (`make install` installs it with apt)"
-    else:
-        try:
-            import playwright.sync_api  # noqa: F401
-        except ImportError as exc:
-            problem = f"playwright is not installed ({exc}); run make install"
-    if problem is not None:
-        if os.environ.get("CI") == "true":
-            pytest.fail(f"the console browser test needs chromium under CI: {problem}")
-        pytest.skip(f"WARNING: the console browser test was SKIPPED: {problem}")
-    return CHROMIUM
-
-
 @pytest.fixture
 def console_server(settings: Any) -> Iterator[str]:
-    """The app on a real socket on 127.0.0.1 (a free port)."""
-    import uvicorn
-
-    from server.app import create_app
-
-    sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
-    sock.bind(("127.0.0.1", 0))
-    port = sock.getsockname()[1]
-    config = uvicorn.Config(create_app(settings), log_level="warning", lifespan="on")
-    server = uvicorn.Server(config)
-    thread = threading.Thread(target=server.run, kwargs={"sockets": [sock]}, daemon=True)
-    thread.start()
-    deadline = time.monotonic() + 20
-    while not server.started:
-        assert thread.is_alive() and time.monotonic() < deadline, "the server did not start"
-        time.sleep(0.05)
-    try:
-        yield f"http://127.0.0.1:{port}"
-    finally:
-        server.should_exit = True
-        thread.join(10)
-        sock.close()
+    with serve_app(settings) as url:
+        yield url
 
 
 def _local(moment: datetime, seconds: bool = False) -> str:
@@ -91,7 +51,7 @@ def test_console_journey_in_a_real_browser(client: Any, console_server: str) -> 
     from liebian_sdk import Client
     from playwright.sync_api import Route, expect, sync_playwright
 
-    executable = _chromium_or_skip()
+    executable = chromium_or_skip("the console browser test")
     tenant = make_tenant(client, "journey")
     base = console_server
     outside: list[str] = []
@@ -225,12 +185,11 @@ def test_console_journey_in_a_real_browser(client: Any, console_server: str) -> 
 def test_without_chromium_the_journey_skips_visibly_and_fails_under_ci(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
-    monkeypatch.setitem(globals(), "CHROMIUM", "/nonexistent")
     monkeypatch.delenv("CI", raising=False)
     with pytest.raises(
         pytest.skip.Exception, match="WARNING: the console browser test was SKIPPED"
     ):
-        _chromium_or_skip()
+        chromium_or_skip("the console browser test", "/nonexistent")
     monkeypatch.setenv("CI", "true")
     with pytest.raises(pytest.fail.Exception, match="needs chromium under CI"):
-        _chromium_or_skip()
+        chromium_or_skip("the console browser test", "/nonexistent")

@@ -7,12 +7,7 @@ anything. Without chromium it is skipped with the reason shown, except under CI,
 
 from __future__ import annotations
 
-import os
 import re
-import shutil
-import socket
-import threading
-import time
 from collections.abc import Iterator
 from html.parser import HTMLParser
 from typing import Any
@@ -20,7 +15,7 @@ from urllib.parse import urlsplit
 
 import pytest
 
-CHROMIUM = os.environ.get("LIEBIAN_TEST_CHROMIUM", "/usr/bin/chromium")
+from tests.server.browser import chromium_or_skip, serve_app
 
 
 class _References(HTMLParser):
@@ -56,53 +51,17 @@ def test_schema_pages_load_only_what_the_app_serves(client, page):
         assert len(asset.content) > 100, url
 
 
-def _chromium_or_skip() -> str:
-    problem = None
-    if not (os.access(CHROMIUM, os.X_OK) or shutil.which(CHROMIUM)):
-        problem = f"chromium is not installed at {CHROMIUM} (`make install` installs it with apt)"
-    else:
-        try:
-            import playwright.sync_api  # noqa: F401
-        except ImportError as exc:
-            problem = f"playwright is not installed ({exc}); run make install"
-    if problem is not None:
-        if os.environ.get("CI") == "true":
-            pytest.fail(f"the /schema browser test needs chromium under CI: {problem}")
-        pytest.skip(f"WARNING: the /schema browser test was SKIPPED: {problem}")
-    return CHROMIUM
-
-
 @pytest.fixture
 def live_server(settings: Any) -> Iterator[str]:
-    """The app on a real socket on 127.0.0.1 (a free port), for a real browser."""
-    import uvicorn
-
-    from server.app import create_app
-
-    sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
-    sock.bind(("127.0.0.1", 0))
-    port = sock.getsockname()[1]
-    config = uvicorn.Config(create_app(settings), log_level="warning", lifespan="on")
-    server = uvicorn.Server(config)
-    thread = threading.Thread(target=server.run, kwargs={"sockets": [sock]}, daemon=True)
-    thread.start()
-    deadline = time.monotonic() + 20
-    while not server.started:
-        assert thread.is_alive() and time.monotonic() < deadline, "the server did not start"
-        time.sleep(0.05)
-    try:
-        yield f"http://127.0.0.1:{port}"
-    finally:
-        server.should_exit = True
-        thread.join(10)
-        sock.close()
+    with serve_app(settings) as url:
+        yield url
 
 
 @pytest.mark.sqlite_only  # the page does not depend on the engine; one pass is enough
 def test_schema_renders_the_operations_offline_in_a_real_browser(client, live_server):
     from playwright.sync_api import Route, sync_playwright
 
-    executable = _chromium_or_skip()
+    executable = chromium_or_skip("the /schema browser test")
     document = client.get("/schema/openapi.json").json()
     methods = {"get", "put", "post", "patch", "delete"}
     operations = sum(1 for item in document["paths"].values() for m in item if m in methods)
@@ -148,12 +107,11 @@ def test_schema_renders_the_operations_offline_in_a_real_browser(client, live_se
 
 
 def test_without_chromium_the_browser_test_skips_visibly_and_fails_under_ci(monkeypatch):
-    monkeypatch.setitem(globals(), "CHROMIUM", "/nonexistent")
     monkeypatch.delenv("CI", raising=False)
     with pytest.raises(
         pytest.skip.Exception, match="WARNING: the /schema browser test was SKIPPED"
     ):
-        _chromium_or_skip()
+        chromium_or_skip("the /schema browser test", "/nonexistent")
     monkeypatch.setenv("CI", "true")
     with pytest.raises(pytest.fail.Exception, match="needs chromium under CI"):
-        _chromium_or_skip()
+        chromium_or_skip("the /schema browser test", "/nonexistent")
