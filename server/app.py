@@ -5,10 +5,9 @@ from __future__ import annotations
 import logging
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
-from typing import Any
 
 import httpx
-from litestar import Litestar, Request, Response, get
+from litestar import Litestar, Response, get
 from litestar.middleware import DefineMiddleware
 from litestar.openapi import ResponseSpec
 
@@ -18,11 +17,11 @@ from server.campaigns.boards import DbBoard
 from server.campaigns.controller import CampaignController
 from server.campaigns.redis_board import RedisBoard
 from server.coherence import coherent, register
-from server.common import json_response
 from server.console import console_router, console_template_config
 from server.db import Database, connect
 from server.decoding import StrictRequest, check_query_integers
-from server.errors import exception_handlers, problem_response
+from server.dependencies import DEPENDENCIES, Db
+from server.errors import ServiceError, exception_handlers
 from server.maintenance import Maintenance
 from server.observability import (
     configure_logging,
@@ -39,6 +38,7 @@ from server.referrals.controller import (
     ReferralController,
     follow_link,
 )
+from server.responses import json_response
 from server.settings import Settings, load_settings
 from server.settlements.controller import SettlementController
 from server.share_posters.controller import (
@@ -66,24 +66,27 @@ PUBLIC_PATHS = ["^/health$", "^/schema", "^/s/", "^/p/", "^/console"]
 _health_log = logging.getLogger("liebian.health")
 
 
+class DatabaseUnavailable(ServiceError):
+    status = 503
+    title = "Database unavailable"
+    slug = "database-unavailable"
+
+
 @get(
     "/health",
     tags=["ops"],
     summary="Liveness and database reachability",
     responses={503: ResponseSpec(None, description="The database is unreachable")},
 )
-async def health(request: Request[Any, Any, Any]) -> Response[dict[str, str]]:
-    db: Database = request.app.state.db
+async def health(db: Db) -> Response[dict[str, str]]:
     try:
         await db.fetchval("SELECT 1")
     except Exception:  # noqa: BLE001 - any failure means the database is unreachable
         # /health is public: the cause (host names, user names, driver messages) goes to the
         # log only, never into the response.
         _health_log.exception("health check: the database did not answer")
-        return problem_response(  # type: ignore[return-value]
-            503, "Database unavailable", "The database did not answer; see the service log."
-        )
-    return json_response({"status": "ok", "database": db.engine})  # type: ignore[return-value]
+        raise DatabaseUnavailable("The database did not answer; see the service log.") from None
+    return json_response({"status": "ok", "database": db.engine})
 
 
 def create_app(settings: Settings | None = None, *, db: Database | None = None) -> Litestar:
@@ -173,6 +176,7 @@ def create_app(settings: Settings | None = None, *, db: Database | None = None) 
             WeChatController,
             WxacodeController,
         ],
+        dependencies=DEPENDENCIES,
         template_config=console_template_config(),
         lifespan=[lifespan],
         middleware=[

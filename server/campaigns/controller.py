@@ -23,10 +23,10 @@ from server.campaigns.service import (
     get_campaign,
     list_campaigns,
 )
-from server.common import AwareDatetime, json_response
+from server.common import AwareDatetime
 from server.db import Connection
-from server.idempotency import run_idempotent
-from server.program.service import get_program
+from server.dependencies import CurrentProgram, Db, TenantId
+from server.responses import idempotent, json_response
 
 __all__ = ["CampaignController"]
 
@@ -44,27 +44,27 @@ class CampaignController(Controller):
         status_code=201,
     )
     async def create(
-        self, request: Request[Any, Any, Any], data: JSONBody[CampaignIn]
+        self,
+        request: Request[Any, Any, Any],
+        db: Db,
+        tenant_id: TenantId,
+        data: JSONBody[CampaignIn],
     ) -> Response[Campaign]:
-        tenant_id = request.auth.tenant_id
-
-        async def work(tx: Connection) -> Response[bytes]:
+        async def work(tx: Connection) -> Response[Campaign]:
             return json_response(await create_campaign(tx, tenant_id, data), status_code=201)
 
-        return await run_idempotent(request, request.app.state.db, tenant_id, work)  # type: ignore[return-value]
+        return await idempotent(request, db, tenant_id, work)
 
     @get(opt={"scope": "sdk"}, summary="Campaigns, newest first, optionally by status")
     async def list_all(
         self,
-        request: Request[Any, Any, Any],
+        db: Db,
+        tenant_id: TenantId,
         status: FromQuery[Literal["open", "closed"] | None] = None,
         limit: Annotated[int, QueryParameter(ge=1, le=500)] = 50,
         cursor: FromQuery[str | None] = None,
     ) -> Response[CampaignPage]:
-        page = await list_campaigns(
-            request.app.state.db, request.auth.tenant_id, status, limit, cursor
-        )
-        return json_response(page)  # type: ignore[return-value]
+        return json_response(await list_campaigns(db, tenant_id, status, limit, cursor))
 
     @get(
         "/{campaign_id:str}",
@@ -72,27 +72,26 @@ class CampaignController(Controller):
         summary="A campaign, its red-packet budget and awards",
     )
     async def read(
-        self, request: Request[Any, Any, Any], campaign_id: CampaignIdPath
+        self, db: Db, tenant_id: TenantId, campaign_id: CampaignIdPath
     ) -> Response[Campaign]:
-        campaign = await get_campaign(request.app.state.db, request.auth.tenant_id, campaign_id)
-        return json_response(campaign)  # type: ignore[return-value]
+        return json_response(await get_campaign(db, tenant_id, campaign_id))
 
     @get("/{campaign_id:str}/leaderboard", opt={"scope": "sdk"}, summary="Top K of a period")
     async def leaderboard(
         self,
         request: Request[Any, Any, Any],
+        db: Db,
+        tenant_id: TenantId,
+        program: CurrentProgram,
         campaign_id: CampaignIdPath,
         period: FromQuery[Period] = "campaign",
         at: FromQuery[AwareDatetime | None] = None,
         limit: Annotated[int, QueryParameter(ge=1, le=500)] = 50,
     ) -> Response[Leaderboard]:
-        db = request.app.state.db
-        tenant_id = request.auth.tenant_id
-        program = await get_program(db, tenant_id)
         board = await top_entries(
             db, request.app.state.board, tenant_id, program, campaign_id, period, at, limit
         )
-        return json_response(board)  # type: ignore[return-value]
+        return json_response(board)
 
     @get(
         "/{campaign_id:str}/leaderboard/{distributor_id:str}",
@@ -102,15 +101,15 @@ class CampaignController(Controller):
     async def rank(
         self,
         request: Request[Any, Any, Any],
+        db: Db,
+        tenant_id: TenantId,
+        program: CurrentProgram,
         campaign_id: CampaignIdPath,
         distributor_id: DistributorIdPath,
         period: FromQuery[Period] = "campaign",
         at: FromQuery[AwareDatetime | None] = None,
         around: Annotated[int, QueryParameter(ge=0, le=50)] = 3,
     ) -> Response[OwnRank]:
-        db = request.app.state.db
-        tenant_id = request.auth.tenant_id
-        program = await get_program(db, tenant_id)
         result = await own_rank(
             db,
             request.app.state.board,
@@ -122,7 +121,7 @@ class CampaignController(Controller):
             at,
             around,
         )
-        return json_response(result)  # type: ignore[return-value]
+        return json_response(result)
 
     @post(
         "/{campaign_id:str}/close",
@@ -131,14 +130,15 @@ class CampaignController(Controller):
         summary="Close: award TOP-N prizes and pool splits, exactly once",
     )
     async def close(
-        self, request: Request[Any, Any, Any], campaign_id: CampaignIdPath
+        self,
+        request: Request[Any, Any, Any],
+        db: Db,
+        tenant_id: TenantId,
+        program: CurrentProgram,
+        campaign_id: CampaignIdPath,
     ) -> Response[CloseOut]:
-        db = request.app.state.db
-        tenant_id = request.auth.tenant_id
-        program = await get_program(db, tenant_id)
-
-        async def work(tx: Connection) -> Response[bytes]:
+        async def work(tx: Connection) -> Response[CloseOut]:
             awards = await close_campaign(tx, tenant_id, program, campaign_id)
             return json_response(CloseOut(campaign_id=campaign_id, awards=awards))
 
-        return await run_idempotent(request, db, tenant_id, work)  # type: ignore[return-value]
+        return await idempotent(request, db, tenant_id, work)

@@ -73,6 +73,6 @@ def console_router() -> Router:
             ),
         ],
         dependencies={"session": Provide(provide_session)},
-        exception_handlers=console_exception_handlers(),  # type: ignore[arg-type]
+        exception_handlers=console_exception_handlers(),
         include_in_schema=False,
     )

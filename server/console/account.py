@@ -22,6 +22,7 @@ from server.console.sessions import (
     end_session,
 )
 from server.console.web import COOKIE, Session, checked_form, lang_of, page
+from server.dependencies import Db
 from server.ratelimit import client_address
 
 __all__ = ["login_form", "login", "logout", "switch_language", "throttle"]
@@ -79,7 +80,7 @@ async def login_form(request: Request[Any, Any, Any]) -> Template:
 
 
 @post("/console/login", include_in_schema=False, status_code=303)
-async def login(request: Request[Any, Any, Any]) -> Response[Any]:
+async def login(request: Request[Any, Any, Any], db: Db) -> Response[Any]:
     t = translator(lang_of(request))
     data = await request.form()
     sent = str(data.get("csrf_token", ""))
@@ -90,7 +91,7 @@ async def login(request: Request[Any, Any, Any]) -> Response[Any]:
     if throttle.blocked(client):
         return _login_page(request, 429, t("login_throttled"))
     key = str(data.get("key", "")).strip()[:MAX_KEY_CHARS]
-    principal = await authenticate(request.app.state.db, key) if key else None
+    principal = await authenticate(db, key) if key else None
     if principal is None:
         hmac.compare_digest(key.encode(), _DUMMY.encode())
         throttle.failed(client)
@@ -98,7 +99,7 @@ async def login(request: Request[Any, Any, Any]) -> Response[Any]:
     if principal.scope != "admin":
         throttle.failed(client)
         return _login_page(request, 403, t("login_needs_admin"))
-    async with request.app.state.db.transaction() as tx:
+    async with db.transaction() as tx:
         session_id, _ = await create_session(tx, principal)
     response: Response[Any] = Redirect("/console", status_code=303)
     response.cookies.append(_session_cookie(request, session_id, SESSION_SECONDS))
@@ -118,9 +119,9 @@ def _session_cookie(request: Request[Any, Any, Any], value: str, max_age: int) -
 
 
 @post("/console/logout", include_in_schema=False, status_code=303)
-async def logout(request: Request[Any, Any, Any], session: Session) -> Response[Any]:
+async def logout(request: Request[Any, Any, Any], session: Session, db: Db) -> Response[Any]:
     await checked_form(request, session)
-    async with request.app.state.db.transaction() as tx:
+    async with db.transaction() as tx:
         await end_session(tx, request.cookies.get(COOKIE, ""))
     response: Response[Any] = Redirect("/console/login", status_code=303)
     response.cookies.append(_session_cookie(request, "", 0))

@@ -17,6 +17,8 @@ from server.common import now_us, to_us
 from server.console.forms import local_datetime, text
 from server.console.sessions import audit_trail, record_audit
 from server.console.web import Session, checked_form, field_errors, page
+from server.db import Database
+from server.dependencies import Db
 from server.errors import InvalidInput
 from server.ledger.entries import list_entries
 from server.program.service import get_program
@@ -51,6 +53,7 @@ class DistributorPages(Controller):
         self,
         request: Request[Any, Any, Any],
         session: Session,
+        db: Db,
         q: Annotated[str | None, QueryParameter(max_length=64)] = None,
         status: FromQuery[Literal["active", "held", "frozen"] | None] = None,
         cursor: FromQuery[str | None] = None,
@@ -59,9 +62,7 @@ class DistributorPages(Controller):
             # Search by id: the tenant's own external id goes straight to the profile.
             target = quote(q.strip(), safe="")
             return Redirect(f"/console/distributors/{target}", status_code=303)
-        found = await referrals.list_distributors(
-            request.app.state.db, session.tenant_id, status, PAGE, cursor
-        )
+        found = await referrals.list_distributors(db, session.tenant_id, status, PAGE, cursor)
         return page(request, "distributors.html", session, page_=found, status=status)
 
     @get("/{distributor_id:str}")
@@ -69,12 +70,12 @@ class DistributorPages(Controller):
         self,
         request: Request[Any, Any, Any],
         session: Session,
+        db: Db,
         distributor_id: IdPath,
         level: Annotated[int, QueryParameter(ge=1, le=3)] = 1,
         team_cursor: FromQuery[str | None] = None,
         ledger_cursor: FromQuery[str | None] = None,
     ) -> Template:
-        db = request.app.state.db
         tenant = session.tenant_id
         distributor = await referrals.get_distributor(db, tenant, distributor_id)
         upline, _ = await upline_of(db, tenant, distributor_id, now_us(), depth=3)
@@ -95,9 +96,8 @@ class DistributorPages(Controller):
 
     @post("/{distributor_id:str}/hold", status_code=303)
     async def hold(
-        self, request: Request[Any, Any, Any], session: Session, distributor_id: IdPath
+        self, request: Request[Any, Any, Any], session: Session, db: Db, distributor_id: IdPath
     ) -> Redirect:
-        db = request.app.state.db
         form = await checked_form(request, session)
         reason = text(form, "reason")
         status: Literal["held", "active"]
@@ -158,14 +158,16 @@ class SettlementPages(Controller):
         self,
         request: Request[Any, Any, Any],
         session: Session,
+        db: Db,
         cursor: FromQuery[str | None] = None,
     ) -> Template:
-        found = await list_settlements(request.app.state.db, session.tenant_id, None, PAGE, cursor)
+        found = await list_settlements(db, session.tenant_id, None, PAGE, cursor)
         return page(request, "settlements.html", session, page_=found, errors={})
 
     @post(status_code=303)
-    async def draft(self, request: Request[Any, Any, Any], session: Session) -> Response[Any]:
-        db = request.app.state.db
+    async def draft(
+        self, request: Request[Any, Any, Any], session: Session, db: Db
+    ) -> Response[Any]:
         form = await checked_form(request, session)
         program = await get_program(db, session.tenant_id)
         try:
@@ -189,26 +191,33 @@ class SettlementPages(Controller):
         self,
         request: Request[Any, Any, Any],
         session: Session,
+        db: Db,
         settlement_id: SettlementIdPath,
         cursor: FromQuery[str | None] = None,
     ) -> Template:
-        db = request.app.state.db
         settlement = await get_settlement(db, session.tenant_id, settlement_id, PAGE, cursor)
         audit = await audit_trail(db, session.tenant_id, settlement_id)
         return page(request, "settlement.html", session, s=settlement, audit=audit, errors={})
 
     @get("/{settlement_id:str}/approve")
     async def confirm_approve(
-        self, request: Request[Any, Any, Any], session: Session, settlement_id: SettlementIdPath
+        self,
+        request: Request[Any, Any, Any],
+        session: Session,
+        db: Db,
+        settlement_id: SettlementIdPath,
     ) -> Template:
-        settlement = await get_settlement(request.app.state.db, session.tenant_id, settlement_id, 1)
+        settlement = await get_settlement(db, session.tenant_id, settlement_id, 1)
         return page(request, "confirm.html", session, s=settlement, action="approve")
 
     @post("/{settlement_id:str}/approve", status_code=303)
     async def approve(
-        self, request: Request[Any, Any, Any], session: Session, settlement_id: SettlementIdPath
+        self,
+        request: Request[Any, Any, Any],
+        session: Session,
+        db: Db,
+        settlement_id: SettlementIdPath,
     ) -> Redirect:
-        db = request.app.state.db
         await checked_form(request, session)
         async with db.transaction() as tx:
             await approve(tx, session.tenant_id, settlement_id)
@@ -217,17 +226,21 @@ class SettlementPages(Controller):
 
     @post("/{settlement_id:str}/paid/check", status_code=200)
     async def confirm_paid(
-        self, request: Request[Any, Any, Any], session: Session, settlement_id: SettlementIdPath
+        self,
+        request: Request[Any, Any, Any],
+        session: Session,
+        db: Db,
+        settlement_id: SettlementIdPath,
     ) -> Template:
         """Step 1 of marking paid: read the uploaded CSV and show what will be recorded."""
         form = await checked_form(request, session)
-        settlement = await get_settlement(request.app.state.db, session.tenant_id, settlement_id, 1)
+        settlement = await get_settlement(db, session.tenant_id, settlement_id, 1)
         upload = form.get("references")
         raw = await upload.read() if isinstance(upload, UploadFile) else b""
         try:
             references = parse_references(raw)
         except InvalidInput as exc:
-            audit = await audit_trail(request.app.state.db, session.tenant_id, settlement_id)
+            audit = await audit_trail(db, session.tenant_id, settlement_id)
             errors = {e.field: e.message for e in field_errors(exc)}
             return page(
                 request, "settlement.html", session, 422, s=settlement, audit=audit, errors=errors
@@ -244,9 +257,12 @@ class SettlementPages(Controller):
 
     @post("/{settlement_id:str}/paid", status_code=303)
     async def paid(
-        self, request: Request[Any, Any, Any], session: Session, settlement_id: SettlementIdPath
+        self,
+        request: Request[Any, Any, Any],
+        session: Session,
+        db: Db,
+        settlement_id: SettlementIdPath,
     ) -> Redirect:
-        db = request.app.state.db
         form = await checked_form(request, session)
         try:
             references = msgspec.json.decode(text(form, "references_json"), type=_references_type)
@@ -259,20 +275,32 @@ class SettlementPages(Controller):
 
     @get("/{settlement_id:str}/export.csv")
     async def export_csv(
-        self, request: Request[Any, Any, Any], session: Session, settlement_id: SettlementIdPath
+        self,
+        request: Request[Any, Any, Any],
+        session: Session,
+        db: Db,
+        settlement_id: SettlementIdPath,
     ) -> Stream:
-        return await self._export(request, session, settlement_id, "csv")
+        return await self._export(request, session, db, settlement_id, "csv")
 
     @get("/{settlement_id:str}/export.xlsx")
     async def export_xlsx(
-        self, request: Request[Any, Any, Any], session: Session, settlement_id: SettlementIdPath
+        self,
+        request: Request[Any, Any, Any],
+        session: Session,
+        db: Db,
+        settlement_id: SettlementIdPath,
     ) -> Stream:
-        return await self._export(request, session, settlement_id, "xlsx")
+        return await self._export(request, session, db, settlement_id, "xlsx")
 
     async def _export(
-        self, request: Request[Any, Any, Any], session: Session, settlement_id: str, kind: str
+        self,
+        request: Request[Any, Any, Any],
+        session: Session,
+        db: Database,
+        settlement_id: str,
+        kind: str,
     ) -> Stream:
-        db = request.app.state.db
         lang: Literal["zh", "en"] = "en" if request.cookies.get("lang") == "en" else "zh"
         await get_settlement(db, session.tenant_id, settlement_id, 1)
         chunks = (csv_chunks if kind == "csv" else xlsx_chunks)(

@@ -9,6 +9,7 @@ from litestar.params import FromQuery, PathParameter
 from litestar.response import Template
 
 from server.console.web import Session, page
+from server.dependencies import Db
 from server.webhooks.deliveries import list_deliveries
 from server.webhooks.endpoints import get_endpoint, list_endpoints
 
@@ -27,9 +28,10 @@ class WebhookPages(Controller):
         self,
         request: Request[Any, Any, Any],
         session: Session,
+        db: Db,
         cursor: FromQuery[str | None] = None,
     ) -> Template:
-        found = await list_endpoints(request.app.state.db, session.tenant_id, PAGE, cursor)
+        found = await list_endpoints(db, session.tenant_id, PAGE, cursor)
         return page(request, "webhooks.html", session, page_=found)
 
     @get("/{endpoint_id:str}")
@@ -37,10 +39,10 @@ class WebhookPages(Controller):
         self,
         request: Request[Any, Any, Any],
         session: Session,
+        db: Db,
         endpoint_id: EndpointIdPath,
         cursor: FromQuery[str | None] = None,
     ) -> Template:
-        db = request.app.state.db
         endpoint = await get_endpoint(db, session.tenant_id, endpoint_id)
         deliveries = await list_deliveries(db, session.tenant_id, endpoint_id, PAGE, cursor)
         return page(request, "webhook.html", session, endpoint=endpoint, page_=deliveries)

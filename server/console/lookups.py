@@ -11,6 +11,7 @@ from litestar.response import Redirect, Template
 
 from server.common import now_us
 from server.console.web import Session, page
+from server.dependencies import Db
 from server.orders.explain import explain_order
 from server.referrals.graph import upline_of
 from server.referrals.history import attribution_history
@@ -43,10 +44,10 @@ class UserPages(Controller):
         self,
         request: Request[Any, Any, Any],
         session: Session,
+        db: Db,
         user_id: IdPath,
         cursor: FromQuery[str | None] = None,
     ) -> Template:
-        db = request.app.state.db
         history = await attribution_history(db, session.tenant_id, user_id, PAGE, cursor)
         upline, _ = await upline_of(db, session.tenant_id, user_id, now_us(), depth=3)
         return page(request, "user.html", session, history=history, upline=upline)
@@ -66,7 +67,7 @@ class OrderPages(Controller):
 
     @get("/{order_id:str}")
     async def show(
-        self, request: Request[Any, Any, Any], session: Session, order_id: IdPath
+        self, request: Request[Any, Any, Any], session: Session, db: Db, order_id: IdPath
     ) -> Template:
-        explanation = await explain_order(request.app.state.db, session.tenant_id, order_id)
+        explanation = await explain_order(db, session.tenant_id, order_id)
         return page(request, "order.html", session, x=explanation)

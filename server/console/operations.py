@@ -24,6 +24,8 @@ from server.campaigns.service import (
 from server.console.forms import int_field, local_datetime, parse_prizes, text, to_struct
 from server.console.sessions import audit_trail, record_audit
 from server.console.web import Session, checked_form, field_errors, page
+from server.db import Database
+from server.dependencies import Db
 from server.errors import InvalidInput
 from server.program.schemas import ProgramIn
 from server.program.service import get_program, put_program
@@ -36,9 +38,8 @@ BOARD_ROWS = 20
 
 
 @get("/console", include_in_schema=False)
-async def home(request: Request[Any, Any, Any], session: Session) -> Template:
+async def home(request: Request[Any, Any, Any], session: Session, db: Db) -> Template:
     """Overview: today and 30 days of figures from the daily aggregates, red packets left."""
-    db = request.app.state.db
     figures = await daily_figures(db, session.tenant_id)
     campaigns = (await list_campaigns(db, session.tenant_id, "open", 50, None)).campaigns
     red_packets_left = sum(
@@ -65,14 +66,15 @@ class ProgramPages(Controller):
     include_in_schema = False
 
     @get()
-    async def show(self, request: Request[Any, Any, Any], session: Session) -> Template:
-        program = await get_program(request.app.state.db, session.tenant_id)
-        audit = await audit_trail(request.app.state.db, session.tenant_id, "program")
+    async def show(self, request: Request[Any, Any, Any], session: Session, db: Db) -> Template:
+        program = await get_program(db, session.tenant_id)
+        audit = await audit_trail(db, session.tenant_id, "program")
         return page(request, "program.html", session, program=program, errors={}, audit=audit)
 
     @post(status_code=200)
-    async def save(self, request: Request[Any, Any, Any], session: Session) -> Response[Any]:
-        db = request.app.state.db
+    async def save(
+        self, request: Request[Any, Any, Any], session: Session, db: Db
+    ) -> Response[Any]:
         form = await checked_form(request, session)
         current = await get_program(db, session.tenant_id)
         levels = [int_field(form, f"commission_bps_{n}") for n in (1, 2, 3)]
@@ -192,9 +194,10 @@ class CampaignPages(Controller):
         self,
         request: Request[Any, Any, Any],
         session: Session,
+        db: Db,
         cursor: FromQuery[str | None] = None,
     ) -> Template:
-        found = await list_campaigns(request.app.state.db, session.tenant_id, None, 50, cursor)
+        found = await list_campaigns(db, session.tenant_id, None, 50, cursor)
         return page(request, "campaigns.html", session, page_=found)
 
     @get("/new")
@@ -204,8 +207,9 @@ class CampaignPages(Controller):
         )
 
     @post(status_code=200)
-    async def create(self, request: Request[Any, Any, Any], session: Session) -> Response[Any]:
-        db = request.app.state.db
+    async def create(
+        self, request: Request[Any, Any, Any], session: Session, db: Db
+    ) -> Response[Any]:
         form = await checked_form(request, session)
         program = await get_program(db, session.tenant_id)
         try:
@@ -224,9 +228,8 @@ class CampaignPages(Controller):
 
     @get("/{campaign_id:str}/edit")
     async def edit_form(
-        self, request: Request[Any, Any, Any], session: Session, campaign_id: CampaignIdPath
+        self, request: Request[Any, Any, Any], session: Session, db: Db, campaign_id: CampaignIdPath
     ) -> Template:
-        db = request.app.state.db
         campaign = await get_campaign(db, session.tenant_id, campaign_id)
         program = await get_program(db, session.tenant_id)
         return page(
@@ -237,9 +240,8 @@ class CampaignPages(Controller):
 
     @post("/{campaign_id:str}/edit", status_code=200)
     async def edit(
-        self, request: Request[Any, Any, Any], session: Session, campaign_id: CampaignIdPath
+        self, request: Request[Any, Any, Any], session: Session, db: Db, campaign_id: CampaignIdPath
     ) -> Response[Any]:
-        db = request.app.state.db
         form = await checked_form(request, session)
         program = await get_program(db, session.tenant_id)
         previous = await get_campaign(db, session.tenant_id, campaign_id)
@@ -259,26 +261,24 @@ class CampaignPages(Controller):
 
     @get("/{campaign_id:str}")
     async def show(
-        self, request: Request[Any, Any, Any], session: Session, campaign_id: CampaignIdPath
+        self, request: Request[Any, Any, Any], session: Session, db: Db, campaign_id: CampaignIdPath
     ) -> Template:
-        db = request.app.state.db
         campaign = await get_campaign(db, session.tenant_id, campaign_id)
         audit = await audit_trail(db, session.tenant_id, campaign_id)
-        board = await self._board(request, session, campaign)
+        board = await self._board(request, session, db, campaign)
         return page(request, "campaign.html", session, campaign=campaign, board=board, audit=audit)
 
     @get("/{campaign_id:str}/board")
     async def board(
-        self, request: Request[Any, Any, Any], session: Session, campaign_id: CampaignIdPath
+        self, request: Request[Any, Any, Any], session: Session, db: Db, campaign_id: CampaignIdPath
     ) -> Template:
-        campaign = await get_campaign(request.app.state.db, session.tenant_id, campaign_id)
-        board = await self._board(request, session, campaign)
+        campaign = await get_campaign(db, session.tenant_id, campaign_id)
+        board = await self._board(request, session, db, campaign)
         return page(request, "board.html", session, campaign=campaign, board=board)
 
     async def _board(
-        self, request: Request[Any, Any, Any], session: Session, campaign: Campaign
+        self, request: Request[Any, Any, Any], session: Session, db: Database, campaign: Campaign
     ) -> list[tuple[Any, int]]:
-        db = request.app.state.db
         program = await get_program(db, session.tenant_id)
         top = await top_entries(
             db, request.app.state.board, session.tenant_id, program, campaign.id, "campaign",
@@ -288,9 +288,8 @@ class CampaignPages(Controller):
 
     @get("/{campaign_id:str}/close")
     async def confirm_close(
-        self, request: Request[Any, Any, Any], session: Session, campaign_id: CampaignIdPath
+        self, request: Request[Any, Any, Any], session: Session, db: Db, campaign_id: CampaignIdPath
     ) -> Template:
-        db = request.app.state.db
         campaign = await get_campaign(db, session.tenant_id, campaign_id)
         program = await get_program(db, session.tenant_id)
         awards = (
@@ -304,9 +303,8 @@ class CampaignPages(Controller):
 
     @post("/{campaign_id:str}/close", status_code=303)
     async def close(
-        self, request: Request[Any, Any, Any], session: Session, campaign_id: CampaignIdPath
+        self, request: Request[Any, Any, Any], session: Session, db: Db, campaign_id: CampaignIdPath
     ) -> Redirect:
-        db = request.app.state.db
         await checked_form(request, session)
         program = await get_program(db, session.tenant_id)
         async with db.transaction() as tx:

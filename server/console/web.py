@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import hmac
 import re
-from collections.abc import Mapping
 from typing import Any
 
 import msgspec
@@ -26,6 +25,7 @@ from litestar.response import Redirect, Template
 
 from server.console.i18n import DEFAULT_LANG, LANGS, translator
 from server.console.sessions import ConsoleSession, find_session
+from server.dependencies import Db
 from server.errors import FieldError, InvalidInput, ServiceError
 
 __all__ = [
@@ -52,9 +52,9 @@ def lang_of(request: Request[Any, Any, Any]) -> str:
     return lang if lang in LANGS else DEFAULT_LANG
 
 
-async def provide_session(request: Request[Any, Any, Any]) -> ConsoleSession:
+async def provide_session(request: Request[Any, Any, Any], db: Db) -> ConsoleSession:
     session_id = request.cookies.get(COOKIE)
-    session = await find_session(request.app.state.db, session_id) if session_id else None
+    session = await find_session(db, session_id) if session_id else None
     if session is None:
         raise NotAuthorizedException("sign in")
     request.scope["state"]["console_session"] = session
@@ -145,7 +145,7 @@ def _http_error(request: Request[Any, Any, Any], exc: HTTPException) -> Response
     return _error_page(request, exc.status_code, str(exc.detail))
 
 
-def console_exception_handlers() -> Mapping[Any, Any]:
+def console_exception_handlers() -> dict[type[Exception] | int, Any]:
     return {
         NotAuthorizedException: _not_signed_in,
         PermissionDeniedException: _forbidden,

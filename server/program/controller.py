@@ -7,10 +7,11 @@ from typing import Any
 from litestar import Controller, Request, Response, get, put
 from litestar.params import JSONBody
 
-from server.common import json_response
-from server.idempotency import run_idempotent
+from server.db import Connection
+from server.dependencies import Db, TenantId
 from server.program.schemas import Program, ProgramIn
 from server.program.service import get_program_json, put_program
+from server.responses import encoded_response, idempotent, json_response
 
 
 class ProgramController(Controller):
@@ -18,17 +19,18 @@ class ProgramController(Controller):
     tags = ["program"]
 
     @get(opt={"scope": "sdk"}, summary="The tenant's program (standing distribution rules)")
-    async def read(self, request: Request[Any, Any, Any]) -> Response[Program]:
-        document = await get_program_json(request.app.state.db, request.auth.tenant_id)
-        return Response(document, media_type="application/json")  # type: ignore[arg-type]
+    async def read(self, db: Db, tenant_id: TenantId) -> Response[Program]:
+        return encoded_response(await get_program_json(db, tenant_id), Program)
 
     @put(opt={"scope": "admin"}, summary="Replace the program; omitted fields take defaults")
     async def replace(
-        self, request: Request[Any, Any, Any], data: JSONBody[ProgramIn]
+        self,
+        request: Request[Any, Any, Any],
+        db: Db,
+        tenant_id: TenantId,
+        data: JSONBody[ProgramIn],
     ) -> Response[Program]:
-        tenant_id = request.auth.tenant_id
-
-        async def work(tx: Any) -> Response[bytes]:
+        async def work(tx: Connection) -> Response[Program]:
             return json_response(await put_program(tx, tenant_id, data))
 
-        return await run_idempotent(request, request.app.state.db, tenant_id, work)  # type: ignore[return-value]
+        return await idempotent(request, db, tenant_id, work)

@@ -7,14 +7,13 @@ from typing import Annotated, Any
 from litestar import Controller, Request, Response, post
 from litestar.params import JSONBody, PathParameter
 
-from server.common import json_response
-from server.db import Connection
-from server.idempotency import run_idempotent
-from server.program.service import get_program
+from server.db import Connection, Database
+from server.dependencies import CurrentProgram, Db, TenantId
 from server.recruitment import service
 from server.recruitment.schemas import ApplicationIn, DecisionIn
 from server.referrals.schemas import Distributor
 from server.referrals.service import get_distributor
+from server.responses import idempotent, json_response
 
 __all__ = ["RecruitmentController"]
 
@@ -34,17 +33,17 @@ class RecruitmentController(Controller):
     async def apply(
         self,
         request: Request[Any, Any, Any],
+        db: Db,
+        tenant_id: TenantId,
+        program: CurrentProgram,
         distributor_id: IdPath,
         data: JSONBody[ApplicationIn],
     ) -> Response[Distributor]:
-        tenant_id = request.auth.tenant_id
-        program = await get_program(request.app.state.db, tenant_id)
-
-        async def work(tx: Connection) -> Response[bytes]:
+        async def work(tx: Connection) -> Response[Distributor]:
             await service.apply(tx, tenant_id, program, distributor_id, data)
             return json_response(await get_distributor(tx, tenant_id, distributor_id))
 
-        return await run_idempotent(request, request.app.state.db, tenant_id, work)  # type: ignore[return-value]
+        return await idempotent(request, db, tenant_id, work)
 
     @post(
         "/{distributor_id:str}/approve",
@@ -53,9 +52,9 @@ class RecruitmentController(Controller):
         opt={"scope": "admin"},
     )
     async def approve(
-        self, request: Request[Any, Any, Any], distributor_id: IdPath
+        self, request: Request[Any, Any, Any], db: Db, tenant_id: TenantId, distributor_id: IdPath
     ) -> Response[Distributor]:
-        return await self._decide(request, distributor_id, True, None)
+        return await _decide(request, db, tenant_id, distributor_id, True, None)
 
     @post(
         "/{distributor_id:str}/reject",
@@ -66,23 +65,26 @@ class RecruitmentController(Controller):
     async def reject(
         self,
         request: Request[Any, Any, Any],
+        db: Db,
+        tenant_id: TenantId,
         distributor_id: IdPath,
         data: JSONBody[DecisionIn],
     ) -> Response[Distributor]:
-        return await self._decide(request, distributor_id, False, data)
+        return await _decide(request, db, tenant_id, distributor_id, False, data)
 
-    async def _decide(
-        self,
-        request: Request[Any, Any, Any],
-        distributor_id: str,
-        approve: bool,
-        data: DecisionIn | None,
-    ) -> Response[Distributor]:
-        tenant_id = request.auth.tenant_id
-        reason = None if data is None else data.reason
 
-        async def work(tx: Connection) -> Response[bytes]:
-            await service.decide(tx, tenant_id, distributor_id, approve, reason)
-            return json_response(await get_distributor(tx, tenant_id, distributor_id))
+async def _decide(
+    request: Request[Any, Any, Any],
+    db: Database,
+    tenant_id: str,
+    distributor_id: str,
+    approve: bool,
+    data: DecisionIn | None,
+) -> Response[Distributor]:
+    reason = None if data is None else data.reason
 
-        return await run_idempotent(request, request.app.state.db, tenant_id, work)  # type: ignore[return-value]
+    async def work(tx: Connection) -> Response[Distributor]:
+        await service.decide(tx, tenant_id, distributor_id, approve, reason)
+        return json_response(await get_distributor(tx, tenant_id, distributor_id))
+
+    return await idempotent(request, db, tenant_id, work)

@@ -11,10 +11,10 @@ from litestar.openapi import ResponseSpec
 from litestar.params import FromPath, FromQuery, JSONBody, PathParameter, QueryParameter
 from litestar.response import Redirect
 
-from server.common import DistributorId, json_response, now_us, to_us
+from server.common import DistributorId, now_us, to_us
 from server.db import Connection
+from server.dependencies import AppSettings, CurrentProgram, Db, TenantId
 from server.errors import InvalidInput, NotFound
-from server.idempotency import run_idempotent
 from server.ledger.entries import list_entries
 from server.orders.schemas import EntryPage
 from server.program.schemas import Program
@@ -34,6 +34,7 @@ from server.referrals.schemas import (
     ReferralOut,
     TeamPage,
 )
+from server.responses import idempotent, json_response
 from server.tiers.service import promote, wants_promotion
 
 IdPath = Annotated[str, PathParameter(min_length=1, max_length=64, pattern=r"^[^\s/]+$")]
@@ -48,75 +49,67 @@ class DistributorController(Controller):
     async def upsert(
         self,
         request: Request[Any, Any, Any],
+        db: Db,
+        tenant_id: TenantId,
+        program: CurrentProgram,
         distributor_id: IdPath,
         data: JSONBody[DistributorIn],
     ) -> Response[Distributor]:
-        tenant_id = request.auth.tenant_id
         if data.status is not None and request.auth.scope != "admin":
             raise PermissionDeniedException(
                 "Holding or freezing a distributor (status) needs an admin-scoped key."
             )
+        state = initial_state(program.recruitment.mode)
 
-        mode = (await get_program(request.app.state.db, tenant_id)).recruitment.mode
-
-        async def work(tx: Connection) -> Response[bytes]:
-            await service.upsert_distributor(
-                tx, tenant_id, distributor_id, data, initial_state(mode)
-            )
+        async def work(tx: Connection) -> Response[Distributor]:
+            await service.upsert_distributor(tx, tenant_id, distributor_id, data, state)
             return json_response(await service.get_distributor(tx, tenant_id, distributor_id))
 
-        return await run_idempotent(request, request.app.state.db, tenant_id, work)  # type: ignore[return-value]
+        return await idempotent(request, db, tenant_id, work)
 
     @get(summary="Distributors, optionally by status (operators: fraud holds), paged by id")
     async def list_distributors(
         self,
-        request: Request[Any, Any, Any],
+        db: Db,
+        tenant_id: TenantId,
         status: FromQuery[DistributorStatus | None] = None,
         limit: Annotated[int, QueryParameter(ge=1, le=500)] = 50,
         cursor: FromQuery[str | None] = None,
         recruitment: FromQuery[RecruitmentState | None] = None,
     ) -> Response[DistributorPage]:
-        page = await service.list_distributors(
-            request.app.state.db, request.auth.tenant_id, status, limit, cursor, recruitment
-        )
-        return json_response(page)  # type: ignore[return-value]
+        page = await service.list_distributors(db, tenant_id, status, limit, cursor, recruitment)
+        return json_response(page)
 
     @get("/{distributor_id:str}", summary="Profile, inviter, team counts and balance")
     async def read(
-        self, request: Request[Any, Any, Any], distributor_id: IdPath
+        self, db: Db, tenant_id: TenantId, distributor_id: IdPath
     ) -> Response[Distributor]:
-        distributor = await service.get_distributor(
-            request.app.state.db, request.auth.tenant_id, distributor_id
-        )
-        return json_response(distributor)  # type: ignore[return-value]
+        return json_response(await service.get_distributor(db, tenant_id, distributor_id))
 
     @get("/{distributor_id:str}/ledger", summary="Ledger entries, newest first, paged")
     async def ledger(
         self,
-        request: Request[Any, Any, Any],
+        db: Db,
+        tenant_id: TenantId,
         distributor_id: IdPath,
         limit: Annotated[int, QueryParameter(ge=1, le=500)] = 50,
         cursor: FromQuery[str | None] = None,
     ) -> Response[EntryPage]:
-        db = request.app.state.db
-        tenant_id = request.auth.tenant_id
         await service.get_distributor_row(db, tenant_id, distributor_id)
-        page = await list_entries(db, tenant_id, distributor_id, limit, cursor)
-        return json_response(page)  # type: ignore[return-value]
+        return json_response(await list_entries(db, tenant_id, distributor_id, limit, cursor))
 
     @get("/{distributor_id:str}/team", summary="我的团队: members 1-3 levels below, paged")
     async def team(
         self,
-        request: Request[Any, Any, Any],
+        db: Db,
+        tenant_id: TenantId,
         distributor_id: IdPath,
         level: Annotated[int, QueryParameter(ge=1, le=3)] = 1,
         limit: Annotated[int, QueryParameter(ge=1, le=500)] = 50,
         cursor: FromQuery[str | None] = None,
     ) -> Response[TeamPage]:
-        page = await service.team_of(
-            request.app.state.db, request.auth.tenant_id, distributor_id, level, limit, cursor
-        )
-        return json_response(page)  # type: ignore[return-value]
+        page = await service.team_of(db, tenant_id, distributor_id, level, limit, cursor)
+        return json_response(page)
 
 
 class LinkController(Controller):
@@ -134,34 +127,39 @@ class LinkController(Controller):
         },
     )
     async def create(
-        self, request: Request[Any, Any, Any], data: JSONBody[LinkIn]
+        self,
+        request: Request[Any, Any, Any],
+        db: Db,
+        tenant_id: TenantId,
+        program: CurrentProgram,
+        settings: AppSettings,
+        data: JSONBody[LinkIn],
     ) -> Response[Link]:
-        tenant_id = request.auth.tenant_id
-        program = await get_program(request.app.state.db, tenant_id)
-        base_url = public_base_url(request.app.state.settings, program)
+        base_url = public_base_url(settings, program)
 
-        async def work(tx: Connection) -> Response[bytes]:
+        async def work(tx: Connection) -> Response[Link]:
             link, created = await service.ensure_link(
                 tx, tenant_id, data, base_url, program.mini_program_page
             )
             return json_response(link, status_code=201 if created else 200)
 
-        return await run_idempotent(request, request.app.state.db, tenant_id, work)  # type: ignore[return-value]
+        return await idempotent(request, db, tenant_id, work)
 
     @get("/{code:str}", summary="A link and its click count")
-    async def read(self, request: Request[Any, Any, Any], code: FromPath[str]) -> Response[Link]:
-        db = request.app.state.db
-        tenant_id = request.auth.tenant_id
+    async def read(
+        self,
+        db: Db,
+        tenant_id: TenantId,
+        program: CurrentProgram,
+        settings: AppSettings,
+        code: FromPath[str],
+    ) -> Response[Link]:
         row = await service.resolve_code(db, tenant_id, code)
         clicks = await service.link_clicks(db, tenant_id, code)
-        program = await get_program(db, tenant_id)
         link = service._link_out(
-            row,
-            public_base_url(request.app.state.settings, program),
-            clicks,
-            program.mini_program_page,
+            row, public_base_url(settings, program), clicks, program.mini_program_page
         )
-        return json_response(link)  # type: ignore[return-value]
+        return json_response(link)
 
 
 class ReferralController(Controller):
@@ -175,12 +173,15 @@ class ReferralController(Controller):
         responses={404: ResponseSpec(None, description="No link with that code or scene")},
     )
     async def bind(
-        self, request: Request[Any, Any, Any], data: JSONBody[ReferralIn]
+        self,
+        request: Request[Any, Any, Any],
+        db: Db,
+        tenant_id: TenantId,
+        program: CurrentProgram,
+        data: JSONBody[ReferralIn],
     ) -> Response[ReferralOut]:
         if (data.scene is None) == (data.code is None):
             raise InvalidInput("scene", "send exactly one of scene or code")
-        db = request.app.state.db
-        tenant_id = request.auth.tenant_id
         if data.code is not None:
             if not service._CODE_RE.match(data.code):
                 raise InvalidInput(
@@ -192,7 +193,6 @@ class ReferralController(Controller):
                 raise RuntimeError("invariant broken: data.scene is None")
             code = service.parse_scene(data.scene)
         link = await service.resolve_code(db, tenant_id, code)
-        program = await get_program(db, tenant_id)
         occurred = to_us(data.occurred_at, "occurred_at") if data.occurred_at else now_us()
         if "idempotency-key" not in request.headers:
             fast = await bind_new_user(
@@ -200,16 +200,16 @@ class ReferralController(Controller):
             )
             if fast is not None:
                 await _promote_inviter(db, tenant_id, program, fast)
-                return json_response(fast)  # type: ignore[return-value]
+                return json_response(fast)
 
-        async def work(tx: Connection) -> Response[bytes]:
+        async def work(tx: Connection) -> Response[ReferralOut]:
             result = await service.bind_referral(
                 tx, tenant_id, program, data.user_id, link, occurred, data.scene
             )
             await _promote_inviter(tx, tenant_id, program, result)
             return json_response(result)
 
-        return await run_idempotent(request, db, tenant_id, work)  # type: ignore[return-value]
+        return await idempotent(request, db, tenant_id, work)
 
 
 async def _promote_inviter(
@@ -227,8 +227,7 @@ async def _promote_inviter(
     security=[],
     status_code=302,
 )
-async def follow_link(request: Request[Any, Any, Any], code: FromPath[str]) -> Redirect:
-    db = request.app.state.db
+async def follow_link(request: Request[Any, Any, Any], db: Db, code: FromPath[str]) -> Redirect:
     # One click per client address, link and minute, whatever User-Agent the client sends.
     client = await request.app.state.rate_limits.check_public(request.scope)
     found = await service.record_click(db, code, client, now_us())

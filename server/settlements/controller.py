@@ -8,10 +8,10 @@ from litestar import Controller, Request, Response, get, post
 from litestar.params import FromQuery, JSONBody, PathParameter, QueryParameter
 from litestar.response import Stream
 
-from server.common import json_response, to_us
-from server.db import Connection
-from server.idempotency import run_idempotent
-from server.program.service import get_program
+from server.common import to_us
+from server.db import Connection, Database
+from server.dependencies import CurrentProgram, Db, TenantId
+from server.responses import idempotent, json_response
 from server.settlements.export import Lang, csv_chunks, xlsx_chunks
 from server.settlements.payout import media_charset, payout_chunks, resolve_layout
 from server.settlements.schemas import PaidIn, Settlement, SettlementIn, SettlementPage
@@ -41,43 +41,40 @@ class SettlementController(Controller):
         " netting each commission's known reversals",
     )
     async def create(
-        self, request: Request[Any, Any, Any], data: JSONBody[SettlementIn]
+        self,
+        request: Request[Any, Any, Any],
+        db: Db,
+        tenant_id: TenantId,
+        program: CurrentProgram,
+        data: JSONBody[SettlementIn],
     ) -> Response[Settlement]:
-        db = request.app.state.db
-        tenant_id = request.auth.tenant_id
-        program = await get_program(db, tenant_id)
-
-        async def work(tx: Connection) -> Response[bytes]:
+        async def work(tx: Connection) -> Response[Settlement]:
             settlement_id = await create_draft(tx, tenant_id, program, to_us(data.cutoff, "cutoff"))
             return json_response(await get_settlement(tx, tenant_id, settlement_id), 201)
 
-        return await run_idempotent(request, db, tenant_id, work)  # type: ignore[return-value]
+        return await idempotent(request, db, tenant_id, work)
 
     @get(summary="Settlements, newest first, optionally by status")
     async def list_all(
         self,
-        request: Request[Any, Any, Any],
+        db: Db,
+        tenant_id: TenantId,
         status: FromQuery[Literal["draft", "approved", "paid"] | None] = None,
         limit: Annotated[int, QueryParameter(ge=1, le=500)] = 50,
         cursor: FromQuery[str | None] = None,
     ) -> Response[SettlementPage]:
-        page = await list_settlements(
-            request.app.state.db, request.auth.tenant_id, status, limit, cursor
-        )
-        return json_response(page)  # type: ignore[return-value]
+        return json_response(await list_settlements(db, tenant_id, status, limit, cursor))
 
     @get("/{settlement_id:str}", summary="A settlement with its lines (paged by distributor id)")
     async def read(
         self,
-        request: Request[Any, Any, Any],
+        db: Db,
+        tenant_id: TenantId,
         settlement_id: IdPath,
         limit: Annotated[int, QueryParameter(ge=1, le=500)] = 500,
         cursor: FromQuery[str | None] = None,
     ) -> Response[Settlement]:
-        settlement = await get_settlement(
-            request.app.state.db, request.auth.tenant_id, settlement_id, limit, cursor
-        )
-        return json_response(settlement)  # type: ignore[return-value]
+        return json_response(await get_settlement(db, tenant_id, settlement_id, limit, cursor))
 
     @post(
         "/{settlement_id:str}/approve",
@@ -88,15 +85,13 @@ class SettlementController(Controller):
         ),
     )
     async def approve(
-        self, request: Request[Any, Any, Any], settlement_id: IdPath
+        self, request: Request[Any, Any, Any], db: Db, tenant_id: TenantId, settlement_id: IdPath
     ) -> Response[Settlement]:
-        tenant_id = request.auth.tenant_id
-
-        async def work(tx: Connection) -> Response[bytes]:
+        async def work(tx: Connection) -> Response[Settlement]:
             await approve(tx, tenant_id, settlement_id)
             return json_response(await get_settlement(tx, tenant_id, settlement_id))
 
-        return await run_idempotent(request, request.app.state.db, tenant_id, work)  # type: ignore[return-value]
+        return await idempotent(request, db, tenant_id, work)
 
     @post(
         "/{settlement_id:str}/paid",
@@ -104,15 +99,18 @@ class SettlementController(Controller):
         summary="Mark paid with a transfer reference per distributor",
     )
     async def paid(
-        self, request: Request[Any, Any, Any], settlement_id: IdPath, data: JSONBody[PaidIn]
+        self,
+        request: Request[Any, Any, Any],
+        db: Db,
+        tenant_id: TenantId,
+        settlement_id: IdPath,
+        data: JSONBody[PaidIn],
     ) -> Response[Settlement]:
-        tenant_id = request.auth.tenant_id
-
-        async def work(tx: Connection) -> Response[bytes]:
+        async def work(tx: Connection) -> Response[Settlement]:
             await mark_paid(tx, tenant_id, settlement_id, data.references)
             return json_response(await get_settlement(tx, tenant_id, settlement_id))
 
-        return await run_idempotent(request, request.app.state.db, tenant_id, work)  # type: ignore[return-value]
+        return await idempotent(request, db, tenant_id, work)
 
     @get(
         "/{settlement_id:str}/export.csv",
@@ -120,9 +118,9 @@ class SettlementController(Controller):
         media_type="text/csv",
     )
     async def export_csv(
-        self, request: Request[Any, Any, Any], settlement_id: IdPath, lang: FromQuery[Lang] = "zh"
+        self, db: Db, tenant_id: TenantId, settlement_id: IdPath, lang: FromQuery[Lang] = "zh"
     ) -> Stream:
-        return await _statement(request, settlement_id, lang, "csv")
+        return await _statement(db, tenant_id, settlement_id, lang, "csv")
 
     @get(
         "/{settlement_id:str}/export.xlsx",
@@ -130,9 +128,9 @@ class SettlementController(Controller):
         media_type=XLSX,
     )
     async def export_xlsx(
-        self, request: Request[Any, Any, Any], settlement_id: IdPath, lang: FromQuery[Lang] = "zh"
+        self, db: Db, tenant_id: TenantId, settlement_id: IdPath, lang: FromQuery[Lang] = "zh"
     ) -> Stream:
-        return await _statement(request, settlement_id, lang, "xlsx")
+        return await _statement(db, tenant_id, settlement_id, lang, "xlsx")
 
     @get(
         "/{settlement_id:str}/payout.csv",
@@ -141,12 +139,11 @@ class SettlementController(Controller):
     )
     async def export_payout(
         self,
-        request: Request[Any, Any, Any],
+        db: Db,
+        tenant_id: TenantId,
         settlement_id: IdPath,
         layout: Annotated[str | None, QueryParameter(max_length=32)] = None,
     ) -> Stream:
-        db = request.app.state.db
-        tenant_id = request.auth.tenant_id
         chosen = await resolve_layout(db, tenant_id, layout)
         chunks = payout_chunks(db, tenant_id, settlement_id, chosen)
         # The first chunk checks the settlement (404, or 409 for a draft) before any byte is sent.
@@ -166,11 +163,9 @@ class SettlementController(Controller):
 
 
 async def _statement(
-    request: Request[Any, Any, Any], settlement_id: str, lang: Lang, fmt: Literal["csv", "xlsx"]
+    db: Database, tenant_id: str, settlement_id: str, lang: Lang, fmt: Literal["csv", "xlsx"]
 ) -> Stream:
     """The statement file, streamed; a missing settlement is a 404 before any byte is sent."""
-    db = request.app.state.db
-    tenant_id = request.auth.tenant_id
     await settlement_row(db, tenant_id, settlement_id)
     chunks = (csv_chunks if fmt == "csv" else xlsx_chunks)(db, tenant_id, settlement_id, lang)
     return Stream(

@@ -11,12 +11,13 @@ from litestar.params import FromPath, FromQuery, PathParameter, QueryParameter
 
 from posters import PosterTemplateError, parse_template
 from server.coherence import publish_invalidation
-from server.common import from_us, json_response, now_us
-from server.db import Connection
+from server.common import from_us, now_us
+from server.db import Connection, Database
+from server.dependencies import AppSettings, CurrentProgram, Db, TenantId
 from server.errors import InvalidInput
-from server.idempotency import run_idempotent
 from server.program.service import get_program
 from server.public_urls import public_base_url
+from server.responses import encoded_response, idempotent, json_response
 from server.share_posters.failures import PosterUnavailable
 from server.share_posters.service import Fmt, load_template, render_for, template_document
 from server.share_posters.signing import PosterClaim, sign_poster, verify_poster
@@ -26,6 +27,7 @@ __all__ = ["PosterController", "PosterTemplateController", "public_poster"]
 NamePath = Annotated[str, PathParameter(pattern=r"^[A-Za-z0-9_-]{1,64}$")]
 IdPath = Annotated[str, PathParameter(min_length=1, max_length=64)]
 MEDIA = {"png": "image/png", "jpeg": "image/jpeg", "webp": "image/webp"}
+FORMATS: dict[str, Fmt] = {"png": "png", "jpeg": "jpeg", "webp": "webp"}
 
 
 class PosterUrl(msgspec.Struct):
@@ -39,7 +41,7 @@ class PosterTemplateController(Controller):
 
     @put("/{name:str}", opt={"scope": "admin"}, summary="Store a Painter-style poster template")
     async def store(
-        self, request: Request[Any, Any, Any], name: NamePath
+        self, request: Request[Any, Any, Any], db: Db, tenant_id: TenantId, name: NamePath
     ) -> Response[dict[str, Any]]:
         raw = await request.body()
         try:
@@ -50,9 +52,8 @@ class PosterTemplateController(Controller):
             raise InvalidInput(field, exc.message) from None
         except msgspec.DecodeError as exc:
             raise InvalidInput("body", f"is not JSON: {exc}") from None
-        tenant_id = request.auth.tenant_id
 
-        async def work(tx: Connection) -> Response[bytes]:
+        async def work(tx: Connection) -> Response[dict[str, Any]]:
             await tx.execute(
                 "INSERT INTO poster_templates (tenant_id, name, document, updated_at_us)"
                 " VALUES ($1, $2, $3, $4) ON CONFLICT (tenant_id, name) DO UPDATE"
@@ -63,32 +64,28 @@ class PosterTemplateController(Controller):
                 now_us(),
             )
             await publish_invalidation("poster_template", tenant_id, name, tx=tx)
-            return Response(document.encode(), media_type="application/json")
+            return encoded_response(document.encode(), dict[str, Any])
 
-        return await run_idempotent(request, request.app.state.db, tenant_id, work)  # type: ignore[return-value]
+        return await idempotent(request, db, tenant_id, work)
 
     @get(
         "/{name:str}", opt={"scope": "sdk"}, summary="A stored poster template ('default' built in)"
     )
-    async def read(
-        self, request: Request[Any, Any, Any], name: NamePath
-    ) -> Response[dict[str, Any]]:
-        db = request.app.state.db
+    async def read(self, db: Db, tenant_id: TenantId, name: NamePath) -> Response[dict[str, Any]]:
         stored = await db.fetchval(
             "SELECT document FROM poster_templates WHERE tenant_id = $1 AND name = $2",
-            request.auth.tenant_id,
+            tenant_id,
             name,
         )
         if stored is None:
-            template = await load_template(
-                db, request.auth.tenant_id, None if name == "default" else name
-            )
+            template = await load_template(db, tenant_id, None if name == "default" else name)
             stored = template_document(template)
-        return Response(stored.encode(), media_type="application/json")
+        return encoded_response(stored.encode(), dict[str, Any])
 
 
 async def _serve(
     request: Request[Any, Any, Any],
+    db: Database,
     tenant_id: str,
     distributor_id: str,
     campaign_id: str | None,
@@ -96,9 +93,9 @@ async def _serve(
     fmt: Fmt,
 ) -> Response[bytes]:
     state = request.app.state
-    base_url = public_base_url(state.settings, await get_program(state.db, tenant_id))
+    base_url = public_base_url(state.settings, await get_program(db, tenant_id))
     digest, image, fallback = await render_for(
-        state.db,
+        db,
         state.board,
         state.posters,
         tenant_id,
@@ -131,19 +128,21 @@ class PosterController(Controller):
     async def poster(
         self,
         request: Request[Any, Any, Any],
+        db: Db,
+        tenant_id: TenantId,
         distributor_id: IdPath,
         campaign_id: FromQuery[str | None] = None,
         template: FromQuery[str | None] = None,
         format: FromQuery[Fmt] = "png",  # noqa: A002 - the API's parameter name
     ) -> Response[bytes]:
-        return await _serve(
-            request, request.auth.tenant_id, distributor_id, campaign_id, template, format
-        )
+        return await _serve(request, db, tenant_id, distributor_id, campaign_id, template, format)
 
     @get("/{distributor_id:str}/url", summary="A signed public URL of the poster (no key needed)")
     async def signed_url(
         self,
-        request: Request[Any, Any, Any],
+        tenant_id: TenantId,
+        program: CurrentProgram,
+        settings: AppSettings,
         distributor_id: IdPath,
         campaign_id: FromQuery[str | None] = None,
         template: FromQuery[str | None] = None,
@@ -152,19 +151,12 @@ class PosterController(Controller):
     ) -> Response[PosterUrl]:
         expires = int(time.time()) + ttl
         token = sign_poster(
-            request.app.state.settings.secret_key,
-            PosterClaim(
-                request.auth.tenant_id, distributor_id, campaign_id, template, format, expires
-            ),
+            settings.secret_key,
+            PosterClaim(tenant_id, distributor_id, campaign_id, template, format, expires),
         )
-        state = request.app.state
-        base = public_base_url(state.settings, await get_program(state.db, request.auth.tenant_id))
-        return json_response(
-            PosterUrl(
-                f"{base}/p/{token}",  # type: ignore[return-value]
-                from_us(expires * 1_000_000).isoformat(),
-            )
-        )
+        base = public_base_url(settings, program)
+        expires_at = from_us(expires * 1_000_000).isoformat()
+        return json_response(PosterUrl(f"{base}/p/{token}", expires_at))
 
 
 @get(
@@ -174,13 +166,21 @@ class PosterController(Controller):
     security=[],
     media_type="image/jpeg",
 )
-async def public_poster(request: Request[Any, Any, Any], token: FromPath[str]) -> Response[bytes]:
+async def public_poster(
+    request: Request[Any, Any, Any], db: Db, settings: AppSettings, token: FromPath[str]
+) -> Response[bytes]:
     await request.app.state.rate_limits.check_public(request.scope)
-    claim = verify_poster(request.app.state.settings.secret_key, token, int(time.time()))
-    fmt: Fmt = claim.format if claim.format in MEDIA else "jpeg"  # type: ignore[assignment]
+    claim = verify_poster(settings.secret_key, token, int(time.time()))
+    fmt = FORMATS.get(claim.format, "jpeg")
     try:
         return await _serve(
-            request, claim.tenant_id, claim.distributor_id, claim.campaign_id, claim.template, fmt
+            request,
+            db,
+            claim.tenant_id,
+            claim.distributor_id,
+            claim.campaign_id,
+            claim.template,
+            fmt,
         )
     except PosterUnavailable as exc:  # the public never sees the template's internals
         if exc.status == 503:

@@ -8,12 +8,11 @@ import msgspec
 from litestar import Controller, Request, Response, put
 from litestar.params import JSONBody, PathParameter
 
-from server.common import json_response
 from server.db import Connection
-from server.idempotency import run_idempotent
-from server.program.service import get_program
+from server.dependencies import CurrentProgram, Db, TenantId
 from server.referrals.schemas import Distributor
 from server.referrals.service import get_distributor, get_distributor_row
+from server.responses import idempotent, json_response
 from server.tiers.service import set_tier
 
 __all__ = ["TierController", "TierIn"]
@@ -33,14 +32,17 @@ class TierController(Controller):
 
     @put("/{distributor_id:str}/tier", summary="Set a distributor's tier (up or down), by name")
     async def set(
-        self, request: Request[Any, Any, Any], distributor_id: IdPath, data: JSONBody[TierIn]
+        self,
+        request: Request[Any, Any, Any],
+        db: Db,
+        tenant_id: TenantId,
+        program: CurrentProgram,
+        distributor_id: IdPath,
+        data: JSONBody[TierIn],
     ) -> Response[Distributor]:
-        tenant_id = request.auth.tenant_id
-        program = await get_program(request.app.state.db, tenant_id)
-
-        async def work(tx: Connection) -> Response[bytes]:
+        async def work(tx: Connection) -> Response[Distributor]:
             await get_distributor_row(tx, tenant_id, distributor_id)
             await set_tier(tx, tenant_id, program, distributor_id, data.name)
             return json_response(await get_distributor(tx, tenant_id, distributor_id))
 
-        return await run_idempotent(request, request.app.state.db, tenant_id, work)  # type: ignore[return-value]
+        return await idempotent(request, db, tenant_id, work)

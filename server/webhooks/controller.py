@@ -7,9 +7,9 @@ from typing import Annotated, Any
 from litestar import Controller, Request, Response, delete, get, post
 from litestar.params import FromQuery, JSONBody, PathParameter, QueryParameter
 
-from server.common import json_response
 from server.db import Connection
-from server.idempotency import run_idempotent
+from server.dependencies import AppSettings, Db, TenantId
+from server.responses import idempotent, json_response
 from server.webhooks.endpoints import (
     check_endpoint_url,
     create_endpoint,
@@ -33,33 +33,33 @@ class WebhookController(Controller):
 
     @post(status_code=201, summary="Subscribe a URL to events; the signing secret is shown once")
     async def create(
-        self, request: Request[Any, Any, Any], data: JSONBody[EndpointIn]
+        self,
+        request: Request[Any, Any, Any],
+        db: Db,
+        tenant_id: TenantId,
+        settings: AppSettings,
+        data: JSONBody[EndpointIn],
     ) -> Response[Endpoint]:
-        check_endpoint_url(data.url, request.app.state.settings.webhook_allow_private)
-        tenant_id = request.auth.tenant_id
+        check_endpoint_url(data.url, settings.webhook_allow_private)
 
-        async def work(tx: Connection) -> Response[bytes]:
+        async def work(tx: Connection) -> Response[Endpoint]:
             return json_response(await create_endpoint(tx, tenant_id, data), 201)
 
-        db = request.app.state.db
-        return await run_idempotent(request, db, tenant_id, work, stored=withhold_secret)  # type: ignore[return-value]
+        return await idempotent(request, db, tenant_id, work, stored=withhold_secret)
 
     @get(summary="The tenant's webhook endpoints, oldest first (without secrets)")
     async def list_all(
         self,
-        request: Request[Any, Any, Any],
+        db: Db,
+        tenant_id: TenantId,
         limit: Annotated[int, QueryParameter(ge=1, le=500)] = 50,
         cursor: FromQuery[str | None] = None,
     ) -> Response[EndpointPage]:
-        page = await list_endpoints(request.app.state.db, request.auth.tenant_id, limit, cursor)
-        return json_response(page)  # type: ignore[return-value]
+        return json_response(await list_endpoints(db, tenant_id, limit, cursor))
 
     @get("/{endpoint_id:str}", summary="A webhook endpoint (without its secret)")
-    async def read(
-        self, request: Request[Any, Any, Any], endpoint_id: IdPath
-    ) -> Response[Endpoint]:
-        endpoint = await get_endpoint(request.app.state.db, request.auth.tenant_id, endpoint_id)
-        return json_response(endpoint)  # type: ignore[return-value]
+    async def read(self, db: Db, tenant_id: TenantId, endpoint_id: IdPath) -> Response[Endpoint]:
+        return json_response(await get_endpoint(db, tenant_id, endpoint_id))
 
     @post(
         "/{endpoint_id:str}/rotate-secret",
@@ -67,18 +67,14 @@ class WebhookController(Controller):
         summary="Replace the signing secret; the new one is shown once",
     )
     async def rotate(
-        self, request: Request[Any, Any, Any], endpoint_id: IdPath
+        self, request: Request[Any, Any, Any], db: Db, tenant_id: TenantId, endpoint_id: IdPath
     ) -> Response[Endpoint]:
-        tenant_id = request.auth.tenant_id
-
-        async def work(tx: Connection) -> Response[bytes]:
+        async def work(tx: Connection) -> Response[Endpoint]:
             return json_response(await rotate_secret(tx, tenant_id, endpoint_id))
 
-        db = request.app.state.db
-        return await run_idempotent(request, db, tenant_id, work, stored=withhold_secret)  # type: ignore[return-value]
+        return await idempotent(request, db, tenant_id, work, stored=withhold_secret)
 
     @delete("/{endpoint_id:str}", status_code=204, summary="Delete; its pending deliveries stop")
-    async def remove(self, request: Request[Any, Any, Any], endpoint_id: IdPath) -> None:
-        tenant_id = request.auth.tenant_id
-        async with request.app.state.db.transaction() as tx:
+    async def remove(self, db: Db, tenant_id: TenantId, endpoint_id: IdPath) -> None:
+        async with db.transaction() as tx:
             await delete_endpoint(tx, tenant_id, endpoint_id)

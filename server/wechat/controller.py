@@ -11,9 +11,9 @@ from litestar import Controller, Request, Response, delete, get, put
 from litestar.exceptions.http_exceptions import RequestEntityTooLarge
 from litestar.params import FromQuery, JSONBody, PathParameter, QueryParameter
 
-from server.common import json_response
 from server.db import Connection
-from server.idempotency import run_idempotent
+from server.dependencies import AppSettings, Db, TenantId
+from server.responses import idempotent, json_response
 from server.wechat.errors import NotConfigured, PayloadTooLarge
 from server.wechat.schemas import (
     EnvVersion,
@@ -54,34 +54,35 @@ class WeChatController(Controller):
 
     @put(summary="Set the mini-program's appid and AppSecret (the secret is sealed, write-only)")
     async def store(
-        self, request: Request[Any, Any, Any], data: JSONBody[WeChatSettingsIn]
+        self,
+        request: Request[Any, Any, Any],
+        db: Db,
+        tenant_id: TenantId,
+        settings: AppSettings,
+        data: JSONBody[WeChatSettingsIn],
     ) -> Response[WeChatSettings]:
-        tenant_id = request.auth.tenant_id
-        state = request.app.state
-        if not state.settings.secret_key_configured:
+        if not settings.secret_key_configured:
             raise NotConfigured(
                 "this server has no LIEBIAN_SECRET_KEY: a secret sealed with a per-process key "
                 "would not survive a restart or open in another worker; the operator sets "
                 "LIEBIAN_SECRET_KEY (16+ characters) and restarts"
             )
 
-        async def work(tx: Connection) -> Response[bytes]:
-            saved = await store_credentials(tx, state.settings.secret_key, tenant_id, data)
+        async def work(tx: Connection) -> Response[WeChatSettings]:
+            saved = await store_credentials(tx, settings.secret_key, tenant_id, data)
             return json_response(saved)
 
-        response = await run_idempotent(request, state.db, tenant_id, work, stored=_settings_only)
-        await state.wechat.forget_tokens(tenant_id)
-        return response  # type: ignore[return-value]
+        response = await idempotent(request, db, tenant_id, work, stored=_settings_only)
+        await request.app.state.wechat.forget_tokens(tenant_id)
+        return response
 
     @get(summary="The appid and whether a secret is set (never the secret)")
-    async def read(self, request: Request[Any, Any, Any]) -> Response[WeChatSettings]:
-        info = await read_credentials(request.app.state.db, request.auth.tenant_id)
-        return json_response(info)  # type: ignore[return-value]
+    async def read(self, db: Db, tenant_id: TenantId) -> Response[WeChatSettings]:
+        return json_response(await read_credentials(db, tenant_id))
 
     @delete(status_code=204, summary="Forget the credentials and cached access tokens")
-    async def remove(self, request: Request[Any, Any, Any]) -> None:
-        tenant_id = request.auth.tenant_id
-        async with request.app.state.db.transaction() as tx:
+    async def remove(self, request: Request[Any, Any, Any], db: Db, tenant_id: TenantId) -> None:
+        async with db.transaction() as tx:
             await delete_credentials(tx, tenant_id)
         await request.app.state.wechat.forget_tokens(tenant_id)
 
@@ -99,6 +100,7 @@ class WxacodeController(Controller):
     async def read(
         self,
         request: Request[Any, Any, Any],
+        tenant_id: TenantId,
         code: CodePath,
         page: Page = None,
         width: Annotated[int, QueryParameter(ge=280, le=1280)] = 430,
@@ -108,9 +110,7 @@ class WxacodeController(Controller):
     ) -> Response[bytes]:
         options = WxacodeOptions(page=page, width=width, env_version=env_version,
                                  check_path=check_path, is_hyaline=is_hyaline)  # fmt: skip
-        media, image, source = await request.app.state.wechat.wxacode(
-            request.auth.tenant_id, code, options
-        )
+        media, image, source = await request.app.state.wechat.wxacode(tenant_id, code, options)
         headers = {"Liebian-Wxacode-Source": source, "Cache-Control": "private, max-age=86400"}
         return Response(image, media_type=media, headers=headers)
 
@@ -119,19 +119,19 @@ class WxacodeController(Controller):
         summary="Upload the link's mini-program code (PNG/JPEG ≤ 2 MB, ≤ 1280x1280 px)",
         request_max_body_size=MAX_UPLOAD_BYTES,
     )
-    async def upload(self, request: Request[Any, Any, Any], code: CodePath) -> Response[Wxacode]:
+    async def upload(
+        self, request: Request[Any, Any, Any], db: Db, tenant_id: TenantId, code: CodePath
+    ) -> Response[Wxacode]:
         try:
             body = await request.body()
         except RequestEntityTooLarge:
             raise PayloadTooLarge(
                 "body", f"is over {MAX_UPLOAD_BYTES} bytes; send a PNG or JPEG of at most 2 MB"
             ) from None
-        tenant_id = request.auth.tenant_id
 
-        async def work(tx: Connection) -> Response[bytes]:
+        async def work(tx: Connection) -> Response[Wxacode]:
             return json_response(await store_upload(tx, tenant_id, code, body))
 
-        db = request.app.state.db
-        response = await run_idempotent(request, db, tenant_id, work)
+        response = await idempotent(request, db, tenant_id, work)
         request.app.state.posters.forget_tenant(tenant_id)
-        return response  # type: ignore[return-value]
+        return response

@@ -9,12 +9,11 @@ from litestar import Controller, Request, Response, get, post
 from litestar.params import FromQuery, JSONBody, PathParameter, QueryParameter
 from litestar.response import Stream
 
-from server.common import json_response
 from server.db import Connection
+from server.dependencies import CurrentProgram, Db, TenantId
 from server.errors import InvalidInput
-from server.idempotency import run_idempotent
-from server.program.service import get_program
 from server.referrals.service import get_distributor_row
+from server.responses import idempotent, json_response
 from server.settlements.csvformat import text_cell, yuan
 from server.withdrawals import service
 from server.withdrawals.schemas import Decision, PaidIn, Withdrawal, WithdrawalIn, WithdrawalPage
@@ -40,32 +39,34 @@ class DistributorWithdrawalController(Controller):
         status_code=201,
     )
     async def request(
-        self, request: Request[Any, Any, Any], distributor_id: IdPath, data: JSONBody[WithdrawalIn]
+        self,
+        request: Request[Any, Any, Any],
+        db: Db,
+        tenant_id: TenantId,
+        program: CurrentProgram,
+        distributor_id: IdPath,
+        data: JSONBody[WithdrawalIn],
     ) -> Response[Withdrawal]:
-        tenant_id = request.auth.tenant_id
-        program = await get_program(request.app.state.db, tenant_id)
-
-        async def work(tx: Connection) -> Response[bytes]:
+        async def work(tx: Connection) -> Response[Withdrawal]:
             result = await service.request_withdrawal(
                 tx, tenant_id, program, distributor_id, data.amount_fen
             )
             return json_response(result, status_code=201)
 
-        return await run_idempotent(request, request.app.state.db, tenant_id, work)  # type: ignore[return-value]
+        return await idempotent(request, db, tenant_id, work)
 
     @get("/{distributor_id:str}/withdrawals", summary="A distributor's withdrawals, oldest first")
     async def list_own(
         self,
-        request: Request[Any, Any, Any],
+        db: Db,
+        tenant_id: TenantId,
         distributor_id: IdPath,
         limit: Annotated[int, QueryParameter(ge=1, le=500)] = 50,
         cursor: FromQuery[str | None] = None,
     ) -> Response[WithdrawalPage]:
-        db = request.app.state.db
-        tenant_id = request.auth.tenant_id
         await get_distributor_row(db, tenant_id, distributor_id)
         page = await service.list_withdrawals(db, tenant_id, None, distributor_id, limit, cursor)
-        return json_response(page)  # type: ignore[return-value]
+        return json_response(page)
 
 
 class WithdrawalController(Controller):
@@ -76,56 +77,52 @@ class WithdrawalController(Controller):
     @get(summary="Withdrawals, by status, oldest first (finance's queue)")
     async def list_all(
         self,
-        request: Request[Any, Any, Any],
+        db: Db,
+        tenant_id: TenantId,
         status: FromQuery[Status | None] = None,
         limit: Annotated[int, QueryParameter(ge=1, le=500)] = 50,
         cursor: FromQuery[str | None] = None,
     ) -> Response[WithdrawalPage]:
-        page = await service.list_withdrawals(
-            request.app.state.db, request.auth.tenant_id, status, None, limit, cursor
-        )
-        return json_response(page)  # type: ignore[return-value]
+        page = await service.list_withdrawals(db, tenant_id, status, None, limit, cursor)
+        return json_response(page)
 
     @post("/approve", summary="Approve a batch of withdrawals (all or nothing)", status_code=200)
     async def approve(
-        self, request: Request[Any, Any, Any], data: JSONBody[Decision]
+        self, request: Request[Any, Any, Any], db: Db, tenant_id: TenantId, data: JSONBody[Decision]
     ) -> Response[WithdrawalPage]:
-        tenant_id = request.auth.tenant_id
 
-        async def work(tx: Connection) -> Response[bytes]:
+        async def work(tx: Connection) -> Response[WithdrawalPage]:
             done = await service.approve(tx, tenant_id, data.ids)
             return json_response(WithdrawalPage(withdrawals=done))
 
-        return await run_idempotent(request, request.app.state.db, tenant_id, work)  # type: ignore[return-value]
+        return await idempotent(request, db, tenant_id, work)
 
     @post("/reject", summary="Reject a batch with a reason: entries unlocked, fee returned",
           status_code=200)  # fmt: skip
     async def reject(
-        self, request: Request[Any, Any, Any], data: JSONBody[Decision]
+        self, request: Request[Any, Any, Any], db: Db, tenant_id: TenantId, data: JSONBody[Decision]
     ) -> Response[WithdrawalPage]:
-        tenant_id = request.auth.tenant_id
         if data.reason is None:
             raise InvalidInput("reason", "say why the withdrawals are rejected (1-200 chars)")
         reason = data.reason
 
-        async def work(tx: Connection) -> Response[bytes]:
+        async def work(tx: Connection) -> Response[WithdrawalPage]:
             done = await service.reject(tx, tenant_id, data.ids, reason)
             return json_response(WithdrawalPage(withdrawals=done))
 
-        return await run_idempotent(request, request.app.state.db, tenant_id, work)  # type: ignore[return-value]
+        return await idempotent(request, db, tenant_id, work)
 
     @post("/paid", summary="Mark approved withdrawals paid, with transfer references",
           status_code=200)  # fmt: skip
     async def paid(
-        self, request: Request[Any, Any, Any], data: JSONBody[PaidIn]
+        self, request: Request[Any, Any, Any], db: Db, tenant_id: TenantId, data: JSONBody[PaidIn]
     ) -> Response[WithdrawalPage]:
-        tenant_id = request.auth.tenant_id
 
-        async def work(tx: Connection) -> Response[bytes]:
+        async def work(tx: Connection) -> Response[WithdrawalPage]:
             done = await service.mark_paid(tx, tenant_id, data.references)
             return json_response(WithdrawalPage(withdrawals=done))
 
-        return await run_idempotent(request, request.app.state.db, tenant_id, work)  # type: ignore[return-value]
+        return await idempotent(request, db, tenant_id, work)
 
     @get(
         "/export.csv",
@@ -133,10 +130,8 @@ class WithdrawalController(Controller):
         media_type="text/csv; charset=utf-8",
     )
     async def export(
-        self, request: Request[Any, Any, Any], status: FromQuery[Status] = "approved"
+        self, db: Db, tenant_id: TenantId, status: FromQuery[Status] = "approved"
     ) -> Stream:
-        db = request.app.state.db
-        tenant_id = request.auth.tenant_id
 
         async def chunks() -> AsyncIterator[bytes]:
             yield ("\ufeff" + _HEADER).encode()

@@ -1,0 +1,60 @@
+"""What Litestar injects into handlers by name (``dependencies=`` on the app).
+
+A handler asks for a dependency by naming a parameter with one of these types:
+
+- ``db: Db``: the store (:class:`server.db.Database`) the app opened at start-up;
+- ``tenant_id: TenantId``: the tenant of the API key that authenticated the request;
+- ``program: CurrentProgram``: that tenant's program (from the program cache, no query);
+- ``settings: AppSettings``: the process's :class:`server.settings.Settings`.
+
+The values come from the app itself, not from the client, so they skip Litestar's validation.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from litestar import Request
+from litestar.datastructures import State
+from litestar.di import NamedDependency, Provide
+from litestar.params import SkipValidation
+
+from server.db import Database
+from server.program.schemas import Program
+from server.program.service import get_program
+from server.settings import Settings
+
+__all__ = ["DEPENDENCIES", "AppSettings", "CurrentProgram", "Db", "TenantId"]
+
+Db = NamedDependency[SkipValidation[Database]]
+TenantId = NamedDependency[SkipValidation[str]]
+CurrentProgram = NamedDependency[SkipValidation[Program]]
+AppSettings = NamedDependency[SkipValidation[Settings]]
+
+
+def provide_db(state: State) -> Database:
+    db: Database = state.db
+    return db
+
+
+def provide_settings(state: State) -> Settings:
+    settings: Settings = state.settings
+    return settings
+
+
+def provide_tenant_id(request: Request[Any, Any, Any]) -> str:
+    # request.auth is the Principal that server.auth.ApiKeyMiddleware resolved.
+    tenant_id: str = request.auth.tenant_id
+    return tenant_id
+
+
+async def provide_program(db: Db, tenant_id: TenantId) -> Program:
+    return await get_program(db, tenant_id)
+
+
+DEPENDENCIES = {
+    "db": Provide(provide_db, sync_to_thread=False),
+    "settings": Provide(provide_settings, sync_to_thread=False),
+    "tenant_id": Provide(provide_tenant_id, sync_to_thread=False),
+    "program": Provide(provide_program),
+}
