@@ -52,7 +52,7 @@ lint: $(STAMP)
 	$(VENV)/bin/mypy sdk/liebian_sdk
 
 bench: $(STAMP)
-	$(PY) -m bench
+	$(PY) -m bench $(BENCH_ARGS)
 
 clean:
 	rm -rf $(VENV) var node_modules .pytest_cache .mypy_cache .ruff_cache

@@ -1,9 +1,9 @@
 """Hostile posters against a running server (issue 13): peak RSS vs idle, and the pool's cost.
 
-Run from the repository root: ``.venv/bin/python bench/bench_abuse_posters.py``.
+``python -m bench abuse-posters [--engine E] [--quick] [--rounds N]``.
 
 The app runs as in production (``uvicorn server.app:create_app --factory``, one worker, on a
-free loopback port, a fresh SQLite file under /tmp; render pool settings from the environment,
+free loopback port, a fresh database of the engine; render pool settings from the environment,
 default 2 workers and a 5 s deadline). After one ordinary poster per worker (so the workers
 exist), the idle RSS of the server process and of the server plus its render workers is read
 from /proc. Then 50 hostile poster requests are sent, 8 at a time: the templates the issue
@@ -22,33 +22,26 @@ Target: peak RSS under 2x idle. Nothing asserts; the figures are printed.
 
 from __future__ import annotations
 
+import argparse
 import asyncio
 import base64
 import json
 import pickle
-import sqlite3
 import statistics
 import struct
-import sys
 import threading
 import time
 import zlib
 from concurrent.futures import ThreadPoolExecutor
-from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
 
 import httpx
 
-ROOT = Path(__file__).resolve().parents[1]
-if str(ROOT) not in sys.path:
-    sys.path.insert(0, str(ROOT))
+from bench import harness
+from bench.harness import Line, children, load_average, log, say
 
-from bench import harness  # noqa: E402
-
-
-def log(message: str) -> None:
-    print(message, flush=True)
+QUICK = {"rounds": 10}
 
 
 def png_bomb(width: int, height: int) -> bytes:
@@ -91,23 +84,7 @@ SLOW = {"width": 4096, "height": 2048, "views": [
 
 
 def rss_mb(pid: int) -> float:
-    try:
-        for line in Path(f"/proc/{pid}/status").read_text().splitlines():
-            if line.startswith("VmRSS:"):
-                return int(line.split()[1]) / 1024
-    except OSError:
-        pass
-    return 0.0
-
-
-def children(pid: int) -> list[int]:
-    found = []
-    for task in Path(f"/proc/{pid}/task").glob("*"):
-        try:
-            found += [int(c) for c in (task / "children").read_text().split()]
-        except OSError:
-            continue
-    return found
+    return harness.rss_kb(pid) / 1024
 
 
 class Sampler(threading.Thread):
@@ -130,22 +107,30 @@ class Sampler(threading.Thread):
             time.sleep(0.01)
 
 
-def store_directly(db_path: Path, tenant_id: str, templates: dict[str, Any]) -> None:
+def store_directly(db_url: str, tenant_id: str, templates: dict[str, Any]) -> None:
     """Write templates as a database holds them from before the budget (no PUT checks)."""
-    with sqlite3.connect(db_path) as conn:
-        for name, palette in templates.items():
-            conn.execute(
+    from server.db import connect
+
+    async def store() -> None:
+        db = await connect(db_url, pool_size=1)
+        try:
+            await db.executemany(
                 "INSERT INTO poster_templates (tenant_id, name, document, updated_at_us)"
-                " VALUES (?, ?, ?, ?)",
-                (tenant_id, f"old-{name}", json.dumps(palette), int(time.time() * 1e6)),
+                " VALUES ($1, $2, $3, $4)",
+                [(tenant_id, f"old-{name}", json.dumps(palette), int(time.time() * 1e6))
+                 for name, palette in templates.items()],
             )
+        finally:
+            await db.close()
+
+    asyncio.run(store())
 
 
-def hostile_phase(base: str, keys: dict[str, str], db_path: Path, sampler: Sampler) -> None:
+def hostile_phase(base: str, keys: dict[str, str], db_url: str) -> None:
     admin = {"Authorization": f"Bearer {keys['admin_key']}"}
     sdk = {"Authorization": f"Bearer {keys['sdk_key']}"}
     templates = hostile_templates()
-    store_directly(db_path, keys["tenant_id"], templates)
+    store_directly(db_url, keys["tenant_id"], templates)
     with httpx.Client(base_url=base, timeout=120) as http:
         assert http.put("/v1/poster-templates/slow", json=SLOW, headers=admin).status_code == 200
         public = {}
@@ -200,9 +185,8 @@ def warm(base: str, keys: dict[str, str]) -> None:
         raise RuntimeError(f"ordinary posters failed: {statuses}")
 
 
-def server_phase() -> None:
-    db_url = harness.fresh_sqlite_url("abuse-posters")
-    db_path = Path(db_url.removeprefix("sqlite:///"))
+def server_phase(engine: str) -> list[Line]:
+    db_url = harness.fresh_database(engine, "abuse-posters")
     harness.migrate(db_url)
     keys = harness.create_tenant(db_url, "abuse")
     with harness.serve_app(db_url) as server:
@@ -211,11 +195,11 @@ def server_phase() -> None:
         sampler = Sampler(server.pid)
         idle_server, idle_total = rss_mb(server.pid), sampler.total()
         workers = len(children(server.pid))
-        log(f"idle (after ordinary posters): server {idle_server:.0f} MB, server + {workers}"
+        say(f"idle (after ordinary posters): server {idle_server:.0f} MB, server + {workers}"
             f" render workers {idle_total:.0f} MB")  # fmt: skip
         sampler.start()
         try:
-            hostile_phase(server.base_url, keys, db_path, sampler)
+            hostile_phase(server.base_url, keys, db_url)
             # An ordinary poster still renders afterwards (a killed worker was replaced).
             sdk = {"Authorization": f"Bearer {keys['sdk_key']}"}
             after = httpx.get(f"{server.base_url}/v1/posters/amy", headers=sdk, timeout=60)
@@ -225,13 +209,17 @@ def server_phase() -> None:
             sampler.stop_event.set()
             sampler.join()
         end_server, end_total = rss_mb(server.pid), sampler.total()
+    lines = []
     for label, idle, peak, end in (
         ("server process", idle_server, sampler.peak_server, end_server),
         ("server + render workers", idle_total, sampler.peak_total, end_total),
     ):
         ratio = peak / idle if idle else float("nan")
-        log(f"{label:<24} idle {idle:6.0f} MB  peak {peak:6.0f} MB ({ratio:.2f}x)  after"
-            f" {end:6.0f} MB -> target < 2x idle: {'met' if ratio < 2 else 'NOT met'}")
+        say(f"[{engine}] {label:<24} idle {idle:6.0f} MB  peak {peak:6.0f} MB ({ratio:.2f}x)  "
+            f"after {end:6.0f} MB -> target < 2x idle: {'met' if ratio < 2 else 'NOT met'}")
+        lines.append(Line("abuse-posters", f"peak RSS, {label}", engine, f"{ratio:.2f}x idle",
+                          "< 2x", ratio < 2))
+    return lines
 
 
 def overhead_phase(rounds: int) -> None:
@@ -274,21 +262,19 @@ def overhead_phase(rounds: int) -> None:
 
     here, there, bare = asyncio.run(measure())
     a, b = statistics.median(here), statistics.median(there)
-    log(f"warm render of the default poster (JPEG, {rounds} each): in-process median {a:.1f} ms,"
+    say(f"warm render of the default poster (JPEG, {rounds} each): in-process median {a:.1f} ms,"
         f" through the process pool {b:.1f} ms: the hop costs {b - a:+.1f} ms"
         f" ({(b - a) / a:+.0%}); a bare round trip to a warm worker (no render) takes"
         f" {statistics.median(bare):.2f} ms median")  # fmt: skip
 
 
-def main() -> None:
-    quick = "--quick" in sys.argv
-    log(f"load average before: {tuple(round(x, 2) for x in __import__('os').getloadavg())}")
-    try:
-        server_phase()
-        overhead_phase(10 if quick else 30)
-    finally:
-        harness.cleanup_tmp()
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--rounds", type=int, default=30, help="renders each side, pool hop")
 
 
-if __name__ == "__main__":
-    main()
+def run(engine: str, args: argparse.Namespace) -> list[Line]:
+    log(load_average())
+    lines = server_phase(engine)
+    if engine == "sqlite" or args.engine == "postgres":  # no database: once per invocation
+        overhead_phase(args.rounds)
+    return lines

@@ -1,10 +1,9 @@
-"""Server memory under hostile webhook receivers (issue 13), section ``webhook_abuse``.
+"""Server memory under hostile webhook receivers (issue 13).
 
-Run from the repository root: ``.venv/bin/python bench/bench_abuse_webhooks.py [--engine
-sqlite|postgres] [--deliveries 20]`` (also ``python -m bench abuse_webhooks``).
+``python -m bench abuse-webhooks [--engine sqlite|postgres|both] [--quick] [--deliveries 20]``.
 
-The app runs as in production: ``liebian serve --host 127.0.0.1`` on a free loopback port, one
-worker, the delivery loop on, a fresh SQLite file (or the bench's own PostgreSQL database), with
+The app runs as in production (``uvicorn server.app:create_app --factory``) on a free loopback
+port, one worker, the delivery loop on, a fresh database of the engine, with
 ``LIEBIAN_WEBHOOK_ALLOW_PRIVATE=1`` (the receivers are on loopback) and
 ``LIEBIAN_WEBHOOK_TIMEOUT=3``. Hostile receivers run in this process: half the endpoints answer
 200 or 500 with a 400 MiB body streamed lazily from one 64 KiB buffer, half send their answer
@@ -20,40 +19,21 @@ from __future__ import annotations
 
 import argparse
 import contextlib
-import json
-import os
-import shutil
-import signal
 import socket
 import socketserver
-import subprocess
-import sys
-import tempfile
 import threading
 import time
-from collections.abc import Iterator
-from contextlib import contextmanager
-from pathlib import Path
-from urllib.parse import urlsplit, urlunsplit
 
 import httpx
 
-ROOT = Path(__file__).resolve().parents[1]
+from bench.harness import Line, create_tenant, fresh_database, log, rss_kb, say, serve_app
+
+QUICK = {"deliveries": 8}
 HUGE_BYTES = 400 * 1024 * 1024
 TRICKLE_EVERY = 3.0
 DEADLINE_S = 3
 TARGET_RATIO = 2.0
 _CHUNK = b"x" * 65536
-
-
-def log(message: str) -> None:
-    print(message, flush=True)
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
 
 
 class Receivers:
@@ -121,83 +101,23 @@ class Receivers:
             server.server_close()
 
 
-def rss_kb(pid: int, field: str = "VmRSS") -> int:
-    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
-        if line.startswith(field + ":"):
-            return int(line.split()[1])
-    return 0
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--deliveries", type=int, default=20, help="hostile endpoints")
 
 
-def database_url(engine: str, tmp: Path) -> str:
-    if engine == "sqlite":
-        return f"sqlite:///{tmp / 'abuse.db'}"
-    import asyncio
-
-    import asyncpg
-
-    base = os.environ.get("LIEBIAN_BENCH_PG_URL", "postgresql://postgres@127.0.0.1:5432/test")
-    name = os.environ.get("LIEBIAN_BENCH_PG_DB", "liebian_bench") + "_webhooks"
-    if urlsplit(base).path.lstrip("/") == name:
-        raise SystemExit(f"refusing to drop {name!r}: it is the test database")
-    admin = urlunsplit(urlsplit(base)._replace(path="/postgres"))
-
-    async def recreate() -> None:
-        conn = await asyncpg.connect(admin)
-        try:
-            await conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
-            await conn.execute(f'CREATE DATABASE "{name}"')
-        finally:
-            await conn.close()
-
-    asyncio.run(recreate())
-    return urlunsplit(urlsplit(base)._replace(path="/" + name))
-
-
-@contextmanager
-def server(db_url: str) -> Iterator[tuple[subprocess.Popen[bytes], str, dict[str, str]]]:
-    env = {k: v for k, v in os.environ.items() if not k.startswith("LIEBIAN_")}
-    env.update(LIEBIAN_DATABASE_URL=db_url, LIEBIAN_LOG_REQUESTS="0",
-               LIEBIAN_WEBHOOK_ALLOW_PRIVATE="1", LIEBIAN_WEBHOOK_TIMEOUT=str(DEADLINE_S),
-               LIEBIAN_SECRET_KEY="bench-secret-key-0123456789")  # noqa: S106  # fmt: skip
-    cli = [sys.executable, "-m", "server.cli"]
-    subprocess.run([*cli, "migrate"], cwd=ROOT, env=env, check=True, capture_output=True)
-    keys = {}
-    for name in ("hostile", "healthy"):
-        out = subprocess.run([*cli, "tenants", "create", name, "--json"], cwd=ROOT, env=env,
-                             check=True, capture_output=True, text=True).stdout  # fmt: skip
-        keys[name] = json.loads(out)["admin_key"]
-    port = free_port()
-    proc = subprocess.Popen([*cli, "serve", "--host", "127.0.0.1", "--port", str(port)],
-                            cwd=ROOT, env=env, stdout=subprocess.DEVNULL,
-                            stderr=subprocess.DEVNULL)  # fmt: skip
-    base = f"http://127.0.0.1:{port}"
-    try:
-        for _ in range(300):
-            try:
-                if httpx.get(f"{base}/health").status_code == 200:
-                    break
-            except httpx.HTTPError:
-                time.sleep(0.1)
-        yield proc, base, keys
-    finally:
-        proc.send_signal(signal.SIGINT)
-        try:
-            proc.wait(timeout=15)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.wait(timeout=10)
-
-
-def webhook_abuse(engine: str = "sqlite", deliveries: int = 20) -> dict[str, float]:
-    """Idle and peak server RSS around ``deliveries`` hostile deliveries; returns the figures."""
-    tmp = Path(tempfile.mkdtemp(prefix="liebian-abuse-"))
+def run(engine: str, args: argparse.Namespace) -> list[Line]:
+    """Idle and peak server RSS around ``deliveries`` hostile deliveries."""
+    deliveries = args.deliveries
+    url = fresh_database(engine, "abuse_webhooks")
+    keys = {name: create_tenant(url, name)["admin_key"] for name in ("hostile", "healthy")}
+    env = {"LIEBIAN_WEBHOOK_ALLOW_PRIVATE": "1", "LIEBIAN_WEBHOOK_TIMEOUT": str(DEADLINE_S),
+           "LIEBIAN_DELIVER_WEBHOOKS": "1"}  # fmt: skip
     receivers = Receivers()
     try:
         modes = ("huge", "huge500", "trickle", "ok")
         huge_url, huge500_url, trickle_url, ok_url = (receivers.start(m) for m in modes)
-        with server(database_url(engine, tmp)) as (proc, base, keys), httpx.Client(
-            base_url=base, timeout=30
-        ) as http:  # fmt: skip
+        with serve_app(url, env) as app, httpx.Client(base_url=app.base_url, timeout=30) as http:
+            proc = app.proc
             hostile = {"Authorization": f"Bearer {keys['hostile']}"}
             healthy = {"Authorization": f"Bearer {keys['healthy']}"}
             for n in range(deliveries):
@@ -240,29 +160,14 @@ def webhook_abuse(engine: str = "sqlite", deliveries: int = 20) -> dict[str, flo
             attempted = receivers.hostile()
     finally:
         receivers.close()
-        shutil.rmtree(tmp, ignore_errors=True)
     ratio = peak / idle if idle else float("inf")
     verdict = "met" if ratio < TARGET_RATIO else "MISSED"
-    log(f"[{engine}] hostile attempts (retries included): {attempted} for {deliveries} "
+    say(f"[{engine}] idle RSS {idle / 1024:.1f} MB")
+    say(f"[{engine}] hostile attempts (retries included): {attempted} for {deliveries} "
         f"deliveries; the 400 MiB receivers pushed {receivers.huge_sent / 1e6:.1f} MB in all")
-    log(f"[{engine}] peak RSS {peak / 1024:.1f} MB (VmHWM {hwm / 1024:.1f} MB) = {ratio:.2f}x "
+    say(f"[{engine}] peak RSS {peak / 1024:.1f} MB (VmHWM {hwm / 1024:.1f} MB) = {ratio:.2f}x "
         f"idle; target < {TARGET_RATIO:g}x: {verdict}")
-    log(f"[{engine}] healthy tenant's delivery during the abuse: "
+    say(f"[{engine}] healthy tenant's delivery during the abuse: "
         + (f"{healthy_ms:.0f} ms" if healthy_ms is not None else "NOT DELIVERED"))
-    return {"idle_mb": idle / 1024, "peak_mb": peak / 1024, "ratio": ratio,
-            "healthy_ms": healthy_ms if healthy_ms is not None else -1.0}  # fmt: skip
-
-
-def main() -> int:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--engine", choices=["sqlite", "postgres", "both"], default="sqlite")
-    parser.add_argument("--deliveries", type=int, default=20)
-    args = parser.parse_args()
-    log("=== webhook_abuse " + "=" * 60)
-    for engine in ["sqlite", "postgres"] if args.engine == "both" else [args.engine]:
-        webhook_abuse(engine, args.deliveries)
-    return 0
-
-
-if __name__ == "__main__":
-    sys.exit(main())
+    return [Line("abuse-webhooks", "peak RSS vs idle", engine, f"{ratio:.2f}x",
+                 f"< {TARGET_RATIO:g}x", ratio < TARGET_RATIO)]

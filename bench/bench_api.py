@@ -1,4 +1,4 @@
-"""API throughput against the bare Litestar baseline (issues 3, 4 and 5), per engine.
+"""API throughput against a bare Litestar app (issues 3, 4 and 5), per engine.
 
 Scenarios, each app vs bare with the same client (16 connections, fixed request count):
 
@@ -15,6 +15,7 @@ the referral chain are seeded through the app's own HTTP API before anything is 
 
 from __future__ import annotations
 
+import argparse
 import json
 import time
 from dataclasses import dataclass
@@ -24,7 +25,10 @@ from typing import Any
 
 from bench.harness import (
     Comparison,
+    Line,
     Load,
+    add_load_options,
+    client_from,
     compare,
     create_tenant,
     format_comparison,
@@ -126,7 +130,42 @@ def _preflight(base_url: str, load: Load, expected: int) -> None:
                            f"{response.text[:500]}")
 
 
-def run(
+QUICK = {"get_requests": 3000, "post_requests": 1000, "repeats": 1}
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--get-requests", type=int, default=20_000,
+                        help="requests per measured GET run (each side)")
+    parser.add_argument("--post-requests", type=int, default=6_000,
+                        help="requests per measured POST run (each side)")
+    parser.add_argument("--repeats", type=int, default=3, help="measured runs per side (median)")
+    parser.add_argument("--scenario", action="append", default=None,
+                        help="only scenarios whose name contains this (program, referrals, orders)")
+    parser.add_argument("--profile", type=Path, default=None, metavar="DIR",
+                        help="py-spy record the app during its first measured run per scenario")
+    parser.add_argument("--no-analyze", action="store_true",
+                        help="PostgreSQL: skip the ANALYZE after warm-up (fresh-db plans)")
+    add_load_options(parser)
+
+
+def run(engine: str, args: argparse.Namespace) -> list[Line]:
+    client_from(args)
+    return [
+        Line("api", c.scenario, engine,
+             f"{c.ratio:6.1%} of bare ({c.app.rps:,.0f} vs {c.bare.rps:,.0f} req/s; "
+             f"p99 {c.app.p99_ms:.1f} vs {c.bare.p99_ms:.1f} ms)"
+             + ("" if c.app.errors == 0 and c.bare.errors == 0
+                else f" ERRORS app {c.app.errors} bare {c.bare.errors}"),
+             f">= {c.target:.0%}", c.ok)
+        for c in compare_all(
+            engine, get_requests=args.get_requests, post_requests=args.post_requests,
+            repeats=args.repeats, scenarios=args.scenario, profile_dir=args.profile,
+            analyze=not args.no_analyze,
+        )
+    ]  # fmt: skip
+
+
+def compare_all(
     engine: str, *, get_requests: int, post_requests: int, repeats: int,
     scenarios: list[str] | None = None, profile_dir: Path | None = None, analyze: bool = True,
 ) -> list[Comparison]:

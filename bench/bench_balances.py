@@ -1,4 +1,4 @@
-"""Every balance recomputed from the ledger for 100,000 distributors (issue 5, a printed figure).
+"""Every balance from the ledger for 100,000 distributors (issue 5, a printed figure).
 
 ``ledger_entries`` gets, per distributor of one tenant, four entries, bulk-inserted with SQL:
 a commission still frozen (``pending``), one past its freeze (``available``), a partial
@@ -12,12 +12,13 @@ aggregate query, and the dict it builds) is timed: one warm-up and ``repeats`` r
 
 from __future__ import annotations
 
+import argparse
 import asyncio
 import statistics
 import time
 from dataclasses import dataclass
 
-from bench.harness import fresh_database, log, migrate
+from bench.harness import Line, fresh_database, log, migrate
 
 TENANT = "tn_bench_balances"
 DAY_US = 86_400_000_000
@@ -150,7 +151,21 @@ async def _time(url: str, engine: str, n: int, repeats: int, now_us: int
     return runs, entries, plan
 
 
-def run(engine: str, *, distributors: int = 100_000, repeats: int = 3) -> BalancesResult:
+QUICK = {"distributors": 10_000}
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--distributors", type=int, default=100_000)
+    parser.add_argument("--repeats", type=int, default=3, help="timed runs (median)")
+
+
+def run(engine: str, args: argparse.Namespace) -> list[Line]:
+    r = measure(engine, distributors=args.distributors, repeats=args.repeats)
+    return [Line("balances", f"all_balances, {r.distributors:,} distributors", engine,
+                 f"{r.total_ms:,.0f} ms total, {r.us_per_row:.2f} us/row", "(figure)", None)]
+
+
+def measure(engine: str, *, distributors: int = 100_000, repeats: int = 3) -> BalancesResult:
     url = fresh_database(engine, "balances")
     migrate(url)
     now_us = time.time_ns() // 1000

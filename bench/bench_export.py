@@ -1,6 +1,7 @@
 """Settlement export figures (issue 8): CSV time and peak memory for 100,000 lines; XLSX too.
 
-Run from the repository root: ``.venv/bin/python bench/bench_export.py [--quick]``.
+``python -m bench export [--quick] [--lines N] [--xlsx-tracemalloc]`` (SQLite only: the data
+is written and read back with sqlite3).
 
 A fresh SQLite file under /tmp is migrated (``server.migrate.migrate``) and filled directly with
 one tenant, 100,000 distributors (Chinese nicknames, some emoji, some starting with ``=`` so the
@@ -35,7 +36,6 @@ import contextlib
 import csv
 import io
 import json
-import os
 import random
 import resource
 import shutil
@@ -50,9 +50,10 @@ from collections.abc import Awaitable, Callable
 from pathlib import Path
 from typing import Any
 
-ROOT = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(ROOT))
+from bench.harness import PY, ROOT, Line, load_average, say
 
+ENGINES = ("sqlite",)
+QUICK = {"lines": 10_000, "xlsx_tracemalloc": True}
 TENANT = "tn_bench_export"
 SETTLEMENT = "stl_bench_export"
 BASE_US = 1_790_000_000_000_000
@@ -70,10 +71,6 @@ class CountingSink:
     def write(self, data: bytes) -> int:
         self.bytes += len(data)
         return len(data)
-
-
-def log(message: str) -> None:
-    print(message, flush=True)
 
 
 # --------------------------------------------------------------------------- data
@@ -316,7 +313,7 @@ _launcher: Launcher | None = None
 
 def rss_child(db_path: Path, fmt: str) -> dict[str, float]:
     assert _launcher is not None
-    code, out, err = _launcher.run([sys.executable, __file__, "--child", fmt, "--db", str(db_path)])
+    code, out, err = _launcher.run([PY, "-m", "bench.bench_export", "--child", fmt, str(db_path)])
     if code != 0:
         raise RuntimeError(f"child {fmt} failed:\n{err}")
     result: dict[str, float] = json.loads(out.strip().splitlines()[-1])
@@ -393,7 +390,7 @@ async def main(args: argparse.Namespace) -> None:
             await migrate(load_settings({"LIEBIAN_DATABASE_URL": f"sqlite:///{db_path}"}))
         total = build(db_path, args.lines)
         rows = lines_in_memory(db_path)
-        log(
+        say(
             f"settlement {SETTLEMENT}: {len(rows):,} lines, total {total:,} fen"
             f" (built in {time.perf_counter() - t_start:.1f} s)"
         )
@@ -404,7 +401,7 @@ async def main(args: argparse.Namespace) -> None:
             await db.close()
     finally:
         shutil.rmtree(tmp, ignore_errors=True)
-    log(f"load average after: {os.getloadavg()}; total {time.perf_counter() - t_start:.0f} s")
+    say(f"{load_average()} after; total {time.perf_counter() - t_start:.0f} s")
 
 
 async def report(
@@ -428,16 +425,16 @@ async def report(
     )
     s_med = statistics.median(s_times)
     f_med, r_med = statistics.median(f_times), statistics.median(r_times)
-    log(f"[csv] {n:,} lines, median of {args.runs} runs each, alternated")
-    log(f"  csv_chunks -> counting sink:             {ms(s_med)}  ({s_bytes / MB:.1f} MB out)")
-    log(
+    say(f"[csv] {n:,} lines, median of {args.runs} runs each, alternated")
+    say(f"  csv_chunks -> counting sink:             {ms(s_med)}  ({s_bytes / MB:.1f} MB out)")
+    say(
         f"  baseline (a) writerows, the export's rows: {ms(f_med)}  ({f_chars / MB:.1f} M chars;"
         f" byte-identical to the export's lines: {'yes' if same else 'NO'})"
     )
-    log(f"  baseline (b) writerows, the stored values: {ms(r_med)}  ({r_chars / MB:.1f} M chars)")
+    say(f"  baseline (b) writerows, the stored values: {ms(r_med)}  ({r_chars / MB:.1f} M chars)")
     for label, base in (("(a)", f_med), ("(b)", r_med)):
         ratio = s_med / base
-        log(
+        say(
             f"  ratio export / baseline {label} = {ratio:.2f}x -> target <= {TARGET_RATIO:.0f}x:"
             f" {'met' if ratio <= TARGET_RATIO else 'NOT met'}{size_note}"
         )
@@ -460,7 +457,7 @@ async def report(
             start = time.perf_counter()
             await read_only()
             reads.append(time.perf_counter() - start)
-        log(
+        say(
             f"  (breakdown) the paged SELECTs alone: {ms(statistics.median(reads))}"
             f" = {statistics.median(reads) / b_med:.2f}x of baseline (a);"
             f" formatting + writing: {ms(s_med - statistics.median(reads))}"
@@ -469,7 +466,7 @@ async def report(
     # ---- CSV memory
     peaks = [await traced_peak(lambda: export_csv(db)) for _ in range(args.mem_runs)]
     peak = statistics.median(peaks)
-    log(
+    say(
         f"  tracemalloc peak growth during the export: {peak:.1f} MB (median of"
         f" {len(peaks)}) -> target < {TARGET_GROWTH_MB:.0f} MB:"
         f" {'met' if peak < TARGET_GROWTH_MB else 'NOT met'}"
@@ -477,7 +474,7 @@ async def report(
     base_peak = statistics.median(
         [await traced_peak(lambda: _async(baseline_csv, formatted)) for _ in range(args.mem_runs)]
     )
-    log(
+    say(
         f"  (for scale) tracemalloc peak of baseline (a), output held in a StringIO:"
         f" {base_peak:.1f} MB; the formatted rows themselves occupy memory beforehand"
     )
@@ -493,19 +490,19 @@ async def report(
     )
     s_med, b_med = statistics.median(s_times), statistics.median(b_times)
     c_med = statistics.median(c_times)
-    log(f"[xlsx] {n:,} lines, median of {args.runs} runs each, alternated")
-    log(f"  write_xlsx -> counting sink:               {ms(s_med)}  ({s_bytes / MB:.1f} MB)")
-    log(f"  baseline (a) write_row, 8 stored values:   {ms(b_med)}  ({b_bytes / MB:.1f} MB)")
-    log(f"  baseline (b) write_row, the same 15 cells: {ms(c_med)}  ({c_bytes / MB:.1f} MB)")
-    log(
+    say(f"[xlsx] {n:,} lines, median of {args.runs} runs each, alternated")
+    say(f"  write_xlsx -> counting sink:               {ms(s_med)}  ({s_bytes / MB:.1f} MB)")
+    say(f"  baseline (a) write_row, 8 stored values:   {ms(b_med)}  ({b_bytes / MB:.1f} MB)")
+    say(f"  baseline (b) write_row, the same 15 cells: {ms(c_med)}  ({c_bytes / MB:.1f} MB)")
+    say(
         f"  ratio write_xlsx / baseline (b) = {s_med / c_med:.2f}x -> target <= 2x:"
         f" {'met' if s_med / c_med <= 2 else 'NOT met'} (/ baseline (a) = {s_med / b_med:.2f}x)"
     )
     if args.xlsx_tracemalloc:
         peak = await traced_peak(lambda: export_xlsx(db))
-        log(f"  tracemalloc peak growth during write_xlsx: {peak:.1f} MB (1 run)")
+        say(f"  tracemalloc peak growth during write_xlsx: {peak:.1f} MB (1 run)")
     else:
-        log(
+        say(
             "  tracemalloc for write_xlsx skipped at this size (about a minute under tracing;"
             " --xlsx-tracemalloc to include); the fresh child below gives its peak RSS"
         )
@@ -519,7 +516,7 @@ def log_children(what: str, children: list[dict[str, float]]) -> None:
     growth = statistics.median([c["maxrss_after_mb"] - c["maxrss_before_mb"] for c in children])
     peak = statistics.median([c["hwm_mb"] - c["rss_before_mb"] for c in children])
     ok = max(growth, peak) < TARGET_GROWTH_MB
-    log(
+    say(
         f"  fresh child ({what}, median of {len(children)}): ru_maxrss"
         f" {med('maxrss_before_mb'):.1f} -> {med('maxrss_after_mb'):.1f} MB (growth"
         f" {growth:.1f} MB); peak RSS above the RSS at the start (VmHWM reset): +{peak:.1f} MB"
@@ -533,34 +530,33 @@ async def _async(fn: Callable[..., int], *args: Any) -> int:
     return fn(*args)
 
 
-def parse(argv: list[str] | None = None) -> argparse.Namespace:
-    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    parser.add_argument("--quick", action="store_true", help="10,000 lines, under 30 s")
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--lines", type=int, default=100_000, help="settlement lines")
     parser.add_argument(
-        "--xlsx-tracemalloc",
-        action="store_true",
+        "--xlsx-tracemalloc", action="store_true",
         help="also trace write_xlsx's Python allocations at full size (adds about a minute)",
     )
-    parser.add_argument("--child", choices=("csv", "xlsx"), help=argparse.SUPPRESS)
-    parser.add_argument("--db", help=argparse.SUPPRESS)
-    args = parser.parse_args(argv)
-    args.lines = 10_000 if args.quick else 100_000
-    args.runs = 3
-    args.mem_runs = 3
-    args.child_runs = 3
-    args.xlsx_child_runs = 1
-    args.xlsx_tracemalloc = args.xlsx_tracemalloc or args.quick
-    return args
 
 
-if __name__ == "__main__":
-    arguments = parse()
-    if arguments.child:
-        asyncio.run(child_main(arguments.child, arguments.db))
-        sys.exit(0)
-    print(f"load average before: {os.getloadavg()} (2 cores; other work may run)", flush=True)
-    _launcher = Launcher()  # before this process grows (see LAUNCHER)
+def start_launcher() -> None:
+    """Called by ``python -m bench`` before it imports anything big (see LAUNCHER)."""
+    global _launcher
+    if _launcher is None:
+        _launcher = Launcher()
+
+
+def run(engine: str, args: argparse.Namespace) -> list[Line]:
+    global _launcher
+    args.runs, args.mem_runs, args.child_runs, args.xlsx_child_runs = 3, 3, 3, 1
+    say(f"{load_average()} before")
+    start_launcher()
     try:
-        asyncio.run(main(arguments))
+        asyncio.run(main(args))
     finally:
         _launcher.close()
+        _launcher = None
+    return []
+
+
+if __name__ == "__main__":  # a measuring child: python -m bench.bench_export --child FMT DB
+    asyncio.run(child_main(sys.argv[2], sys.argv[3]))

@@ -1,11 +1,9 @@
-"""Leaderboard figures (issue 6): own rank and top-50 latency per backend, score updates per second.
+"""Leaderboards (issue 6): own rank and top-50 latency per backend, score updates per second.
 
-Run from the repository root: ``.venv/bin/python bench/bench_leaderboards.py [--quick]``.
+``python -m bench leaderboards [--engine E] [--quick] [--keep]``.
 
 Database backend (``server.campaigns.boards.DbBoard`` over ``server.db.connect``), on a fresh
-SQLite file under /tmp and a fresh PostgreSQL database ``liebian_bench_lb`` (dropped and
-re-created; the test database is never touched). Both are migrated with
-``server.migrate.migrate`` in a child process each (Piccolo binds its engine once per process),
+database of each engine (the bench's own; the test database is never touched), migrated,
 then 100,000 members of one (tenant, campaign, ``campaign``) board are bulk inserted into
 ``leaderboard_scores`` with their ``distributors`` rows (all ``active`` but a handful ``held``);
 PostgreSQL gets ``VACUUM ANALYZE`` (index-only scans need the visibility map).
@@ -17,8 +15,9 @@ PostgreSQL gets ``VACUUM ANALYZE`` (index-only scans need the visibility map).
   are checked against ``DbBoard.rank``.
 
 Redis backend (``server.campaigns.redis_board.RedisBoard``, redis.asyncio, db 14, flushed at
-start and end). 1,000,000 members are bulk loaded with ``ZADD``/``HSET`` in the layout the
-module documents (member ``{reached_at_us:017d}|{distributor_id}``, score ``-score``), because
+start and end; measured once, with the first engine). 1,000,000 members are bulk loaded with
+``ZADD``/``HSET`` in the layout the module documents (member
+``{reached_at_us:017d}|{distributor_id}``, score ``-score``), because
 ``RedisBoard.apply`` (one Lua call per change) is far slower; its pipelined rate is printed too,
 as the cost of the rebuild ``RedisBoard._ensure`` does for a board missing from Redis.
 
@@ -42,35 +41,25 @@ from __future__ import annotations
 import argparse
 import asyncio
 import contextlib
-import math
-import os
 import random
-import shutil
 import sqlite3
 import statistics
-import subprocess
-import sys
 import tempfile
 import time
 from collections.abc import Awaitable, Callable, Iterator
 from pathlib import Path
 from typing import Any
 
-ROOT = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(ROOT))
-
-from server.campaigns.boards import DbBoard  # noqa: E402 - after the path fix
-from server.campaigns.redis_board import _held_key, _keys  # noqa: E402
-from server.campaigns.scores import UPSERT_SQL, apply_increments, period_keys  # noqa: E402
-from server.db import Database, connect, open_sqlite  # noqa: E402
+from bench.harness import fresh_database, load_average, migrate, pct, say
+from server.campaigns.boards import DbBoard
+from server.campaigns.redis_board import _held_key, _keys
+from server.campaigns.scores import UPSERT_SQL, apply_increments, period_keys
+from server.db import Database, connect, open_sqlite
 
 TENANT = "tn_bench_lb"
 CAMPAIGN = "cmp_bench_lb"
 KEY = "campaign"
 TZ = "Asia/Shanghai"
-PG_ADMIN_URL = "postgresql://postgres@127.0.0.1:5432/postgres"
-PG_DB = "liebian_bench_lb"
-PG_URL = f"postgresql://postgres@127.0.0.1:5432/{PG_DB}"
 REDIS_URL = "redis://127.0.0.1:6379/14"
 BASE_US = 1_790_000_000_000_000  # reached_at_us of the earliest member
 SPAN_US = 30 * 86400 * 1_000_000
@@ -87,16 +76,10 @@ SELECT w.rn FROM (
 ) w WHERE w.distributor_id = $4
 """
 
-assert PG_DB != "test" and REDIS_URL.endswith("/14")
+assert REDIS_URL.endswith("/14")
 
 
 # --------------------------------------------------------------------------- figures
-
-
-def pct(values: list[float], q: float) -> float:
-    """Nearest-rank percentile (q in 0..100)."""
-    ordered = sorted(values)
-    return ordered[max(0, math.ceil(q / 100 * len(ordered)) - 1)]
 
 
 def fmt_ms(value: float) -> str:
@@ -127,10 +110,6 @@ async def drain() -> None:
         await asyncio.wait(pending, timeout=30)
 
 
-def log(message: str) -> None:
-    print(message, flush=True)
-
-
 # --------------------------------------------------------------------------- data
 
 
@@ -149,20 +128,6 @@ def held_ids(members: list[tuple[str, int, int]], seed: int) -> set[str]:
     rng = random.Random(seed)
     best = min(members, key=lambda m: (-m[1], m[2], m[0]))[0]
     return {best, *(rng.choice(members)[0] for _ in range(HELD - 1))}
-
-
-def migrate_child(url: str) -> None:
-    code = (
-        "import asyncio, sys\n"
-        "from server.migrate import migrate\n"
-        "from server.settings import load_settings\n"
-        "asyncio.run(migrate(load_settings({'LIEBIAN_DATABASE_URL': sys.argv[1]})))\n"
-    )
-    done = subprocess.run(
-        [sys.executable, "-c", code, url], cwd=ROOT, capture_output=True, text=True, check=False
-    )
-    if done.returncode != 0:
-        raise RuntimeError(f"migrate {url} failed:\n{done.stderr}{done.stdout}")
 
 
 def load_sqlite(path: str, members: list[tuple[str, int, int]], held: set[str]) -> None:
@@ -185,31 +150,10 @@ def load_sqlite(path: str, members: list[tuple[str, int, int]], held: set[str]) 
     conn.close()
 
 
-async def recreate_pg() -> None:
+async def load_pg(url: str, members: list[tuple[str, int, int]], held: set[str]) -> None:
     import asyncpg
 
-    conn = await asyncpg.connect(PG_ADMIN_URL, timeout=5)
-    try:
-        await conn.execute(f'DROP DATABASE IF EXISTS "{PG_DB}" WITH (FORCE)')
-        await conn.execute(f'CREATE DATABASE "{PG_DB}"')
-    finally:
-        await conn.close()
-
-
-async def drop_pg() -> None:
-    import asyncpg
-
-    conn = await asyncpg.connect(PG_ADMIN_URL, timeout=5)
-    try:
-        await conn.execute(f'DROP DATABASE IF EXISTS "{PG_DB}" WITH (FORCE)')
-    finally:
-        await conn.close()
-
-
-async def load_pg(members: list[tuple[str, int, int]], held: set[str]) -> None:
-    import asyncpg
-
-    conn = await asyncpg.connect(PG_URL)
+    conn = await asyncpg.connect(url)
     try:
         await conn.copy_records_to_table(
             "distributors",
@@ -242,17 +186,6 @@ async def load_pg(members: list[tuple[str, int, int]], held: set[str]) -> None:
         await conn.execute("VACUUM ANALYZE leaderboard_scores")
     finally:
         await conn.close()
-
-
-async def pg_reachable() -> str | None:
-    import asyncpg
-
-    try:
-        conn = await asyncpg.connect(PG_ADMIN_URL, timeout=3)
-        await conn.close()
-    except Exception as exc:  # noqa: BLE001 - any failure: skip with the reason
-        return str(exc) or type(exc).__name__
-    return None
 
 
 # --------------------------------------------------------------------------- database board
@@ -324,24 +257,24 @@ async def bench_db_reads(
         "window_n": len(windows),
     }
     n = len(members)
-    log(f"[{name}] {n:,} members, {len(held)} held")
-    log(
+    say(f"[{name}] {n:,} members, {len(held)} held")
+    say(
         f"  own rank (DbBoard.rank around=3): p50 {fmt_ms(res['rank_p50'])}  "
         f"p99 {fmt_ms(res['rank_p99'])}  ({len(ranks)} calls)"
     )
-    log(
+    say(
         f"  baseline window-function rank:    median {fmt_ms(res['window_med'])}"
         f"  ({len(windows)} calls; agrees with DbBoard.rank {agree}/{checked})"
     )
-    log(
+    say(
         f"  ratio window median / rank p50 = {res['window_med'] / res['rank_p50']:.1f}x;"
         f" window median / rank p99 = {res['window_med'] / res['rank_p99']:.1f}x"
     )
-    log(
+    say(
         f"  top-50 (DbBoard.top):             p50 {fmt_ms(res['top_p50'])}  "
         f"p99 {fmt_ms(res['top_p99'])}  ({len(tops)} calls; held in top-50: {leaked})"
     )
-    log(
+    say(
         f"  target own-rank p99 < 10 ms: {verdict(res['rank_p99'] < 10)}"
         f"{'' if n >= 100_000 else ' (quick size, not the target size)'};"
         f" top-50 p99 < 2 ms: {verdict(res['top_p99'] < 2)}"
@@ -374,7 +307,7 @@ async def rank_breakdown(
         start = time.perf_counter_ns()
         await db.fetchval(COUNT_BEFORE_SQL, TENANT, CAMPAIGN, KEY, s, r, d)
         counts.append((time.perf_counter_ns() - start) / 1e6)
-    log(
+    say(
         f"  (reference) the indexed count of members before, alone: p50 {fmt_ms(pct(counts, 50))}"
         f"  p99 {fmt_ms(pct(counts, 99))}  ({calls} calls)"
     )
@@ -437,7 +370,7 @@ async def bench_db_updates(
             await fn(batch)
             out.append(batch / (time.perf_counter() - start))
     s, b = statistics.median(subj), statistics.median(base)
-    log(
+    say(
         f"  score updates (1 event = 4 increments, one transaction each): apply_increments"
         f" {s:,.0f} events/s ({4 * s:,.0f} increments/s); bare driver {b:,.0f} events/s;"
         f" ratio {s / b:.2f}x of baseline  (median of {rounds} batches of {batch})"
@@ -445,14 +378,12 @@ async def bench_db_updates(
 
 
 async def run_sqlite(
-    tmp: Path, members: list[tuple[str, int, int]], held: set[str], args: argparse.Namespace
+    url: str, members: list[tuple[str, int, int]], held: set[str], args: argparse.Namespace
 ) -> None:
-    path = tmp / "leaderboards.db"
-    url = f"sqlite:///{path}"
+    path = url.removeprefix("sqlite:///")
     t0 = time.perf_counter()
-    migrate_child(url)
     load_sqlite(str(path), members, held)
-    log(
+    say(
         f"[sqlite] migrated and loaded {len(members):,} members in {time.perf_counter() - t0:.1f} s"
     )
     db = await connect(url)
@@ -465,7 +396,7 @@ async def run_sqlite(
             KEY,
             10,
         )
-        log("  plan of the rank count: " + "; ".join(str(r[3]) for r in plan))
+        say("  plan of the rank count: " + "; ".join(str(r[3]) for r in plan))
         await bench_db_reads("sqlite", db, members, held, args.rounds, args.batch, 1, args.budget_s)
         await rank_breakdown("sqlite", db, members, 11, args.batch // 2)
         raw = open_sqlite(str(path))
@@ -481,23 +412,17 @@ async def run_sqlite(
 
 
 async def run_pg(
-    members: list[tuple[str, int, int]], held: set[str], args: argparse.Namespace
+    url: str, members: list[tuple[str, int, int]], held: set[str], args: argparse.Namespace
 ) -> None:
     import asyncpg
 
-    reason = await pg_reachable()
-    if reason is not None:
-        log(f"[postgres] skipped: {PG_ADMIN_URL} unreachable ({reason})")
-        return
     t0 = time.perf_counter()
-    await recreate_pg()
-    migrate_child(PG_URL)
-    await load_pg(members, held)
-    log(
-        f"[postgres] database {PG_DB} re-created, migrated, loaded {len(members):,} members and"
-        f" VACUUM ANALYZEd in {time.perf_counter() - t0:.1f} s"
+    await load_pg(url, members, held)
+    say(
+        f"[postgres] loaded {len(members):,} members and VACUUM ANALYZEd in"
+        f" {time.perf_counter() - t0:.1f} s"
     )
-    db = await connect(PG_URL, pool_size=4)
+    db = await connect(url, pool_size=4)
     try:
         plan = await db.fetch(
             "EXPLAIN SELECT COUNT(*) FROM leaderboard_scores s WHERE s.tenant_id = $1"
@@ -507,12 +432,12 @@ async def run_pg(
             KEY,
             10,
         )
-        log("  plan of the rank count: " + " / ".join(str(r[0]).strip() for r in plan))
+        say("  plan of the rank count: " + " / ".join(str(r[0]).strip() for r in plan))
         await bench_db_reads(
             "postgres", db, members, held, args.rounds, args.batch, 1, args.budget_s
         )
         await rank_breakdown("postgres", db, members, 11, args.batch // 2)
-        raw = await asyncpg.connect(PG_URL, server_settings={"jit": "off"})
+        raw = await asyncpg.connect(url, server_settings={"jit": "off"})
         try:
             await bench_db_updates(
                 "postgres", db, raw, members, args.update_rounds, args.update_batch, 2
@@ -522,8 +447,6 @@ async def run_pg(
     finally:
         await drain()
         await db.close()
-        if not args.keep:
-            await drop_pg()
 
 
 # --------------------------------------------------------------------------- Redis board
@@ -538,7 +461,7 @@ async def run_redis(sqlite_db: Database, args: argparse.Namespace) -> None:
     try:
         await redis.ping()
     except Exception as exc:  # noqa: BLE001 - any failure: skip with the reason
-        log(f"[redis] skipped: {REDIS_URL} unreachable ({exc})")
+        say(f"[redis] skipped: {REDIS_URL} unreachable ({exc})")
         await redis.aclose()
         return
     await redis.flushdb()
@@ -580,7 +503,7 @@ async def _run_redis(redis: Any, board: Any, args: argparse.Namespace) -> None:
     held = {best[1], *(rng.choice(sample)[0] for _ in range(HELD - 1))}
     await redis.sadd(_held_key(TENANT), *held)
     load_s = time.perf_counter() - t0
-    log(
+    say(
         f"[redis] {n:,} members bulk loaded (ZADD/HSET, 10,000 per command) in {load_s:.1f} s"
         f" = {n / load_s:,.0f} members/s; {len(held)} held"
     )
@@ -595,7 +518,7 @@ async def _run_redis(redis: Any, board: Any, args: argparse.Namespace) -> None:
     apply_s = time.perf_counter() - t0
     rate = rebuild / apply_s
     await redis.delete(*_keys(TENANT, "cmp_bench_rebuild", KEY))
-    log(
+    say(
         f"  RedisBoard.apply, 1,000 changes per pipeline: {rate:,.0f} changes/s"
         f" ({rebuild:,} changes) vs bulk ZADD/HSET {n / load_s:,.0f}/s"
         f" -> ratio {rate / (n / load_s):.2f}x; a {n:,}-member rebuild via apply ≈ {n / rate:.0f} s"
@@ -660,15 +583,15 @@ async def _run_redis(redis: Any, board: Any, args: argparse.Namespace) -> None:
     bp50, bp99 = pct(bares, 50), pct(bares, 99)
     tp50, tp99 = pct(tops, 50), pct(tops, 99)
     btp50, btp99 = pct(bare_tops, 50), pct(bare_tops, 99)
-    log(
+    say(
         f"  own rank (RedisBoard.rank around=3): p50 {fmt_ms(rp50)}  p99 {fmt_ms(rp99)}"
         f"  ({len(ranks)} calls)"
     )
-    log(f"  baseline bare ZREVRANK:              p50 {fmt_ms(bp50)}  p99 {fmt_ms(bp99)}")
-    log(f"  ratio own rank / ZREVRANK: p50 {rp50 / bp50:.2f}x  p99 {rp99 / bp99:.2f}x")
+    say(f"  baseline bare ZREVRANK:              p50 {fmt_ms(bp50)}  p99 {fmt_ms(bp99)}")
+    say(f"  ratio own rank / ZREVRANK: p50 {rp50 / bp50:.2f}x  p99 {rp99 / bp99:.2f}x")
     if luas:
         lp50, lp99 = pct(luas, 50), pct(luas, 99)
-        log(
+        say(
             f"  (breakdown) the rank Lua call alone, no EXISTS round trip: p50 {fmt_ms(lp50)}"
             f"  p99 {fmt_ms(lp99)} = {lp50 / bp50:.2f}x / {lp99 / bp99:.2f}x of ZREVRANK"
         )
@@ -680,15 +603,15 @@ async def _run_redis(redis: Any, board: Any, args: argparse.Namespace) -> None:
             usec = a["usec"] - b.get("usec", 0)
             if calls:
                 server_side.append(f"{cmd.upper()} {usec / calls:.1f} us ({calls:,} calls)")
-    log("  (breakdown) Redis server time per call during the reads: " + ", ".join(server_side))
-    log(
+    say("  (breakdown) Redis server time per call during the reads: " + ", ".join(server_side))
+    say(
         f"  top-50 (RedisBoard.top):             p50 {fmt_ms(tp50)}  p99 {fmt_ms(tp99)}"
         f"  (held in top-50: {leaked})"
     )
-    log(f"  baseline bare ZRANGE 0 49 WITHSCORES: p50 {fmt_ms(btp50)}  p99 {fmt_ms(btp99)}")
-    log(f"  ratio top-50 / ZRANGE: p50 {tp50 / btp50:.2f}x  p99 {tp99 / btp99:.2f}x")
+    say(f"  baseline bare ZRANGE 0 49 WITHSCORES: p50 {fmt_ms(btp50)}  p99 {fmt_ms(btp99)}")
+    say(f"  ratio top-50 / ZRANGE: p50 {tp50 / btp50:.2f}x  p99 {tp99 / btp99:.2f}x")
     size_note = "" if n >= 1_000_000 else " (quick size, not the target size)"
-    log(
+    say(
         f"  target own-rank p99 < 1 ms: {verdict(rp99 < 1)}; within 3x of ZREVRANK (p99):"
         f" {verdict(rp99 <= 3 * bp99)}; top-50 p99 < 2 ms: {verdict(tp99 < 2)}{size_note}"
     )
@@ -750,74 +673,32 @@ async def _run_redis(redis: Any, board: Any, args: argparse.Namespace) -> None:
             await fn(args.update_batch)
             out.append(args.update_batch / (time.perf_counter() - start))
     s, b = statistics.median(subj), statistics.median(base)
-    log(
+    say(
         f"  score updates (1 event = 4 changes, one pipeline each): RedisBoard.apply"
         f" {s:,.0f} events/s ({4 * s:,.0f} changes/s); bare 4x ZINCRBY pipeline {b:,.0f}"
         f" events/s; ratio {s / b:.2f}x of baseline"
     )
     if direct:
         e = statistics.median(direct)
-        log(
+        say(
             f"  (breakdown) same Lua via pipe.evalsha (no SCRIPT EXISTS): {e:,.0f} events/s"
             f" = {e / b:.2f}x of baseline"
         )
 
 
-# --------------------------------------------------------------------------- main
+# --------------------------------------------------------------------------- section
+
+QUICK = {"db_members": 20_000, "redis_members": 100_000, "apply_members": 10_000, "rounds": 4,
+         "batch": 50, "budget_s": 5.0, "update_rounds": 3, "update_batch": 100}  # fmt: skip
 
 
-async def main(args: argparse.Namespace) -> None:
-    t_start = time.perf_counter()
-    members = make_members(args.db_members, seed=7)
-    held = held_ids(members, seed=8)
-    tmp = Path(tempfile.mkdtemp(prefix="liebian-bench-lb-"))
-    try:
-        await run_sqlite(tmp, members, held, args)
-        await run_pg(members, held, args)
-        spare = await connect(f"sqlite:///{tmp / 'leaderboards.db'}")
-        try:
-            await run_redis(spare, args)
-        finally:
-            await drain()
-            await spare.close()
-    finally:
-        if not args.keep:
-            shutil.rmtree(tmp, ignore_errors=True)
-    log(f"load average after: {os.getloadavg()}; total {time.perf_counter() - t_start:.0f} s")
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--keep", action="store_true", help="keep the SQLite file")
+    parser.set_defaults(db_members=100_000, redis_members=1_000_000, apply_members=50_000,
+                        rounds=10, batch=100, budget_s=25.0, update_rounds=7, update_batch=200)
 
 
-def parse(argv: list[str] | None = None) -> argparse.Namespace:
-    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    parser.add_argument("--quick", action="store_true", help="small sizes, under 30 s")
-    parser.add_argument("--keep", action="store_true", help="keep the SQLite file and PG database")
-    args = parser.parse_args(argv)
-    if args.quick:
-        args.db_members, args.redis_members, args.apply_members = 20_000, 100_000, 10_000
-        args.rounds, args.batch, args.budget_s = 4, 50, 5.0
-        args.update_rounds, args.update_batch = 3, 100
-    else:
-        args.db_members, args.redis_members, args.apply_members = 100_000, 1_000_000, 50_000
-        args.rounds, args.batch, args.budget_s = 10, 100, 25.0
-        args.update_rounds, args.update_batch = 7, 200
-    return args
-
-
-@contextlib.contextmanager
-def exclusive() -> Iterator[None]:
-    """One run at a time: the PostgreSQL database and Redis db 14 have fixed names."""
-    import fcntl
-
-    with Path(tempfile.gettempdir(), "liebian-bench-leaderboards.lock").open("w") as lock:
-        try:
-            fcntl.flock(lock, fcntl.LOCK_EX | fcntl.LOCK_NB)
-        except BlockingIOError:
-            print("another bench_leaderboards run holds the lock; waiting for it", flush=True)
-            fcntl.flock(lock, fcntl.LOCK_EX)
-        yield
-
-
-if __name__ == "__main__":
-    arguments = parse()
+def run(engine: str, args: argparse.Namespace) -> None:
     try:
         import uvloop
 
@@ -825,5 +706,41 @@ if __name__ == "__main__":
     except ImportError:
         runner = asyncio.Runner()
     with exclusive(), runner:
-        print(f"load average before: {os.getloadavg()} (2 cores; other work may run)", flush=True)
-        runner.run(main(arguments))
+        say(f"{load_average()} before")
+        runner.run(_run(engine, args))
+
+
+async def _run(engine: str, args: argparse.Namespace) -> None:
+    t_start = time.perf_counter()
+    members = make_members(args.db_members, seed=7)
+    held = held_ids(members, seed=8)
+    url = fresh_database(engine, "leaderboards")
+    migrate(url)
+    if engine == "sqlite":
+        await run_sqlite(url, members, held, args)
+    else:
+        await run_pg(url, members, held, args)
+    if engine == "sqlite" or args.engine == "postgres":  # Redis: once per invocation
+        spare = await connect(url)
+        try:
+            await run_redis(spare, args)
+        finally:
+            await drain()
+            await spare.close()
+    if args.keep:
+        say(f"kept {url}")
+    say(f"{load_average()} after; total {time.perf_counter() - t_start:.0f} s")
+
+
+@contextlib.contextmanager
+def exclusive() -> Iterator[None]:
+    """One run at a time: Redis db 14 has a fixed number."""
+    import fcntl
+
+    with Path(tempfile.gettempdir(), "liebian-bench-leaderboards.lock").open("w") as lock:
+        try:
+            fcntl.flock(lock, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            print("another leaderboards bench holds the lock; waiting for it", flush=True)
+            fcntl.flock(lock, fcntl.LOCK_EX)
+        yield

@@ -1,7 +1,7 @@
 """Painter's card example (issue 18): our render vs plain Pillow drawing the same boxes.
 
-Run from the repository root: ``.venv/bin/python bench/bench_painter_card.py`` (or
-``python -m bench painter_card``). Prints medians, timed alternately.
+``python -m bench painter-card [--quick] [--rounds N]`` (no database). Prints medians, timed
+alternately.
 
 - baseline: a new canvas, then for each view of the card stand-in
   (tests/posters/palettes/card.json) the same box drawn the plain Pillow way: a (rounded)
@@ -15,29 +15,35 @@ Run from the repository root: ``.venv/bin/python bench/bench_painter_card.py`` (
 
 from __future__ import annotations
 
+import argparse
 import sys
-from pathlib import Path
 
-ROOT = Path(__file__).resolve().parent.parent
-sys.path.insert(0, str(ROOT))
-sys.path.insert(0, str(ROOT / "tests" / "posters"))
+import qrcode
+from PIL import Image, ImageDraw
 
-import qrcode  # noqa: E402
-from PIL import Image, ImageDraw  # noqa: E402
-from test_poster_painter_golden import load  # noqa: E402
+from bench.bench_posters import paired_median_ms
+from bench.harness import ROOT
+from posters import PosterData, render_poster
+from posters.boxes import css_box, qr_box
+from posters.colors import Solid, parse_paint
+from posters.fonts import load_font
+from posters.images import decode_data_uri, open_image
+from posters.layers import text_layout
+from posters.render import clear_caches, encode_image
+from posters.spec import ImageView, QrCodeView, RectView, TextView
 
-from bench.bench_posters import paired_median_ms  # noqa: E402
-from posters import PosterData, render_poster  # noqa: E402
-from posters.boxes import css_box, qr_box  # noqa: E402
-from posters.colors import Solid, parse_paint  # noqa: E402
-from posters.fonts import load_font  # noqa: E402
-from posters.images import decode_data_uri, open_image  # noqa: E402
-from posters.layers import text_layout  # noqa: E402
-from posters.render import clear_caches, encode_image  # noqa: E402
-from posters.spec import ImageView, QrCodeView, RectView, TextView  # noqa: E402
+ENGINES = ()
+QUICK = {"rounds": 20}
 
 
-def main() -> None:
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--rounds", type=int, default=100, help="warm renders (cold: a fifth)")
+
+
+def run(engine: None, args: argparse.Namespace) -> None:
+    sys.path.insert(0, str(ROOT / "tests" / "posters"))  # the golden tests' palette loader
+    from test_poster_painter_golden import load
+
     card = load("card")
     size = (card.width, card.height)
     # Everything the baseline can prepare once: boxes, colours, fonts, sized images, QR.
@@ -90,8 +96,8 @@ def main() -> None:
         clear_caches()
         return render_poster(card, data(i), "jpeg")
 
-    base_ms, warm_ms = paired_median_ms(baseline, warm, rounds=100)
-    base2_ms, cold_ms = paired_median_ms(baseline, cold, rounds=20)
+    base_ms, warm_ms = paired_median_ms(baseline, warm, rounds=args.rounds)
+    base2_ms, cold_ms = paired_median_ms(baseline, cold, rounds=max(3, args.rounds // 5))
     print(f"card {size[0]}x{size[1]}, {len(card.views)} views")
     print(f"plain Pillow baseline (same boxes, JPEG): {base_ms:7.2f} ms")
     print(f"warm card JPEG (static layer cached):     {warm_ms:7.2f} ms  "
@@ -99,6 +105,3 @@ def main() -> None:
     print(f"cold card JPEG (all caches cleared):      {cold_ms:7.2f} ms  "
           f"({cold_ms / base2_ms:.2f}x baseline {base2_ms:.2f} ms)")  # fmt: skip
 
-
-if __name__ == "__main__":
-    main()

@@ -1,10 +1,10 @@
 """Poster figures through HTTP (issue 7): cold render, cache hits, 304s, bytes per poster.
 
-Run from the repository root: ``.venv/bin/python bench/bench_poster_http.py [--quick]``.
+``python -m bench poster-http [--engine E] [--quick]``.
 
 The app runs as it does in production, in a subprocess on a free loopback port:
 ``uvicorn server.app:create_app --factory --loop uvloop --http httptools`` (one worker) on a
-fresh SQLite file under /tmp, with ``LIEBIAN_LOG_REQUESTS=1`` so every request logs one JSON
+fresh database of the engine, with ``LIEBIAN_LOG_REQUESTS=1`` so every request logs one JSON
 line whose ``ms`` is the server-side time from the request's start to the response's start.
 Each request carries its own ``X-Request-ID``, so client- and server-side figures pair up.
 The tenant comes from ``liebian tenants create NAME --json`` (the console script, same env), a
@@ -27,108 +27,17 @@ from __future__ import annotations
 
 import argparse
 import json
-import math
-import os
-import shutil
-import signal
-import socket
 import statistics
-import subprocess
-import sys
-import tempfile
 import time
-from collections.abc import Iterator
-from contextlib import contextmanager
 from pathlib import Path
 
 import httpx
 
-ROOT = Path(__file__).resolve().parents[1]
-BIN = Path(sys.executable).parent
+from bench.harness import Line, create_tenant, fresh_database, log, pct, say, serve_app
+
 REQUEST_TTL = 30.0
 TARGET_MS = 1.0
-
-
-def log(message: str) -> None:
-    print(message, flush=True)
-
-
-def pct(values: list[float], q: float) -> float:
-    ordered = sorted(values)
-    return ordered[max(0, math.ceil(q / 100 * len(ordered)) - 1)]
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
-
-
-def app_env(database_url: str) -> dict[str, str]:
-    env = {k: v for k, v in os.environ.items() if not k.startswith("LIEBIAN_")}
-    env.update(
-        LIEBIAN_DATABASE_URL=database_url,
-        LIEBIAN_LOG_REQUESTS="1",
-        LIEBIAN_DELIVER_WEBHOOKS="0",
-    )
-    env["LIEBIAN_SECRET_KEY"] = os.environ.get("LIEBIAN_SECRET_KEY", "bench-secret-key-0123456789")
-    return env
-
-
-def tool(name: str) -> str:
-    path = BIN / name
-    return str(path) if path.exists() else name
-
-
-def create_tenant(env: dict[str, str]) -> dict[str, str]:
-    done = subprocess.run(
-        [tool("liebian"), "tenants", "create", "bench-posters", "--json"],
-        cwd=ROOT,
-        env=env,
-        capture_output=True,
-        text=True,
-        check=False,
-        timeout=120,
-    )
-    if done.returncode != 0:
-        raise RuntimeError(f"liebian tenants create failed:\n{done.stderr}{done.stdout}")
-    created: dict[str, str] = json.loads(done.stdout.strip().splitlines()[-1])
-    return created
-
-
-@contextmanager
-def serve(env: dict[str, str], log_path: Path) -> Iterator[str]:
-    port = free_port()
-    cmd = [
-        tool("uvicorn"), "server.app:create_app", "--factory", "--host", "127.0.0.1",
-        "--port", str(port), "--workers", "1", "--loop", "uvloop", "--http", "httptools",
-        "--no-access-log", "--log-level", "warning",
-    ]  # fmt: skip
-    with log_path.open("wb") as out:
-        proc = subprocess.Popen(cmd, cwd=ROOT, env=env, stdout=out, stderr=subprocess.STDOUT)
-    base = f"http://127.0.0.1:{port}"
-    try:
-        deadline = time.monotonic() + 30
-        while True:
-            if proc.poll() is not None or time.monotonic() > deadline:
-                raise RuntimeError(
-                    "the app did not come up; its log:\n"
-                    + log_path.read_text(errors="replace")[-3000:]
-                )
-            try:
-                if httpx.get(base + "/health", timeout=1.0).status_code == 200:
-                    break
-            except httpx.HTTPError:
-                time.sleep(0.1)
-        yield base
-    finally:
-        if proc.poll() is None:
-            proc.send_signal(signal.SIGINT)
-            try:
-                proc.wait(timeout=10)
-            except subprocess.TimeoutExpired:
-                proc.kill()
-                proc.wait(timeout=10)
+QUICK = {"rounds": 4, "batch": 100, "misses": 3}
 
 
 def server_ms(log_path: Path) -> dict[str, float]:
@@ -172,21 +81,25 @@ class Client:
         self.http.close()
 
 
-def run(args: argparse.Namespace, tmp: Path) -> None:
-    db_url = f"sqlite:///{tmp / 'posters.db'}"
-    env = app_env(db_url)
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--rounds", type=int, default=10, help="alternated batches")
+    parser.add_argument("--batch", type=int, default=200, help="requests per batch")
+    parser.add_argument("--misses", type=int, default=5, help="first posters in a warm process")
+
+
+def run(engine: str, args: argparse.Namespace) -> list[Line]:
+    db_url = fresh_database(engine, "poster_http")
     t0 = time.perf_counter()
-    keys = create_tenant(env)
+    keys = create_tenant(db_url, "bench-posters")
     log(f"tenant {keys['tenant_id']} created with the CLI in {time.perf_counter() - t0:.1f} s")
-    log_path = tmp / "app.log"
-    with serve(env, log_path) as base:
-        client = Client(base, keys["sdk_key"])
+    with serve_app(db_url, {"LIEBIAN_LOG_REQUESTS": "1", "LIEBIAN_DELIVER_WEBHOOKS": "0"}) as app:
+        client = Client(app.base_url, keys["sdk_key"])
         try:
             measure(client, args)
         finally:
             client.close()
         time.sleep(0.3)  # let the last log lines reach the file
-    report(client, log_path)
+        return report(client, app.log_path, engine)
 
 
 def put_distributor(client: Client, distributor: str, n: int) -> None:
@@ -236,7 +149,7 @@ def measure(client: Client, args: argparse.Namespace) -> None:
     client.hit_phase_s = time.monotonic() - first_render
 
 
-def report(client: Client, log_path: Path) -> None:
+def report(client: Client, log_path: Path, engine: str) -> list[Line]:
     server = server_ms(log_path)
 
     def server_side(kind: str) -> list[float]:
@@ -246,18 +159,18 @@ def report(client: Client, log_path: Path) -> None:
         return [ms for _, ms in client.samples.get(kind, [])]
 
     cold_c, cold_s = client_side("cold")[0], server_side("cold")
-    log(
+    say(
         f"cold (first poster of the process): client {cold_c:.1f} ms,"
         f" server {cold_s[0] if cold_s else float('nan'):.1f} ms"
     )
     misses_c, misses_s = client_side("miss"), server_side("miss")
     if misses_c:
-        log(
+        say(
             f"render miss, warm process ({len(misses_c)} new distributors): median client"
             f" {statistics.median(misses_c):.1f} ms, server {statistics.median(misses_s):.1f} ms"
         )
     sizes = client.sizes
-    log(
+    say(
         "bytes per poster (750x1334): "
         + ", ".join(f"{fmt.upper()} {size:,} B" for fmt, size in sizes.items())
     )
@@ -269,43 +182,24 @@ def report(client: Client, log_path: Path) -> None:
     ):
         c, s = client_side(kind), server_side(kind)
         rows.append((kind, statistics.median(s), pct(s, 99)))
-        log(
+        say(
             f"{label:<30} client p50 {pct(c, 50):.3f} ms  p99 {pct(c, 99):.3f} ms |"
             f" server p50 {pct(s, 50):.3f} ms  p99 {pct(s, 99):.3f} ms  (n={len(c)},"
             f" {len(s)} logged)"
         )
     health = rows[2][1]
     for kind, med, _ in rows[:2]:
-        log(
+        say(
             f"  server-side median {kind}: {med:.3f} ms = {med / health:.2f}x of /health"
             f" -> target < {TARGET_MS:.0f} ms: {'met' if med < TARGET_MS else 'NOT met'}"
         )
+    hit = rows[0][1]
+    lines = [Line("poster-http", "cache hit, server-side median", engine, f"{hit:.3f} ms",
+                  f"< {TARGET_MS:.0f} ms", hit < TARGET_MS)]
     phase = client.hit_phase_s
     if phase > REQUEST_TTL:
-        log(
+        say(
             f"  note: the hit phase ended {phase:.0f} s after the first render, past the"
             f" {REQUEST_TTL:.0f} s request cache: later hits re-read the database"
         )
-
-
-def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    parser.add_argument("--quick", action="store_true", help="fewer requests, under 30 s")
-    parser.add_argument("--keep", action="store_true", help="keep the database and app log")
-    args = parser.parse_args()
-    args.rounds, args.batch, args.misses = (4, 100, 3) if args.quick else (10, 200, 5)
-    log(f"load average before: {os.getloadavg()} (2 cores; other work may run)")
-    tmp = Path(tempfile.mkdtemp(prefix="liebian-bench-posters-"))
-    t0 = time.perf_counter()
-    try:
-        run(args, tmp)
-    finally:
-        if args.keep:
-            log(f"kept {tmp}")
-        else:
-            shutil.rmtree(tmp, ignore_errors=True)
-    log(f"load average after: {os.getloadavg()}; total {time.perf_counter() - t0:.0f} s")
-
-
-if __name__ == "__main__":
-    main()
+    return lines

@@ -1,6 +1,6 @@
 """Poster rendering figures (issue 7): warm vs a plain-Pillow baseline, cold, bytes per poster.
 
-Run from the repository root: ``.venv/bin/python bench/bench_posters.py``. Prints medians.
+``python -m bench posters [--quick] [--rounds N]`` (no database). Prints medians.
 
 - baseline (timed alternately with warm): copy a ready background, paste a ready QR image,
   draw one line of text, encode JPEG with the renderer's settings; the background is the
@@ -13,34 +13,33 @@ Run from the repository root: ``.venv/bin/python bench/bench_posters.py``. Print
 
 from __future__ import annotations
 
+import argparse
 import io
 import statistics
-import sys
 import time
 from collections.abc import Callable
-from pathlib import Path
 
-sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+import msgspec
+import qrcode
+from PIL import Image, ImageDraw
 
-import msgspec  # noqa: E402
-import qrcode  # noqa: E402
-from PIL import Image, ImageDraw  # noqa: E402
+from posters import PosterData, content_hash, default_template, render_poster
+from posters.fonts import load_font
+from posters.render import _plan, clear_caches
 
-from posters import PosterData, content_hash, default_template, render_poster  # noqa: E402
-from posters.fonts import load_font  # noqa: E402
-from posters.render import _plan, clear_caches  # noqa: E402
-
+ENGINES = ()
+QUICK = {"rounds": 20}
 ROUNDS = 200
 
 
 _serial = iter(range(10**9))
 
 
-def median_ms(fn: Callable[[int], object], rounds: int = ROUNDS) -> float:
+def median_ms(fn: Callable[[int], object], rounds: int | None = None) -> float:
     """Median of ``fn(n)`` where n is unique across the whole run (no cache can help)."""
     fn(next(_serial))  # warm up
     times = []
-    for _ in range(rounds):
+    for _ in range(rounds or ROUNDS):
         n = next(_serial)
         start = time.perf_counter()
         fn(n)
@@ -49,13 +48,13 @@ def median_ms(fn: Callable[[int], object], rounds: int = ROUNDS) -> float:
 
 
 def paired_median_ms(
-    first: Callable[[int], object], second: Callable[[int], object], rounds: int = ROUNDS * 2
+    first: Callable[[int], object], second: Callable[[int], object], rounds: int | None = None
 ) -> tuple[float, float]:
     """Medians of two functions timed alternately, so machine noise hits both alike."""
     first(next(_serial))
     second(next(_serial))
     times: tuple[list[float], list[float]] = ([], [])
-    for r in range(rounds):
+    for r in range(rounds or 2 * ROUNDS):
         order = ((0, first), (1, second)) if r % 2 else ((1, second), (0, first))
         for slot, fn in order:
             n = next(_serial)
@@ -83,7 +82,13 @@ def _data(i: int, avatar: bytes | None) -> PosterData:
     )
 
 
-def main() -> None:
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--rounds", type=int, default=ROUNDS, help="timed renders per figure")
+
+
+def run(engine: None, args: argparse.Namespace) -> None:
+    global ROUNDS
+    ROUNDS = args.rounds
     template = default_template()
     avatar = _avatar()
     render_poster(template, _data(0, avatar), "jpeg")
@@ -106,8 +111,9 @@ def main() -> None:
 
     base_ms, warm_ms = paired_median_ms(baseline, warm)
     warm_default_avatar = median_ms(lambda i: render_poster(template, _data(i, None), "jpeg"))
-    warm_png = median_ms(lambda i: render_poster(template, _data(i, avatar), "png"), 60)
-    warm_webp = median_ms(lambda i: render_poster(template, _data(i, avatar), "webp"), 60)
+    few = ROUNDS * 3 // 10
+    warm_png = median_ms(lambda i: render_poster(template, _data(i, avatar), "png"), few)
+    warm_webp = median_ms(lambda i: render_poster(template, _data(i, avatar), "webp"), few)
 
     raw = msgspec.json.decode(msgspec.json.encode(template))
 
@@ -117,7 +123,7 @@ def main() -> None:
         clear_caches()  # also drop gradients, glyph masks, layouts, QR matrices
         return render_poster(fresh, _data(i, avatar), "jpeg")
 
-    cold_ms = median_ms(cold, 20)
+    cold_ms = median_ms(cold, max(3, ROUNDS // 10))
 
     def qr_make(mask: int | None) -> Callable[[int], object]:
         def make(i: int) -> object:
@@ -142,10 +148,7 @@ def main() -> None:
     print(f"QR matrix, mask search: {median_ms(qr_make(None)):.2f} ms   "
           f"fixed mask: {median_ms(qr_make(0)):.2f} ms")  # fmt: skip
     hit_data = _data(1, avatar)
-    hash_us = median_ms(lambda i: content_hash(template, hit_data, "jpeg"), 2000) * 1000
+    hash_us = median_ms(lambda i: content_hash(template, hit_data, "jpeg"), ROUNDS * 10) * 1000
     print(f"content_hash (cache key / ETag, {len(avatar) // 1024} KiB avatar): {hash_us:.1f} us")
     print("bytes per poster: " + "  ".join(f"{k} {v / 1024:.0f} KiB" for k, v in sizes.items()))
 
-
-if __name__ == "__main__":
-    main()

@@ -1,4 +1,4 @@
-"""The rate limiter's cost on ``GET /v1/program`` (issue 12): the app with limits on vs off.
+"""The rate limiter's cost on GET /v1/program (issue 12): the app with limits on vs off.
 
 Two app servers on the same fresh database, identical but for ``LIEBIAN_RATE_LIMITS`` (``1`` and
 ``0``), driven by the same client (16 connections, fixed request count), warmed up, then
@@ -24,6 +24,7 @@ too; its keys (``rl:*``) expire by themselves within two minutes.
 
 from __future__ import annotations
 
+import argparse
 import os
 import statistics
 from dataclasses import dataclass
@@ -32,9 +33,12 @@ from pathlib import Path
 from bench.bench_api import seed
 from bench.harness import (
     CONCURRENCY,
+    Line,
     Load,
     Result,
     Server,
+    add_load_options,
+    client_from,
     create_tenant,
     fresh_database,
     log,
@@ -187,7 +191,28 @@ def format_cost(c: LimiterCost) -> str:
     ])
 
 
-def run(engine: str, *, requests: int, repeats: int) -> list[LimiterCost]:
+QUICK = {"requests": 3000, "repeats": 1}
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--requests", "--get-requests", type=int, default=20_000,
+                        help="requests per measured run (each side)")
+    parser.add_argument("--repeats", type=int, default=3, help="measured runs per side (median)")
+    add_load_options(parser)
+
+
+def run(engine: str, args: argparse.Namespace) -> list[Line]:
+    client_from(args)
+    return [
+        Line("ratelimit", c.scenario, engine,
+             f"{c.cpu_ratio:6.1%} of off by server CPU/request (req/s {c.rps_ratio:.1%}; "
+             f"limiter's own work {c.limiter_us:.1f} us: {c.isolated_ratio:.1%})"
+             + ("" if c.errors == 0 else f" ERRORS {c.errors}"), f">= {TARGET:.0%}", c.ok)
+        for c in measure_all(engine, requests=args.requests, repeats=args.repeats)
+    ]  # fmt: skip
+
+
+def measure_all(engine: str, *, requests: int, repeats: int) -> list[LimiterCost]:
     """Limiter on (memory, and Redis when configured) vs off on ``engine``; printed, returned."""
     url = fresh_database(engine, "ratelimit")
     keys = create_tenant(url, "bench-ratelimit")

@@ -1,21 +1,20 @@
 """Figures for rewards/: medians of a 10,000-packet split and a 10,000-standing rank.
 
-Run from the repository root: ``.venv/bin/python bench/bench_rewards.py``. Target (issue 6): a
+``python -m bench rewards [--quick] [--repeats N]`` (no database). Target (issue 6): a
 red-packet split of 10,000 packets under 20 ms.
 """
 
 from __future__ import annotations
 
+import argparse
 import random
 import statistics
 import sys
 import time
 from collections.abc import Callable
-from pathlib import Path
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
-
-from rewards import (  # noqa: E402 - after the path fix so the script runs from anywhere
+from bench.harness import Line, say
+from rewards import (
     RedPacketConfig,
     Standing,
     award_top_n,
@@ -25,8 +24,10 @@ from rewards import (  # noqa: E402 - after the path fix so the script runs from
     split_pool_proportional,
     split_pool_random,
 )
-from rewards.prizes import PrizeTier  # noqa: E402
+from rewards.prizes import PrizeTier
 
+ENGINES = ()
+QUICK = {"repeats": 5}
 N = 10_000
 REPEATS = 31
 TARGET_MS = 20.0
@@ -43,7 +44,13 @@ def median_ms(fn: Callable[[int], object]) -> float:
     return statistics.median(times) / 1e6
 
 
-def main() -> None:
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--repeats", type=int, default=REPEATS, help="timed runs (median)")
+
+
+def run(engine: None, args: argparse.Namespace) -> list[Line]:
+    global REPEATS
+    REPEATS = args.repeats
     rnd = random.Random(6)
     scores = [rnd.randrange(1, 5_000) for _ in range(N)]
     standings = [
@@ -74,13 +81,12 @@ def main() -> None:
         ("split_pool_awards random over 10,000 ranked", lambda i: split_pool_awards(ranked, pool)),
         ("draw_per_invite x 1,000 (per-draw seeding)", invites),
     ]  # fmt: skip
-    print(f"median of {REPEATS} runs, Python {sys.version.split()[0]}")
+    say(f"median of {REPEATS} runs, Python {sys.version.split()[0]}")
     for label, fn in rows:
-        print(f"{label:<52} {median_ms(fn):8.2f} ms")
+        say(f"{label:<52} {median_ms(fn):8.2f} ms")
     split_ms = median_ms(lambda i: split_pool_random(10_000_000, N, 100, 20_000, i))
     verdict = "OK" if split_ms < TARGET_MS else "OVER TARGET"
-    print(f"10,000-packet split: {split_ms:.2f} ms vs target {TARGET_MS:.0f} ms: {verdict}")
+    say(f"10,000-packet split: {split_ms:.2f} ms vs target {TARGET_MS:.0f} ms: {verdict}")
+    return [Line("rewards", "10,000-packet split", "-", f"{split_ms:.2f} ms",
+                 f"< {TARGET_MS:.0f} ms", split_ms < TARGET_MS)]
 
-
-if __name__ == "__main__":
-    main()

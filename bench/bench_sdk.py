@@ -7,9 +7,9 @@ order, through `liebian_sdk.Client` (`client.distributors.get`) and through a ba
 Prints the median microseconds per call over the rounds and the ratio SDK / bare; for
 reference also the ratio to a bare call that does not even parse the body (bytes only).
 
-    python bench/bench_sdk.py [--calls 2000] [--rounds 7] [--check]
+    python -m bench sdk [--quick] [--calls 2000] [--rounds 7] [--check]
 
-`--check` exits 1 when a ratio is above 1.10.
+No database; `--check` exits 1 when a ratio is above 1.10.
 """
 
 from __future__ import annotations
@@ -17,18 +17,19 @@ from __future__ import annotations
 import argparse
 import asyncio
 import json
-import socket
 import statistics
 import subprocess
-import sys
 import time
 from collections.abc import Awaitable, Callable
-from pathlib import Path
 from typing import Any
 
 import httpx
 import liebian_sdk
 
+from bench.harness import PY, ROOT, Line, free_port, say
+
+ENGINES = ()
+QUICK = {"calls": 300, "rounds": 3}
 API_KEY = "sk_bench"
 DISTRIBUTOR_ID = "openid-alice"
 BODY = json.dumps(
@@ -68,13 +69,6 @@ def serve(port: int) -> None:
     import uvicorn
 
     uvicorn.run(app, host="127.0.0.1", port=port, log_level="warning", access_log=False)
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        port: int = sock.getsockname()[1]
-        return port
 
 
 def wait_until_up(base_url: str, timeout: float = 20.0) -> None:
@@ -164,7 +158,7 @@ async def bench_async(base_url: str, calls: int, rounds: int) -> dict[str, float
 def report(label: str, us: dict[str, float]) -> float:
     """Print one line per client kind; return the ratio that issue 9 bounds (SDK / bare+json)."""
     ratio = us["sdk"] / us["bare"]
-    print(
+    say(
         f"{label:<6} sdk {us['sdk']:7.1f} us/call | bare httpx + json() {us['bare']:7.1f} us/call"
         f" | ratio {ratio:.3f} ({'ok' if ratio <= LIMIT else 'OVER'} <= {LIMIT:.2f})"
         f" | vs bare httpx bytes only {us['bytes']:7.1f} us/call: {us['sdk'] / us['bytes']:.3f}"
@@ -172,32 +166,25 @@ def report(label: str, us: dict[str, float]) -> float:
     return ratio
 
 
-def main() -> int:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--calls", type=int, default=2000, help="sequential calls per round")
     parser.add_argument("--rounds", type=int, default=7, help="timed rounds (median is kept)")
-    parser.add_argument("--check", action="store_true", help="exit 1 when a ratio is over 1.10")
-    parser.add_argument("--serve", type=int, help=argparse.SUPPRESS)
-    args = parser.parse_args()
-    if args.serve:
-        serve(args.serve)
-        return 0
 
+
+def run(engine: None, args: argparse.Namespace) -> list[Line]:
     port = free_port()
     base_url = f"http://127.0.0.1:{port}"
-    server = subprocess.Popen([sys.executable, str(Path(__file__).resolve()), "--serve", str(port)])
+    code = f"from bench.bench_sdk import serve; serve({port})"
+    server = subprocess.Popen([PY, "-c", code], cwd=ROOT)
     try:
         wait_until_up(base_url)
-        print(f"liebian-sdk {liebian_sdk.__version__}: {args.calls} calls x {args.rounds} rounds")
-        ratios = [
-            report("sync", bench_sync(base_url, args.calls, args.rounds)),
-            report("async", asyncio.run(bench_async(base_url, args.calls, args.rounds))),
-        ]
+        say(f"liebian-sdk {liebian_sdk.__version__}: {args.calls} calls x {args.rounds} rounds")
+        ratios = {
+            "sync": report("sync", bench_sync(base_url, args.calls, args.rounds)),
+            "async": report("async", asyncio.run(bench_async(base_url, args.calls, args.rounds))),
+        }
     finally:
         server.terminate()
         server.wait(timeout=10)
-    return 1 if args.check and max(ratios) > LIMIT else 0
-
-
-if __name__ == "__main__":
-    sys.exit(main())
+    return [Line("sdk", f"{kind} call vs bare httpx", "-", f"{ratio:.3f}x", f"<= {LIMIT:.2f}x",
+                 ratio <= LIMIT) for kind, ratio in ratios.items()]

@@ -8,7 +8,7 @@ netting steps (:mod:`server.settlements.netting`) timed inside them: taking the 
 reversals and summing them per line in the draft; the re-check (and, on PostgreSQL, the order
 row locks) in the approval. Nothing is asserted but that the totals reconcile.
 
-    python -m bench.bench_settlement_netting [--engine sqlite|postgres|both] [--distributors N]
+    python -m bench settlement-netting [--engine sqlite|postgres|both] [--quick] [--distributors N]
 
 PostgreSQL runs in a database of its own (``LIEBIAN_BENCH_PG_DB``, see ``bench.harness``),
 or in an existing one given with ``--database-url``.
@@ -18,15 +18,11 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import sys
 import time
 from collections.abc import Awaitable, Callable
-from pathlib import Path
 from typing import Any
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # run as a script by make bench
-
-from bench.harness import cleanup_tmp, fresh_database, log, migrate  # noqa: E402
+from bench.harness import fresh_database, log, migrate, say
 
 TENANT = "tn_bench_netting"
 DAY_US = 86_400_000_000
@@ -132,31 +128,20 @@ async def _run(url: str, engine: str, distributors: int) -> str:
     ])
 
 
-def run(engine: str, distributors: int, database_url: str | None = None) -> None:
-    url = database_url or fresh_database(engine, "netting")
-    migrate(url)
-    log(f"  netting [{engine}]: {distributors:,} distributors ...")
-    print(asyncio.run(_run(url, engine, distributors)), flush=True)
+QUICK = {"distributors": 2_000}
 
 
-def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--engine", choices=["sqlite", "postgres", "both"], default="both")
+def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--distributors", type=int, default=20_000)
     parser.add_argument(
         "--database-url",
         help="use this (migrated, empty) PostgreSQL database instead of a fresh bench one",
     )
-    args = parser.parse_args()
-    if args.database_url:
-        run("postgres", args.distributors, args.database_url)
-        return
-    try:
-        for engine in ("sqlite", "postgres") if args.engine == "both" else (args.engine,):
-            run(engine, args.distributors)
-    finally:
-        cleanup_tmp()
 
 
-if __name__ == "__main__":
-    main()
+def run(engine: str, args: argparse.Namespace) -> None:
+    given = args.database_url if engine == "postgres" else None
+    url = given or fresh_database(engine, "netting")
+    migrate(url)
+    log(f"  netting [{engine}]: {args.distributors:,} distributors ...")
+    say(asyncio.run(_run(url, engine, args.distributors)))

@@ -12,7 +12,7 @@ under three programs, alternating, ``repeats`` times each, medians compared:
 
 Target: ``tiers`` within 5 % of ``plain`` (ratio >= 0.95).
 
-    python -m bench.bench_tiers [--engine sqlite|postgres|both] [--requests N] [--repeats N]
+    python -m bench tiers [--engine sqlite|postgres|both] [--quick] [--requests N] [--repeats N]
 """
 
 from __future__ import annotations
@@ -25,12 +25,15 @@ from typing import Any
 
 from bench.bench_api import seed
 from bench.harness import (
+    Line,
     Load,
+    add_load_options,
+    client_from,
     create_tenant,
     fresh_database,
     log,
-    pg_available,
     run_load,
+    say,
     serve_app,
 )
 
@@ -53,7 +56,7 @@ PROGRAMS: dict[str, dict[str, Any]] = {
 }
 
 
-def run(engine: str, requests: int, repeats: int) -> dict[str, float]:
+def measure(engine: str, requests: int, repeats: int) -> dict[str, float]:
     import httpx
 
     url = fresh_database(engine, "tiers")
@@ -90,25 +93,24 @@ def run(engine: str, requests: int, repeats: int) -> dict[str, float]:
     return {name: statistics.median(values) for name, values in rps.items()}
 
 
-def main(argv: list[str] | None = None) -> None:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--engine", choices=["sqlite", "postgres", "both"], default="both")
-    parser.add_argument("--requests", type=int, default=3000)
-    parser.add_argument("--repeats", type=int, default=3)
-    args = parser.parse_args(argv)
-    engines = ["sqlite", "postgres"] if args.engine == "both" else [args.engine]
-    for engine in engines:
-        if engine == "postgres" and not pg_available():
-            print("postgres: unreachable, skipped", flush=True)
-            continue
-        medians = run(engine, args.requests, args.repeats)
-        plain = medians["plain"]
-        for name, value in medians.items():
-            ratio = value / plain if plain else 0.0
-            target = "  (target >= 0.95)" if name == "tiers" else ""
-            print(f"orders with tiers [{engine}] {name:16s} {value:8.0f} req/s  "
-                  f"ratio {ratio:.3f}{target}", flush=True)  # fmt: skip
+QUICK = {"requests": 500, "repeats": 1}
 
 
-if __name__ == "__main__":
-    main()
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--requests", type=int, default=3000, help="orders per measured run")
+    parser.add_argument("--repeats", type=int, default=3, help="measured runs per program")
+    add_load_options(parser)
+
+
+def run(engine: str, args: argparse.Namespace) -> list[Line]:
+    client_from(args)
+    medians = measure(engine, args.requests, args.repeats)
+    plain = medians["plain"]
+    for name, value in medians.items():
+        ratio = value / plain if plain else 0.0
+        target = "  (target >= 0.95)" if name == "tiers" else ""
+        say(f"orders with tiers [{engine}] {name:16s} {value:8.0f} req/s  "
+            f"ratio {ratio:.3f}{target}")  # fmt: skip
+    ratio = medians["tiers"] / plain if plain else 0.0
+    return [Line("tiers", "POST /v1/orders, tiers vs plain", engine, f"{ratio:.3f}", ">= 0.95",
+                 ratio >= 0.95)]

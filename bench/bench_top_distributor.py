@@ -12,8 +12,8 @@ checked against the ledger. Timed through the app's own store, one call at a tim
 - before: the same reads as they were, each a scan of the distributor's whole history
   (``balance_by_scan``, the three-level count joins, the team page filtered on the inviter).
 
-    python bench/bench_top_distributor.py [--engine sqlite|postgres|both] [--quick]
-        [--entries N] [--invitees N] [--reads N]
+    python -m bench top-distributor [--engine sqlite|postgres|both] [--quick]
+        [--entries N] [--invitees N] [--reads N] [--old-reads N] [--pending-share N]
 
 PostgreSQL runs in the bench database (``LIEBIAN_BENCH_PG_DB``, default ``liebian_bench``).
 Nothing here asserts; the target (p99 < 5 ms after) is reported as met or MISSED.
@@ -24,15 +24,11 @@ from __future__ import annotations
 import argparse
 import asyncio
 import statistics
-import sys
 import time
 from collections.abc import Awaitable, Callable
-from pathlib import Path
 from typing import Any
 
-sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
-
-from bench.harness import fresh_database, log, migrate, pg_available  # noqa: E402
+from bench.harness import Line, fresh_database, log, migrate, say
 
 TENANT = "tn_bench_top"
 TOP = "top"
@@ -223,7 +219,22 @@ async def _measure(url: str, reads: int, old_reads: int) -> list[tuple[str, Any,
     return rows
 
 
-def run(engine: str, entries: int, invitees: int, reads: int, old_reads: int) -> bool:
+QUICK = {"entries": 100_000, "invitees": 10_000, "reads": 300, "old_reads": 10}
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--entries", type=int, default=1_000_000)
+    parser.add_argument("--invitees", type=int, default=100_000)
+    parser.add_argument("--reads", type=int, default=1_000, help="timed reads after")
+    parser.add_argument("--old-reads", type=int, default=20, help="timed reads before (scans)")
+    parser.add_argument("--pending-share", type=int, default=PENDING_SHARE,
+                        help="1 entry in N is inside its freeze window (default 100)")
+
+
+def run(engine: str, args: argparse.Namespace) -> list[Line]:
+    global PENDING_SHARE
+    PENDING_SHARE = args.pending_share
+    entries, invitees, reads, old_reads = args.entries, args.invitees, args.reads, args.old_reads
     url = fresh_database(engine, "top_distributor")
     migrate(url)
     now = time.time_ns() // 1000
@@ -235,44 +246,16 @@ def run(engine: str, entries: int, invitees: int, reads: int, old_reads: int) ->
         asyncio.run(_pg_load(url, entries, invitees, now))
     log(f"    loaded in {time.perf_counter() - started:.1f} s")
     rows = asyncio.run(_measure(url, reads, old_reads))
-    print(f"top distributor [{engine}]: {entries:,} ledger entries "
-          f"({entries // PENDING_SHARE:,} in their freeze window), {invitees:,} invitees "
-          f"(+{invitees // 10:,} at level 2); after: {reads} reads, before: {old_reads} reads; "
-          "p50 and p99 are medians of 5 rounds")
-    print(f"  {'read':<36} {'after p50 / p99 ms':>22} {'before p50 / p99 ms':>22}  target")
-    ok = True
+    say(f"top distributor [{engine}]: {entries:,} ledger entries "
+        f"({entries // PENDING_SHARE:,} in their freeze window), {invitees:,} invitees "
+        f"(+{invitees // 10:,} at level 2); after: {reads} reads, before: {old_reads} reads; "
+        "p50 and p99 are medians of 5 rounds")
+    say(f"  {'read':<36} {'after p50 / p99 ms':>22} {'before p50 / p99 ms':>22}  target")
+    lines = []
     for name, (a50, a99), (b50, b99) in rows:
         met = a99 < TARGET_P99_MS
-        ok = ok and met
-        print(f"  {name:<36} {a50:>10.3f} / {a99:<9.3f} {b50:>10.1f} / {b99:<9.1f}  "
-              f"p99 < {TARGET_P99_MS:g} ms {'met' if met else 'MISSED'}")
-    sys.stdout.flush()
-    return ok
-
-
-def main(argv: list[str] | None = None) -> int:
-    global PENDING_SHARE
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--engine", choices=["sqlite", "postgres", "both"], default="both")
-    parser.add_argument("--quick", action="store_true", help="100,000 entries, 10,000 invitees")
-    parser.add_argument("--entries", type=int, default=1_000_000)
-    parser.add_argument("--invitees", type=int, default=100_000)
-    parser.add_argument("--reads", type=int, default=1_000, help="timed reads after")
-    parser.add_argument("--old-reads", type=int, default=20, help="timed reads before (scans)")
-    parser.add_argument("--pending-share", type=int, default=PENDING_SHARE,
-                        help="1 entry in N is inside its freeze window (default 100)")
-    args = parser.parse_args(argv)
-    if args.quick:
-        args.entries, args.invitees, args.reads, args.old_reads = 100_000, 10_000, 300, 10
-    wanted = ["sqlite", "postgres"] if args.engine == "both" else [args.engine]
-    if "postgres" in wanted and not pg_available():
-        print("WARNING: PostgreSQL is unreachable: the PostgreSQL figures are SKIPPED")
-        wanted.remove("postgres")
-    PENDING_SHARE = args.pending_share
-    for engine in wanted:
-        run(engine, args.entries, args.invitees, args.reads, args.old_reads)
-    return 0
-
-
-if __name__ == "__main__":
-    sys.exit(main())
+        say(f"  {name:<36} {a50:>10.3f} / {a99:<9.3f} {b50:>10.1f} / {b99:<9.1f}  "
+            f"p99 < {TARGET_P99_MS:g} ms {'met' if met else 'MISSED'}")
+        lines.append(Line("top-distributor", name, engine, f"p50 {b50:.1f} -> {a50:.3f} ms, "
+                          f"p99 {a99:.3f} ms", f"p99 < {TARGET_P99_MS:g} ms", met))
+    return lines

@@ -1,4 +1,5 @@
-"""The benchmark harness: servers on loopback, one load generator, medians and ratios.
+"""The benchmark harness: the helpers every section of ``python -m bench`` shares (servers on
+loopback, fresh databases, the CLI, one load generator, medians, ratios, the summary).
 
 Every API figure is a ratio against a baseline measured in the same run: our app
 (``uvicorn server.app:create_app --factory``) and a bare Litestar app (``bench/bare_app.py``)
@@ -10,8 +11,8 @@ then measured ``repeats`` times, alternating bare and app, and the median of eac
 The client is ``wrk`` (a Lua script counts responses and stops at the fixed count, and gives
 every POST a unique id from a counter); without ``wrk`` it is ``bench/loadgen.py``, an asyncio
 HTTP/1.1 client in a process of its own. PostgreSQL work happens in a database of its own
-(``liebian_bench``), dropped and re-created by each bench: the test suite's database is never
-touched.
+(``LIEBIAN_BENCH_PG_DB``, default ``liebian_bench``), dropped and re-created by each section:
+the test suite's database is never touched.
 """
 
 from __future__ import annotations
@@ -20,6 +21,7 @@ import asyncio
 import collections
 import contextlib
 import json
+import math
 import os
 import shutil
 import signal
@@ -47,7 +49,44 @@ _TMP_ROOT: Path | None = None
 
 
 def log(message: str) -> None:
+    """Progress, on stderr (figures go to stdout with ``say``)."""
     print(message, file=sys.stderr, flush=True)
+
+
+def say(message: str = "") -> None:
+    """A figure, on stdout."""
+    print(message, flush=True)
+
+
+def pct(values: list[float], q: float) -> float:
+    """Nearest-rank percentile (q in 0..100)."""
+    ordered = sorted(values)
+    return ordered[max(0, math.ceil(q / 100 * len(ordered)) - 1)] if ordered else 0.0
+
+
+def rss_kb(pid: int, field: str = "VmRSS") -> int:
+    """A process's resident memory (or ``VmHWM``, its peak) from /proc, in KiB; 0 if gone."""
+    try:
+        for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+            if line.startswith(field + ":"):
+                return int(line.split()[1])
+    except OSError:
+        pass
+    return 0
+
+
+def children(pid: int) -> list[int]:
+    found = []
+    for task in Path(f"/proc/{pid}/task").glob("*"):
+        try:
+            found += [int(c) for c in (task / "children").read_text().split()]
+        except OSError:
+            continue
+    return found
+
+
+def load_average() -> str:
+    return f"load average {tuple(round(x, 2) for x in os.getloadavg())} (other work may run)"
 
 
 # --------------------------------------------------------------------------- databases
@@ -608,3 +647,64 @@ def _frame_name(frame: str) -> str:
         if marker in file:
             file = file.split(marker, 1)[1]
     return f"{file}:{name}"
+
+
+# --------------------------------------------------------------------------- sections
+
+
+@dataclass
+class Line:
+    """One row of ``python -m bench``'s closing summary."""
+
+    section: str
+    scenario: str
+    engine: str
+    figure: str
+    target: str
+    ok: bool | None
+
+
+def banner(title: str) -> None:
+    print(f"\n=== {title} " + "=" * max(0, 74 - len(title)), flush=True)
+
+
+def engines(choice: str, supported: tuple[str, ...], section: str) -> list[str]:
+    """The engines a section runs on: ``--engine``'s choice, less those it does not have
+    (said) and PostgreSQL when unreachable (warned)."""
+    wanted = ["sqlite", "postgres"] if choice == "both" else [choice]
+    for engine in [e for e in wanted if e not in supported]:
+        print(f"note: {section} runs on {' and '.join(supported)} only: {engine} skipped",
+              flush=True)  # fmt: skip
+        wanted.remove(engine)
+    if "postgres" in wanted and not pg_available():
+        print(f"WARNING: PostgreSQL at {PG_URL} is unreachable: the PostgreSQL "
+              "figures are SKIPPED", flush=True)
+        wanted.remove("postgres")
+    return wanted
+
+
+def add_load_options(parser: Any) -> None:
+    """Options of the sections driven by ``run_load`` (wrk or the Python client)."""
+    parser.add_argument("--client", choices=["auto", "wrk", "python"], default="auto",
+                        help="load generator (auto: wrk if installed, else the Python one)")
+    parser.add_argument("--no-install", action="store_true",
+                        help="never apt-get install wrk (also LIEBIAN_BENCH_NO_INSTALL=1)")
+
+
+def client_from(args: Any) -> str:
+    install = not (args.no_install or os.environ.get("LIEBIAN_BENCH_NO_INSTALL"))
+    return choose_client(args.client, install=install)
+
+
+def print_summary(lines: list[Line], elapsed: float) -> None:
+    banner(f"summary ({elapsed / 60:.1f} min)")
+    if not lines:
+        print("nothing ran")
+        return
+    w_s = max(len(x.scenario) for x in lines)
+    w_f = max(len(x.figure) for x in lines)
+    w_t = max(len(x.target) for x in lines)
+    for x in lines:
+        verdict = "" if x.ok is None else ("met" if x.ok else "MISSED")
+        print(f"  {x.section:<18}  {x.scenario:<{w_s}}  {x.engine:<8}  {x.figure:<{w_f}}  "
+              f"{x.target:<{w_t}}  {verdict}", flush=True)

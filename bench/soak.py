@@ -3,7 +3,7 @@ load below saturation, for N minutes. Prints errors, orders sent vs the ledger (
 RSS per process at start and end, and p50/p99 per route. Nothing asserts: it reports.
 
     python -m bench soak --minutes 10                  # the figure
-    python -m bench soak --minutes 2 --rate 30         # a short run
+    python -m bench soak --minutes 2 --rate 30         # a short run (--quick: 1 minute)
 
 The mix, per second of ``--rate`` requests: 25 % bindings (``POST /v1/referrals``, a new user
 on a distributor's link), 25 % orders (``POST /v1/orders`` by a bound user), 5 % partial
@@ -25,7 +25,6 @@ import json
 import os
 import random
 import subprocess
-import sys
 import time
 from collections import defaultdict
 from dataclasses import dataclass, field
@@ -34,27 +33,21 @@ from pathlib import Path
 
 import httpx
 
-ROOT = Path(__file__).resolve().parents[1]
-PY = sys.executable
+from bench.harness import PY, ROOT, children, free_port, log, rss_kb
+
+ENGINES = ("postgres",)
+QUICK = {"minutes": 1.0}
 MIX = (("binding", 25), ("order", 25), ("refund", 5), ("rank", 25), ("poster", 15), ("export", 5))
 DISTRIBUTORS = 40
 
 
-def log(message: str) -> None:
-    print(message, file=sys.stderr, flush=True)
-
-
-def parse(argv: list[str]) -> argparse.Namespace:
-    parser = argparse.ArgumentParser(
-        prog="python -m bench soak", description=__doc__.splitlines()[0]
-    )
+def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--minutes", type=float, default=10.0, help="load duration (default 10)")
     parser.add_argument("--rate", type=float, default=30.0, help="requests/s in all (default 30)")
     parser.add_argument("--nodes", type=int, default=2)
     parser.add_argument("--workers", type=int, default=2, help="uvicorn workers per node")
     parser.add_argument("--database-url", default=os.environ.get("LIEBIAN_SOAK_DATABASE_URL"))
     parser.add_argument("--redis-url", default=os.environ.get("LIEBIAN_BENCH_REDIS_URL"))
-    return parser.parse_args(argv)
 
 
 # --------------------------------------------------------------------------- set-up
@@ -98,24 +91,6 @@ def cli(env: dict[str, str], *args: str) -> str:
     if done.returncode != 0:
         raise RuntimeError(f"liebian {' '.join(args)} failed:\n{done.stderr}")
     return done.stdout
-
-
-def rss_kb(pid: int) -> int:
-    try:
-        for line in Path(f"/proc/{pid}/status").read_text().splitlines():
-            if line.startswith("VmRSS:"):
-                return int(line.split()[1])
-    except OSError:
-        pass
-    return 0
-
-
-def children(pid: int) -> list[int]:
-    try:
-        text = Path(f"/proc/{pid}/task/{pid}/children").read_text()
-    except OSError:
-        return []
-    return [int(p) for p in text.split()]
 
 
 def processes(nodes: list[subprocess.Popen[bytes]]) -> dict[str, int]:
@@ -330,8 +305,7 @@ def pct(values: list[float], p: float) -> float:
     return ordered[min(len(ordered) - 1, int(p / 100 * len(ordered)))] * 1000 if ordered else 0.0
 
 
-def main(argv: list[str] | None = None) -> int:
-    args = parse(list(sys.argv[1:] if argv is None else argv))
+def run(engine: str, args: argparse.Namespace) -> None:
     url = database_url(args)
     env = {
         **os.environ,
@@ -349,7 +323,6 @@ def main(argv: list[str] | None = None) -> int:
         log("soak: no --redis-url / LIEBIAN_BENCH_REDIS_URL: nodes run WITHOUT Redis")
     cli(env, "migrate")
     keys = json.loads(cli(env, "tenants", "create", "soak", "--json"))
-    from bench.harness import free_port
 
     nodes: list[subprocess.Popen[bytes]] = []
     urls: list[str] = []
@@ -435,8 +408,4 @@ def main(argv: list[str] | None = None) -> int:
             f"  {route:<40}{len(values):>6}{pct(values, 50):>10.1f}{pct(values, 99):>9.1f}"
             f"{st.errors.get(route, 0):>8}"
         )
-    return 0
 
-
-if __name__ == "__main__":
-    raise SystemExit(main())

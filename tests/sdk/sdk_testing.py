@@ -1,21 +1,35 @@
-"""Helpers of the SDK tests: a recording MockTransport, a runner of one scenario on both
-clients, and the API a scenario runs against (`Target`)."""
+"""Helpers of the SDK tests: a recording MockTransport (canned replies, for what the real app
+cannot show), a runner of one scenario on both clients, and the real API a scenario runs
+against (`Target`), whose clients note every method called in `EXERCISED`."""
 
 from __future__ import annotations
 
 import asyncio
+import inspect
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from typing import Any
 
 import httpx
-from fake_liebian import FakeLiebian
 from liebian_sdk import AsyncClient, Client
 
+EXERCISED: set[str] = set()  # "resource.method" of every SDK call made against a real API
 BASE_URL = "https://liebian.test"
 API_KEY = "sk_test_123"
 
 Reply = httpx.Response | Exception | Callable[[httpx.Request], httpx.Response]
+
+
+async def done(value: Any) -> Any:
+    """What a call returned: awaited on the async client, as is on the sync one."""
+    return await value if inspect.isawaitable(value) else value
+
+
+async def close(client: Client | AsyncClient) -> None:
+    if isinstance(client, AsyncClient):
+        await client.aclose()
+    else:
+        client.close()
 
 
 @dataclass
@@ -80,8 +94,8 @@ class Run:
 
 @dataclass
 class Target:
-    """An API to run scenarios against: its URL, an admin and an sdk key of one tenant, and
-    the transports that reach it (None: the network), plus the fake, for exact-figure checks."""
+    """A real API to run scenarios against: its URL, an admin and an sdk key of one tenant, and
+    the transports that reach it (None: the network)."""
 
     name: str
     base_url: str
@@ -89,13 +103,49 @@ class Target:
     sdk_key: str
     sync_transport: httpx.BaseTransport | None = None
     async_transport: httpx.AsyncBaseTransport | None = None
-    fake: FakeLiebian | None = None
     webhook_secret: str = "whsec_test"
 
     def client(self, kind: str, key: str) -> Client | AsyncClient:
+        client: Client | AsyncClient
         if kind == "sync":
-            return Client(self.base_url, key, transport=self.sync_transport)
-        return AsyncClient(self.base_url, key, transport=self.async_transport)
+            client = Client(self.base_url, key, transport=self.sync_transport)
+        else:
+            client = AsyncClient(self.base_url, key, transport=self.async_transport)
+        for name, resource in public_resources(client).items():
+            setattr(client, name, _Noted(resource, name))
+        return client
+
+
+def public_resources(client: Client | AsyncClient) -> dict[str, Any]:
+    return {name: value for name, value in vars(client).items() if not name.startswith("_")}
+
+
+def public_methods(client: Client | AsyncClient) -> set[str]:
+    """``resource.method`` for every public method of the client's resources."""
+    return {
+        f"{name}.{attr}"
+        for name, resource in public_resources(client).items()
+        for attr in dir(type(resource))
+        if not attr.startswith("_") and callable(getattr(resource, attr))
+    }
+
+
+class _Noted:
+    """A client's resource whose method calls are noted in EXERCISED."""
+
+    def __init__(self, resource: Any, name: str) -> None:
+        self._resource, self._name = resource, name
+
+    def __getattr__(self, attr: str) -> Any:
+        method = getattr(self._resource, attr)
+        if attr.startswith("_") or not callable(method):
+            return method
+
+        def noted(*args: Any, **kwargs: Any) -> Any:
+            EXERCISED.add(f"{self._name}.{attr}")
+            return method(*args, **kwargs)
+
+        return noted
 
 
 class BorrowedTransport(httpx.BaseTransport):

@@ -1,5 +1,5 @@
-"""Every method against an API end to end, on both clients: FakeLiebian by default, the real app
-when LIEBIAN_SDK_TEST_BASE_URL is set (see conftest.target).
+"""Every method against the real app end to end, on both clients: in-process on this pass's
+engine, or the server at LIEBIAN_SDK_TEST_BASE_URL when set (see conftest.target).
 
 The scenario is written once as a coroutine; `done()` awaits what the async client returns and
 passes the sync client's values through. Ids carry a per-run suffix so that a live server with
@@ -9,25 +9,13 @@ state from earlier runs gives the same results.
 from __future__ import annotations
 
 import asyncio
-import inspect
 import uuid
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import liebian_sdk as sdk
 import pytest
-from sdk_testing import Target
-
-
-async def done(value: Any) -> Any:
-    return await value if inspect.isawaitable(value) else value
-
-
-async def close(client: sdk.Client | sdk.AsyncClient) -> None:
-    if isinstance(client, sdk.AsyncClient):
-        await client.aclose()
-    else:
-        client.close()
+from sdk_testing import Target, close, done
 
 
 async def scenario(target: Target, kind: str) -> dict[str, Any]:
@@ -132,7 +120,7 @@ def test_every_method_end_to_end(target: Target, kind: str) -> None:
     reversed_fen = {r.distributor_id: abs(r.amount_fen) for r in seen["refund"].reversals}
     assert reversed_fen == {carol: 500, alice: 250}
     assert seen["explain"].order_id.startswith("order-")
-    balance = seen["profile"].balance  # the fake keeps every entry pending; the app frees them
+    balance = seen["profile"].balance
     assert seen["ledger"].entries and balance.pending_fen + balance.available_fen == 995 - 250
 
     assert seen["rank"].rank == 1 and seen["rank"].score == 1
@@ -147,9 +135,8 @@ def test_every_method_end_to_end(target: Target, kind: str) -> None:
     assert seen["csv"] == seen["csv_again"] and seen["csv"].startswith(b"\xef\xbb\xbf")
     assert seen["xlsx"][:2] == b"PK"
     assert seen["csv_en"].decode("utf-8-sig").startswith("distributor_id,")
-    if target.fake is None:  # file layouts are the server's; the fake only echoes the routes
-        assert seen["csv"].decode("utf-8-sig").startswith("分销员ID,")
-        assert seen["payout"].decode("utf-8-sig").startswith("商家明细单号,")
+    assert seen["csv"].decode("utf-8-sig").startswith("分销员ID,")
+    assert seen["payout"].decode("utf-8-sig").startswith("商家明细单号,")
 
     errors = seen["errors"]
     assert isinstance(errors["sdk key on admin route"], sdk.PermissionDeniedError)

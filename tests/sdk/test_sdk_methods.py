@@ -1,4 +1,10 @@
-"""Every SDK method sends the request docs/api.md describes and decodes its answer, both clients."""
+"""Every SDK method sends the request docs/api.md describes and decodes its answer, both clients.
+
+The replies here are canned bodies of the documented shapes (with a field a newer server might
+add): they check the SDK's requests and decoding, never a business rule. What the app answers is
+tested against the app itself (test_sdk_flow and the other `target` tests; test_sdk_real_app
+checks that every method is among them).
+"""
 
 from __future__ import annotations
 

@@ -6,14 +6,11 @@ import asyncio
 import uuid
 
 import pytest
-from sdk_testing import Target
-from test_sdk_flow import close, done
+from sdk_testing import Target, close, done
 
 
 @pytest.mark.parametrize("kind", ["sync", "async"])
 def test_short_domain_and_page_round_trip(target: Target, kind: str) -> None:
-    if target.fake is not None:
-        pytest.skip("the fake does not build links from the program")
     asyncio.run(scenario(target, kind))
 
 

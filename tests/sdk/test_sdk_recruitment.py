@@ -7,14 +7,11 @@ import uuid
 
 import liebian_sdk as sdk
 import pytest
-from sdk_testing import Target
-from test_sdk_flow import close, done
+from sdk_testing import Target, close, done
 
 
 @pytest.mark.parametrize("kind", ["sync", "async"])
 def test_apply_approve_reject_round_trip(target: Target, kind: str) -> None:
-    if target.fake is not None:
-        pytest.skip("the fake has no recruitment modes")
     asyncio.run(scenario(target, kind))
 
 

@@ -4,7 +4,6 @@ WeChat API on loopback: share -> scan (the code's scene) -> onLoad -> bind."""
 from __future__ import annotations
 
 import asyncio
-import inspect
 import io
 import secrets
 from collections.abc import Iterator
@@ -17,7 +16,7 @@ import pytest
 import zxingcpp
 from litestar.testing import TestClient
 from PIL import Image
-from sdk_testing import BorrowedTransport, Target, ThreadedTransport
+from sdk_testing import BorrowedTransport, Target, ThreadedTransport, done
 
 from tests.conftest import make_tenant
 from tests.fake_wechat import FakeWeChat, code_text
@@ -41,10 +40,6 @@ def app_target(wechat_app: tuple[TestClient[Any], FakeWeChat]) -> Target:
     return Target("app", str(client.base_url).rstrip("/"), keys.admin_key, keys.sdk_key,
                   sync_transport=sync_transport,
                   async_transport=ThreadedTransport(sync_transport))  # fmt: skip
-
-
-async def done(value: Any) -> Any:
-    return await value if inspect.isawaitable(value) else value
 
 
 def _png(side: int) -> bytes:

@@ -8,14 +8,11 @@ from datetime import UTC, datetime, timedelta
 
 import liebian_sdk as sdk
 import pytest
-from sdk_testing import Target
-from test_sdk_flow import close, done
+from sdk_testing import Target, close, done
 
 
 @pytest.mark.parametrize("kind", ["sync", "async"])
 def test_withdraw_and_list(target: Target, kind: str) -> None:
-    if target.fake is not None:
-        pytest.skip("the fake has no withdrawals")
     asyncio.run(scenario(target, kind))
 
 
