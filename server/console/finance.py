@@ -20,7 +20,7 @@ from server.console.web import Session, checked_form, field_errors, page
 from server.db import Database
 from server.dependencies import Db
 from server.errors import InvalidInput
-from server.ledger.entries import list_entries
+from server.ledger.service import list_entries
 from server.program.service import get_program
 from server.referrals import service as referrals
 from server.referrals.graph import upline_of

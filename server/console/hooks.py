@@ -11,7 +11,7 @@ from litestar.response import Template
 from server.console.web import Session, page
 from server.dependencies import Db
 from server.webhooks.deliveries import list_deliveries
-from server.webhooks.endpoints import get_endpoint, list_endpoints
+from server.webhooks.service import get_endpoint, list_endpoints
 
 __all__ = ["WebhookPages"]
 
