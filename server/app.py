@@ -22,6 +22,7 @@ from server.db import Database, connect
 from server.decoding import StrictRequest, check_query_integers
 from server.dependencies import DEPENDENCIES, Db
 from server.errors import ServiceError, exception_handlers
+from server.ledger.controller import LedgerController
 from server.maintenance import Maintenance
 from server.observability import (
     configure_logging,
@@ -158,6 +159,7 @@ def create_app(settings: Settings | None = None, *, db: Database | None = None) 
             health,
             ProgramController,
             DistributorController,
+            LedgerController,
             RecruitmentController,
             TierController,
             DistributorWithdrawalController,

@@ -58,10 +58,9 @@ def _prefix_of(key: str) -> str | None:
 
 async def issue_key(tx: Connection, tenant_id: str, scope: Scope, now_us: int) -> str:
     """Create a key for ``tenant_id``; return it (the only time it is visible)."""
-    key = f"lb_{scope}_{secrets.token_urlsafe(24)}"
-    prefix = _prefix_of(key)
-    if prefix is None:  # cannot happen: the query above always returns a row
-        raise RuntimeError("invariant broken: prefix is None")
+    secret = secrets.token_urlsafe(24)  # 32 characters: longer than _prefix_of requires
+    key = f"lb_{scope}_{secret}"
+    prefix = f"lb_{scope}_{secret[:_PREFIX_LEN]}"  # what _prefix_of(key) finds again
     await tx.execute(
         "INSERT INTO api_keys (tenant_id, prefix, secret_hash, scope, created_at_us)"
         " VALUES ($1, $2, $3, $4, $5)",

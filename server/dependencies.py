@@ -5,7 +5,9 @@ A handler asks for a dependency by naming a parameter with one of these types:
 - ``db: Db``: the store (:class:`server.db.Database`) the app opened at start-up;
 - ``tenant_id: TenantId``: the tenant of the API key that authenticated the request;
 - ``program: CurrentProgram``: that tenant's program (from the program cache, no query);
-- ``settings: AppSettings``: the process's :class:`server.settings.Settings`.
+- ``settings: AppSettings``: the process's :class:`server.settings.Settings`;
+- ``write: Write``: a :class:`server.responses.TenantWrite`, which runs a client write in a
+  transaction once per ``Idempotency-Key``.
 
 The values come from the app itself, not from the client, so they skip Litestar's validation.
 """
@@ -22,14 +24,16 @@ from litestar.params import SkipValidation
 from server.db import Database
 from server.program.schemas import Program
 from server.program.service import get_program
+from server.responses import TenantWrite
 from server.settings import Settings
 
-__all__ = ["DEPENDENCIES", "AppSettings", "CurrentProgram", "Db", "TenantId"]
+__all__ = ["DEPENDENCIES", "AppSettings", "CurrentProgram", "Db", "TenantId", "Write"]
 
 Db = NamedDependency[SkipValidation[Database]]
 TenantId = NamedDependency[SkipValidation[str]]
 CurrentProgram = NamedDependency[SkipValidation[Program]]
 AppSettings = NamedDependency[SkipValidation[Settings]]
+Write = NamedDependency[SkipValidation[TenantWrite]]
 
 
 def provide_db(state: State) -> Database:
@@ -48,6 +52,10 @@ def provide_tenant_id(request: Request[Any, Any, Any]) -> str:
     return tenant_id
 
 
+def provide_write(request: Request[Any, Any, Any], db: Db, tenant_id: TenantId) -> TenantWrite:
+    return TenantWrite(request, db, tenant_id)
+
+
 async def provide_program(db: Db, tenant_id: TenantId) -> Program:
     return await get_program(db, tenant_id)
 
@@ -57,4 +65,5 @@ DEPENDENCIES = {
     "settings": Provide(provide_settings, sync_to_thread=False),
     "tenant_id": Provide(provide_tenant_id, sync_to_thread=False),
     "program": Provide(provide_program),
+    "write": Provide(provide_write, sync_to_thread=False),
 }

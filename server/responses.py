@@ -17,7 +17,7 @@ from server.common import json_response as _encoded
 from server.db import Connection, Database
 from server.idempotency import run_idempotent
 
-__all__ = ["encoded_response", "idempotent", "json_response"]
+__all__ = ["TenantWrite", "encoded_response", "idempotent", "json_response"]
 
 T = TypeVar("T")
 
@@ -52,3 +52,28 @@ async def idempotent(
     (a replay answers with the stored bytes of the same model)."""
     response = await run_idempotent(request, db, tenant_id, cast(Any, work), stored=stored)
     return cast("Response[T]", response)
+
+
+class TenantWrite:
+    """One client write for the authenticated tenant (the ``write`` dependency): ``once(work)``
+    runs ``work`` in a transaction of ``db``, once per ``Idempotency-Key`` when one was sent."""
+
+    __slots__ = ("_request", "db", "tenant_id")
+
+    def __init__(self, request: Request[Any, Any, Any], db: Database, tenant_id: str) -> None:
+        self._request = request
+        self.db = db
+        self.tenant_id = tenant_id
+
+    @property
+    def keyed(self) -> bool:
+        """Whether the client sent an ``Idempotency-Key`` (a replay-safe write)."""
+        return "idempotency-key" in self._request.headers
+
+    async def once(
+        self,
+        work: Callable[[Connection], Awaitable[Response[T]]],
+        *,
+        stored: Callable[[bytes], bytes] | None = None,
+    ) -> Response[T]:
+        return await idempotent(self._request, self.db, self.tenant_id, work, stored=stored)

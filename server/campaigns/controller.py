@@ -25,8 +25,8 @@ from server.campaigns.service import (
 )
 from server.common import AwareDatetime
 from server.db import Connection
-from server.dependencies import CurrentProgram, Db, TenantId
-from server.responses import idempotent, json_response
+from server.dependencies import CurrentProgram, Db, TenantId, Write
+from server.responses import json_response
 
 __all__ = ["CampaignController"]
 
@@ -45,15 +45,14 @@ class CampaignController(Controller):
     )
     async def create(
         self,
-        request: Request[Any, Any, Any],
-        db: Db,
+        write: Write,
         tenant_id: TenantId,
         data: JSONBody[CampaignIn],
     ) -> Response[Campaign]:
         async def work(tx: Connection) -> Response[Campaign]:
             return json_response(await create_campaign(tx, tenant_id, data), status_code=201)
 
-        return await idempotent(request, db, tenant_id, work)
+        return await write.once(work)
 
     @get(opt={"scope": "sdk"}, summary="Campaigns, newest first, optionally by status")
     async def list_all(
@@ -131,8 +130,7 @@ class CampaignController(Controller):
     )
     async def close(
         self,
-        request: Request[Any, Any, Any],
-        db: Db,
+        write: Write,
         tenant_id: TenantId,
         program: CurrentProgram,
         campaign_id: CampaignIdPath,
@@ -141,4 +139,4 @@ class CampaignController(Controller):
             awards = await close_campaign(tx, tenant_id, program, campaign_id)
             return json_response(CloseOut(campaign_id=campaign_id, awards=awards))
 
-        return await idempotent(request, db, tenant_id, work)
+        return await write.once(work)

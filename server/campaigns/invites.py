@@ -114,7 +114,7 @@ async def _pay_packet(
     cfg = red_packet_config(rp)
     issued = int(row["red_packets_issued"])
     remaining = int(row["red_packet_remaining_fen"])
-    if cfg.seed is None:  # cannot happen: the query above always returns a row
+    if cfg.seed is None:  # _validate gave every stored red-packet pool a seed
         raise RuntimeError("invariant broken: cfg.seed is None")
     amount = draw_per_invite(cfg, cfg.seed, issued, remaining, planned_count(cfg) - issued)
     if amount <= 0:

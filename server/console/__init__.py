@@ -24,7 +24,7 @@ from server.console.hooks import WebhookPages
 from server.console.i18n import register_filters
 from server.console.lookups import OrderPages, UserPages
 from server.console.operations import CampaignPages, ProgramPages, home
-from server.console.web import console_exception_handlers, provide_session
+from server.console.web import console_exception_handlers, provide_console, provide_session
 
 __all__ = ["console_router", "console_template_config", "vendor_directory"]
 
@@ -72,7 +72,10 @@ def console_router() -> Router:
                 name="console-vendor",
             ),
         ],
-        dependencies={"session": Provide(provide_session)},
+        dependencies={
+            "session": Provide(provide_session),
+            "console": Provide(provide_console, sync_to_thread=False),
+        },
         exception_handlers=console_exception_handlers(),
         include_in_schema=False,
     )

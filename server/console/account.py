@@ -74,12 +74,12 @@ def _login_page(request: Request[Any, Any, Any], status: int = 200, error: str =
     return response
 
 
-@get("/console/login", include_in_schema=False)
+@get("/console/login")
 async def login_form(request: Request[Any, Any, Any]) -> Template:
     return _login_page(request)
 
 
-@post("/console/login", include_in_schema=False, status_code=303)
+@post("/console/login", status_code=303)
 async def login(request: Request[Any, Any, Any], db: Db) -> Response[Any]:
     t = translator(lang_of(request))
     data = await request.form()
@@ -118,7 +118,7 @@ def _session_cookie(request: Request[Any, Any, Any], value: str, max_age: int) -
     )
 
 
-@post("/console/logout", include_in_schema=False, status_code=303)
+@post("/console/logout", status_code=303)
 async def logout(request: Request[Any, Any, Any], session: Session, db: Db) -> Response[Any]:
     await checked_form(request, session)
     async with db.transaction() as tx:
@@ -128,7 +128,7 @@ async def logout(request: Request[Any, Any, Any], session: Session, db: Db) -> R
     return response
 
 
-@get("/console/lang/{lang:str}", include_in_schema=False, status_code=303)
+@get("/console/lang/{lang:str}", status_code=303)
 async def switch_language(request: Request[Any, Any, Any], lang: FromPath[str]) -> Response[Any]:
     back = request.query_params.get("next") or "/console"
     # Only back into the console: never an open redirect to another site.

@@ -8,7 +8,7 @@ from typing import Annotated, Any, Literal
 from urllib.parse import quote
 
 import msgspec
-from litestar import Controller, Request, Response, get, post
+from litestar import Controller, Response, get, post
 from litestar.datastructures import UploadFile
 from litestar.params import FromQuery, PathParameter, QueryParameter
 from litestar.response import Redirect, Stream, Template
@@ -16,11 +16,9 @@ from litestar.response import Redirect, Stream, Template
 from server.common import now_us, to_us
 from server.console.forms import local_datetime, text
 from server.console.sessions import audit_trail, record_audit
-from server.console.web import Session, checked_form, field_errors, page
-from server.db import Database
-from server.dependencies import Db
+from server.console.web import Console, ConsoleCall, field_errors
 from server.errors import InvalidInput
-from server.ledger.entries import list_entries
+from server.ledger.service import list_entries
 from server.program.service import get_program
 from server.referrals import service as referrals
 from server.referrals.graph import upline_of
@@ -46,14 +44,11 @@ MAX_UPLOAD_BYTES = 5_000_000
 
 class DistributorPages(Controller):
     path = "/console/distributors"
-    include_in_schema = False
 
     @get()
     async def index(
         self,
-        request: Request[Any, Any, Any],
-        session: Session,
-        db: Db,
+        console: Console,
         q: Annotated[str | None, QueryParameter(max_length=64)] = None,
         status: FromQuery[Literal["active", "held", "frozen"] | None] = None,
         cursor: FromQuery[str | None] = None,
@@ -62,30 +57,28 @@ class DistributorPages(Controller):
             # Search by id: the tenant's own external id goes straight to the profile.
             target = quote(q.strip(), safe="")
             return Redirect(f"/console/distributors/{target}", status_code=303)
-        found = await referrals.list_distributors(db, session.tenant_id, status, PAGE, cursor)
-        return page(request, "distributors.html", session, page_=found, status=status)
+        found = await referrals.list_distributors(
+            console.db, console.tenant_id, status, PAGE, cursor
+        )
+        return console.page("distributors.html", page_=found, status=status)
 
     @get("/{distributor_id:str}")
     async def show(
         self,
-        request: Request[Any, Any, Any],
-        session: Session,
-        db: Db,
+        console: Console,
         distributor_id: IdPath,
         level: Annotated[int, QueryParameter(ge=1, le=3)] = 1,
         team_cursor: FromQuery[str | None] = None,
         ledger_cursor: FromQuery[str | None] = None,
     ) -> Template:
-        tenant = session.tenant_id
-        distributor = await referrals.get_distributor(db, tenant, distributor_id)
-        upline, _ = await upline_of(db, tenant, distributor_id, now_us(), depth=3)
-        team = await referrals.team_of(db, tenant, distributor_id, level, PAGE, team_cursor)
-        ledger = await list_entries(db, tenant, distributor_id, PAGE, ledger_cursor)
-        audit = await audit_trail(db, tenant, distributor_id)
-        return page(
-            request,
+        tenant = console.tenant_id
+        distributor = await referrals.get_distributor(console.db, tenant, distributor_id)
+        upline, _ = await upline_of(console.db, tenant, distributor_id, now_us(), depth=3)
+        team = await referrals.team_of(console.db, tenant, distributor_id, level, PAGE, team_cursor)
+        ledger = await list_entries(console.db, tenant, distributor_id, PAGE, ledger_cursor)
+        audit = await audit_trail(console.db, tenant, distributor_id)
+        return console.page(
             "distributor.html",
-            session,
             d=distributor,
             upline=upline,
             team=team,
@@ -95,10 +88,8 @@ class DistributorPages(Controller):
         )
 
     @post("/{distributor_id:str}/hold", status_code=303)
-    async def hold(
-        self, request: Request[Any, Any, Any], session: Session, db: Db, distributor_id: IdPath
-    ) -> Redirect:
-        form = await checked_form(request, session)
+    async def hold(self, console: Console, distributor_id: IdPath) -> Redirect:
+        form = await console.form()
         reason = text(form, "reason")
         status: Literal["held", "active"]
         if text(form, "status") == "held":
@@ -109,14 +100,14 @@ class DistributorPages(Controller):
             raise InvalidInput("status", "must be held or active")
         if not reason:
             raise InvalidInput("reason", "is required: say why the hold is put or lifted")
-        async with db.transaction() as tx:
-            row = await referrals.get_distributor_row(tx, session.tenant_id, distributor_id)
+        async with console.db.transaction() as tx:
+            row = await referrals.get_distributor_row(tx, console.tenant_id, distributor_id)
             change = DistributorIn(
                 nickname=row["nickname"], avatar_url=row["avatar_url"], status=status
             )
-            await referrals.upsert_distributor(tx, session.tenant_id, distributor_id, change)
+            await referrals.upsert_distributor(tx, console.tenant_id, distributor_id, change)
             action = "hold.put" if status == "held" else "hold.lifted"
-            await record_audit(tx, session, distributor_id, action, reason)
+            await record_audit(tx, console.session, distributor_id, action, reason)
         return Redirect(f"/console/distributors/{distributor_id}", status_code=303)
 
 
@@ -151,25 +142,16 @@ _references_type = dict[str, Annotated[str, msgspec.Meta(min_length=1, max_lengt
 
 class SettlementPages(Controller):
     path = "/console/settlements"
-    include_in_schema = False
 
     @get()
-    async def index(
-        self,
-        request: Request[Any, Any, Any],
-        session: Session,
-        db: Db,
-        cursor: FromQuery[str | None] = None,
-    ) -> Template:
-        found = await list_settlements(db, session.tenant_id, None, PAGE, cursor)
-        return page(request, "settlements.html", session, page_=found, errors={})
+    async def index(self, console: Console, cursor: FromQuery[str | None] = None) -> Template:
+        found = await list_settlements(console.db, console.tenant_id, None, PAGE, cursor)
+        return console.page("settlements.html", page_=found, errors={})
 
     @post(status_code=303)
-    async def draft(
-        self, request: Request[Any, Any, Any], session: Session, db: Db
-    ) -> Response[Any]:
-        form = await checked_form(request, session)
-        program = await get_program(db, session.tenant_id)
+    async def draft(self, console: Console) -> Response[Any]:
+        form = await console.form()
+        program = await get_program(console.db, console.tenant_id)
         try:
             cutoff = local_datetime(form, "cutoff", program.timezone)
             if cutoff is None:
@@ -177,78 +159,56 @@ class SettlementPages(Controller):
             cutoff_us = to_us(cutoff, "cutoff")
             if cutoff_us > now_us():
                 raise InvalidInput("cutoff", "must not be later than now")
-            async with db.transaction() as tx:
-                settlement_id = await create_draft(tx, session.tenant_id, program, cutoff_us)
-                await record_audit(tx, session, settlement_id, "settlement.drafted")
+            async with console.db.transaction() as tx:
+                settlement_id = await create_draft(tx, console.tenant_id, program, cutoff_us)
+                await record_audit(tx, console.session, settlement_id, "settlement.drafted")
         except InvalidInput as exc:
-            found = await list_settlements(db, session.tenant_id, None, PAGE, None)
+            found = await list_settlements(console.db, console.tenant_id, None, PAGE, None)
             errors = {e.field: e.message for e in field_errors(exc)}
-            return page(request, "settlements.html", session, 422, page_=found, errors=errors)
+            return console.page("settlements.html", 422, page_=found, errors=errors)
         return Redirect(f"/console/settlements/{settlement_id}", status_code=303)
 
     @get("/{settlement_id:str}")
     async def show(
         self,
-        request: Request[Any, Any, Any],
-        session: Session,
-        db: Db,
+        console: Console,
         settlement_id: SettlementIdPath,
         cursor: FromQuery[str | None] = None,
     ) -> Template:
-        settlement = await get_settlement(db, session.tenant_id, settlement_id, PAGE, cursor)
-        audit = await audit_trail(db, session.tenant_id, settlement_id)
-        return page(request, "settlement.html", session, s=settlement, audit=audit, errors={})
+        settlement = await get_settlement(
+            console.db, console.tenant_id, settlement_id, PAGE, cursor
+        )
+        audit = await audit_trail(console.db, console.tenant_id, settlement_id)
+        return console.page("settlement.html", s=settlement, audit=audit, errors={})
 
     @get("/{settlement_id:str}/approve")
-    async def confirm_approve(
-        self,
-        request: Request[Any, Any, Any],
-        session: Session,
-        db: Db,
-        settlement_id: SettlementIdPath,
-    ) -> Template:
-        settlement = await get_settlement(db, session.tenant_id, settlement_id, 1)
-        return page(request, "confirm.html", session, s=settlement, action="approve")
+    async def confirm_approve(self, console: Console, settlement_id: SettlementIdPath) -> Template:
+        settlement = await get_settlement(console.db, console.tenant_id, settlement_id, 1)
+        return console.page("confirm.html", s=settlement, action="approve")
 
     @post("/{settlement_id:str}/approve", status_code=303)
-    async def approve(
-        self,
-        request: Request[Any, Any, Any],
-        session: Session,
-        db: Db,
-        settlement_id: SettlementIdPath,
-    ) -> Redirect:
-        await checked_form(request, session)
-        async with db.transaction() as tx:
-            await approve(tx, session.tenant_id, settlement_id)
-            await record_audit(tx, session, settlement_id, "settlement.approved")
+    async def approve(self, console: Console, settlement_id: SettlementIdPath) -> Redirect:
+        await console.form()
+        async with console.db.transaction() as tx:
+            await approve(tx, console.tenant_id, settlement_id)
+            await record_audit(tx, console.session, settlement_id, "settlement.approved")
         return Redirect(f"/console/settlements/{settlement_id}", status_code=303)
 
     @post("/{settlement_id:str}/paid/check", status_code=200)
-    async def confirm_paid(
-        self,
-        request: Request[Any, Any, Any],
-        session: Session,
-        db: Db,
-        settlement_id: SettlementIdPath,
-    ) -> Template:
+    async def confirm_paid(self, console: Console, settlement_id: SettlementIdPath) -> Template:
         """Step 1 of marking paid: read the uploaded CSV and show what will be recorded."""
-        form = await checked_form(request, session)
-        settlement = await get_settlement(db, session.tenant_id, settlement_id, 1)
+        form = await console.form()
+        settlement = await get_settlement(console.db, console.tenant_id, settlement_id, 1)
         upload = form.get("references")
         raw = await upload.read() if isinstance(upload, UploadFile) else b""
         try:
             references = parse_references(raw)
         except InvalidInput as exc:
-            audit = await audit_trail(db, session.tenant_id, settlement_id)
+            audit = await audit_trail(console.db, console.tenant_id, settlement_id)
             errors = {e.field: e.message for e in field_errors(exc)}
-            return page(
-                request, "settlement.html", session, 422, s=settlement, audit=audit, errors=errors
-            )
-        return page(
-            request,
+            return console.page("settlement.html", 422, s=settlement, audit=audit, errors=errors)
+        return console.page(
             "confirm.html",
-            session,
             s=settlement,
             action="paid",
             references=references,
@@ -256,55 +216,30 @@ class SettlementPages(Controller):
         )
 
     @post("/{settlement_id:str}/paid", status_code=303)
-    async def paid(
-        self,
-        request: Request[Any, Any, Any],
-        session: Session,
-        db: Db,
-        settlement_id: SettlementIdPath,
-    ) -> Redirect:
-        form = await checked_form(request, session)
+    async def paid(self, console: Console, settlement_id: SettlementIdPath) -> Redirect:
+        form = await console.form()
         try:
             references = msgspec.json.decode(text(form, "references_json"), type=_references_type)
         except msgspec.DecodeError as exc:
             raise InvalidInput("references", str(exc)) from None
-        async with db.transaction() as tx:
-            await mark_paid(tx, session.tenant_id, settlement_id, references)
-            await record_audit(tx, session, settlement_id, "settlement.paid")
+        async with console.db.transaction() as tx:
+            await mark_paid(tx, console.tenant_id, settlement_id, references)
+            await record_audit(tx, console.session, settlement_id, "settlement.paid")
         return Redirect(f"/console/settlements/{settlement_id}", status_code=303)
 
     @get("/{settlement_id:str}/export.csv")
-    async def export_csv(
-        self,
-        request: Request[Any, Any, Any],
-        session: Session,
-        db: Db,
-        settlement_id: SettlementIdPath,
-    ) -> Stream:
-        return await self._export(request, session, db, settlement_id, "csv")
+    async def export_csv(self, console: Console, settlement_id: SettlementIdPath) -> Stream:
+        return await self._export(console, settlement_id, "csv")
 
     @get("/{settlement_id:str}/export.xlsx")
-    async def export_xlsx(
-        self,
-        request: Request[Any, Any, Any],
-        session: Session,
-        db: Db,
-        settlement_id: SettlementIdPath,
-    ) -> Stream:
-        return await self._export(request, session, db, settlement_id, "xlsx")
+    async def export_xlsx(self, console: Console, settlement_id: SettlementIdPath) -> Stream:
+        return await self._export(console, settlement_id, "xlsx")
 
-    async def _export(
-        self,
-        request: Request[Any, Any, Any],
-        session: Session,
-        db: Database,
-        settlement_id: str,
-        kind: str,
-    ) -> Stream:
-        lang: Literal["zh", "en"] = "en" if request.cookies.get("lang") == "en" else "zh"
-        await get_settlement(db, session.tenant_id, settlement_id, 1)
+    async def _export(self, console: ConsoleCall, settlement_id: str, kind: str) -> Stream:
+        lang: Literal["zh", "en"] = "en" if console.request.cookies.get("lang") == "en" else "zh"
+        await get_settlement(console.db, console.tenant_id, settlement_id, 1)
         chunks = (csv_chunks if kind == "csv" else xlsx_chunks)(
-            db, session.tenant_id, settlement_id, lang
+            console.db, console.tenant_id, settlement_id, lang
         )
         return Stream(
             chunks,

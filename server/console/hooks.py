@@ -2,16 +2,15 @@
 
 from __future__ import annotations
 
-from typing import Annotated, Any
+from typing import Annotated
 
-from litestar import Controller, Request, get
+from litestar import Controller, get
 from litestar.params import FromQuery, PathParameter
 from litestar.response import Template
 
-from server.console.web import Session, page
-from server.dependencies import Db
+from server.console.web import Console
 from server.webhooks.deliveries import list_deliveries
-from server.webhooks.endpoints import get_endpoint, list_endpoints
+from server.webhooks.service import get_endpoint, list_endpoints
 
 __all__ = ["WebhookPages"]
 
@@ -21,28 +20,16 @@ PAGE = 50
 
 class WebhookPages(Controller):
     path = "/console/webhooks"
-    include_in_schema = False
 
     @get()
-    async def index(
-        self,
-        request: Request[Any, Any, Any],
-        session: Session,
-        db: Db,
-        cursor: FromQuery[str | None] = None,
-    ) -> Template:
-        found = await list_endpoints(db, session.tenant_id, PAGE, cursor)
-        return page(request, "webhooks.html", session, page_=found)
+    async def index(self, console: Console, cursor: FromQuery[str | None] = None) -> Template:
+        found = await list_endpoints(console.db, console.tenant_id, PAGE, cursor)
+        return console.page("webhooks.html", page_=found)
 
     @get("/{endpoint_id:str}")
     async def show(
-        self,
-        request: Request[Any, Any, Any],
-        session: Session,
-        db: Db,
-        endpoint_id: EndpointIdPath,
-        cursor: FromQuery[str | None] = None,
+        self, console: Console, endpoint_id: EndpointIdPath, cursor: FromQuery[str | None] = None
     ) -> Template:
-        endpoint = await get_endpoint(db, session.tenant_id, endpoint_id)
-        deliveries = await list_deliveries(db, session.tenant_id, endpoint_id, PAGE, cursor)
-        return page(request, "webhook.html", session, endpoint=endpoint, page_=deliveries)
+        endpoint = await get_endpoint(console.db, console.tenant_id, endpoint_id)
+        deliveries = await list_deliveries(console.db, console.tenant_id, endpoint_id, PAGE, cursor)
+        return console.page("webhook.html", endpoint=endpoint, page_=deliveries)

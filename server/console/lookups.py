@@ -5,13 +5,12 @@ from __future__ import annotations
 from typing import Annotated, Any
 from urllib.parse import quote
 
-from litestar import Controller, Request, Response, get
+from litestar import Controller, Response, get
 from litestar.params import FromQuery, PathParameter, QueryParameter
 from litestar.response import Redirect, Template
 
 from server.common import now_us
-from server.console.web import Session, page
-from server.dependencies import Db
+from server.console.web import Console, ConsoleCall
 from server.orders.explain import explain_order
 from server.referrals.graph import upline_of
 from server.referrals.history import attribution_history
@@ -23,51 +22,37 @@ Query = Annotated[str | None, QueryParameter(max_length=64)]
 PAGE = 50
 
 
-def _go(prefix: str, q: str) -> Response[Any]:
-    return Redirect(f"{prefix}/{quote(q.strip(), safe='')}", status_code=303)
+def _find(console: ConsoleCall, prefix: str, q: str | None) -> Response[Any]:
+    """The search box: an id goes straight to its page (``prefix/id``), none shows the box."""
+    if q and q.strip():
+        return Redirect(f"{prefix}/{quote(q.strip(), safe='')}", status_code=303)
+    return console.page("lookup.html")
 
 
 class UserPages(Controller):
     path = "/console/users"
-    include_in_schema = False
 
     @get()
-    async def find(
-        self, request: Request[Any, Any, Any], session: Session, q: Query = None
-    ) -> Response[Any]:
-        if q and q.strip():
-            return _go("/console/users", q)
-        return page(request, "lookup.html", session)
+    async def find(self, console: Console, q: Query = None) -> Response[Any]:
+        return _find(console, "/console/users", q)
 
     @get("/{user_id:str}")
     async def show(
-        self,
-        request: Request[Any, Any, Any],
-        session: Session,
-        db: Db,
-        user_id: IdPath,
-        cursor: FromQuery[str | None] = None,
+        self, console: Console, user_id: IdPath, cursor: FromQuery[str | None] = None
     ) -> Template:
-        history = await attribution_history(db, session.tenant_id, user_id, PAGE, cursor)
-        upline, _ = await upline_of(db, session.tenant_id, user_id, now_us(), depth=3)
-        return page(request, "user.html", session, history=history, upline=upline)
+        history = await attribution_history(console.db, console.tenant_id, user_id, PAGE, cursor)
+        upline, _ = await upline_of(console.db, console.tenant_id, user_id, now_us(), depth=3)
+        return console.page("user.html", history=history, upline=upline)
 
 
 class OrderPages(Controller):
     path = "/console/orders"
-    include_in_schema = False
 
     @get()
-    async def find(
-        self, request: Request[Any, Any, Any], session: Session, q: Query = None
-    ) -> Response[Any]:
-        if q and q.strip():
-            return _go("/console/orders", q)
-        return page(request, "lookup.html", session)
+    async def find(self, console: Console, q: Query = None) -> Response[Any]:
+        return _find(console, "/console/orders", q)
 
     @get("/{order_id:str}")
-    async def show(
-        self, request: Request[Any, Any, Any], session: Session, db: Db, order_id: IdPath
-    ) -> Template:
-        explanation = await explain_order(db, session.tenant_id, order_id)
-        return page(request, "order.html", session, x=explanation)
+    async def show(self, console: Console, order_id: IdPath) -> Template:
+        explanation = await explain_order(console.db, console.tenant_id, order_id)
+        return console.page("order.html", x=explanation)

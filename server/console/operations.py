@@ -7,7 +7,7 @@ from typing import Annotated, Any
 from zoneinfo import ZoneInfo
 
 import msgspec
-from litestar import Controller, Request, Response, get, post
+from litestar import Controller, Response, get, post
 from litestar.background_tasks import BackgroundTask
 from litestar.params import FromQuery, PathParameter
 from litestar.response import Redirect, Template
@@ -23,9 +23,7 @@ from server.campaigns.service import (
 )
 from server.console.forms import int_field, local_datetime, parse_prizes, text, to_struct
 from server.console.sessions import audit_trail, record_audit
-from server.console.web import Session, checked_form, field_errors, page
-from server.db import Database
-from server.dependencies import Db
+from server.console.web import Console, ConsoleCall, field_errors
 from server.errors import InvalidInput
 from server.program.schemas import ProgramIn
 from server.program.service import get_program, put_program
@@ -37,19 +35,17 @@ CampaignIdPath = Annotated[str, PathParameter(min_length=1, max_length=32)]
 BOARD_ROWS = 20
 
 
-@get("/console", include_in_schema=False)
-async def home(request: Request[Any, Any, Any], session: Session, db: Db) -> Template:
+@get("/console")
+async def home(console: Console) -> Template:
     """Overview: today and 30 days of figures from the daily aggregates, red packets left."""
-    figures = await daily_figures(db, session.tenant_id)
-    campaigns = (await list_campaigns(db, session.tenant_id, "open", 50, None)).campaigns
+    figures = await daily_figures(console.db, console.tenant_id)
+    campaigns = (await list_campaigns(console.db, console.tenant_id, "open", 50, None)).campaigns
     red_packets_left = sum(
         c.red_packet_state.remaining_fen or 0 for c in campaigns if c.red_packet_state
     )
     chart = msgspec.json.encode({"days": figures.days, "series": figures.series}).decode()
-    response = page(
-        request,
+    response = console.page(
         "home.html",
-        session,
         campaigns=campaigns[:10],
         figures=figures,
         red_packets_left=red_packets_left,
@@ -57,26 +53,23 @@ async def home(request: Request[Any, Any, Any], session: Session, db: Db) -> Tem
     )
     # Fold what was appended since the last view after the response is sent: the page reads
     # aggregates only and never waits for a backlog.
-    response.background = BackgroundTask(roll_up_in_background, db)
+    response.background = BackgroundTask(roll_up_in_background, console.db)
     return response
 
 
 class ProgramPages(Controller):
     path = "/console/program"
-    include_in_schema = False
 
     @get()
-    async def show(self, request: Request[Any, Any, Any], session: Session, db: Db) -> Template:
-        program = await get_program(db, session.tenant_id)
-        audit = await audit_trail(db, session.tenant_id, "program")
-        return page(request, "program.html", session, program=program, errors={}, audit=audit)
+    async def show(self, console: Console) -> Template:
+        program = await get_program(console.db, console.tenant_id)
+        audit = await audit_trail(console.db, console.tenant_id, "program")
+        return console.page("program.html", program=program, errors={}, audit=audit)
 
     @post(status_code=200)
-    async def save(
-        self, request: Request[Any, Any, Any], session: Session, db: Db
-    ) -> Response[Any]:
-        form = await checked_form(request, session)
-        current = await get_program(db, session.tenant_id)
+    async def save(self, console: Console) -> Response[Any]:
+        form = await console.form()
+        current = await get_program(console.db, console.tenant_id)
         levels = [int_field(form, f"commission_bps_{n}") for n in (1, 2, 3)]
         try:
             data = to_struct(
@@ -96,16 +89,14 @@ class ProgramPages(Controller):
                 },
                 ProgramIn,
             )
-            async with db.transaction() as tx:
-                await put_program(tx, session.tenant_id, data)
-                await record_audit(tx, session, "program", "program.updated")
+            async with console.db.transaction() as tx:
+                await put_program(tx, console.tenant_id, data)
+                await record_audit(tx, console.session, "program", "program.updated")
         except (InvalidInput, msgspec.ValidationError) as exc:
             errors = {e.field.split("[")[0]: e.message for e in field_errors(exc)}
-            audit = await audit_trail(db, session.tenant_id, "program")
+            audit = await audit_trail(console.db, console.tenant_id, "program")
             shown = _program_echo(current, form)
-            return page(
-                request, "program.html", session, 422, program=shown, errors=errors, audit=audit
-            )
+            return console.page("program.html", 422, program=shown, errors=errors, audit=audit)
         return Redirect("/console/program?saved=1", status_code=303)
 
 
@@ -187,127 +178,107 @@ def prize_for_rank(campaign: Campaign, rank: int) -> int:
 
 class CampaignPages(Controller):
     path = "/console/campaigns"
-    include_in_schema = False
 
     @get()
-    async def index(
-        self,
-        request: Request[Any, Any, Any],
-        session: Session,
-        db: Db,
-        cursor: FromQuery[str | None] = None,
-    ) -> Template:
-        found = await list_campaigns(db, session.tenant_id, None, 50, cursor)
-        return page(request, "campaigns.html", session, page_=found)
+    async def index(self, console: Console, cursor: FromQuery[str | None] = None) -> Template:
+        found = await list_campaigns(console.db, console.tenant_id, None, 50, cursor)
+        return console.page("campaigns.html", page_=found)
 
     @get("/new")
-    async def new(self, request: Request[Any, Any, Any], session: Session) -> Template:
-        return page(
-            request, "campaign_new.html", session, errors={}, form={}, action="/console/campaigns"
-        )
+    async def new(self, console: Console) -> Template:
+        return console.page("campaign_new.html", errors={}, form={}, action="/console/campaigns")
 
     @post(status_code=200)
-    async def create(
-        self, request: Request[Any, Any, Any], session: Session, db: Db
-    ) -> Response[Any]:
-        form = await checked_form(request, session)
-        program = await get_program(db, session.tenant_id)
+    async def create(self, console: Console) -> Response[Any]:
+        form = await console.form()
+        program = await get_program(console.db, console.tenant_id)
         try:
             data = _campaign_in(form, program.timezone)
-            async with db.transaction() as tx:
-                campaign = await create_campaign(tx, session.tenant_id, data)
-                await record_audit(tx, session, campaign.id, "campaign.created")
+            async with console.db.transaction() as tx:
+                campaign = await create_campaign(tx, console.tenant_id, data)
+                await record_audit(tx, console.session, campaign.id, "campaign.created")
         except (InvalidInput, msgspec.ValidationError) as exc:
             errors = {e.field.split(".")[0].split("[")[0]: e.message for e in field_errors(exc)}
             shown = {k: v for k, v in form.items() if isinstance(v, str)}
-            return page(
-                request, "campaign_new.html", session, 422, errors=errors, form=shown,
-                action="/console/campaigns",
-            )  # fmt: skip
+            return console.page(
+                "campaign_new.html", 422, errors=errors, form=shown, action="/console/campaigns"
+            )
         return Redirect(f"/console/campaigns/{campaign.id}", status_code=303)
 
     @get("/{campaign_id:str}/edit")
-    async def edit_form(
-        self, request: Request[Any, Any, Any], session: Session, db: Db, campaign_id: CampaignIdPath
-    ) -> Template:
-        campaign = await get_campaign(db, session.tenant_id, campaign_id)
-        program = await get_program(db, session.tenant_id)
-        return page(
-            request, "campaign_new.html", session, errors={},
+    async def edit_form(self, console: Console, campaign_id: CampaignIdPath) -> Template:
+        campaign = await get_campaign(console.db, console.tenant_id, campaign_id)
+        program = await get_program(console.db, console.tenant_id)
+        return console.page(
+            "campaign_new.html",
+            errors={},
             form=_campaign_form(campaign, program.timezone),
-            action=f"/console/campaigns/{campaign_id}/edit", campaign=campaign,
-        )  # fmt: skip
+            action=f"/console/campaigns/{campaign_id}/edit",
+            campaign=campaign,
+        )
 
     @post("/{campaign_id:str}/edit", status_code=200)
-    async def edit(
-        self, request: Request[Any, Any, Any], session: Session, db: Db, campaign_id: CampaignIdPath
-    ) -> Response[Any]:
-        form = await checked_form(request, session)
-        program = await get_program(db, session.tenant_id)
-        previous = await get_campaign(db, session.tenant_id, campaign_id)
+    async def edit(self, console: Console, campaign_id: CampaignIdPath) -> Response[Any]:
+        form = await console.form()
+        program = await get_program(console.db, console.tenant_id)
+        previous = await get_campaign(console.db, console.tenant_id, campaign_id)
         try:
             data = _campaign_in(form, program.timezone, previous)
-            async with db.transaction() as tx:
-                await update_campaign(tx, session.tenant_id, campaign_id, data)
-                await record_audit(tx, session, campaign_id, "campaign.edited")
+            async with console.db.transaction() as tx:
+                await update_campaign(tx, console.tenant_id, campaign_id, data)
+                await record_audit(tx, console.session, campaign_id, "campaign.edited")
         except (InvalidInput, msgspec.ValidationError) as exc:
             errors = {e.field.split(".")[0].split("[")[0]: e.message for e in field_errors(exc)}
             shown = {k: v for k, v in form.items() if isinstance(v, str)}
-            return page(
-                request, "campaign_new.html", session, 422, errors=errors, form=shown,
-                action=f"/console/campaigns/{campaign_id}/edit", campaign=previous,
-            )  # fmt: skip
+            return console.page(
+                "campaign_new.html",
+                422,
+                errors=errors,
+                form=shown,
+                action=f"/console/campaigns/{campaign_id}/edit",
+                campaign=previous,
+            )
         return Redirect(f"/console/campaigns/{campaign_id}", status_code=303)
 
     @get("/{campaign_id:str}")
-    async def show(
-        self, request: Request[Any, Any, Any], session: Session, db: Db, campaign_id: CampaignIdPath
-    ) -> Template:
-        campaign = await get_campaign(db, session.tenant_id, campaign_id)
-        audit = await audit_trail(db, session.tenant_id, campaign_id)
-        board = await self._board(request, session, db, campaign)
-        return page(request, "campaign.html", session, campaign=campaign, board=board, audit=audit)
+    async def show(self, console: Console, campaign_id: CampaignIdPath) -> Template:
+        campaign = await get_campaign(console.db, console.tenant_id, campaign_id)
+        audit = await audit_trail(console.db, console.tenant_id, campaign_id)
+        board = await self._board(console, campaign)
+        return console.page("campaign.html", campaign=campaign, board=board, audit=audit)
 
     @get("/{campaign_id:str}/board")
-    async def board(
-        self, request: Request[Any, Any, Any], session: Session, db: Db, campaign_id: CampaignIdPath
-    ) -> Template:
-        campaign = await get_campaign(db, session.tenant_id, campaign_id)
-        board = await self._board(request, session, db, campaign)
-        return page(request, "board.html", session, campaign=campaign, board=board)
+    async def board(self, console: Console, campaign_id: CampaignIdPath) -> Template:
+        campaign = await get_campaign(console.db, console.tenant_id, campaign_id)
+        board = await self._board(console, campaign)
+        return console.page("board.html", campaign=campaign, board=board)
 
-    async def _board(
-        self, request: Request[Any, Any, Any], session: Session, db: Database, campaign: Campaign
-    ) -> list[tuple[Any, int]]:
-        program = await get_program(db, session.tenant_id)
+    async def _board(self, console: ConsoleCall, campaign: Campaign) -> list[tuple[Any, int]]:
+        program = await get_program(console.db, console.tenant_id)
+        board = console.request.app.state.board
         top = await top_entries(
-            db, request.app.state.board, session.tenant_id, program, campaign.id, "campaign",
-            None, BOARD_ROWS,
-        )  # fmt: skip
+            console.db, board, console.tenant_id, program, campaign.id, "campaign", None, BOARD_ROWS
+        )
         return [(entry, prize_for_rank(campaign, entry.rank)) for entry in top.entries]
 
     @get("/{campaign_id:str}/close")
-    async def confirm_close(
-        self, request: Request[Any, Any, Any], session: Session, db: Db, campaign_id: CampaignIdPath
-    ) -> Template:
-        campaign = await get_campaign(db, session.tenant_id, campaign_id)
-        program = await get_program(db, session.tenant_id)
+    async def confirm_close(self, console: Console, campaign_id: CampaignIdPath) -> Template:
+        campaign = await get_campaign(console.db, console.tenant_id, campaign_id)
+        program = await get_program(console.db, console.tenant_id)
         awards = (
             campaign.awards
             if campaign.status == "closed"
             else await preview_awards(
-                db, request.app.state.board, session.tenant_id, program, campaign_id
+                console.db, console.request.app.state.board, console.tenant_id, program, campaign_id
             )
         )
-        return page(request, "campaign_close.html", session, campaign=campaign, awards=awards)
+        return console.page("campaign_close.html", campaign=campaign, awards=awards)
 
     @post("/{campaign_id:str}/close", status_code=303)
-    async def close(
-        self, request: Request[Any, Any, Any], session: Session, db: Db, campaign_id: CampaignIdPath
-    ) -> Redirect:
-        await checked_form(request, session)
-        program = await get_program(db, session.tenant_id)
-        async with db.transaction() as tx:
-            await close_campaign(tx, session.tenant_id, program, campaign_id)
-            await record_audit(tx, session, campaign_id, "campaign.closed")
+    async def close(self, console: Console, campaign_id: CampaignIdPath) -> Redirect:
+        await console.form()
+        program = await get_program(console.db, console.tenant_id)
+        async with console.db.transaction() as tx:
+            await close_campaign(tx, console.tenant_id, program, campaign_id)
+            await record_audit(tx, console.session, campaign_id, "campaign.closed")
         return Redirect(f"/console/campaigns/{campaign_id}/close", status_code=303)

@@ -21,21 +21,26 @@ from litestar.exceptions import (
     PermissionDeniedException,
     ValidationException,
 )
+from litestar.params import SkipValidation
 from litestar.response import Redirect, Template
 
 from server.console.i18n import DEFAULT_LANG, LANGS, translator
 from server.console.sessions import ConsoleSession, find_session
+from server.db import Database
 from server.dependencies import Db
 from server.errors import FieldError, InvalidInput, ServiceError
 
 __all__ = [
     "COOKIE",
+    "Console",
+    "ConsoleCall",
     "Session",
     "checked_form",
     "console_exception_handlers",
     "field_errors",
     "lang_of",
     "page",
+    "provide_console",
     "provide_session",
 ]
 
@@ -101,6 +106,38 @@ async def checked_form(
     ):
         raise PermissionDeniedException("csrf")
     return values
+
+
+class ConsoleCall:
+    """One signed-in console request (the ``console`` dependency): the operator's session, the
+    store, the page it renders and the form it posts (CSRF checked)."""
+
+    __slots__ = ("db", "request", "session")
+
+    def __init__(
+        self, request: Request[Any, Any, Any], session: ConsoleSession, db: Database
+    ) -> None:
+        self.request = request
+        self.session = session
+        self.db = db
+
+    @property
+    def tenant_id(self) -> str:
+        return self.session.tenant_id
+
+    def page(self, template: str, status_code: int = 200, **context: Any) -> Template:
+        return page(self.request, template, self.session, status_code, **context)
+
+    async def form(self) -> dict[str, str | UploadFile]:
+        return await checked_form(self.request, self.session)
+
+
+# A handler parameter ``console: Console`` gets the request's ConsoleCall (provide_console).
+Console = NamedDependency[SkipValidation[ConsoleCall]]
+
+
+def provide_console(request: Request[Any, Any, Any], session: Session, db: Db) -> ConsoleCall:
+    return ConsoleCall(request, session, db)
 
 
 _MSGSPEC_AT = re.compile(r"^(.*?)(?: - at `\$\.?(.*)`)?$", re.S)

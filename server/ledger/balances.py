@@ -70,7 +70,7 @@ async def balance_of(
 ) -> dict[str, int]:
     """pending, available, settled and paid fen at ``now_us``, from the maintained totals."""
     row = await db.fetchrow(TOTALS_BALANCE_SQL, tenant_id, distributor_id, now_us)
-    if row is None:  # cannot happen: the query above always returns a row
+    if row is None:  # an aggregate without GROUP BY always returns one row
         raise RuntimeError("invariant broken: row is None")
     settled, paid, pending = int(row["settled_fen"]), int(row["paid_fen"]), int(row["pending_fen"])
     return {
@@ -86,7 +86,7 @@ async def balance_by_scan(
 ) -> dict[str, int]:
     """The balance summed over every entry: the definition, linear in history."""
     row = await db.fetchrow(BALANCE_SQL, tenant_id, distributor_id, now_us)
-    if row is None:  # cannot happen: the query above always returns a row
+    if row is None:  # an aggregate without GROUP BY always returns one row
         raise RuntimeError("invariant broken: row is None")
     return {k: int(row[k]) for k in ("pending_fen", "available_fen", "settled_fen", "paid_fen")}
 

@@ -9,12 +9,12 @@ from litestar.params import JSONBody, PathParameter
 
 from server.common import to_us
 from server.db import Connection
-from server.dependencies import CurrentProgram, Db, TenantId
+from server.dependencies import CurrentProgram, Db, TenantId, Write
 from server.idempotency import idempotency_key, request_hash
 from server.orders.explain import explain_order
 from server.orders.schemas import Explanation, OrderIn, OrderOut, RefundIn, RefundOut
 from server.orders.service import record_order, record_refund
-from server.responses import idempotent, json_response
+from server.responses import json_response
 
 __all__ = ["OrderController"]
 
@@ -52,8 +52,7 @@ class OrderController(Controller):
     )
     async def refund(
         self,
-        request: Request[Any, Any, Any],
-        db: Db,
+        write: Write,
         tenant_id: TenantId,
         program: CurrentProgram,
         order_id: OrderIdPath,
@@ -63,7 +62,7 @@ class OrderController(Controller):
             refund = await record_refund(tx, tenant_id, program, order_id, data)
             return json_response(refund, status_code=201)
 
-        return await idempotent(request, db, tenant_id, work)
+        return await write.once(work)
 
     @get("/{order_id:str}/explain", summary="The bindings, upline snapshot, rates and arithmetic")
     async def explain(

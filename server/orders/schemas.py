@@ -1,4 +1,4 @@
-"""Orders, refunds, ledger entries and the explanation of a commission.
+"""Orders, refunds and the explanation of a commission (ledger entries: server.ledger).
 
 Contract: docs/api.md, "Referrals and orders".
 """
@@ -10,11 +10,11 @@ from typing import Annotated, Literal
 import msgspec
 
 from server.common import AwareDatetime, ExternalId
+from server.ledger.schemas import EntryStatus
 
 __all__ = [
     "Commission",
-    "Entry",
-    "EntryPage",
+    "EntryStatus",
     "Explanation",
     "OrderIn",
     "OrderOut",
@@ -24,7 +24,6 @@ __all__ = [
 ]
 
 Fen = Annotated[int, msgspec.Meta(ge=1, le=10**13)]
-EntryStatus = Literal["pending", "available", "settled", "paid"]
 
 
 class OrderIn(msgspec.Struct, forbid_unknown_fields=True, kw_only=True):
@@ -66,25 +65,6 @@ class RefundOut(msgspec.Struct):
     amount_fen: int
     refunded_total_fen: int
     reversals: list[Reversal]
-
-
-class Entry(msgspec.Struct):
-    id: int
-    kind: str
-    amount_fen: int
-    status: EntryStatus
-    level: int | None
-    order_id: str | None
-    refund_id: str | None
-    campaign_id: str | None
-    memo: str
-    created_at: str
-    available_at: str
-
-
-class EntryPage(msgspec.Struct):
-    entries: list[Entry]
-    next_cursor: str | None
 
 
 class BindingEvent(msgspec.Struct):

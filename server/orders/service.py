@@ -25,11 +25,11 @@ from server.campaigns.scores import (
 from server.common import now_us
 from server.db import Connection, Database
 from server.errors import Conflict, FieldError, NotFound, Unprocessable
+from server.ledger.service import entry_status
 from server.ledger.totals import add_entries
 from server.orders.fast import record_order_fast
 from server.orders.schemas import (
     Commission,
-    EntryStatus,
     OrderIn,
     OrderOut,
     RefundIn,
@@ -79,14 +79,6 @@ ORDER_CONTEXT_TIERS_SQL = ORDER_CONTEXT_SQL.replace(
 def order_fingerprint(data: OrderIn, paid_at_us: int) -> str:
     raw = f"{data.user_id}\x1f{data.amount_fen}\x1f{paid_at_us}\x1f{data.campaign_id or ''}"
     return hashlib.sha256(raw.encode()).hexdigest()
-
-
-def entry_status(available_at_us: int, lock_status: str | None, at_us: int) -> EntryStatus:
-    if lock_status == "paid":
-        return "paid"
-    if lock_status is not None:
-        return "settled"
-    return "pending" if available_at_us > at_us else "available"
 
 
 def _inviter(upline: list[str], buyer: str) -> str | None:
@@ -447,7 +439,7 @@ async def refund_result(tx: Connection, tenant_id: str, order_id: str, refund_id
         order_id,
         refund_id,
     )
-    if refund is None:  # cannot happen: the query above always returns a row
+    if refund is None:  # callers pass a refund recorded in this transaction or earlier
         raise RuntimeError("invariant broken: refund is None")
     rows = await tx.fetch(
         "SELECT e.distributor_id, e.level, e.amount_fen, e.kind, e.available_at_us, l.status"

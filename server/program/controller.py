@@ -2,16 +2,14 @@
 
 from __future__ import annotations
 
-from typing import Any
-
-from litestar import Controller, Request, Response, get, put
+from litestar import Controller, Response, get, put
 from litestar.params import JSONBody
 
 from server.db import Connection
-from server.dependencies import Db, TenantId
+from server.dependencies import Db, TenantId, Write
 from server.program.schemas import Program, ProgramIn
 from server.program.service import get_program_json, put_program
-from server.responses import encoded_response, idempotent, json_response
+from server.responses import encoded_response, json_response
 
 
 class ProgramController(Controller):
@@ -25,12 +23,11 @@ class ProgramController(Controller):
     @put(opt={"scope": "admin"}, summary="Replace the program; omitted fields take defaults")
     async def replace(
         self,
-        request: Request[Any, Any, Any],
-        db: Db,
+        write: Write,
         tenant_id: TenantId,
         data: JSONBody[ProgramIn],
     ) -> Response[Program]:
         async def work(tx: Connection) -> Response[Program]:
             return json_response(await put_program(tx, tenant_id, data))
 
-        return await idempotent(request, db, tenant_id, work)
+        return await write.once(work)

@@ -2,18 +2,18 @@
 
 from __future__ import annotations
 
-from typing import Annotated, Any
+from typing import Annotated
 
-from litestar import Controller, Request, Response, post
+from litestar import Controller, Response, post
 from litestar.params import JSONBody, PathParameter
 
-from server.db import Connection, Database
-from server.dependencies import CurrentProgram, Db, TenantId
+from server.db import Connection
+from server.dependencies import CurrentProgram, TenantId, Write
 from server.recruitment import service
 from server.recruitment.schemas import ApplicationIn, DecisionIn
 from server.referrals.schemas import Distributor
 from server.referrals.service import get_distributor
-from server.responses import idempotent, json_response
+from server.responses import TenantWrite, json_response
 
 __all__ = ["RecruitmentController"]
 
@@ -32,8 +32,7 @@ class RecruitmentController(Controller):
     )
     async def apply(
         self,
-        request: Request[Any, Any, Any],
-        db: Db,
+        write: Write,
         tenant_id: TenantId,
         program: CurrentProgram,
         distributor_id: IdPath,
@@ -43,7 +42,7 @@ class RecruitmentController(Controller):
             await service.apply(tx, tenant_id, program, distributor_id, data)
             return json_response(await get_distributor(tx, tenant_id, distributor_id))
 
-        return await idempotent(request, db, tenant_id, work)
+        return await write.once(work)
 
     @post(
         "/{distributor_id:str}/approve",
@@ -51,10 +50,8 @@ class RecruitmentController(Controller):
         status_code=200,
         opt={"scope": "admin"},
     )
-    async def approve(
-        self, request: Request[Any, Any, Any], db: Db, tenant_id: TenantId, distributor_id: IdPath
-    ) -> Response[Distributor]:
-        return await _decide(request, db, tenant_id, distributor_id, True, None)
+    async def approve(self, write: Write, distributor_id: IdPath) -> Response[Distributor]:
+        return await _decide(write, distributor_id, True, None)
 
     @post(
         "/{distributor_id:str}/reject",
@@ -63,28 +60,19 @@ class RecruitmentController(Controller):
         opt={"scope": "admin"},
     )
     async def reject(
-        self,
-        request: Request[Any, Any, Any],
-        db: Db,
-        tenant_id: TenantId,
-        distributor_id: IdPath,
-        data: JSONBody[DecisionIn],
+        self, write: Write, distributor_id: IdPath, data: JSONBody[DecisionIn]
     ) -> Response[Distributor]:
-        return await _decide(request, db, tenant_id, distributor_id, False, data)
+        return await _decide(write, distributor_id, False, data)
 
 
 async def _decide(
-    request: Request[Any, Any, Any],
-    db: Database,
-    tenant_id: str,
-    distributor_id: str,
-    approve: bool,
-    data: DecisionIn | None,
+    write: TenantWrite, distributor_id: str, approve: bool, data: DecisionIn | None
 ) -> Response[Distributor]:
+    tenant_id = write.tenant_id
     reason = None if data is None else data.reason
 
     async def work(tx: Connection) -> Response[Distributor]:
         await service.decide(tx, tenant_id, distributor_id, approve, reason)
         return json_response(await get_distributor(tx, tenant_id, distributor_id))
 
-    return await idempotent(request, db, tenant_id, work)
+    return await write.once(work)

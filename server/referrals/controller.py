@@ -13,16 +13,12 @@ from litestar.response import Redirect
 
 from server.common import DistributorId, now_us, to_us
 from server.db import Connection
-from server.dependencies import AppSettings, CurrentProgram, Db, TenantId
-from server.errors import InvalidInput, NotFound
-from server.ledger.entries import list_entries
-from server.orders.schemas import EntryPage
-from server.program.schemas import Program
+from server.dependencies import AppSettings, CurrentProgram, Db, TenantId, Write
+from server.errors import NotFound
 from server.program.service import get_program
 from server.public_urls import public_base_url
 from server.recruitment.rules import RecruitmentState, initial_state
-from server.referrals import service
-from server.referrals.fast import bind_new_user
+from server.referrals import binding, service
 from server.referrals.schemas import (
     Distributor,
     DistributorIn,
@@ -34,8 +30,7 @@ from server.referrals.schemas import (
     ReferralOut,
     TeamPage,
 )
-from server.responses import idempotent, json_response
-from server.tiers.service import promote, wants_promotion
+from server.responses import json_response
 
 IdPath = Annotated[str, PathParameter(min_length=1, max_length=64, pattern=r"^[^\s/]+$")]
 
@@ -49,7 +44,7 @@ class DistributorController(Controller):
     async def upsert(
         self,
         request: Request[Any, Any, Any],
-        db: Db,
+        write: Write,
         tenant_id: TenantId,
         program: CurrentProgram,
         distributor_id: IdPath,
@@ -65,7 +60,7 @@ class DistributorController(Controller):
             await service.upsert_distributor(tx, tenant_id, distributor_id, data, state)
             return json_response(await service.get_distributor(tx, tenant_id, distributor_id))
 
-        return await idempotent(request, db, tenant_id, work)
+        return await write.once(work)
 
     @get(summary="Distributors, optionally by status (operators: fraud holds), paged by id")
     async def list_distributors(
@@ -85,18 +80,6 @@ class DistributorController(Controller):
         self, db: Db, tenant_id: TenantId, distributor_id: IdPath
     ) -> Response[Distributor]:
         return json_response(await service.get_distributor(db, tenant_id, distributor_id))
-
-    @get("/{distributor_id:str}/ledger", summary="Ledger entries, newest first, paged")
-    async def ledger(
-        self,
-        db: Db,
-        tenant_id: TenantId,
-        distributor_id: IdPath,
-        limit: Annotated[int, QueryParameter(ge=1, le=500)] = 50,
-        cursor: FromQuery[str | None] = None,
-    ) -> Response[EntryPage]:
-        await service.get_distributor_row(db, tenant_id, distributor_id)
-        return json_response(await list_entries(db, tenant_id, distributor_id, limit, cursor))
 
     @get("/{distributor_id:str}/team", summary="我的团队: members 1-3 levels below, paged")
     async def team(
@@ -128,8 +111,7 @@ class LinkController(Controller):
     )
     async def create(
         self,
-        request: Request[Any, Any, Any],
-        db: Db,
+        write: Write,
         tenant_id: TenantId,
         program: CurrentProgram,
         settings: AppSettings,
@@ -143,7 +125,7 @@ class LinkController(Controller):
             )
             return json_response(link, status_code=201 if created else 200)
 
-        return await idempotent(request, db, tenant_id, work)
+        return await write.once(work)
 
     @get("/{code:str}", summary="A link and its click count")
     async def read(
@@ -154,11 +136,8 @@ class LinkController(Controller):
         settings: AppSettings,
         code: FromPath[str],
     ) -> Response[Link]:
-        row = await service.resolve_code(db, tenant_id, code)
-        clicks = await service.link_clicks(db, tenant_id, code)
-        link = service._link_out(
-            row, public_base_url(settings, program), clicks, program.mini_program_page
-        )
+        base_url = public_base_url(settings, program)
+        link = await service.get_link(db, tenant_id, code, base_url, program.mini_program_page)
         return json_response(link)
 
 
@@ -174,50 +153,25 @@ class ReferralController(Controller):
     )
     async def bind(
         self,
-        request: Request[Any, Any, Any],
-        db: Db,
+        write: Write,
         tenant_id: TenantId,
         program: CurrentProgram,
         data: JSONBody[ReferralIn],
     ) -> Response[ReferralOut]:
-        if (data.scene is None) == (data.code is None):
-            raise InvalidInput("scene", "send exactly one of scene or code")
-        if data.code is not None:
-            if not service._CODE_RE.match(data.code):
-                raise InvalidInput(
-                    "code", f"{data.code!r} is not a link code (4-16 letters/digits)"
-                )
-            code = data.code
-        else:
-            if data.scene is None:  # cannot happen: the query above always returns a row
-                raise RuntimeError("invariant broken: data.scene is None")
-            code = service.parse_scene(data.scene)
-        link = await service.resolve_code(db, tenant_id, code)
+        code = binding.referral_code(data)
+        link = await service.resolve_code(write.db, tenant_id, code)
         occurred = to_us(data.occurred_at, "occurred_at") if data.occurred_at else now_us()
-        if "idempotency-key" not in request.headers:
-            fast = await bind_new_user(
-                db, tenant_id, program, data.user_id, link, occurred, data.scene
-            )
+        if not write.keyed:
+            fast = await binding.bind_first_time(write.db, tenant_id, program, data, link, occurred)
             if fast is not None:
-                await _promote_inviter(db, tenant_id, program, fast)
                 return json_response(fast)
 
         async def work(tx: Connection) -> Response[ReferralOut]:
-            result = await service.bind_referral(
-                tx, tenant_id, program, data.user_id, link, occurred, data.scene
+            return json_response(
+                await binding.bind_in(tx, tenant_id, program, data, link, occurred)
             )
-            await _promote_inviter(tx, tenant_id, program, result)
-            return json_response(result)
 
-        return await idempotent(request, db, tenant_id, work)
-
-
-async def _promote_inviter(
-    db: Connection, tenant_id: str, program: Program, result: ReferralOut
-) -> None:
-    """A new binding grows the inviter's level-1 team: evaluate their promotion."""
-    if result.outcome == "bound" and result.inviter_id is not None and wants_promotion(program):
-        await promote(db, tenant_id, program, [result.inviter_id])
+        return await write.once(work)
 
 
 @get(

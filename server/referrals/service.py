@@ -44,6 +44,8 @@ __all__ = [
     "create_link",
     "ensure_link",
     "get_distributor",
+    "get_link",
+    "is_link_code",
     "parse_scene",
     "resolve_code",
     "team_of",
@@ -313,6 +315,10 @@ async def ensure_link(
     return _link_out(row, base_url, page=page), created
 
 
+def is_link_code(text: str) -> bool:
+    return _CODE_RE.match(text) is not None
+
+
 def parse_scene(scene: str) -> str:
     """The link code in a mini-program ``scene``: ``lb=CODE`` (alone or among ``&`` pairs,
     URL-encoded or not) or a bare code."""
@@ -365,6 +371,14 @@ async def link_clicks(db: Connection, tenant_id: str, code: str) -> int:
     )
 
 
+async def get_link(
+    db: Connection, tenant_id: str, code: str, base_url: str, page: str | None
+) -> Link:
+    """A link with its click count (404 for an unknown code)."""
+    row = await resolve_code(db, tenant_id, code)
+    return _link_out(row, base_url, await link_clicks(db, tenant_id, code), page)
+
+
 async def record_click(db: Database, code: str, client: str, at_us: int) -> tuple[str, str] | None:
     """Count a click on ``code`` once per client address and minute; return (tenant_id, code)."""
     row = await db.fetchrow("SELECT tenant_id FROM links WHERE code = $1", code)
@@ -411,7 +425,7 @@ async def bind_referral(
         tenant_id,
         user_id,
     )
-    if current is None:  # cannot happen: the query above always returns a row
+    if current is None:  # the INSERT above (ON CONFLICT DO NOTHING) left the row either way
         raise RuntimeError("invariant broken: current is None")
     active = current["inviter_id"] is not None and (
         current["expires_at_us"] is None or current["expires_at_us"] > occurred_us

@@ -231,6 +231,6 @@ async def read_counts(db: Any, tenant_id: str, user_id: str, now_us: int) -> tup
             async with db.transaction() as tx:
                 await apply_lapses(tx, tenant_id, now_us)
         row = await db.fetchrow(_COUNTS_SQL, tenant_id, user_id, now_us)
-    if row is None:  # cannot happen: the query above always returns a row
+    if row is None:  # an aggregate without GROUP BY always returns one row
         raise RuntimeError("invariant broken: counts row is None")
     return int(row["l1"]), int(row["l2"]), int(row["l3"])

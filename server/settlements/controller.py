@@ -4,14 +4,14 @@ from __future__ import annotations
 
 from typing import Annotated, Any, Literal
 
-from litestar import Controller, Request, Response, get, post
+from litestar import Controller, Response, get, post
 from litestar.params import FromQuery, JSONBody, PathParameter, QueryParameter
 from litestar.response import Stream
 
 from server.common import to_us
 from server.db import Connection, Database
-from server.dependencies import CurrentProgram, Db, TenantId
-from server.responses import idempotent, json_response
+from server.dependencies import CurrentProgram, Db, TenantId, Write
+from server.responses import json_response
 from server.settlements.export import Lang, csv_chunks, xlsx_chunks
 from server.settlements.payout import media_charset, payout_chunks, resolve_layout
 from server.settlements.schemas import PaidIn, Settlement, SettlementIn, SettlementPage
@@ -42,8 +42,7 @@ class SettlementController(Controller):
     )
     async def create(
         self,
-        request: Request[Any, Any, Any],
-        db: Db,
+        write: Write,
         tenant_id: TenantId,
         program: CurrentProgram,
         data: JSONBody[SettlementIn],
@@ -52,7 +51,7 @@ class SettlementController(Controller):
             settlement_id = await create_draft(tx, tenant_id, program, to_us(data.cutoff, "cutoff"))
             return json_response(await get_settlement(tx, tenant_id, settlement_id), 201)
 
-        return await idempotent(request, db, tenant_id, work)
+        return await write.once(work)
 
     @get(summary="Settlements, newest first, optionally by status")
     async def list_all(
@@ -85,13 +84,13 @@ class SettlementController(Controller):
         ),
     )
     async def approve(
-        self, request: Request[Any, Any, Any], db: Db, tenant_id: TenantId, settlement_id: IdPath
+        self, write: Write, tenant_id: TenantId, settlement_id: IdPath
     ) -> Response[Settlement]:
         async def work(tx: Connection) -> Response[Settlement]:
             await approve(tx, tenant_id, settlement_id)
             return json_response(await get_settlement(tx, tenant_id, settlement_id))
 
-        return await idempotent(request, db, tenant_id, work)
+        return await write.once(work)
 
     @post(
         "/{settlement_id:str}/paid",
@@ -100,8 +99,7 @@ class SettlementController(Controller):
     )
     async def paid(
         self,
-        request: Request[Any, Any, Any],
-        db: Db,
+        write: Write,
         tenant_id: TenantId,
         settlement_id: IdPath,
         data: JSONBody[PaidIn],
@@ -110,7 +108,7 @@ class SettlementController(Controller):
             await mark_paid(tx, tenant_id, settlement_id, data.references)
             return json_response(await get_settlement(tx, tenant_id, settlement_id))
 
-        return await idempotent(request, db, tenant_id, work)
+        return await write.once(work)
 
     @get(
         "/{settlement_id:str}/export.csv",

@@ -1,6 +1,6 @@
 """Netting refunds into settlements: a settlement never pays money already known to be clawed back.
 
-The rule (issue 20; API.md, "Settlements"):
+The rule (issue 20; docs/api.md, "Settlements"):
 
 - **At draft time**, a settlement that takes a commission entry also takes every reversal of it
   that exists then, whatever the reversal's own due date (a reversal is due when the refund

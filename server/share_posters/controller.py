@@ -9,17 +9,21 @@ import msgspec
 from litestar import Controller, Request, Response, get, put
 from litestar.params import FromPath, FromQuery, PathParameter, QueryParameter
 
-from posters import PosterTemplateError, parse_template
-from server.coherence import publish_invalidation
-from server.common import from_us, now_us
+from server.common import from_us
 from server.db import Connection, Database
-from server.dependencies import AppSettings, CurrentProgram, Db, TenantId
-from server.errors import InvalidInput
+from server.dependencies import AppSettings, CurrentProgram, Db, TenantId, Write
 from server.program.service import get_program
 from server.public_urls import public_base_url
-from server.responses import encoded_response, idempotent, json_response
+from server.responses import encoded_response, json_response
 from server.share_posters.failures import PosterUnavailable
-from server.share_posters.service import Fmt, load_template, render_for, template_document
+from server.share_posters.service import (
+    Fmt,
+    PosterRequest,
+    checked_template,
+    render_for,
+    store_template,
+    template_json,
+)
 from server.share_posters.signing import PosterClaim, sign_poster, verify_poster
 
 __all__ = ["PosterController", "PosterTemplateController", "public_poster"]
@@ -41,46 +45,22 @@ class PosterTemplateController(Controller):
 
     @put("/{name:str}", opt={"scope": "admin"}, summary="Store a Painter-style poster template")
     async def store(
-        self, request: Request[Any, Any, Any], db: Db, tenant_id: TenantId, name: NamePath
+        self, request: Request[Any, Any, Any], write: Write, name: NamePath
     ) -> Response[dict[str, Any]]:
-        raw = await request.body()
-        try:
-            parse_template(raw)  # validate now; the template is stored as the client wrote it
-            document = msgspec.json.encode(msgspec.json.decode(raw)).decode()
-        except PosterTemplateError as exc:
-            field = exc.field.removeprefix("$.").removeprefix("$") or "body"
-            raise InvalidInput(field, exc.message) from None
-        except msgspec.DecodeError as exc:
-            raise InvalidInput("body", f"is not JSON: {exc}") from None
+        document = checked_template(await request.body())
 
         async def work(tx: Connection) -> Response[dict[str, Any]]:
-            await tx.execute(
-                "INSERT INTO poster_templates (tenant_id, name, document, updated_at_us)"
-                " VALUES ($1, $2, $3, $4) ON CONFLICT (tenant_id, name) DO UPDATE"
-                " SET document = excluded.document, updated_at_us = excluded.updated_at_us",
-                tenant_id,
-                name,
-                document,
-                now_us(),
-            )
-            await publish_invalidation("poster_template", tenant_id, name, tx=tx)
+            await store_template(tx, write.tenant_id, name, document)
             return encoded_response(document.encode(), dict[str, Any])
 
-        return await idempotent(request, db, tenant_id, work)
+        return await write.once(work)
 
     @get(
         "/{name:str}", opt={"scope": "sdk"}, summary="A stored poster template ('default' built in)"
     )
     async def read(self, db: Db, tenant_id: TenantId, name: NamePath) -> Response[dict[str, Any]]:
-        stored = await db.fetchval(
-            "SELECT document FROM poster_templates WHERE tenant_id = $1 AND name = $2",
-            tenant_id,
-            name,
-        )
-        if stored is None:
-            template = await load_template(db, tenant_id, None if name == "default" else name)
-            stored = template_document(template)
-        return encoded_response(stored.encode(), dict[str, Any])
+        document = await template_json(db, tenant_id, name)
+        return encoded_response(document.encode(), dict[str, Any])
 
 
 async def _serve(
@@ -94,17 +74,9 @@ async def _serve(
 ) -> Response[bytes]:
     state = request.app.state
     base_url = public_base_url(state.settings, await get_program(db, tenant_id))
+    poster = PosterRequest(tenant_id, distributor_id, campaign_id, template, fmt, base_url)
     digest, image, fallback = await render_for(
-        db,
-        state.board,
-        state.posters,
-        tenant_id,
-        distributor_id,
-        campaign_id,
-        template,
-        fmt,
-        base_url,
-        state.wechat.poster_code,
+        db, state.board, state.posters, poster, state.wechat.poster_code
     )
     etag = f'"{digest}"'
     headers = {"ETag": etag, "Cache-Control": "private, max-age=60"}

@@ -12,7 +12,9 @@ import logging
 import time
 from collections import OrderedDict
 from collections.abc import Awaitable, Callable
-from typing import Any, Literal
+from typing import Any, Literal, NamedTuple
+
+import msgspec
 
 from posters import (
     PosterData,
@@ -26,8 +28,10 @@ from posters.spec import ImageView, Template
 from server.avatars import AvatarCache
 from server.campaigns.boards import Board
 from server.campaigns.service import campaign_row
+from server.coherence import publish_invalidation
+from server.common import now_us
 from server.db import Connection
-from server.errors import FieldError, NotFound
+from server.errors import FieldError, InvalidInput, NotFound
 from server.program.service import get_program
 from server.recruitment.service import require_sharing
 from server.referrals.schemas import LinkIn
@@ -41,7 +45,16 @@ from server.share_posters.failures import (
 )
 from server.share_posters.pool import PoolBusy, RenderFailed, RenderPool, RenderTimeout
 
-__all__ = ["PosterCache", "load_template", "render_for", "template_document"]
+__all__ = [
+    "PosterCache",
+    "PosterRequest",
+    "checked_template",
+    "load_template",
+    "render_for",
+    "store_template",
+    "template_document",
+    "template_json",
+]
 
 Fmt = Literal["png", "jpeg", "webp"]
 # (tenant_id, link code) -> the link's mini-program code image, or None when there is none
@@ -49,6 +62,18 @@ WxacodeSource = Callable[[str, str], Awaitable[bytes | None]]
 REQUEST_TTL = 30.0
 AVATAR_TTL = 600.0
 _log = logging.getLogger("liebian.posters")
+
+
+class PosterRequest(NamedTuple):
+    """What one poster is of, and its key in the request cache: the same request within
+    ``REQUEST_TTL`` gives the same image without database work."""
+
+    tenant_id: str
+    distributor_id: str
+    campaign_id: str | None
+    template: str | None  # a stored template's name; None: the built-in default
+    fmt: Fmt
+    base_url: str  # of the share link the poster carries
 
 
 class PosterCache:
@@ -104,15 +129,61 @@ class PosterCache:
         return await self._avatars.get(url, allowed)
 
 
+async def _stored_document(db: Connection, tenant_id: str, name: str) -> str | None:
+    document: str | None = await db.fetchval(
+        "SELECT document FROM poster_templates WHERE tenant_id = $1 AND name = $2", tenant_id, name
+    )
+    return document
+
+
+def _no_template(name: str) -> NotFound:
+    return NotFound(f"poster template {name!r} does not exist; PUT it first")
+
+
 async def load_template(db: Connection, tenant_id: str, name: str | None) -> Template:
     if name is None:
         return default_template()
-    raw = await db.fetchval(
-        "SELECT document FROM poster_templates WHERE tenant_id = $1 AND name = $2", tenant_id, name
-    )
+    raw = await _stored_document(db, tenant_id, name)
     if raw is None:
-        raise NotFound(f"poster template {name!r} does not exist; PUT it first")
+        raise _no_template(name)
     return parse_template(raw)
+
+
+async def template_json(db: Connection, tenant_id: str, name: str) -> str:
+    """The stored template as the client wrote it; ``default`` unless stored: the built-in."""
+    raw = await _stored_document(db, tenant_id, name)
+    if raw is not None:
+        return raw
+    if name == "default":
+        return template_document(default_template())
+    raise _no_template(name)
+
+
+def checked_template(raw: bytes) -> str:
+    """``raw`` as it will be stored (the client's JSON, re-encoded compactly), once it parses
+    as a template; else a 422 naming the field at fault."""
+    try:
+        parse_template(raw)
+        return msgspec.json.encode(msgspec.json.decode(raw)).decode()
+    except PosterTemplateError as exc:
+        field = exc.field.removeprefix("$.").removeprefix("$") or "body"
+        raise InvalidInput(field, exc.message) from None
+    except msgspec.DecodeError as exc:
+        raise InvalidInput("body", f"is not JSON: {exc}") from None
+
+
+async def store_template(tx: Connection, tenant_id: str, name: str, document: str) -> None:
+    """Store a :func:`checked_template` document; every node forgets the tenant's posters."""
+    await tx.execute(
+        "INSERT INTO poster_templates (tenant_id, name, document, updated_at_us)"
+        " VALUES ($1, $2, $3, $4) ON CONFLICT (tenant_id, name) DO UPDATE"
+        " SET document = excluded.document, updated_at_us = excluded.updated_at_us",
+        tenant_id,
+        name,
+        document,
+        now_us(),
+    )
+    await publish_invalidation("poster_template", tenant_id, name, tx=tx)
 
 
 def _unavailable(name: str | None, failure: Failure) -> PosterUnavailable:
@@ -134,11 +205,9 @@ async def _stored_template(
     """(content key, template); a template that failed before fails again without a render."""
     if name is None:
         return "default", default_template()
-    raw = await db.fetchval(
-        "SELECT document FROM poster_templates WHERE tenant_id = $1 AND name = $2", tenant_id, name
-    )
+    raw = await _stored_document(db, tenant_id, name)
     if raw is None:
-        raise NotFound(f"poster template {name!r} does not exist; PUT it first")
+        raise _no_template(name)
     key = template_key(raw)
     failure = cache.failures.get(key)
     if failure is not None:
@@ -182,12 +251,10 @@ async def _data(
     db: Connection,
     board: Board,
     cache: PosterCache,
-    tenant_id: str,
-    distributor_id: str,
-    campaign_id: str | None,
-    base_url: str,
+    poster: PosterRequest,
     wxacode: WxacodeSource | None,
 ) -> PosterData:
+    tenant_id, distributor_id, campaign_id = poster[:3]
     row = await get_distributor_row(db, tenant_id, distributor_id)
     campaign, rank = "", ""
     if campaign_id is not None:
@@ -195,8 +262,9 @@ async def _data(
         position, *_ = await board.rank(tenant_id, campaign_id, "campaign", distributor_id, 0)
         rank = f"第 {position} 名" if position else ""
     link = await create_link(
-        db, tenant_id, LinkIn(distributor_id=distributor_id, campaign_id=campaign_id), base_url
-    )
+        db, tenant_id, LinkIn(distributor_id=distributor_id, campaign_id=campaign_id),
+        poster.base_url,
+    )  # fmt: skip
     avatar = None
     if row["avatar_url"]:
         program = await get_program(db, tenant_id)
@@ -210,23 +278,21 @@ async def render_for(
     db: Connection,
     board: Board,
     cache: PosterCache,
-    tenant_id: str,
-    distributor_id: str,
-    campaign_id: str | None,
-    template_name: str | None,
-    fmt: Fmt,
-    base_url: str,
+    poster: PosterRequest,
     wxacode: WxacodeSource | None = None,
 ) -> tuple[str, bytes, bool]:
     """(content hash, image bytes, fallback) of the distributor's poster; ``fallback`` says a
     ``{wxacode}`` view shows the link's QR code because ``wxacode`` had no code to give; 409
     naming the state for a user who may not share (recruitment), checked before the cache
     under approval/threshold (on a miss, in every mode, by the link the poster carries)."""
+    tenant_id, distributor_id, template_name, fmt = (
+        poster.tenant_id, poster.distributor_id, poster.template, poster.fmt
+    )  # fmt: skip
     program = await get_program(db, tenant_id)
     if program.recruitment.mode != "open":
         row = await get_distributor_row(db, tenant_id, distributor_id)
         require_sharing(program, distributor_id, row)
-    key = (tenant_id, distributor_id, campaign_id, template_name, fmt, base_url)
+    key = poster
     hit = cache.request(key)
     if hit is not None:
         image = cache.image(hit[0])
@@ -235,7 +301,7 @@ async def render_for(
     tkey, template = await _stored_template(db, cache, tenant_id, template_name)
     wants_code = any(isinstance(v, ImageView) and v.url == "{wxacode}" for v in template.views)
     source = wxacode if wants_code else None  # WeChat is asked only when the poster shows it
-    data = await _data(db, board, cache, tenant_id, distributor_id, campaign_id, base_url, source)
+    data = await _data(db, board, cache, poster, source)
     fallback = wants_code and data.wxacode is None
     digest = content_hash(template, data, fmt)
     image = cache.image(digest)

@@ -2,17 +2,17 @@
 
 from __future__ import annotations
 
-from typing import Annotated, Any
+from typing import Annotated
 
 import msgspec
-from litestar import Controller, Request, Response, put
+from litestar import Controller, Response, put
 from litestar.params import JSONBody, PathParameter
 
 from server.db import Connection
-from server.dependencies import CurrentProgram, Db, TenantId
+from server.dependencies import CurrentProgram, TenantId, Write
 from server.referrals.schemas import Distributor
 from server.referrals.service import get_distributor, get_distributor_row
-from server.responses import idempotent, json_response
+from server.responses import json_response
 from server.tiers.service import set_tier
 
 __all__ = ["TierController", "TierIn"]
@@ -33,8 +33,7 @@ class TierController(Controller):
     @put("/{distributor_id:str}/tier", summary="Set a distributor's tier (up or down), by name")
     async def set(
         self,
-        request: Request[Any, Any, Any],
-        db: Db,
+        write: Write,
         tenant_id: TenantId,
         program: CurrentProgram,
         distributor_id: IdPath,
@@ -45,4 +44,4 @@ class TierController(Controller):
             await set_tier(tx, tenant_id, program, distributor_id, data.name)
             return json_response(await get_distributor(tx, tenant_id, distributor_id))
 
-        return await idempotent(request, db, tenant_id, work)
+        return await write.once(work)

@@ -1,16 +1,17 @@
-"""``/v1/webhook-endpoints``: HTTP only; the rules are in :mod:`server.webhooks.endpoints`."""
+"""``/v1/webhook-endpoints``: HTTP only; the rules are in :mod:`server.webhooks.service`."""
 
 from __future__ import annotations
 
-from typing import Annotated, Any
+from typing import Annotated
 
-from litestar import Controller, Request, Response, delete, get, post
+from litestar import Controller, Response, delete, get, post
 from litestar.params import FromQuery, JSONBody, PathParameter, QueryParameter
 
 from server.db import Connection
-from server.dependencies import AppSettings, Db, TenantId
-from server.responses import idempotent, json_response
-from server.webhooks.endpoints import (
+from server.dependencies import AppSettings, Db, TenantId, Write
+from server.responses import json_response
+from server.webhooks.schemas import Endpoint, EndpointIn, EndpointPage
+from server.webhooks.service import (
     check_endpoint_url,
     create_endpoint,
     delete_endpoint,
@@ -19,7 +20,6 @@ from server.webhooks.endpoints import (
     rotate_secret,
     withhold_secret,
 )
-from server.webhooks.schemas import Endpoint, EndpointIn, EndpointPage
 
 __all__ = ["WebhookController"]
 
@@ -34,8 +34,7 @@ class WebhookController(Controller):
     @post(status_code=201, summary="Subscribe a URL to events; the signing secret is shown once")
     async def create(
         self,
-        request: Request[Any, Any, Any],
-        db: Db,
+        write: Write,
         tenant_id: TenantId,
         settings: AppSettings,
         data: JSONBody[EndpointIn],
@@ -45,7 +44,7 @@ class WebhookController(Controller):
         async def work(tx: Connection) -> Response[Endpoint]:
             return json_response(await create_endpoint(tx, tenant_id, data), 201)
 
-        return await idempotent(request, db, tenant_id, work, stored=withhold_secret)
+        return await write.once(work, stored=withhold_secret)
 
     @get(summary="The tenant's webhook endpoints, oldest first (without secrets)")
     async def list_all(
@@ -67,12 +66,12 @@ class WebhookController(Controller):
         summary="Replace the signing secret; the new one is shown once",
     )
     async def rotate(
-        self, request: Request[Any, Any, Any], db: Db, tenant_id: TenantId, endpoint_id: IdPath
+        self, write: Write, tenant_id: TenantId, endpoint_id: IdPath
     ) -> Response[Endpoint]:
         async def work(tx: Connection) -> Response[Endpoint]:
             return json_response(await rotate_secret(tx, tenant_id, endpoint_id))
 
-        return await idempotent(request, db, tenant_id, work, stored=withhold_secret)
+        return await write.once(work, stored=withhold_secret)
 
     @delete("/{endpoint_id:str}", status_code=204, summary="Delete; its pending deliveries stop")
     async def remove(self, db: Db, tenant_id: TenantId, endpoint_id: IdPath) -> None:

@@ -6,7 +6,7 @@ import msgspec
 
 from server.common import decode_cursor, encode_cursor, from_us
 from server.db import Connection
-from server.webhooks.endpoints import get_endpoint
+from server.webhooks.service import get_endpoint
 
 __all__ = ["Delivery", "DeliveryPage", "list_deliveries"]
 

@@ -12,8 +12,8 @@ from litestar.exceptions.http_exceptions import RequestEntityTooLarge
 from litestar.params import FromQuery, JSONBody, PathParameter, QueryParameter
 
 from server.db import Connection
-from server.dependencies import AppSettings, Db, TenantId
-from server.responses import idempotent, json_response
+from server.dependencies import AppSettings, Db, TenantId, Write
+from server.responses import json_response
 from server.wechat.errors import NotConfigured, PayloadTooLarge
 from server.wechat.schemas import (
     EnvVersion,
@@ -56,7 +56,7 @@ class WeChatController(Controller):
     async def store(
         self,
         request: Request[Any, Any, Any],
-        db: Db,
+        write: Write,
         tenant_id: TenantId,
         settings: AppSettings,
         data: JSONBody[WeChatSettingsIn],
@@ -72,7 +72,7 @@ class WeChatController(Controller):
             saved = await store_credentials(tx, settings.secret_key, tenant_id, data)
             return json_response(saved)
 
-        response = await idempotent(request, db, tenant_id, work, stored=_settings_only)
+        response = await write.once(work, stored=_settings_only)
         await request.app.state.wechat.forget_tokens(tenant_id)
         return response
 
@@ -120,7 +120,7 @@ class WxacodeController(Controller):
         request_max_body_size=MAX_UPLOAD_BYTES,
     )
     async def upload(
-        self, request: Request[Any, Any, Any], db: Db, tenant_id: TenantId, code: CodePath
+        self, request: Request[Any, Any, Any], write: Write, tenant_id: TenantId, code: CodePath
     ) -> Response[Wxacode]:
         try:
             body = await request.body()
@@ -132,6 +132,6 @@ class WxacodeController(Controller):
         async def work(tx: Connection) -> Response[Wxacode]:
             return json_response(await store_upload(tx, tenant_id, code, body))
 
-        response = await idempotent(request, db, tenant_id, work)
+        response = await write.once(work)
         request.app.state.posters.forget_tenant(tenant_id)
         return response

@@ -3,17 +3,17 @@
 from __future__ import annotations
 
 from collections.abc import AsyncIterator
-from typing import Annotated, Any, Literal
+from typing import Annotated, Literal
 
-from litestar import Controller, Request, Response, get, post
+from litestar import Controller, Response, get, post
 from litestar.params import FromQuery, JSONBody, PathParameter, QueryParameter
 from litestar.response import Stream
 
 from server.db import Connection
-from server.dependencies import CurrentProgram, Db, TenantId
+from server.dependencies import CurrentProgram, Db, TenantId, Write
 from server.errors import InvalidInput
 from server.referrals.service import get_distributor_row
-from server.responses import idempotent, json_response
+from server.responses import json_response
 from server.settlements.csvformat import text_cell, yuan
 from server.withdrawals import service
 from server.withdrawals.schemas import Decision, PaidIn, Withdrawal, WithdrawalIn, WithdrawalPage
@@ -40,8 +40,7 @@ class DistributorWithdrawalController(Controller):
     )
     async def request(
         self,
-        request: Request[Any, Any, Any],
-        db: Db,
+        write: Write,
         tenant_id: TenantId,
         program: CurrentProgram,
         distributor_id: IdPath,
@@ -53,7 +52,7 @@ class DistributorWithdrawalController(Controller):
             )
             return json_response(result, status_code=201)
 
-        return await idempotent(request, db, tenant_id, work)
+        return await write.once(work)
 
     @get("/{distributor_id:str}/withdrawals", summary="A distributor's withdrawals, oldest first")
     async def list_own(
@@ -88,19 +87,19 @@ class WithdrawalController(Controller):
 
     @post("/approve", summary="Approve a batch of withdrawals (all or nothing)", status_code=200)
     async def approve(
-        self, request: Request[Any, Any, Any], db: Db, tenant_id: TenantId, data: JSONBody[Decision]
+        self, write: Write, tenant_id: TenantId, data: JSONBody[Decision]
     ) -> Response[WithdrawalPage]:
 
         async def work(tx: Connection) -> Response[WithdrawalPage]:
             done = await service.approve(tx, tenant_id, data.ids)
             return json_response(WithdrawalPage(withdrawals=done))
 
-        return await idempotent(request, db, tenant_id, work)
+        return await write.once(work)
 
     @post("/reject", summary="Reject a batch with a reason: entries unlocked, fee returned",
           status_code=200)  # fmt: skip
     async def reject(
-        self, request: Request[Any, Any, Any], db: Db, tenant_id: TenantId, data: JSONBody[Decision]
+        self, write: Write, tenant_id: TenantId, data: JSONBody[Decision]
     ) -> Response[WithdrawalPage]:
         if data.reason is None:
             raise InvalidInput("reason", "say why the withdrawals are rejected (1-200 chars)")
@@ -110,19 +109,19 @@ class WithdrawalController(Controller):
             done = await service.reject(tx, tenant_id, data.ids, reason)
             return json_response(WithdrawalPage(withdrawals=done))
 
-        return await idempotent(request, db, tenant_id, work)
+        return await write.once(work)
 
     @post("/paid", summary="Mark approved withdrawals paid, with transfer references",
           status_code=200)  # fmt: skip
     async def paid(
-        self, request: Request[Any, Any, Any], db: Db, tenant_id: TenantId, data: JSONBody[PaidIn]
+        self, write: Write, tenant_id: TenantId, data: JSONBody[PaidIn]
     ) -> Response[WithdrawalPage]:
 
         async def work(tx: Connection) -> Response[WithdrawalPage]:
             done = await service.mark_paid(tx, tenant_id, data.references)
             return json_response(WithdrawalPage(withdrawals=done))
 
-        return await idempotent(request, db, tenant_id, work)
+        return await write.once(work)
 
     @get(
         "/export.csv",

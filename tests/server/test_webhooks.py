@@ -493,7 +493,7 @@ def test_allow_private_accepts_loopback_but_the_parser_still_decides():
     import pytest
 
     from server.errors import InvalidInput
-    from server.webhooks.endpoints import check_endpoint_url
+    from server.webhooks.service import check_endpoint_url
 
     check_endpoint_url("http://127.0.0.1:9000/hook", allow_private=True)
     check_endpoint_url("http://[::1]:9000/hook", allow_private=True)

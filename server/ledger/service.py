@@ -1,13 +1,21 @@
-"""Paging a distributor's ledger, newest first."""
+"""A distributor's ledger: the status rule of an entry and paging, newest first."""
 
 from __future__ import annotations
 
 from server.common import decode_cursor, encode_cursor, from_us, now_us
 from server.db import Connection
-from server.orders.schemas import Entry, EntryPage
-from server.orders.service import entry_status
+from server.ledger.schemas import Entry, EntryPage, EntryStatus
 
-__all__ = ["list_entries"]
+__all__ = ["entry_status", "list_entries"]
+
+
+def entry_status(available_at_us: int, lock_status: str | None, at_us: int) -> EntryStatus:
+    """Paid or settled while a settlement lock holds the entry, else pending until it is due."""
+    if lock_status == "paid":
+        return "paid"
+    if lock_status is not None:
+        return "settled"
+    return "pending" if available_at_us > at_us else "available"
 
 
 async def list_entries(
