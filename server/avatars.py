@@ -81,9 +81,7 @@ def _host_allowed(host: str, allowed_hosts: Collection[str]) -> bool:
     return False
 
 
-async def _checked_target(
-    url: httpx.URL, allowed_hosts: Collection[str], resolve: Resolver
-) -> str:
+async def _checked_target(url: httpx.URL, allowed_hosts: Collection[str], resolve: Resolver) -> str:
     """Validate one hop; return the public IP to connect to."""
     if url.scheme not in _DEFAULT_PORTS:
         raise AvatarFetchError("scheme", f"{url.scheme!r} is not http or https")

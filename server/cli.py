@@ -247,8 +247,13 @@ def _progress_bar(label: str) -> Iterator[Callable[[int, int], None] | None]:
         TimeElapsedColumn,
     )
 
-    columns = (TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(),
-               TextColumn("lines"), TimeElapsedColumn())
+    columns = (
+        TextColumn("{task.description}"),
+        BarColumn(),
+        MofNCompleteColumn(),
+        TextColumn("lines"),
+        TimeElapsedColumn(),
+    )
     with Progress(*columns, console=Console(stderr=True)) as bar:
         task = bar.add_task(label, total=None)
         yield lambda done, total: bar.update(task, completed=done, total=total)
@@ -299,32 +304,40 @@ def build_parser() -> argparse.ArgumentParser:
         epilog="Settings come from LIEBIAN_* environment variables (see the README).",
     )
     parser.add_argument(
-        "--version", action="version", version=f"%(prog)s {_version()}",
+        "--version",
+        action="version",
+        version=f"%(prog)s {_version()}",
         help="print the version and exit",
     )
     sub = parser.add_subparsers(dest="command", required=True)
 
     serve = sub.add_parser(
-        "serve", help="migrate and serve the HTTP API",
+        "serve",
+        help="migrate and serve the HTTP API",
         description="Migrate the database, then serve the HTTP API with uvicorn.",
     )
     serve.add_argument(
-        "--host", default="127.0.0.1",
+        "--host",
+        default="127.0.0.1",
         help="address to listen on (default 127.0.0.1; 0.0.0.0 for every interface)",
     )
     serve.add_argument("--port", type=int, default=8000, help="TCP port (default 8000)")
     serve.add_argument(
-        "--workers", type=int, default=1,
+        "--workers",
+        type=int,
+        default=1,
         help="uvicorn worker processes (default 1; use PostgreSQL for more than one)",
     )
     serve.add_argument(
-        "--demo", action="store_true",
+        "--demo",
+        action="store_true",
         help="create or reuse the demo tenant first and print its keys as JSON",
     )
     serve.set_defaults(func=cmd_serve)
 
     sub.add_parser(
-        "migrate", help="bring the database schema up to date",
+        "migrate",
+        help="bring the database schema up to date",
         description="Apply pending migrations to LIEBIAN_DATABASE_URL (safe to repeat).",
     ).set_defaults(func=cmd_migrate)
 
@@ -332,12 +345,14 @@ def build_parser() -> argparse.ArgumentParser:
         dest="tenants_command", required=True
     )
     create = tenants.add_parser(
-        "create", help="create a tenant and print its keys (once)",
+        "create",
+        help="create a tenant and print its keys (once)",
         description="Create a tenant with an admin and an sdk key; keys are shown only here.",
     )
     create.add_argument("name", help="the tenant's name (unique; used by keys rotate --tenant)")
     create.add_argument(
-        "--json", action="store_true",
+        "--json",
+        action="store_true",
         help='print {"tenant_id","admin_key","sdk_key"} as one JSON line',
     )
     create.set_defaults(func=cmd_tenants_create)
@@ -346,23 +361,28 @@ def build_parser() -> argparse.ArgumentParser:
         dest="keys_command", required=True
     )
     rotate = keys.add_parser(
-        "rotate", help="revoke a tenant's keys and issue new ones",
+        "rotate",
+        help="revoke a tenant's keys and issue new ones",
         description="Revoke a tenant's keys of a scope and print the new ones (shown once).",
     )
     rotate.add_argument("--tenant", required=True, help="tenant id or name")
     rotate.add_argument(
-        "--scope", choices=["admin", "sdk", "all"], default="all",
+        "--scope",
+        choices=["admin", "sdk", "all"],
+        default="all",
         help="which keys to replace: admin, sdk or all (default all)",
     )
     rotate.add_argument("--json", action="store_true", help="print the new keys as one JSON line")
     rotate.set_defaults(func=cmd_keys_rotate)
 
     demo = sub.add_parser(
-        "demo", help="create or reuse the demo tenant and print its keys",
+        "demo",
+        help="create or reuse the demo tenant and print its keys",
         description="Create (or reuse, with fresh keys) the demo tenant; print one JSON line.",
     )
     demo.add_argument(
-        "--base-url", default=None,
+        "--base-url",
+        default=None,
         help="base of the printed URLs (default LIEBIAN_PUBLIC_URL, else http://127.0.0.1:8000)",
     )
     demo.set_defaults(func=cmd_demo)
@@ -371,7 +391,8 @@ def build_parser() -> argparse.ArgumentParser:
         dest="settlements_command", required=True
     )
     export = settlements.add_parser(
-        "export", help="export a settlement to CSV, XLSX or a payout file",
+        "export",
+        help="export a settlement to CSV, XLSX or a payout file",
         description="Write a settlement's statement or payout file (a progress bar on a terminal).",
     )
     export.add_argument("settlement_id", help="the settlement's id (stl_...)")

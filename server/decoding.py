@@ -142,9 +142,7 @@ def duplicate_key(body: bytes) -> str | None:
 def _check_duplicates(body: bytes, decoder: _BodyDecoder) -> None:
     # A key written twice repeats its quoted name in the raw text (an escaped name has a
     # backslash): only then is the body parsed a second time to find which key it was.
-    if not (
-        decoder.any_keys or b"\\" in body or max(map(body.count, decoder.keys), default=0) > 1
-    ):
+    if not (decoder.any_keys or b"\\" in body or max(map(body.count, decoder.keys), default=0) > 1):
         return
     key = duplicate_key(body)
     if key is not None:

@@ -20,6 +20,7 @@ from litestar import Request, Response
 from server.common import now_us
 from server.db import Connection, Database
 from server.errors import Conflict, InvalidInput
+from server.queries import CLAIM_KEY_SQL
 
 __all__ = ["request_hash", "run_idempotent"]
 
@@ -56,15 +57,7 @@ async def run_idempotent(
         if key is None:
             return await work(tx)
         digest = request_hash(request.method, request.url.path, await request.body())
-        claimed = await tx.fetchval(
-            "INSERT INTO idempotency_keys (tenant_id, key, request_hash, status_code,"
-            " response_body, created_at_us) VALUES ($1, $2, $3, 0, '', $4)"
-            " ON CONFLICT (tenant_id, key) DO NOTHING RETURNING id",
-            tenant_id,
-            key,
-            digest,
-            now_us(),
-        )
+        claimed = await tx.fetchval(CLAIM_KEY_SQL, tenant_id, key, digest, 0, "", now_us())
         if claimed is None:
             return await _replay(tx, tenant_id, key, digest)
         response = await work(tx)

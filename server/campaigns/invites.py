@@ -29,10 +29,10 @@ from server.common import from_us, to_us
 from server.db import Connection
 from server.ledger.totals import add_entries
 from server.program.schemas import Program
+from server.queries import DAY_US
 
 __all__ = ["RedPacketResult", "on_bound"]
 
-DAY_US = 86_400_000_000
 ALL_METRICS = ("invites", "orders", "gmv", "commission")
 
 

@@ -27,6 +27,7 @@ from server.db import Connection
 from server.errors import Conflict, InvalidInput, NotFound
 from server.ledger.totals import add_entries
 from server.program.schemas import Program
+from server.queries import DAY_US
 from server.webhooks.outbox import enqueue_event
 
 __all__ = [
@@ -37,8 +38,6 @@ __all__ = [
     "red_packet_config",
     "update_campaign",
 ]
-
-DAY_US = 86_400_000_000
 
 
 class CampaignDoc(msgspec.Struct, kw_only=True):

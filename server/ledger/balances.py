@@ -20,6 +20,7 @@ tests compare every balance with :func:`balance_by_scan`, which checks the locks
 from __future__ import annotations
 
 from server.db import Connection
+from server.queries import ENTRY_LOCK_JOIN
 
 __all__ = ["all_balances", "balance_by_scan", "balance_columns", "balance_of"]
 
@@ -41,14 +42,14 @@ def balance_columns(now_param: str) -> str:
 BALANCE_SQL = f"""
 SELECT {balance_columns("$3")}
 FROM ledger_entries e
-LEFT JOIN settlement_locks l ON l.tenant_id = e.tenant_id AND l.entry_id = e.id
+{ENTRY_LOCK_JOIN}
 WHERE e.tenant_id = $1 AND e.distributor_id = $2 AND e.kind <> 'absorbed_reversal'
 """
 
 ALL_BALANCES_SQL = f"""
 SELECT e.distributor_id, {balance_columns("$2")}
 FROM ledger_entries e
-LEFT JOIN settlement_locks l ON l.tenant_id = e.tenant_id AND l.entry_id = e.id
+{ENTRY_LOCK_JOIN}
 WHERE e.tenant_id = $1 AND e.kind <> 'absorbed_reversal'
 GROUP BY e.distributor_id
 """

@@ -21,6 +21,7 @@ from typing import Any
 
 from server.db import Connection, Database
 from server.ledger.totals import TOTAL_COLUMNS
+from server.queries import ENTRY_LOCK_JOIN, LOCKED_ENTRY_JOIN, binding_active
 from server.referrals.teams import apply_lapses
 
 __all__ = ["Difference", "backfill", "verify"]
@@ -32,7 +33,8 @@ _RANGE = "{col} > $2 AND {col} <= $3"
 _OPEN_RANGE = "{col} > $2 AND $3 = ''"  # the last batch: no upper bound ($3 is '')
 
 # {range} selects a batch of distributors; the recomputation and the cache side by side.
-_TOTALS_SQL = """
+_TOTALS_SQL = (
+    """
 SELECT d, SUM(r1), SUM(r2), SUM(r3), SUM(r4), SUM(r5), SUM(s1), SUM(s2), SUM(s3), SUM(s4), SUM(s5)
 FROM (
   SELECT e.distributor_id AS d,
@@ -45,7 +47,9 @@ FROM (
       THEN e.amount_fen ELSE 0 END AS r5,
     0 AS s1, 0 AS s2, 0 AS s3, 0 AS s4, 0 AS s5
   FROM ledger_entries e
-  LEFT JOIN settlement_locks l ON l.tenant_id = e.tenant_id AND l.entry_id = e.id
+  """
+    + ENTRY_LOCK_JOIN
+    + """
   WHERE e.tenant_id = $1 AND {range_e}
   UNION ALL
   SELECT t.distributor_id, 0, 0, 0, 0, 0, t.credited_fen, t.reversed_fen, t.absorbed_fen,
@@ -54,6 +58,7 @@ FROM (
 ) AS x
 GROUP BY d
 """
+)
 # Level k below an ancestor in the counted tree, and the counters, side by side.
 _COUNTS_SQL = """
 SELECT a, SUM(r1), SUM(r2), SUM(r3), SUM(s1), SUM(s2), SUM(s3)
@@ -77,9 +82,6 @@ FROM (
 ) AS x
 GROUP BY a
 """
-_ACTIVE = (
-    "({b}.inviter_id IS NOT NULL AND ({b}.expires_at_us IS NULL OR {b}.expires_at_us > {now}))"
-)
 # Bindings whose counted inviter is not the active inviter (after due lapses are applied).
 _TREE_DRIFT = """
 SELECT user_id, team_inviter_id, CASE WHEN {active} THEN b1.inviter_id END AS expected
@@ -203,7 +205,7 @@ async def _check_tree(db: Database, tenant_id: str, now_us: int, fix: bool) -> l
     async with db.transaction() as tx:
         await apply_lapses(tx, tenant_id, now_us)
         rows = await tx.fetch(
-            _TREE_DRIFT.format(active=_ACTIVE.format(b="b1", now="$2")), tenant_id, now_us
+            _TREE_DRIFT.format(active=binding_active("b1", "$2")), tenant_id, now_us
         )
         if fix and rows:
             # the counters follow in the batches (they are checked against the counted tree)
@@ -226,12 +228,16 @@ async def _check_tree(db: Database, tenant_id: str, now_us: int, fix: bool) -> l
 
 # A balance reads the freeze window without the locks (server.ledger.balances): a locked entry
 # inside its window would break it. Nothing can fix such a lock; it is reported.
-_LOCKED_IN_WINDOW = """
+_LOCKED_IN_WINDOW = (
+    """
 SELECT e.distributor_id, e.id, e.available_at_us, l.settlement_id
-FROM ledger_entries e JOIN settlement_locks l ON l.tenant_id = e.tenant_id AND l.entry_id = e.id
+FROM settlement_locks l """
+    + LOCKED_ENTRY_JOIN
+    + """
 WHERE e.tenant_id = $1 AND e.available_at_us > $2 AND e.kind <> 'absorbed_reversal'
 ORDER BY e.id LIMIT 1000
 """
+)
 
 
 async def _check_locks(db: Connection, tenant_id: str, now_us: int) -> list[Difference]:

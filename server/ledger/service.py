@@ -5,6 +5,7 @@ from __future__ import annotations
 from server.common import decode_cursor, encode_cursor, from_us, now_us
 from server.db import Connection
 from server.ledger.schemas import Entry, EntryPage, EntryStatus
+from server.queries import ENTRY_LOCK_JOIN
 
 __all__ = ["entry_status", "list_entries"]
 
@@ -26,7 +27,7 @@ async def list_entries(
     rows = await db.fetch(
         "SELECT e.id, e.kind, e.amount_fen, e.level, e.order_id, e.refund_id, e.campaign_id,"
         " e.memo, e.created_at_us, e.available_at_us, l.status FROM ledger_entries e"
-        " LEFT JOIN settlement_locks l ON l.tenant_id = e.tenant_id AND l.entry_id = e.id"
+        f" {ENTRY_LOCK_JOIN}"
         " WHERE e.tenant_id = $1 AND e.distributor_id = $2 AND e.id < $3"
         " ORDER BY e.id DESC LIMIT $4",
         tenant_id,

@@ -26,6 +26,7 @@ from __future__ import annotations
 from collections.abc import Iterable
 
 from server.db import Connection
+from server.queries import LOCKED_ENTRY_JOIN
 
 __all__ = [
     "PG_SHARD",
@@ -72,12 +73,16 @@ t AS (
 )"""
 
 # Amount per distributor that one settlement holds (its locks), absorbed entries excepted.
-_LOCKED = """
+_LOCKED = (
+    """
 SELECT e.distributor_id AS d, SUM(e.amount_fen) AS amount
-FROM settlement_locks l JOIN ledger_entries e ON e.tenant_id = l.tenant_id AND e.id = l.entry_id
+FROM settlement_locks l """
+    + LOCKED_ENTRY_JOIN
+    + """
 WHERE l.tenant_id = $1 AND l.settlement_id = $2 AND e.kind <> 'absorbed_reversal'
 GROUP BY e.distributor_id
 """
+)
 _MOVE = """
 INSERT INTO distributor_totals (tenant_id, distributor_id, shard, credited_fen, reversed_fen,
                                 absorbed_fen, settled_fen, paid_fen)

@@ -8,6 +8,7 @@ from server.common import from_us
 from server.db import Connection
 from server.errors import NotFound
 from server.orders.schemas import BindingEvent, CommissionLine, Explanation, RefundLine
+from server.queries import ENTRY_LOCK_JOIN
 
 __all__ = ["explain_order"]
 
@@ -38,7 +39,7 @@ async def explain_order(db: Connection, tenant_id: str, order_id: str) -> Explan
     entries = await db.fetch(
         "SELECT e.distributor_id, e.kind, e.level, e.amount_fen, e.refund_id,"
         " e.reverses_entry_id, e.id, l.settlement_id FROM ledger_entries e"
-        " LEFT JOIN settlement_locks l ON l.tenant_id = e.tenant_id AND l.entry_id = e.id"
+        f" {ENTRY_LOCK_JOIN}"
         " WHERE e.tenant_id = $1 AND e.order_id = $2 ORDER BY e.id",
         tenant_id,
         order_id,

@@ -19,12 +19,11 @@ from server.db import Database
 from server.ledger.totals import PG_CREDIT_STEP
 from server.orders.schemas import Commission, EntryStatus, OrderIn, OrderOut
 from server.program.schemas import Program
+from server.queries import DAY_US, binding_active
 from server.webhooks.outbox import endpoints_for
 
 __all__ = ["record_order_fast"]
 
-DAY_US = 86_400_000_000
-_ACTIVE = "(b{n}.expires_at_us IS NULL OR b{n}.expires_at_us > $5)"
 
 _CHAIN = """chain AS (
   SELECT x.d, x.lvl::int AS lvl, ($9::int[])[x.lvl] AS rate,
@@ -65,11 +64,11 @@ WITH ctx AS (
      WHERE d.tenant_id = $1 AND d.distributor_id = $3) AS buyer_active
   FROM (SELECT 1) AS one
   LEFT JOIN user_bindings b1 ON b1.tenant_id = $1 AND b1.user_id = $3
-    AND b1.inviter_id IS NOT NULL AND {_ACTIVE.format(n=1)}
+    AND {binding_active("b1", "$5")}
   LEFT JOIN user_bindings b2 ON b2.tenant_id = $1 AND b2.user_id = b1.inviter_id
-    AND b2.inviter_id IS NOT NULL AND {_ACTIVE.format(n=2)}
+    AND {binding_active("b2", "$5")}
   LEFT JOIN user_bindings b3 ON b3.tenant_id = $1 AND b3.user_id = b2.inviter_id
-    AND b3.inviter_id IS NOT NULL AND {_ACTIVE.format(n=3)}
+    AND {binding_active("b3", "$5")}
 ),
 {{chain}},
 o AS (

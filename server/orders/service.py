@@ -38,6 +38,7 @@ from server.orders.schemas import (
 )
 from server.orders.store import NewOrder, insert_order
 from server.program.schemas import Program
+from server.queries import DAY_US, ENTRY_LOCK_JOIN
 from server.referrals.graph import UPLINE_SQL
 from server.settlements.netting import lock_out_approvals
 from server.tiers.service import promote, record_sales, upline_rates, wants_promotion
@@ -47,7 +48,6 @@ __all__ = ["record_order", "record_refund"]
 
 ORDER_METRICS = ("orders", "gmv", "commission")
 
-DAY_US = 86_400_000_000
 _encoder = msgspec.json.Encoder()
 
 # Everything the order needs to know, in one read: the buyer's active upline at paid_at,
@@ -254,8 +254,7 @@ async def _replay(db: Connection, tenant_id: str, order_id: str, fingerprint: st
         )
     rows = await db.fetch(
         "SELECT e.distributor_id, e.level, e.amount_fen, e.available_at_us, l.status"
-        " FROM ledger_entries e LEFT JOIN settlement_locks l"
-        " ON l.tenant_id = e.tenant_id AND l.entry_id = e.id"
+        f" FROM ledger_entries e {ENTRY_LOCK_JOIN}"
         " WHERE e.tenant_id = $1 AND e.order_id = $2 AND e.kind = 'commission' ORDER BY e.level",
         tenant_id,
         order_id,
@@ -335,8 +334,7 @@ async def record_refund(
     )
     commissions = await tx.fetch(
         "SELECT e.id, e.distributor_id, e.level, e.amount_fen, e.available_at_us, l.status"
-        " FROM ledger_entries e LEFT JOIN settlement_locks l"
-        " ON l.tenant_id = e.tenant_id AND l.entry_id = e.id"
+        f" FROM ledger_entries e {ENTRY_LOCK_JOIN}"
         " WHERE e.tenant_id = $1 AND e.order_id = $2 AND e.kind = 'commission' ORDER BY e.level",
         tenant_id,
         order_id,
@@ -443,8 +441,7 @@ async def refund_result(tx: Connection, tenant_id: str, order_id: str, refund_id
         raise RuntimeError("invariant broken: refund is None")
     rows = await tx.fetch(
         "SELECT e.distributor_id, e.level, e.amount_fen, e.kind, e.available_at_us, l.status"
-        " FROM ledger_entries e LEFT JOIN settlement_locks l"
-        " ON l.tenant_id = e.tenant_id AND l.entry_id = e.id"
+        f" FROM ledger_entries e {ENTRY_LOCK_JOIN}"
         " WHERE e.tenant_id = $1 AND e.order_id = $2 AND e.refund_id = $3 ORDER BY e.level",
         tenant_id,
         order_id,

@@ -18,6 +18,7 @@ import msgspec
 from server.campaigns.scores import write_increments
 from server.db import Connection, Database
 from server.ledger.totals import PG_CREDIT_STEP, add_entries
+from server.queries import CLAIM_KEY_SQL, RELEASE_KEY_SQL, claim_key
 from server.recruitment.service import THRESHOLD_CTE, THRESHOLD_SQL
 from server.webhooks.outbox import write_outbox
 
@@ -61,10 +62,7 @@ class NewOrder(msgspec.Struct, frozen=True):
 
 _PG_INSERT = f"""
 WITH k AS (
-  INSERT INTO idempotency_keys (tenant_id, key, request_hash, status_code, response_body,
-                                created_at_us)
-  SELECT $1, $16::text, $17, 201, $18, $11 WHERE $16::text IS NOT NULL
-  ON CONFLICT (tenant_id, key) DO NOTHING
+  {claim_key("SELECT $1, $16::text, $17, 201, $18, $11 WHERE $16::text IS NOT NULL")}
   RETURNING 1
 ), o AS (
   INSERT INTO orders (tenant_id, order_id, user_id, amount_fen, paid_at_us, campaign_id, upline,
@@ -111,8 +109,6 @@ SELECT (SELECT COUNT(*) FROM k) AS claimed, (SELECT COUNT(*) FROM o) AS inserted
 _PG_INSERT_THRESHOLD = _PG_INSERT.replace("{threshold}", f", recruit AS ({THRESHOLD_CTE})")
 _PG_INSERT = _PG_INSERT.replace("{threshold}", "")
 
-_RELEASE_KEY = "DELETE FROM idempotency_keys WHERE tenant_id = $1 AND key = $2"
-
 
 async def _insert_pg(db: Connection, o: NewOrder) -> Written:
     threshold = () if o.threshold_fen is None else (o.threshold_fen,)
@@ -153,7 +149,7 @@ async def _insert_pg(db: Connection, o: NewOrder) -> Written:
         return "key_taken"
     # The key was claimed but the order id was taken: release the key (nothing was written
     # under it), as a failed write does on every other route.
-    await db.execute(_RELEASE_KEY, o.tenant_id, o.idempotency_key)
+    await db.execute(RELEASE_KEY_SQL, o.tenant_id, o.idempotency_key)
     return "order_exists"
 
 
@@ -161,12 +157,11 @@ async def _insert_generic(db: Database, o: NewOrder) -> Written:
     async with db.transaction() as tx:
         if o.idempotency_key is not None:
             claimed = await tx.fetchval(
-                "INSERT INTO idempotency_keys (tenant_id, key, request_hash, status_code,"
-                " response_body, created_at_us) VALUES ($1, $2, $3, 201, $4, $5)"
-                " ON CONFLICT (tenant_id, key) DO NOTHING RETURNING id",
+                CLAIM_KEY_SQL,
                 o.tenant_id,
                 o.idempotency_key,
                 o.idempotency_hash,
+                201,
                 o.response_body,
                 o.now_us,
             )
@@ -191,7 +186,7 @@ async def _insert_generic(db: Database, o: NewOrder) -> Written:
         )
         if inserted is None:
             if o.idempotency_key is not None:
-                await tx.execute(_RELEASE_KEY, o.tenant_id, o.idempotency_key)
+                await tx.execute(RELEASE_KEY_SQL, o.tenant_id, o.idempotency_key)
             return "order_exists"
         if o.entries:
             await tx.executemany(

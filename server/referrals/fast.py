@@ -1,11 +1,17 @@
-"""PostgreSQL's one-statement binding for the common case: a user seen for the first time.
+"""One short write for the common binding: a user seen for the first time.
 
 Such a user is bound under every bind mode, cannot close a cycle (nobody is under them yet),
 and moves no campaign when no open campaign counts invites or pays per invite. Then the
-binding, its attribution event and the new upline are one statement: one round trip instead
-of a transaction of several; the inviter's team counts are steps of the same statement
-(:mod:`server.referrals.teams`). Anything else (a known user, an inactive inviter, campaigns to
-move) returns ``None`` and takes the full path in :func:`server.referrals.service.bind_referral`.
+binding, its attribution event, the new upline and the inviters' team counts
+(:mod:`server.referrals.teams`) are written at once:
+
+- PostgreSQL: one statement (one round trip instead of a transaction of several);
+- SQLite: one short transaction of one read and three writes (the full path runs about a dozen
+  statements); SQLite transactions are serialised by the store, so the read cannot go stale.
+
+Anything else (a known user, an inactive inviter, campaigns to move) returns ``None`` and takes
+the full path in :func:`server.referrals.service.bind_referral`, which must give the same result
+(the suite checks both paths agree, tests/server/test_referrals.py).
 """
 
 from __future__ import annotations
@@ -15,15 +21,14 @@ from typing import Any
 from rewards.red_packet_config import PER_INVITE_MODES
 from server.campaigns.scores import active_campaigns, matching
 from server.common import now_us
-from server.db import Database
+from server.db import Connection, Database
 from server.program.schemas import Program
+from server.queries import DAY_US, binding_active
 from server.referrals.schemas import ReferralOut
-from server.referrals.teams import PG_NEW_LEAF_COUNTS, PG_NEW_LEAF_STEPS
+from server.referrals.teams import PG_NEW_LEAF_COUNTS, PG_NEW_LEAF_STEPS, add_counts
 
 __all__ = ["bind_new_user"]
 
-DAY_US = 86_400_000_000
-_ACTIVE = "(b{n}.expires_at_us IS NULL OR b{n}.expires_at_us > $3)"
 
 BIND_NEW_USER_SQL = f"""
 WITH next_event AS (SELECT nextval('attribution_events_id_seq') AS id),{PG_NEW_LEAF_STEPS},
@@ -49,9 +54,9 @@ ev AS (
 )
 SELECT ev.id, b1.inviter_id AS c1, b2.inviter_id AS c2 FROM ev
 LEFT JOIN user_bindings b1 ON b1.tenant_id = $1 AND b1.user_id = $4
-  AND b1.inviter_id IS NOT NULL AND {_ACTIVE.format(n=1)}
+  AND {binding_active("b1", "$3")}
 LEFT JOIN user_bindings b2 ON b2.tenant_id = $1 AND b2.user_id = b1.inviter_id
-  AND b2.inviter_id IS NOT NULL AND {_ACTIVE.format(n=2)}
+  AND {binding_active("b2", "$3")}
 """
 
 
@@ -64,9 +69,9 @@ async def bind_new_user(
     occurred_us: int,
     scene: str | None,
 ) -> ReferralOut | None:
-    """Bind a first-seen user in one statement, or ``None`` when the full path is needed."""
+    """Bind a first-seen user in one short write, or ``None`` when the full path is needed."""
     candidate: str = link["distributor_id"]
-    if db.engine != "postgres" or candidate == user_id:
+    if candidate == user_id:
         return None
     campaigns = matching(
         await active_campaigns(db, tenant_id),
@@ -81,13 +86,19 @@ async def bind_new_user(
     ):
         return None
     validity = program.bind_validity_days
+    expires = None if validity is None else occurred_us + validity * DAY_US
+    if db.engine != "postgres":
+        async with db.transaction() as tx:
+            return await _bind_new_user_serialised(
+                tx, tenant_id, program, user_id, link, occurred_us, expires, scene
+            )
     row = await db.fetchrow(
         BIND_NEW_USER_SQL,
         tenant_id,
         user_id,
         occurred_us,
         candidate,
-        None if validity is None else occurred_us + validity * DAY_US,
+        expires,
         now_us(),
         link["code"],
         scene,
@@ -96,6 +107,10 @@ async def bind_new_user(
     )
     if row is None:
         return None
+    return _bound(program, candidate, row, int(row["id"]))
+
+
+def _bound(program: Program, candidate: str, row: Any, event_id: int) -> ReferralOut:
     upline = [candidate]
     for level in ("c1", "c2"):
         if row[level] is None:
@@ -103,5 +118,77 @@ async def bind_new_user(
         upline.append(row[level])
     upline = upline[: len(program.commission_bps)]
     return ReferralOut(
-        outcome="bound", reason=None, inviter_id=candidate, upline=upline, event_id=int(row["id"])
+        outcome="bound", reason=None, inviter_id=candidate, upline=upline, event_id=event_id
     )
+
+
+# SQLite's read: $1 tenant, $2 user, $3 occurred at, $4 inviter. Whether the user is known,
+# whether the inviter may bind (active and approved), the inviter's active upline (c1, c2) and
+# counted chain (t1, t2: team_inviter_id, as server.referrals.teams reads it).
+_NEW_USER_CONTEXT_SQL = f"""
+SELECT
+  (SELECT 1 FROM user_bindings s WHERE s.tenant_id = $1 AND s.user_id = $2) AS seen,
+  (SELECT 1 FROM distributors d WHERE d.tenant_id = $1 AND d.distributor_id = $4
+     AND d.status = 'active' AND d.recruitment = 'approved') AS eligible,
+  CASE WHEN {binding_active("cb", "$3")} THEN cb.inviter_id END AS c1,
+  b2.inviter_id AS c2, cb.team_inviter_id AS t1, pb.team_inviter_id AS t2
+FROM (SELECT 1) AS one
+LEFT JOIN user_bindings cb ON cb.tenant_id = $1 AND cb.user_id = $4
+LEFT JOIN user_bindings b2 ON b2.tenant_id = $1 AND b2.user_id = cb.inviter_id
+  AND {binding_active("cb", "$3")} AND {binding_active("b2", "$3")}
+LEFT JOIN user_bindings pb ON pb.tenant_id = $1 AND pb.user_id = cb.team_inviter_id
+"""
+_EVENT_SQL = """
+INSERT INTO attribution_events (tenant_id, user_id, occurred_at_us, recorded_at_us, link_code,
+                                scene, channel, campaign_id, candidate_inviter_id,
+                                previous_inviter_id, outcome, reason)
+VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, NULL, 'bound', NULL) RETURNING id
+"""
+_BINDING_SQL = """
+INSERT INTO user_bindings (tenant_id, user_id, first_seen_at_us, inviter_id, bound_at_us,
+                           expires_at_us, event_id, team_inviter_id)
+VALUES ($1, $2, $3, $4, $3, $5, $6, $4)
+"""
+
+
+async def _bind_new_user_serialised(
+    tx: Connection,
+    tenant_id: str,
+    program: Program,
+    user_id: str,
+    link: Any,
+    occurred_us: int,
+    expires: int | None,
+    scene: str | None,
+) -> ReferralOut | None:
+    """The fast path inside a serialised transaction (SQLite): nothing can change between
+    its read and its writes."""
+    candidate: str = link["distributor_id"]
+    row = await tx.fetchrow(_NEW_USER_CONTEXT_SQL, tenant_id, user_id, occurred_us, candidate)
+    if row is None or row["seen"] is not None or row["eligible"] is None:
+        return None
+    event_id = int(
+        await tx.fetchval(
+            _EVENT_SQL,
+            tenant_id,
+            user_id,
+            occurred_us,
+            now_us(),
+            link["code"],
+            scene,
+            link["channel"] or None,
+            link["campaign_id"] or None,
+            candidate,
+        )
+    )
+    await tx.execute(_BINDING_SQL, tenant_id, user_id, occurred_us, candidate, expires, event_id)
+    # The new leaf counts one level below each of its inviter's counted chain (3 at most).
+    chain = [candidate]
+    for parent in (row["t1"], row["t2"]):
+        if parent is None or parent in chain:
+            break
+        chain.append(parent)
+    await add_counts(
+        tx, tenant_id, {d: [int(level == i) for level in range(3)] for i, d in enumerate(chain)}
+    )
+    return _bound(program, candidate, row, event_id)

@@ -4,39 +4,35 @@
 of a user (nearest first, at most 3 levels by law) is one statement of three primary-key
 probes, always current after any re-binding; a cycle check walks the *ancestors* of the
 would-be inviter (bounded by the depth of the tree above it), never the subtree below.
-A binding counts at a moment ``t`` when ``expires_at_us IS NULL OR expires_at_us > t``.
+A binding counts at a moment ``t`` when :func:`server.queries.binding_active` holds.
 """
 
 from __future__ import annotations
 
 from server.db import Connection
+from server.queries import binding_active
 
 __all__ = ["is_ancestor", "upline_of"]
-
-_ACTIVE = "(b{n}.expires_at_us IS NULL OR b{n}.expires_at_us > $3)"
 
 UPLINE_SQL = f"""
 SELECT b1.inviter_id AS l1, b2.inviter_id AS l2, b3.inviter_id AS l3, b1.event_id AS event_id
 FROM user_bindings b1
 LEFT JOIN user_bindings b2
-  ON b2.tenant_id = b1.tenant_id AND b2.user_id = b1.inviter_id AND {_ACTIVE.format(n=2)}
+  ON b2.tenant_id = b1.tenant_id AND b2.user_id = b1.inviter_id AND {binding_active("b2", "$3")}
 LEFT JOIN user_bindings b3
-  ON b3.tenant_id = b1.tenant_id AND b3.user_id = b2.inviter_id AND {_ACTIVE.format(n=3)}
-WHERE b1.tenant_id = $1 AND b1.user_id = $2 AND b1.inviter_id IS NOT NULL
-  AND {_ACTIVE.format(n=1)}
+  ON b3.tenant_id = b1.tenant_id AND b3.user_id = b2.inviter_id AND {binding_active("b3", "$3")}
+WHERE b1.tenant_id = $1 AND b1.user_id = $2 AND {binding_active("b1", "$3")}
 """
 
 # Ancestors of $2 (following active bindings) that equal $4; depth-capped as a backstop.
-ANCESTOR_SQL = """
+ANCESTOR_SQL = f"""
 WITH RECURSIVE chain(uid, depth) AS (
   SELECT b.inviter_id, 1 FROM user_bindings b
-  WHERE b.tenant_id = $1 AND b.user_id = $2 AND b.inviter_id IS NOT NULL
-    AND (b.expires_at_us IS NULL OR b.expires_at_us > $3)
+  WHERE b.tenant_id = $1 AND b.user_id = $2 AND {binding_active("b", "$3")}
   UNION ALL
   SELECT b.inviter_id, c.depth + 1 FROM chain c
   JOIN user_bindings b ON b.tenant_id = $1 AND b.user_id = c.uid
-  WHERE b.inviter_id IS NOT NULL AND (b.expires_at_us IS NULL OR b.expires_at_us > $3)
-    AND c.depth < 100000
+  WHERE {binding_active("b", "$3")} AND c.depth < 100000
 )
 SELECT 1 FROM chain WHERE uid = $4 LIMIT 1
 """

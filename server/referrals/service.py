@@ -17,6 +17,7 @@ from server.errors import InvalidInput, NotFound
 from server.ledger.balances import balance_of
 from server.program.schemas import Program
 from server.program.service import get_program
+from server.queries import DAY_US, binding_active
 from server.recruitment.rules import RecruitmentState, binding_reason
 from server.recruitment.service import recruitment_of, require_sharing
 from server.referrals.graph import is_ancestor, upline_of
@@ -56,7 +57,6 @@ _CODE_ALPHABET = string.ascii_letters + string.digits
 _CODE_LENGTH = 8  # 62^8 ≈ 2.2e14: not guessable in sequence
 _CODE_RE = re.compile(r"^[0-9A-Za-z]{4,16}$")
 SCENE_PREFIX = "lb="
-DAY_US = 86_400_000_000
 
 
 # ------------------------------------------------------------------ distributors
@@ -155,14 +155,14 @@ _TEAM_JOINS = {
     2: (
         "b2",
         " JOIN user_bindings b2 ON b2.tenant_id = b1.tenant_id AND b2.inviter_id = b1.user_id"
-        " AND (b2.expires_at_us IS NULL OR b2.expires_at_us > $3)",
+        f" AND {binding_active('b2', '$3')}",
     ),
     3: (
         "b3",
         " JOIN user_bindings b2 ON b2.tenant_id = b1.tenant_id AND b2.inviter_id = b1.user_id"
-        " AND (b2.expires_at_us IS NULL OR b2.expires_at_us > $3)"
+        f" AND {binding_active('b2', '$3')}"
         " JOIN user_bindings b3 ON b3.tenant_id = b2.tenant_id AND b3.inviter_id = b2.user_id"
-        " AND (b3.expires_at_us IS NULL OR b3.expires_at_us > $3)",
+        f" AND {binding_active('b3', '$3')}",
     ),
 }
 
@@ -186,7 +186,7 @@ async def team_of(
         f" LEFT JOIN distributors d ON d.tenant_id = {alias}.tenant_id"
         f" AND d.distributor_id = {alias}.user_id"
         f" WHERE b1.tenant_id = $1 AND {_TEAM_ROOT[level]} = $2"
-        f" AND (b1.expires_at_us IS NULL OR b1.expires_at_us > $3)"
+        f" AND {binding_active('b1', '$3')}"
         f" AND ({alias}.bound_at_us, {alias}.user_id) > ($4, $5)"
         f" ORDER BY {alias}.bound_at_us, {alias}.user_id LIMIT $6",
         tenant_id,

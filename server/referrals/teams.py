@@ -39,6 +39,7 @@ from server.ledger.totals import PG_SHARD, with_shard
 __all__ = [
     "LAPSES_DUE_SQL",
     "TREE_LOCK_CLASS",
+    "add_counts",
     "PG_NEW_LEAF_COUNTS",
     "PG_NEW_LEAF_STEPS",
     "apply_lapses",
@@ -198,6 +199,11 @@ async def move_user(
         user_id,
         new_inviter,
     )
+    await add_counts(tx, tenant_id, deltas)
+
+
+async def add_counts(tx: Connection, tenant_id: str, deltas: dict[str, list[int]]) -> None:
+    """Add ``[level1, level2, level3]`` to each user's counts (rows in user order)."""
     changed = [(tenant_id, d, *v) for d, v in sorted(deltas.items()) if any(v)]
     if changed:
         await tx.executemany(with_shard(tx, _ADD_SQL), changed)

@@ -191,8 +191,7 @@ async def csv_chunks(
             else {}
         )
         lines = [
-            f"{cells.get(r[0], r[1])},{text_cell(r[2])},{int(r[3])},{yuan(int(r[3]))}"
-            for r in rows
+            f"{cells.get(r[0], r[1])},{text_cell(r[2])},{int(r[3])},{yuan(int(r[3]))}" for r in rows
         ]
         yield ("\r\n".join(lines) + "\r\n").encode()
     *totals, netted = await _totals(db, tenant_id, settlement_id)

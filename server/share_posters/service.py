@@ -236,8 +236,12 @@ async def _render(
         ) from None
     except RenderFailed as exc:
         if exc.kind == "data":
-            raise PosterUnavailable(422, "Poster data cannot be drawn", exc.message,
-                                    [FieldError("distributor_id", exc.message)]) from None
+            raise PosterUnavailable(
+                422,
+                "Poster data cannot be drawn",
+                exc.message,
+                [FieldError("distributor_id", exc.message)],
+            ) from None
         if exc.kind in ("error", "crash"):  # not known to be the template's fault: retry later
             _log.error("poster render failed for template %r: %s", name, exc.message)
             failure = failures.remember(key, 503, "template", "the render failed",

@@ -24,6 +24,7 @@ from server.common import now_us
 from server.db import Connection
 from server.errors import InvalidInput
 from server.program.schemas import Program, ProgramIn
+from server.queries import DAY_US, binding_active
 
 __all__ = [
     "METRICS_SQL",
@@ -37,7 +38,6 @@ __all__ = [
     "wants_promotion",
 ]
 
-DAY_US = 86_400_000_000
 _rules: dict[int, tuple[ProgramIn, tuple[TierRule, ...]]] = {}
 
 
@@ -87,11 +87,11 @@ def wants_promotion(program: Program) -> bool:
 # A distributor's tier and figures: $1 tenant, $2 distributor, $3 now; team sales once per
 # window the program's conditions use ($4, $5 ...: the first day counted). Sales come from
 # tier_sales (one row a day), never from every order.
-_METRICS = """
+_METRICS = f"""
 SELECT d.tier_level,
   (SELECT COUNT(*) FROM user_bindings b WHERE b.tenant_id = $1 AND b.inviter_id = $2
-     AND (b.expires_at_us IS NULL OR b.expires_at_us > $3)) AS team_size_l1,
-  {team}
+     AND {binding_active("b", "$3")}) AS team_size_l1,
+  {{team}}
   (SELECT COALESCE(SUM(s.own_fen), 0) FROM tier_sales s
    WHERE s.tenant_id = $1 AND s.distributor_id = $2) AS own_sales_fen
 FROM distributors d WHERE d.tenant_id = $1 AND d.distributor_id = $2

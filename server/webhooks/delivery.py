@@ -144,6 +144,7 @@ class Claimed(NamedTuple):
     url: str | None
     secret: str | None
 
+
 _DUE = """
 SELECT id, tenant_id FROM (
   SELECT id, tenant_id, next_attempt_at_us,
