@@ -21,7 +21,7 @@ import logging
 import time
 from collections import OrderedDict
 from collections.abc import Awaitable, Callable, Collection, Sequence
-from typing import Literal
+from typing import Literal, TypedDict, Unpack
 
 import httpx
 from PIL import Image
@@ -178,6 +178,16 @@ async def _fetch(
     raise AvatarFetchError("too-many-redirects", f"more than {max_redirects}")
 
 
+class FetchOptions(TypedDict, total=False):
+    """The keyword options of :func:`fetch_avatar` (and :func:`fetch_avatar_or_none`)."""
+
+    max_bytes: int
+    timeout: float
+    transport: httpx.AsyncBaseTransport | None
+    resolver: Resolver | None
+    max_redirects: int
+
+
 async def fetch_avatar(
     url: str,
     allowed_hosts: Collection[str],
@@ -209,18 +219,11 @@ async def fetch_avatar(
 
 
 async def fetch_avatar_or_none(
-    url: str,
-    allowed_hosts: Collection[str],
-    *,
-    max_bytes: int = 2_000_000,
-    timeout: float = 3.0,
-    transport: httpx.AsyncBaseTransport | None = None,
-    resolver: Resolver | None = None,
+    url: str, allowed_hosts: Collection[str], **options: Unpack[FetchOptions]
 ) -> bytes | None:
     """:func:`fetch_avatar`, but log the refusal reason and return ``None`` on any failure."""
     try:
-        return await fetch_avatar(url, allowed_hosts, max_bytes=max_bytes, timeout=timeout,
-                                  transport=transport, resolver=resolver)  # fmt: skip
+        return await fetch_avatar(url, allowed_hosts, **options)
     except AvatarFetchError as exc:
         logger.warning("avatar refused (%s): %s", exc.reason, exc.detail, extra={"url": url})
         return None

@@ -6,6 +6,8 @@ A handler asks for a dependency by naming a parameter with one of these types:
 - ``tenant_id: TenantId``: the tenant of the API key that authenticated the request;
 - ``program: CurrentProgram``: that tenant's program (from the program cache, no query);
 - ``settings: AppSettings``: the process's :class:`server.settings.Settings`;
+- ``distributor: KnownDistributor``: on routes under ``/v1/distributors/{distributor_id}``
+  that register :data:`DISTRIBUTOR`, the tenant's distributor of that id (404 otherwise);
 - ``write: Write``: a :class:`server.responses.TenantWrite`, which runs a client write in a
   transaction once per ``Idempotency-Key``.
 
@@ -14,20 +16,32 @@ The values come from the app itself, not from the client, so they skip Litestar'
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Annotated, Any, NamedTuple
 
 from litestar import Request
 from litestar.datastructures import State
 from litestar.di import NamedDependency, Provide
-from litestar.params import SkipValidation
+from litestar.params import PathParameter, SkipValidation
 
 from server.db import Database
 from server.program.schemas import Program
 from server.program.service import get_program
+from server.referrals.service import get_distributor_row
 from server.responses import TenantWrite
 from server.settings import Settings
 
-__all__ = ["DEPENDENCIES", "AppSettings", "CurrentProgram", "Db", "TenantId", "Write"]
+__all__ = [
+    "DISTRIBUTOR",
+    "DistributorIdPath",
+    "DistributorRef",
+    "KnownDistributor",
+    "DEPENDENCIES",
+    "AppSettings",
+    "CurrentProgram",
+    "Db",
+    "TenantId",
+    "Write",
+]
 
 Db = NamedDependency[SkipValidation[Database]]
 TenantId = NamedDependency[SkipValidation[str]]
@@ -54,6 +68,30 @@ def provide_tenant_id(request: Request[Any, Any, Any]) -> str:
 
 def provide_write(request: Request[Any, Any, Any], db: Db, tenant_id: TenantId) -> TenantWrite:
     return TenantWrite(request, db, tenant_id)
+
+
+DistributorIdPath = Annotated[str, PathParameter(min_length=1, max_length=64, pattern=r"^[^\s/]+$")]
+
+
+class DistributorRef(NamedTuple):
+    """A distributor known to exist, for reading what belongs to it."""
+
+    db: Database
+    tenant_id: str
+    distributor_id: str
+
+
+KnownDistributor = NamedDependency[SkipValidation[DistributorRef]]
+
+
+async def provide_distributor(
+    db: Db, tenant_id: TenantId, distributor_id: DistributorIdPath
+) -> DistributorRef:
+    await get_distributor_row(db, tenant_id, distributor_id)
+    return DistributorRef(db, tenant_id, distributor_id)
+
+
+DISTRIBUTOR = {"distributor": Provide(provide_distributor)}
 
 
 async def provide_program(db: Db, tenant_id: TenantId) -> Program:

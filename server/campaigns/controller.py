@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
-from typing import Annotated, Any, Literal
+from typing import Annotated, Literal
 
-from litestar import Controller, Request, Response, get, post
-from litestar.params import FromQuery, JSONBody, PathParameter, QueryParameter
+from litestar import Controller, Response, get, post
+from litestar.datastructures import State
+from litestar.di import NamedDependency, Provide
+from litestar.params import FromQuery, JSONBody, PathParameter, QueryParameter, SkipValidation
 
-from server.campaigns.leaderboard import own_rank, top_entries
+from server.campaigns.leaderboard import Leaderboards
 from server.campaigns.schemas import (
     Campaign,
     CampaignIn,
@@ -30,6 +32,16 @@ from server.responses import json_response
 
 __all__ = ["CampaignController"]
 
+
+def provide_boards(
+    state: State, db: Db, tenant_id: TenantId, program: CurrentProgram
+) -> Leaderboards:
+    return Leaderboards(db, state.board, tenant_id, program)
+
+
+# ``boards: Boards``: the tenant's leaderboards (CampaignController's own dependency).
+Boards = NamedDependency[SkipValidation[Leaderboards]]
+
 CampaignIdPath = Annotated[str, PathParameter(min_length=1, max_length=32)]
 DistributorIdPath = Annotated[str, PathParameter(min_length=1, max_length=64)]
 
@@ -37,6 +49,7 @@ DistributorIdPath = Annotated[str, PathParameter(min_length=1, max_length=64)]
 class CampaignController(Controller):
     path = "/v1/campaigns"
     tags = ["campaigns"]
+    dependencies = {"boards": Provide(provide_boards, sync_to_thread=False)}
 
     @post(
         opt={"scope": "admin"},
@@ -78,19 +91,13 @@ class CampaignController(Controller):
     @get("/{campaign_id:str}/leaderboard", opt={"scope": "sdk"}, summary="Top K of a period")
     async def leaderboard(
         self,
-        request: Request[Any, Any, Any],
-        db: Db,
-        tenant_id: TenantId,
-        program: CurrentProgram,
+        boards: Boards,
         campaign_id: CampaignIdPath,
         period: FromQuery[Period] = "campaign",
         at: FromQuery[AwareDatetime | None] = None,
         limit: Annotated[int, QueryParameter(ge=1, le=500)] = 50,
     ) -> Response[Leaderboard]:
-        board = await top_entries(
-            db, request.app.state.board, tenant_id, program, campaign_id, period, at, limit
-        )
-        return json_response(board)
+        return json_response(await boards.top(campaign_id, period, at, limit))
 
     @get(
         "/{campaign_id:str}/leaderboard/{distributor_id:str}",
@@ -99,28 +106,14 @@ class CampaignController(Controller):
     )
     async def rank(
         self,
-        request: Request[Any, Any, Any],
-        db: Db,
-        tenant_id: TenantId,
-        program: CurrentProgram,
+        boards: Boards,
         campaign_id: CampaignIdPath,
         distributor_id: DistributorIdPath,
         period: FromQuery[Period] = "campaign",
         at: FromQuery[AwareDatetime | None] = None,
         around: Annotated[int, QueryParameter(ge=0, le=50)] = 3,
     ) -> Response[OwnRank]:
-        result = await own_rank(
-            db,
-            request.app.state.board,
-            tenant_id,
-            program,
-            campaign_id,
-            distributor_id,
-            period,
-            at,
-            around,
-        )
-        return json_response(result)
+        return json_response(await boards.rank(campaign_id, distributor_id, period, at, around))
 
     @post(
         "/{campaign_id:str}/close",

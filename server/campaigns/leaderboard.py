@@ -15,7 +15,7 @@ from server.db import Connection
 from server.errors import NotFound
 from server.program.schemas import Program
 
-__all__ = ["board_key", "own_rank", "preview_awards", "top_entries"]
+__all__ = ["Leaderboards", "board_key", "preview_awards"]
 
 
 def board_key(period: Period, at: datetime | None, program: Program) -> str:
@@ -45,61 +45,67 @@ def _entries(
     ]
 
 
-async def top_entries(
-    db: Connection,
-    board: Board,
-    tenant_id: str,
-    program: Program,
-    campaign_id: str,
-    period: Period,
-    at: datetime | None,
-    limit: int,
-) -> Leaderboard:
-    row = await campaign_row(db, tenant_id, campaign_id)
-    key = board_key(period, at, program)
-    standings = await board.top(tenant_id, campaign_id, key, limit)
-    names = await _nicknames(db, tenant_id, [s[0] for s in standings])
-    return Leaderboard(
-        campaign_id=campaign_id,
-        period=period,
-        period_key=key,
-        metric=row["metric"],
-        entries=_entries(standings, 1, names),
-    )
+class Leaderboards:
+    """A tenant's leaderboards, read from its board store (Redis sorted sets or the database)
+    for the period that holds ``at`` (now by default) in the program's time zone."""
 
+    __slots__ = ("board", "db", "program", "tenant_id")
 
-async def own_rank(
-    db: Connection,
-    board: Board,
-    tenant_id: str,
-    program: Program,
-    campaign_id: str,
-    distributor_id: str,
-    period: Period,
-    at: datetime | None,
-    around: int,
-) -> OwnRank:
-    await campaign_row(db, tenant_id, campaign_id)
-    exists = await db.fetchval(
-        "SELECT 1 FROM distributors WHERE tenant_id = $1 AND distributor_id = $2",
-        tenant_id,
-        distributor_id,
-    )
-    if exists is None:
-        raise NotFound(f"distributor {distributor_id!r} does not exist")
-    key = board_key(period, at, program)
-    rank, score, above, below = await board.rank(
-        tenant_id, campaign_id, key, distributor_id, around
-    )
-    names = await _nicknames(db, tenant_id, [s[0] for s in above + below])
-    return OwnRank(
-        distributor_id=distributor_id,
-        rank=rank,
-        score=score,
-        period_key=key,
-        above=_entries(above, (rank or 0) - len(above), names) if rank else [],
-        below=_entries(below, (rank or 0) + 1, names) if rank else [],
-    )
+    def __init__(self, db: Connection, board: Board, tenant_id: str, program: Program) -> None:
+        self.db = db
+        self.board = board
+        self.tenant_id = tenant_id
+        self.program = program
+
+    async def top(
+        self, campaign_id: str, period: Period, at: datetime | None, limit: int
+    ) -> Leaderboard:
+        """The first ``limit`` standings, with nicknames (404 for an unknown campaign)."""
+        db, tenant_id = self.db, self.tenant_id
+        row = await campaign_row(db, tenant_id, campaign_id)
+        key = board_key(period, at, self.program)
+        standings = await self.board.top(tenant_id, campaign_id, key, limit)
+        names = await _nicknames(db, tenant_id, [s[0] for s in standings])
+        return Leaderboard(
+            campaign_id=campaign_id,
+            period=period,
+            period_key=key,
+            metric=row["metric"],
+            entries=_entries(standings, 1, names),
+        )
+
+    async def rank(
+        self,
+        campaign_id: str,
+        distributor_id: str,
+        period: Period,
+        at: datetime | None,
+        around: int,
+    ) -> OwnRank:
+        """The distributor's rank and ``around`` neighbours on each side (404 for an unknown
+        campaign or distributor)."""
+        db, tenant_id = self.db, self.tenant_id
+        await campaign_row(db, tenant_id, campaign_id)
+        exists = await db.fetchval(
+            "SELECT 1 FROM distributors WHERE tenant_id = $1 AND distributor_id = $2",
+            tenant_id,
+            distributor_id,
+        )
+        if exists is None:
+            raise NotFound(f"distributor {distributor_id!r} does not exist")
+        key = board_key(period, at, self.program)
+        rank, score, above, below = await self.board.rank(
+            tenant_id, campaign_id, key, distributor_id, around
+        )
+        names = await _nicknames(db, tenant_id, [s[0] for s in above + below])
+        return OwnRank(
+            distributor_id=distributor_id,
+            rank=rank,
+            score=score,
+            period_key=key,
+            above=_entries(above, (rank or 0) - len(above), names) if rank else [],
+            below=_entries(below, (rank or 0) + 1, names) if rank else [],
+        )
 
 
 async def preview_awards(

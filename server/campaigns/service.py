@@ -81,22 +81,31 @@ def _validate(data: CampaignIn) -> CampaignIn:
     return data
 
 
-async def create_campaign(tx: Connection, tenant_id: str, data: CampaignIn) -> Campaign:
-    data = _validate(data)
-    campaign_id = new_id("cmp")
+def _stored(data: CampaignIn) -> tuple[Any, ...]:
+    """A validated campaign as stored, $3..$8 of both the insert and the update: name,
+    starts_at_us, ends_at_us, metric, document (prizes, min_score, red packet) and the red
+    packets' remaining budget (fen; the whole budget, as nothing is drawn before the start)."""
     doc = CampaignDoc(prizes=data.prizes, min_score=data.min_score, red_packet=data.red_packet)
-    await tx.execute(
-        "INSERT INTO campaigns (tenant_id, campaign_id, name, starts_at_us, ends_at_us, metric,"
-        " document, red_packet_remaining_fen, red_packets_issued, status, created_at_us)"
-        " VALUES ($1, $2, $3, $4, $5, $6, $7, $8, 0, 'open', $9)",
-        tenant_id,
-        campaign_id,
+    return (
         data.name,
         to_us(data.starts_at, "starts_at"),
         to_us(data.ends_at, "ends_at"),
         data.metric,
         _encoder.encode(doc).decode(),
         data.red_packet.budget_fen if data.red_packet else None,
+    )
+
+
+async def create_campaign(tx: Connection, tenant_id: str, data: CampaignIn) -> Campaign:
+    data = _validate(data)
+    campaign_id = new_id("cmp")
+    await tx.execute(
+        "INSERT INTO campaigns (tenant_id, campaign_id, name, starts_at_us, ends_at_us, metric,"
+        " document, red_packet_remaining_fen, red_packets_issued, status, created_at_us)"
+        " VALUES ($1, $2, $3, $4, $5, $6, $7, $8, 0, 'open', $9)",
+        tenant_id,
+        campaign_id,
+        *_stored(data),
         now_us(),
     )
     await publish_invalidation("campaigns", tenant_id, tx=tx)
@@ -119,18 +128,12 @@ async def update_campaign(
     data = _validate(data)
     if to_us(data.starts_at, "starts_at") <= now:
         raise InvalidInput("starts_at", "must be in the future when editing a campaign")
-    doc = CampaignDoc(prizes=data.prizes, min_score=data.min_score, red_packet=data.red_packet)
     await tx.execute(
         "UPDATE campaigns SET name = $3, starts_at_us = $4, ends_at_us = $5, metric = $6,"
         " document = $7, red_packet_remaining_fen = $8 WHERE tenant_id = $1 AND campaign_id = $2",
         tenant_id,
         campaign_id,
-        data.name,
-        to_us(data.starts_at, "starts_at"),
-        to_us(data.ends_at, "ends_at"),
-        data.metric,
-        _encoder.encode(doc).decode(),
-        data.red_packet.budget_fen if data.red_packet else None,
+        *_stored(data),
     )
     await publish_invalidation("campaigns", tenant_id, tx=tx)
     return await get_campaign(tx, tenant_id, campaign_id)

@@ -12,7 +12,7 @@ from litestar.background_tasks import BackgroundTask
 from litestar.params import FromQuery, PathParameter
 from litestar.response import Redirect, Template
 
-from server.campaigns.leaderboard import preview_awards, top_entries
+from server.campaigns.leaderboard import Leaderboards, preview_awards
 from server.campaigns.schemas import Campaign, CampaignIn
 from server.campaigns.service import (
     close_campaign,
@@ -256,9 +256,8 @@ class CampaignPages(Controller):
     async def _board(self, console: ConsoleCall, campaign: Campaign) -> list[tuple[Any, int]]:
         program = await get_program(console.db, console.tenant_id)
         board = console.request.app.state.board
-        top = await top_entries(
-            console.db, board, console.tenant_id, program, campaign.id, "campaign", None, BOARD_ROWS
-        )
+        boards = Leaderboards(console.db, board, console.tenant_id, program)
+        top = await boards.top(campaign.id, "campaign", None, BOARD_ROWS)
         return [(entry, prize_for_rank(campaign, entry.rank)) for entry in top.entries]
 
     @get("/{campaign_id:str}/close")

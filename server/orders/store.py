@@ -11,7 +11,7 @@ one order (on PostgreSQL a second claim waits on the unique index until the firs
 from __future__ import annotations
 
 from collections.abc import Sequence
-from typing import Literal
+from typing import Any, Literal
 
 import msgspec
 
@@ -58,6 +58,16 @@ class NewOrder(msgspec.Struct, frozen=True):
     # The program's recruitment threshold (threshold mode only): a buyer whose own paid orders,
     # net of refunds, reach it becomes a distributor in the order's transaction.
     threshold_fen: int | None = None
+
+    def order_columns(self) -> tuple[Any, ...]:
+        """The ``orders`` row, in the column order of both inserts ($1..$11): tenant_id,
+        order_id, user_id, amount_fen, paid_at_us, campaign_id, upline, rates_bps, event_id,
+        request_hash, created_at_us."""
+        return (
+            self.tenant_id, self.order_id, self.user_id, self.amount_fen, self.paid_at_us,
+            self.campaign_id, self.upline_json, self.rates_json, self.event_id,
+            self.request_hash, self.now_us,
+        )  # fmt: skip
 
 
 _PG_INSERT = f"""
@@ -114,17 +124,7 @@ async def _insert_pg(db: Connection, o: NewOrder) -> Written:
     threshold = () if o.threshold_fen is None else (o.threshold_fen,)
     row = await db.fetchrow(
         _PG_INSERT if o.threshold_fen is None else _PG_INSERT_THRESHOLD,
-        o.tenant_id,
-        o.order_id,
-        o.user_id,
-        o.amount_fen,
-        o.paid_at_us,
-        o.campaign_id,
-        o.upline_json,
-        o.rates_json,
-        o.event_id,
-        o.request_hash,
-        o.now_us,
+        *o.order_columns(),
         o.available_at_us,
         [e[0] for e in o.entries],
         [e[1] for e in o.entries],
@@ -172,17 +172,7 @@ async def _insert_generic(db: Database, o: NewOrder) -> Written:
             " upline, rates_bps, event_id, request_hash, created_at_us)"
             " VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11)"
             " ON CONFLICT (tenant_id, order_id) DO NOTHING RETURNING id",
-            o.tenant_id,
-            o.order_id,
-            o.user_id,
-            o.amount_fen,
-            o.paid_at_us,
-            o.campaign_id,
-            o.upline_json,
-            o.rates_json,
-            o.event_id,
-            o.request_hash,
-            o.now_us,
+            *o.order_columns(),
         )
         if inserted is None:
             if o.idempotency_key is not None:

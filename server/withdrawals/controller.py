@@ -10,9 +10,8 @@ from litestar.params import FromQuery, JSONBody, PathParameter, QueryParameter
 from litestar.response import Stream
 
 from server.db import Connection
-from server.dependencies import CurrentProgram, Db, TenantId, Write
+from server.dependencies import DISTRIBUTOR, CurrentProgram, Db, KnownDistributor, TenantId, Write
 from server.errors import InvalidInput
-from server.referrals.service import get_distributor_row
 from server.responses import json_response
 from server.settlements.csvformat import text_cell, yuan
 from server.withdrawals import service
@@ -32,6 +31,7 @@ class DistributorWithdrawalController(Controller):
     path = "/v1/distributors"
     tags = ["withdrawals"]
     opt = {"scope": "sdk"}
+    dependencies = DISTRIBUTOR
 
     @post(
         "/{distributor_id:str}/withdrawals",
@@ -57,13 +57,11 @@ class DistributorWithdrawalController(Controller):
     @get("/{distributor_id:str}/withdrawals", summary="A distributor's withdrawals, oldest first")
     async def list_own(
         self,
-        db: Db,
-        tenant_id: TenantId,
-        distributor_id: IdPath,
+        distributor: KnownDistributor,
         limit: Annotated[int, QueryParameter(ge=1, le=500)] = 50,
         cursor: FromQuery[str | None] = None,
     ) -> Response[WithdrawalPage]:
-        await get_distributor_row(db, tenant_id, distributor_id)
+        db, tenant_id, distributor_id = distributor
         page = await service.list_withdrawals(db, tenant_id, None, distributor_id, limit, cursor)
         return json_response(page)
 
