@@ -75,5 +75,4 @@ class WebhookController(Controller):
 
     @delete("/{endpoint_id:str}", status_code=204, summary="Delete; its pending deliveries stop")
     async def remove(self, db: Db, tenant_id: TenantId, endpoint_id: IdPath) -> None:
-        async with db.transaction() as tx:
-            await delete_endpoint(tx, tenant_id, endpoint_id)
+        await delete_endpoint(db, tenant_id, endpoint_id)

@@ -12,7 +12,7 @@ import msgspec
 
 from server.coherence import publish_invalidation
 from server.common import decode_cursor, encode_cursor, from_us, new_id, now_us
-from server.db import Connection, Row
+from server.db import Connection, Database, Row
 from server.errors import InvalidInput, NotFound
 from server.outbound import OutboundRefused, host_refusal, parse_url
 from server.webhooks.schemas import Endpoint, EndpointIn, EndpointPage
@@ -113,21 +113,24 @@ async def rotate_secret(tx: Connection, tenant_id: str, endpoint_id: str) -> End
     return _endpoint(row, secret)
 
 
-async def delete_endpoint(tx: Connection, tenant_id: str, endpoint_id: str) -> None:
-    """Delete the endpoint and give up its pending deliveries (an attempt in flight ends)."""
-    row = await tx.fetchrow(
-        "DELETE FROM webhook_endpoints WHERE tenant_id = $1 AND endpoint_id = $2"
-        " RETURNING endpoint_id",
-        tenant_id, endpoint_id,
-    )  # fmt: skip
-    if row is None:
-        raise NotFound(f"webhook endpoint {endpoint_id!r} does not exist")
-    await tx.execute(
-        "UPDATE webhook_outbox SET next_attempt_at_us = $3, last_error = 'endpoint was deleted'"
-        " WHERE tenant_id = $1 AND endpoint_id = $2 AND delivered_at_us IS NULL",
-        tenant_id, endpoint_id, NEVER_US,
-    )  # fmt: skip
-    await publish_invalidation("webhook_endpoints", tenant_id, tx=tx)
+async def delete_endpoint(db: Database, tenant_id: str, endpoint_id: str) -> None:
+    """Delete the endpoint and give up its pending deliveries (an attempt in flight ends), in
+    one transaction."""
+    async with db.transaction() as tx:
+        row = await tx.fetchrow(
+            "DELETE FROM webhook_endpoints WHERE tenant_id = $1 AND endpoint_id = $2"
+            " RETURNING endpoint_id",
+            tenant_id, endpoint_id,
+        )  # fmt: skip
+        if row is None:
+            raise NotFound(f"webhook endpoint {endpoint_id!r} does not exist")
+        await tx.execute(
+            "UPDATE webhook_outbox SET next_attempt_at_us = $3,"
+            " last_error = 'endpoint was deleted'"
+            " WHERE tenant_id = $1 AND endpoint_id = $2 AND delivered_at_us IS NULL",
+            tenant_id, endpoint_id, NEVER_US,
+        )  # fmt: skip
+        await publish_invalidation("webhook_endpoints", tenant_id, tx=tx)
 
 
 def withhold_secret(body: bytes) -> bytes:

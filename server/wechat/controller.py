@@ -82,8 +82,7 @@ class WeChatController(Controller):
 
     @delete(status_code=204, summary="Forget the credentials and cached access tokens")
     async def remove(self, request: Request[Any, Any, Any], db: Db, tenant_id: TenantId) -> None:
-        async with db.transaction() as tx:
-            await delete_credentials(tx, tenant_id)
+        await delete_credentials(db, tenant_id)
         await request.app.state.wechat.forget_tokens(tenant_id)
 
 

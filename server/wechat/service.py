@@ -109,9 +109,11 @@ async def read_credentials(db: Connection, tenant_id: str) -> WeChatSettings:
     return WeChatSettings(row[0], True, from_us(int(row[1])).isoformat())
 
 
-async def delete_credentials(tx: Connection, tenant_id: str) -> None:
-    await tx.execute("DELETE FROM wechat_credentials WHERE tenant_id = $1", tenant_id)
-    await tx.execute("DELETE FROM wechat_tokens WHERE tenant_id = $1", tenant_id)
+async def delete_credentials(db: Database, tenant_id: str) -> None:
+    """Forget the credentials and the stored access tokens, in one transaction."""
+    async with db.transaction() as tx:
+        await tx.execute("DELETE FROM wechat_credentials WHERE tenant_id = $1", tenant_id)
+        await tx.execute("DELETE FROM wechat_tokens WHERE tenant_id = $1", tenant_id)
 
 
 # ------------------------------------------------------------------ tokens

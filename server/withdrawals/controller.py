@@ -2,8 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
-from typing import Annotated, Literal
+from typing import Annotated
 
 from litestar import Controller, Response, get, post
 from litestar.params import FromQuery, JSONBody, PathParameter, QueryParameter
@@ -13,18 +12,13 @@ from server.db import Connection
 from server.dependencies import DISTRIBUTOR, CurrentProgram, Db, KnownDistributor, TenantId, Write
 from server.errors import InvalidInput
 from server.responses import json_response
-from server.settlements.csvformat import text_cell, yuan
 from server.withdrawals import service
+from server.withdrawals.export import Status, export_csv
 from server.withdrawals.schemas import Decision, PaidIn, Withdrawal, WithdrawalIn, WithdrawalPage
 
 __all__ = ["DistributorWithdrawalController", "WithdrawalController"]
 
 IdPath = Annotated[str, PathParameter(min_length=1, max_length=64, pattern=r"^[^\s/]+$")]
-Status = Literal["requested", "approved", "rejected", "paid"]
-_HEADER = (
-    "withdrawal_id,distributor_id,nickname,amount_fen,amount_yuan,fee_fen,fee_yuan,"
-    "net_fen,net_yuan,status,created_at,transfer_ref\r\n"
-)
 
 
 class DistributorWithdrawalController(Controller):
@@ -129,36 +123,8 @@ class WithdrawalController(Controller):
     async def export(
         self, db: Db, tenant_id: TenantId, status: FromQuery[Status] = "approved"
     ) -> Stream:
-
-        async def chunks() -> AsyncIterator[bytes]:
-            yield ("\ufeff" + _HEADER).encode()
-            cursor: str | None = None
-            names: dict[str, str] = {}
-            while True:
-                page = await service.list_withdrawals(db, tenant_id, status, None, 500, cursor)
-                missing = {w.distributor_id for w in page.withdrawals} - set(names)
-                for d in sorted(missing):
-                    row = await db.fetchrow(
-                        "SELECT nickname FROM distributors WHERE tenant_id = $1"
-                        " AND distributor_id = $2",
-                        tenant_id,
-                        d,
-                    )
-                    names[d] = "" if row is None else row["nickname"]
-                yield "".join(_row(w, names[w.distributor_id]) for w in page.withdrawals).encode()
-                cursor = page.next_cursor
-                if cursor is None:
-                    return
-
         return Stream(
-            chunks(),
+            export_csv(db, tenant_id, status),
             media_type="text/csv; charset=utf-8",
             headers={"Content-Disposition": f'attachment; filename="withdrawals-{status}.csv"'},
         )
-
-
-def _row(w: Withdrawal, nickname: str) -> str:
-    money = ",".join(f"{a},{yuan(a)}" for a in (w.amount_fen, w.fee_fen, w.net_fen))
-    cells = [text_cell(w.id), text_cell(w.distributor_id), text_cell(nickname), money, w.status,
-             w.created_at, text_cell(w.transfer_ref)]  # fmt: skip
-    return ",".join(cells) + "\r\n"

@@ -24,5 +24,14 @@ def test_http_modules_are_typed_and_injected(path: Path) -> None:
     assert "run_idempotent" not in text, "use server.responses.idempotent (typed)"
 
 
+@pytest.mark.parametrize(
+    "path", sorted(SERVER.glob("*/controller.py")), ids=lambda p: str(p.relative_to(SERVER))
+)
+def test_api_controllers_run_no_sql_and_open_no_transaction(path: Path) -> None:
+    text = path.read_text(encoding="utf-8")
+    for word in (".fetch", ".execute", "SELECT ", "INSERT ", "UPDATE ", "DELETE ", ".transaction("):
+        assert word not in text, f"{word!r}: SQL and transactions live in the domain's service"
+
+
 def test_every_domain_controller_is_found() -> None:
     assert len([p for p in HTTP_MODULES if p.name == "controller.py"]) >= 11
