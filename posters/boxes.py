@@ -37,7 +37,10 @@ def css_box(css: Css, width: float | None = None, height: float | None = None) -
     h = css.height if height is None else height
     w, h = w or 0.0, h or 0.0
     left = css.left - (w / 2 if css.align == "center" else w if css.align == "right" else 0.0)
-    return round(left), round(css.top), round(w), round(h)
+    # pen.js _preProcess: top = y - height / 2 (center), y - height (bottom)
+    v = css.vertical_align
+    top = css.top - (h / 2 if v == "center" else h if v == "bottom" else 0.0)
+    return round(left), round(top), round(w), round(h)
 
 
 def line_height(css: Css) -> float:
@@ -77,7 +80,9 @@ def unrotated_bounds(view: View, canvas: tuple[int, int]) -> tuple[int, int, int
             half = round(min(css.left, canvas[0] - css.left))
             x0, x1 = round(css.left) - half, round(css.left) + half
         top, right, bottom, left = (round(p) for p in css.padding or (0, 0, 0, 0))
-        return x0 - 2 - left, y - 2 - top, x1 + 2 + right, y + h + 2 + bottom
+        b = 2 + math.ceil(css.border_width)  # a text's border is drawn outside its box
+        top, right, bottom, left = max(top, b), max(right, b), max(bottom, b), max(left, b)
+        return x0 - left, y - top, x1 + right, y + h + bottom
     if isinstance(view, QrCodeView):
         side = min(css.width or 0.0, css.height or css.width or 0.0)
         x, y, w, h = css_box(css, side, side)

@@ -61,7 +61,8 @@ def test_fontconfig_cjk_face_is_preferred(fresh_fonts: pytest.MonkeyPatch, tmp_p
     fresh_fonts.delenv(ENV_VAR, raising=False)
     fresh_fonts.setattr(fonts_module, "_fc_match", lambda pattern: FontFace(str(system)))
     # fc-match answers the same face for bold: no real bold face, so bold is synthesised.
-    assert find_fonts() == fonts_module.FontSet(FontFace(str(system)), None)
+    fonts = find_fonts()
+    assert (fonts.regular, fonts.bold, fonts.fallbacks) == (FontFace(str(system)), None, ())
     assert load_font(40, bold=True)[1] == 1
 
 
