@@ -18,7 +18,7 @@ top and right (length + factor x that view's width, or height for top).
 from __future__ import annotations
 
 import re
-from typing import Any
+from typing import Any, Literal, get_args, get_origin
 
 import msgspec
 
@@ -40,6 +40,10 @@ _CALC_TOKEN = re.compile(r"\s*(?:(\d+(?:\.\d+)?|\.\d+)|([-+*/()]))")
 MAX_CALC_CHARS = 200
 Rects = dict[str, dict[str, float]]
 _CSS_FIELDS = ", ".join(sorted({*Css.__struct_encode_fields__, "right", "bottom"}))
+_CHOICES = {
+    field.encode_name: ", ".join(get_args(field.type))
+    for field in msgspec.structs.fields(Css) if get_origin(field.type) is Literal
+}  # fmt: skip
 _MSG = re.compile(r"^(?P<msg>.*?)(?: - at `(?P<path>\$[^`]*)`)?$", re.DOTALL)
 
 _encoder = msgspec.json.Encoder()
@@ -376,6 +380,8 @@ def _explain(exc: msgspec.ValidationError) -> PosterTemplateError:
         return PosterTemplateError(f"{path}.{missing.group(1)}", "required field is missing")
     if path.endswith(".type"):
         msg += "; use one of rect, text, image, qrcode"
+    elif msg.startswith("Invalid enum value") and path.rsplit(".", 1)[-1] in _CHOICES:
+        msg += f"; use one of {_CHOICES[path.rsplit('.', 1)[-1]]}"
     return PosterTemplateError(path, msg)
 
 
