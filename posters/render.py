@@ -30,7 +30,7 @@ from posters.layers import _gradient, _static_image, draw_backdrop, draw_backgro
 from posters.painter import template_to_json
 from posters.qr import _modules
 from posters.spec import PosterData, Template, TextView, View
-from posters.text import _emoji, _line_mask, layout_text
+from posters.text import _emoji, _line_mask, glyph_metrics, layout_text
 
 __all__ = [
     "RENDER_VERSION",
@@ -210,5 +210,5 @@ def clear_caches() -> None:
     _plan.cache_clear()
     _template_digest.cache_clear()
     for cached in (_gradient, _static_image, layout_text, _line_mask, _modules, rounded_mask,
-                   default_avatar, decode_data_uri, _emoji):  # fmt: skip
+                   default_avatar, decode_data_uri, _emoji, glyph_metrics):  # fmt: skip
         cached.cache_clear()

@@ -99,8 +99,7 @@ class _Measure:
         if glyph is None:
             slot = face_slot(ch) or 0
             font = self.font_of(slot)
-            left, _, right, _ = font.getbbox(ch, anchor="ls")
-            length = font.getlength(ch)
+            length, left, right = glyph_metrics(font, ch)
             if slot == EMOJI:  # drawn at the bitmap strike, scaled to the text size
                 k = self.size / EMOJI_STRIKE
                 left, right, length = left * k, right * k, length * k
@@ -124,6 +123,14 @@ class _Measure:
         """Whether a character of ``slot`` continues a run of ``prev`` (Pillow draws a run
         in one call, which cannot add letter spacing or draw scaled emoji)."""
         return prev == slot and slot != EMOJI and self.spacing == 0
+
+
+@lru_cache(maxsize=65536)
+def glyph_metrics(font: ImageFont.FreeTypeFont, ch: str) -> tuple[float, float, float]:
+    """(advance, ink left, ink right) of ``ch`` in px at the pen origin; kept across layouts
+    (a new nickname reuses its characters' metrics)."""
+    left, _, right, _ = font.getbbox(ch, anchor="ls")
+    return font.getlength(ch), left, right
 
 
 def _split(text: str, measure: _Measure) -> list[Run]:

@@ -10,7 +10,7 @@ from hypothesis import strategies as st
 from PIL import ImageFont
 
 from posters.glyphs import clean_text
-from posters.text import _Line, _Measure, layout_text
+from posters.text import _Line, _Measure, glyph_metrics, layout_text
 
 
 class _Counter:
@@ -37,6 +37,7 @@ def counted(monkeypatch: pytest.MonkeyPatch) -> Iterator[_Counter]:
 
 def _layout_cost(counter: _Counter, text: str, size: int, width: float) -> tuple[int, int]:
     layout_text.cache_clear()
+    glyph_metrics.cache_clear()
     before = (counter.calls, counter.chars)
     layout_text(text, size=size, bold=False, width=width, max_lines=100, line_height=2)
     return counter.calls - before[0], counter.chars - before[1]
