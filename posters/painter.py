@@ -22,9 +22,11 @@ from typing import Any, Literal, get_args, get_origin
 
 import msgspec
 
+from posters.boxes import is_dynamic
 from posters.budget import MAX_TEMPLATE_BYTES, MAX_VIEWS, check_budget, check_data_uri
 from posters.errors import PosterBudgetError, PosterTemplateError
-from posters.spec import Css, Template
+from posters.layers import text_layout
+from posters.spec import Css, Template, TextView, View
 
 __all__ = ["parse_template", "template_to_json"]
 
@@ -38,6 +40,7 @@ _REF = re.compile(r"([^\s()+\-*/]+)\.(left|right|bottom|top|width|height)\b")
 _CALC_LENGTH = re.compile(r"(\d+(?:\.\d+)?|\.\d+)(rpx|px|%)")
 _CALC_TOKEN = re.compile(r"\s*(?:(\d+(?:\.\d+)?|\.\d+)|([-+*/()]))")
 MAX_CALC_CHARS = 200
+_EDITOR_FLAGS = ("scalable", "deletable", "minWidth")
 Rects = dict[str, dict[str, float]]
 _CSS_FIELDS = ", ".join(sorted({*Css.__struct_encode_fields__, "right", "bottom"}))
 _CHOICES = {
@@ -80,8 +83,8 @@ def _ref(rects: Rects, name: str, attr: str, path: str) -> float:
     value = rect.get(attr)
     if value is None:
         raise PosterTemplateError(
-            path, f"the {attr} of view {name!r} is known only at render (a text view without "
-            "css.width and css.height); give it a width and height",
+            path, f"the {attr} of view {name!r} is known only at render (a text showing data "
+            "such as {nickname}); give that view css.width and css.height",
         )  # fmt: skip
     return value
 
@@ -198,6 +201,8 @@ def _normalise_css(raw: object, path: str, canvas: tuple[float, float],
     if not isinstance(raw, dict):
         raise PosterTemplateError(path, "css must be an object of style properties")
     css = dict(raw)
+    for flag in _EDITOR_FLAGS:  # Painter's editor (drag, scale, delete): nothing to draw
+        css.pop(flag, None)
     for key in _LENGTH_KEYS:
         if key in ("width", "height") and css.get(key) == "auto":
             continue  # an image's natural size (resolved in _image_size); refused elsewhere
@@ -338,20 +343,40 @@ def _normalise(raw: dict[str, Any]) -> dict[str, Any]:
         if view.get("type") == "text" and isinstance(view.get("text"), int | float):
             view["text"] = str(view["text"])
         if isinstance(view.get("id"), str):
-            rects[view["id"]] = _rect(view)
+            rects[view["id"]] = _rect(view, canvas)
         out.append(view)
     doc["views"] = out
     return doc
 
 
-def _rect(view: dict[str, Any]) -> dict[str, float]:
+def _measured(view: dict[str, Any], canvas: tuple[float, float]) -> tuple[float, float] | None:
+    """A text's laid-out width and height (pen.js measures it as it draws); None when the
+    text shows data ({nickname} ...) or is not a valid text view (its error comes later)."""
+    try:
+        text = msgspec.convert(view, View, strict=True)
+    except msgspec.ValidationError:
+        return None
+    if not isinstance(text, TextView) or is_dynamic(text):
+        return None
+    laid = text_layout(text, {}, (int(canvas[0]), int(canvas[1])))
+    if laid is None:
+        return 0.0, 0.0
+    return float(laid[1][2]), float(laid[1][3])
+
+
+def _rect(view: dict[str, Any], canvas: tuple[float, float]) -> dict[str, float]:
     """pen.js ``penCache.viewRect``: the box's edges (grown by a text's padding) and its
-    width and height; a text's are known only at render unless css gives both."""
+    width and height; a text's measured now unless it shows data ({nickname} ...)."""
     css = view.get("css") or {}
     width, height = css.get("width"), css.get("height")
     if view.get("type") == "qrcode" and isinstance(width, float):
         side = min(width, height) if isinstance(height, float) else width
         width, height = side, side
+    if view.get("type") == "text" and not (isinstance(width, float)
+                                           and isinstance(height, float)):  # fmt: skip
+        size = _measured(view, canvas)
+        if size is not None:
+            width, height = size
     if not isinstance(width, float) or not isinstance(height, float):
         return {}
     left, top = css.get("left", 0.0), css.get("top", 0.0)

@@ -65,7 +65,7 @@ class Css(msgspec.Struct, frozen=True, forbid_unknown_fields=True, omit_defaults
     vertical_align: VerticalAlign = "top"  # which point of the box `top` names (pen.js)
     border_radius: Size = 0.0  # >= half the shorter side crops to a circle / pill
     border_width: Size = 0.0
-    border_color: str = "transparent"
+    border_color: str = "#000000"  # pen.js _doBorder: borderColor || "black"
     border_style: Literal["solid", "dashed", "dotted"] = "solid"
     color: str | None = None  # text/QR foreground; fill of a rect when no background
     background: str | None = None  # colour or linear-gradient(...)

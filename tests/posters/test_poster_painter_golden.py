@@ -83,19 +83,31 @@ def test_card_boxes() -> None:
     views = t.views
     # rect: right 20, width 200 -> left = 654 - 20 - 200; borderRadius 100% of 100 (min side)
     assert css_box(views[4].css) == (434, 30, 200, 100) and views[4].css.border_radius == 100
+    # calc(my_text_id.right + 20rpx): the measured bold text's right edge + 20 (pen.js
+    # viewRect.right = left + measured width)
+    x, _, w, _ = _text_box(t, 5)
+    assert css_box(views[6].css) == (x + w + 20, 345, 20, 20)
     # text_id_2: css list merged in order (left 20 then 300); align center, width 400,
     # padding 10 -> content width 400 - 10 - 10 = 380 about x = 300, background 10 further out
-    box = _text_box(t, 6)
+    box = _text_box(t, 7)
     assert box[:3] == (300 - 190, 400, 380)
-    assert padded(views[6].css, box)[:3] == (100, 390, 400)
+    assert padded(views[7].css, box)[:3] == (100, 390, 400)
+    # calc(text_id_2.bottom + 20rpx): its bottom with the padding (viewRect.bottom + paddings[2])
+    assert css_box(views[8].css) == (200, box[1] + box[3] + 10 + 20, 20, 20)
     # maxLines 1 -> one line of the given width, ended by the ellipsis
-    laid = text_layout(views[7], {}, (654, 1000))  # type: ignore[arg-type]
+    laid = text_layout(views[9], {}, (654, 1000))  # type: ignore[arg-type]
     assert laid is not None and len(laid[0].lines) == 1 and laid[0].lines[0].endswith("…")
     # bottom-anchored avatar: y = 1000 - height(100) - bottom(40)
-    assert css_box(views[16].css) == (40, 860, 100, 100)
+    assert css_box(views[18].css) == (40, 860, 100, 100)
     # qrcode bottom 40, height 120 -> top 840; radial rect: right 40 -> left 654 - 40 - 120
-    assert qr_box(views[17].css) == (180, 840, 120, 120)
-    assert css_box(views[18].css) == (494, 840, 120, 120)
+    assert qr_box(views[19].css) == (180, 840, 120, 120)
+    assert views[19].css.border_style == "dashed"
+    assert css_box(views[20].css) == (494, 840, 120, 120)
     # "圆形" anchored by right 60 without width: ends at 654 - 60
-    x, _, w, _ = _text_box(t, 15)
+    x, _, w, _ = _text_box(t, 17)
     assert x + w == 594
+    # "borderWidth": bottom 40 and right 200 without width or height: measured, then placed
+    x, y, w, h = _text_box(t, 21)
+    assert (x + w, y + h) == (454, 960)
+    # left 50%, top 50%, align and verticalAlign center: centred on (327, 500)
+    assert css_box(views[22].css) == (277, 450, 100, 100)

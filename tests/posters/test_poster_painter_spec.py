@@ -175,6 +175,19 @@ def test_calc_and_relative_positions() -> None:
     assert (d.css.left, d.css.width) == (144.0, 41.0)
 
 
+def test_calc_over_a_measured_text_and_editor_flags() -> None:
+    """pen.js measures a text without width as it draws; a static one is measured at save
+    time. Painter's editor flags (scalable, deletable, minWidth) are accepted and ignored."""
+    t = parse_template(palette(
+        {"id": "t", "type": "text", "text": "长按识别", "css": {"left": 10, "top": 10,
+                                                              "fontSize": 30, "scalable": True}},
+        _rect(left="calc(t.right + 5px)", top="calc(t.bottom)", deletable=True, minWidth="9px"),
+    ))  # fmt: skip
+    text, rect = t.views
+    x, y, w, h = text_layout(text, {}, (300, 200))[1]  # type: ignore[arg-type,index]
+    assert (rect.css.left, rect.css.top) == (x + w + 5, y + h) == (10 + 4 * 30 + 5, 10 + 42)
+
+
 @pytest.mark.parametrize(
     ("css", "field", "hint"),
     [
@@ -193,7 +206,7 @@ def test_calc_and_relative_positions() -> None:
 )
 def test_bad_new_properties_are_422_naming_them(css: dict[str, Any], field: str,
                                                 hint: str) -> None:  # fmt: skip
-    measured = {"id": "m", "type": "text", "text": "x", "css": {"left": 1}}
+    measured = {"id": "m", "type": "text", "text": "{nickname}", "css": {"left": 1}}
     view = {"type": "text", "text": "y", "css": css}
     with pytest.raises(PosterTemplateError) as caught:
         parse_template(palette(measured, view))
