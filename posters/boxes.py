@@ -9,8 +9,8 @@ from posters.colors import parse_shadow
 from posters.spec import IMAGE_SOURCES, PLACEHOLDER_RE, Css, ImageView, QrCodeView, TextView, View
 
 __all__ = [
-    "Box", "css_box", "is_dynamic", "line_height", "qr_box", "substitute", "unrotated_bounds",
-    "view_bounds",
+    "Box", "css_box", "default_max_lines", "is_dynamic", "line_height", "qr_box", "substitute",
+    "unrotated_bounds", "view_bounds",
 ]  # fmt: skip
 
 Box = tuple[int, int, int, int]  # left, top, width, height
@@ -43,6 +43,14 @@ def css_box(css: Css, width: float | None = None, height: float | None = None) -
     return round(left), round(top), round(w), round(h)
 
 
+def default_max_lines(view: TextView) -> int:
+    """Lines a text shows without ``maxLines``: as many as the box holds with a width, else
+    one per line of the template's text (explicit "\n" breaks; pen.js splits on them)."""
+    if view.css.width is not None:
+        return 100
+    return min(100, view.text.count("\n") + 1)
+
+
 def line_height(css: Css) -> float:
     return css.line_height or round(css.font_size * 1.4)
 
@@ -67,7 +75,7 @@ def unrotated_bounds(view: View, canvas: tuple[int, int]) -> tuple[int, int, int
     """:func:`view_bounds` before ``rotate`` turns the view."""
     css = view.css
     if isinstance(view, TextView):
-        lines = css.max_lines or (1 if css.width is None else 100)
+        lines = css.max_lines or default_max_lines(view)
         height = css.height or line_height(css) * lines
         x, y, w, h = css_box(css, height=height)
         if css.width is not None:

@@ -14,7 +14,15 @@ from functools import lru_cache
 from PIL import Image, ImageChops, ImageFilter
 
 from posters.borders import dash_mask, rounded_ring_mask
-from posters.boxes import Box, css_box, line_height, qr_box, substitute, unrotated_bounds
+from posters.boxes import (
+    Box,
+    css_box,
+    default_max_lines,
+    line_height,
+    qr_box,
+    substitute,
+    unrotated_bounds,
+)
 from posters.budget import truncate_text
 from posters.colors import Gradient, Paint, Solid, gradient_image, parse_paint, parse_shadow
 from posters.images import (
@@ -265,7 +273,7 @@ def text_layout(view: TextView, values: Mapping[str, str],
     if not text.strip():
         return None
     lh = line_height(css)
-    max_lines = css.max_lines or (1 if css.width is None else 100)
+    max_lines = css.max_lines or default_max_lines(view)
     # An explicit height, else the canvas edge, bounds the lines (Painter would overflow).
     if css.vertical_align == "top":
         room = css.height or canvas[1] - css.top

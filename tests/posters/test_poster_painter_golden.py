@@ -20,7 +20,8 @@ from posters.boxes import css_box, qr_box
 from posters.layers import padded, text_layout
 from posters.render import render_image
 
-PALETTES = ["card", "shadow_example", "align_example"]
+PALETTES = ["card", "shadow_example", "align_example", "text_example", "image_example"]
+WITH_QR = ["card", "shadow_example", "align_example"]
 
 
 @pytest.mark.parametrize("name", PALETTES)
@@ -32,7 +33,7 @@ def test_example_palette_matches_its_golden(name: str, fmt: str) -> None:
     compare(name, image, PNG_TOLERANCE if png else JPEG_TOLERANCE, source=png)
 
 
-@pytest.mark.parametrize("name", PALETTES)
+@pytest.mark.parametrize("name", WITH_QR)
 def test_example_palette_qr_codes_decode(name: str) -> None:
     template = load(name)
     image = render_image(template, DATA)
@@ -111,3 +112,27 @@ def test_card_boxes() -> None:
     assert (x + w, y + h) == (454, 960)
     # left 50%, top 50%, align and verticalAlign center: centred on (327, 500)
     assert css_box(views[22].css) == (277, 450, 100, 100)
+
+
+def test_text_example_boxes() -> None:
+    t = load("text_example")
+    for i, right in enumerate((50, 100, 150, 200)):
+        view = t.views[i]
+        assert isinstance(view, TextView)
+        laid = text_layout(view, {}, (654, 500))
+        assert laid is not None
+        # pen.js: text.split("\n"), an empty line kept as " "; width = the widest line
+        # (one CJK character, 40); x = 654 - right, align right; height = lineHeight x lines
+        assert len(laid[0].lines) == 6
+        assert laid[1] == (654 - right - 40, 60, 40, 50 * 6)
+
+
+def test_image_example_boxes() -> None:
+    t = load("image_example")
+    assert css_box(t.views[0].css) == (0, 0, 240, 160)  # natural size
+    assert css_box(t.views[2].css) == (0, 230, 200, 200)
+    assert t.views[4].css.mode == "scaleToFill"
+    # height auto: (sHeight / sWidth) * width = 160 / 240 * 200
+    assert css_box(t.views[6].css) == (0, 750, 200, round(160 / 240 * 200))
+    x, _, w, _ = _text_box(t, 1)
+    assert x + w == 654  # right 0
