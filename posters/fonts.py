@@ -35,8 +35,8 @@ from PIL import Image, ImageFont
 from posters.errors import FontNotFoundError
 
 __all__ = [
-    "EMOJI_ENV_VAR", "EMOJI_STRIKE", "ENV_VAR", "FontFace", "FontSet", "find_fonts", "has_glyph",
-    "load_emoji_font", "load_font",
+    "EMOJI_ENV_VAR", "EMOJI_STRIKE", "ENV_VAR", "FontFace", "FontSet", "family_face", "find_fonts",
+    "has_glyph", "installed_families", "load_emoji_font", "load_font",
 ]  # fmt: skip
 
 ENV_VAR = "LIEBIAN_FONT_PATH"
@@ -200,6 +200,53 @@ def load_font(size: int, *, bold: bool = False) -> tuple[ImageFont.FreeTypeFont,
     if bold and fonts.bold is not None:
         return _load(fonts.bold, size), 0
     return _load(fonts.regular, size), (max(1, round(size / 40)) if bold else 0)
+
+
+_GENERIC = {"sans-serif", "serif", "monospace", "cursive", "fantasy", "system-ui"}
+_REGULAR_STYLES = ("regular", "book", "normal", "roman")
+
+
+@lru_cache(maxsize=1)
+def installed_families() -> dict[str, FontFace]:
+    """Installed font families by lower-cased name -> their regular face (``fc-list``, read
+    once per process; empty without fontconfig)."""
+    exe = shutil.which("fc-list")
+    if exe is None:
+        return {}
+    try:
+        out = subprocess.run(  # noqa: S603 - fixed arguments, no shell
+            [exe, "--format", "%{family}\t%{style}\t%{file}\t%{index}\n"],
+            capture_output=True, text=True, timeout=10, check=False,
+        ).stdout  # fmt: skip
+    except (OSError, subprocess.SubprocessError):
+        return {}
+    found: dict[str, tuple[bool, FontFace]] = {}
+    for row in out.splitlines():
+        parts = row.split("\t")
+        if len(parts) != 4 or not parts[3].isdigit():
+            continue
+        families, style, file, index = parts
+        regular = any(s.strip().lower() in _REGULAR_STYLES for s in style.split(","))
+        for family in families.split(","):
+            key = family.strip().lower()
+            if key and (key not in found or (regular and not found[key][0])):
+                found[key] = (regular, FontFace(file, int(index)))
+    return {key: face for key, (_, face) in found.items()}
+
+
+@lru_cache(maxsize=256)
+def family_face(font_family: str) -> FontFace | None:
+    """The face of the first installed family of a CSS ``fontFamily`` list; None for the
+    default chain (generic names, families not installed, or the CJK face itself)."""
+    families = installed_families()
+    for name in font_family.split(","):
+        key = name.strip().strip("'\"").strip().lower()
+        if key in _GENERIC:
+            return None
+        face = families.get(key)
+        if face is not None and Path(face.path).is_file():
+            return None if face == find_fonts().regular else face
+    return None
 
 
 def load_emoji_font(face: FontFace) -> ImageFont.FreeTypeFont:

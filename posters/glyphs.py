@@ -16,9 +16,12 @@ from functools import lru_cache
 
 from posters.fonts import FontFace, FontSet, find_fonts, has_glyph
 
-__all__ = ["EMOJI", "REPLACEMENTS", "clean_text", "face_slot", "missing_glyphs", "slot_face"]
+__all__ = [
+    "EMOJI", "FAMILY", "REPLACEMENTS", "clean_text", "face_slot", "missing_glyphs", "slot_face",
+]  # fmt: skip
 
 EMOJI = -1  # the slot of the colour emoji face
+FAMILY = -2  # the slot of a text's own fontFamily face, tried first
 REPLACEMENTS = ("\ufffd", "\u25a1", "?")  # the first one the chain can draw stands in
 # Emoji presentation by default (Unicode Emoji_Presentation, roughly): the emoji face first.
 _EMOJI_FIRST = (
@@ -59,9 +62,15 @@ def _slot_of(fonts: FontSet, ch: str) -> int | None:
     return None
 
 
-def face_slot(ch: str, fonts: FontSet | None = None) -> int | None:
-    """The chain slot that draws ``ch`` (see :func:`slot_face`), None if no face has it."""
-    return _slot_of(fonts or find_fonts(), ch)
+def face_slot(ch: str, fonts: FontSet | None = None,
+              family: FontFace | None = None) -> int | None:  # fmt: skip
+    """The chain slot that draws ``ch`` (see :func:`slot_face`), None if no face has it;
+    ``family`` (a text's fontFamily face) comes first, except for pictographs."""
+    fonts = fonts or find_fonts()
+    slot = _slot_of(fonts, ch)
+    if family is not None and slot != EMOJI and has_glyph(family, ch):
+        return FAMILY
+    return slot
 
 
 @lru_cache(maxsize=8)

@@ -293,7 +293,7 @@ def text_layout(view: TextView, values: Mapping[str, str],
     block = layout_text(
         text, size=max(1, round(css.font_size)), bold=css.font_weight == "bold",
         width=max(1.0, avail), max_lines=max_lines, line_height=lh,
-        letter_spacing=css.letter_spacing,
+        letter_spacing=css.letter_spacing, font_family=css.font_family,
     )  # fmt: skip
     width = avail if css.width is not None else math.ceil(max(block.widths, default=0.0))
     return block, css_box(css, width, css.height or lh * len(block.lines))

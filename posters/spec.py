@@ -83,6 +83,8 @@ class Css(msgspec.Struct, frozen=True, forbid_unknown_fields=True, omit_defaults
     text_decoration: str | None = None
     text_style: Literal["fill", "stroke"] = "fill"
     letter_spacing: Annotated[float, Meta(ge=-100, le=500)] = 0.0  # px between characters
+    # CSS font list; the first installed family draws the characters it has (posters.fonts)
+    font_family: Annotated[str, Meta(max_length=200)] | None = None
 
     @property
     def rotated(self) -> bool:

@@ -17,9 +17,16 @@ from functools import lru_cache
 
 from PIL import Image, ImageChops, ImageDraw, ImageFont
 
-from posters.fonts import EMOJI_STRIKE, find_fonts, load_emoji_font, load_font
+from posters.fonts import (
+    EMOJI_STRIKE,
+    FontFace,
+    family_face,
+    find_fonts,
+    load_emoji_font,
+    load_font,
+)
 from posters.fonts import _load as _load_face
-from posters.glyphs import EMOJI, clean_text, face_slot, slot_face
+from posters.glyphs import EMOJI, FAMILY, clean_text, face_slot, slot_face
 
 __all__ = ["Run", "TextBlock", "clean_text", "draw_text_block", "layout_text"]
 
@@ -50,13 +57,15 @@ class TextBlock:
     runs: tuple[tuple[Run, ...], ...] = ()
     inks: tuple[float, ...] = ()
     bold: bool = False
+    family: FontFace | None = None  # the text's fontFamily face, if installed
 
 
 class _Measure:
     """Glyph metrics through the font chain at one size, weight and letter spacing."""
 
-    def __init__(self, size: int, bold: bool = False, spacing: float = 0.0) -> None:
-        self.size, self.bold = size, bold
+    def __init__(self, size: int, bold: bool = False, spacing: float = 0.0,
+                 family: FontFace | None = None) -> None:  # fmt: skip
+        self.size, self.bold, self.family = size, bold, family
         self.font, self.stroke = load_font(size, bold=bold)
         self.spacing = round(spacing * 64)  # 1/64 px, like the advances
         self._fonts: dict[int, ImageFont.FreeTypeFont] = {0: self.font}
@@ -66,7 +75,10 @@ class _Measure:
     def font_of(self, slot: int) -> ImageFont.FreeTypeFont:
         font = self._fonts.get(slot)
         if font is None:
-            face = slot_face(find_fonts(), slot, self.bold)
+            if slot == FAMILY and self.family is not None:
+                face = self.family
+            else:
+                face = slot_face(find_fonts(), slot, self.bold)
             font = load_emoji_font(face) if slot == EMOJI else _load_face(face, self.size)
             self._fonts[slot] = font
         return font
@@ -97,7 +109,7 @@ class _Measure:
         at the pen origin."""
         glyph = self._glyphs.get(ch)
         if glyph is None:
-            slot = face_slot(ch) or 0
+            slot = face_slot(ch, family=self.family) or 0
             font = self.font_of(slot)
             length, left, right = glyph_metrics(font, ch)
             if slot == EMOJI:  # drawn at the bitmap strike, scaled to the text size
@@ -264,12 +276,14 @@ def layout_text(
     max_lines: int,
     line_height: float,
     letter_spacing: float = 0.0,
+    font_family: str | None = None,
 ) -> TextBlock:
     """Wrap cleaned ``text`` into at most ``max_lines`` lines no wider than ``width`` px.
 
     Cached: a campaign title is laid out once for all of its distributors' posters.
     """
-    measure = _Measure(size, bold, letter_spacing)
+    family = family_face(font_family) if font_family else None
+    measure = _Measure(size, bold, letter_spacing, family)
     text = clean_text(text)[0]
     # No glyph is narrower than ~0.2 em, so more characters than this can never be shown;
     # cutting first keeps a 100k-character nickname from costing 100k measurements. (At the
@@ -290,6 +304,7 @@ def layout_text(
     return TextBlock(
         tuple(lines), tuple(line.width_with("") for line in laid), measure.font,
         measure.stroke, line_height, tuple(r for r, _ in runs), tuple(i for _, i in runs), bold,
+        family,
     )  # fmt: skip
 
 
@@ -369,7 +384,7 @@ def draw_text_block(
     ascent, descent = block.font.getmetrics()
     pad = (block.line_height - (ascent + descent)) / 2.0
     size = block.font.size
-    measure = _Measure(round(size), block.bold)
+    measure = _Measure(round(size), block.bold, family=block.family)
     for i, (line, line_width) in enumerate(zip(block.lines, block.widths, strict=True)):
         if not line:
             continue
