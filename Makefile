@@ -17,6 +17,12 @@ $(STAMP): pyproject.toml sdk/pyproject.toml package-lock.json
 		{ apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null; } \
 			|| echo "WARNING: chromium could not be installed: the /schema browser test will be skipped"; \
 	fi
+	@# Debian's Noto Color Emoji: posters draw emoji in nicknames in colour (posters/fonts.py).
+	@if [ ! -f /usr/share/fonts/truetype/noto/NotoColorEmoji.ttf ] && command -v apt-get >/dev/null 2>&1; then \
+		echo "installing fonts-noto-color-emoji (apt-get) for emoji on posters"; \
+		{ apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq fonts-noto-color-emoji >/dev/null; } \
+			|| echo "WARNING: fonts-noto-color-emoji could not be installed: posters draw emoji as a replacement glyph"; \
+	fi
 	@test -x $(PY) || $(PYTHON) -m venv $(VENV)
 	@$(PY) -m pip install --quiet --disable-pip-version-check --upgrade pip
 	@$(PY) -m pip install --quiet --disable-pip-version-check -e '.[dev]' -e ./sdk

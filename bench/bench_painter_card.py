@@ -11,6 +11,9 @@ alternately.
 - warm: ``render_poster(card, data, "jpeg")`` with the static layer cached (the card has no
   placeholder, so this is the layer copy and the encode).
 - cold: the same with every cache cleared first (everything drawn: shadows, rotation, ...).
+- emoji: a 600x120 poster whose only view is a ``{nickname}`` text at 40 px, a new nickname
+  each round (laid out and drawn each time): "小明😀🎉<n>" (two colour emoji, scaled from
+  the font's 109 px bitmaps, cached per size) against "小明<n>" (the CJK face only).
 """
 
 from __future__ import annotations
@@ -23,7 +26,7 @@ from PIL import Image, ImageDraw
 
 from bench.bench_posters import paired_median_ms
 from bench.harness import ROOT
-from posters import PosterData, render_poster
+from posters import PosterData, parse_template, render_poster
 from posters.boxes import css_box, qr_box
 from posters.colors import Solid, parse_paint
 from posters.fonts import load_font
@@ -42,7 +45,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 def run(engine: None, args: argparse.Namespace) -> None:
     sys.path.insert(0, str(ROOT / "tests" / "posters"))  # the golden tests' palette loader
-    from test_poster_painter_golden import load
+    from golden_helpers import load
 
     card = load("card")
     size = (card.width, card.height)
@@ -104,4 +107,24 @@ def run(engine: None, args: argparse.Namespace) -> None:
           f"({warm_ms / base_ms:.2f}x baseline)")  # fmt: skip
     print(f"cold card JPEG (all caches cleared):      {cold_ms:7.2f} ms  "
           f"({cold_ms / base2_ms:.2f}x baseline {base2_ms:.2f} ms)")  # fmt: skip
+    _emoji_text(2 * args.rounds)
+
+
+def _emoji_text(rounds: int) -> None:
+    nickname = parse_template({"width": 600, "height": 120, "background": "#ffffff", "views": [
+        {"type": "text", "text": "{nickname}",
+         "css": {"left": 20, "top": 30, "fontSize": 40, "color": "#333333"}}]})  # fmt: skip
+
+    def plain(i: int) -> bytes:
+        return render_poster(nickname, PosterData(nickname=f"小明{i}", link="https://x.cn/s"),
+                             "jpeg")  # fmt: skip
+
+    def emoji(i: int) -> bytes:
+        return render_poster(nickname, PosterData(nickname=f"小明😀🎉{i}", link="https://x.cn/s"),
+                             "jpeg")  # fmt: skip
+
+    plain_ms, emoji_ms = paired_median_ms(plain, emoji, rounds=rounds)
+    print(f"nickname text 600x120 JPEG, CJK only:     {plain_ms:7.2f} ms")
+    print(f"nickname text with two colour emoji:      {emoji_ms:7.2f} ms  "
+          f"({emoji_ms / plain_ms:.2f}x)")  # fmt: skip
 

@@ -17,7 +17,14 @@ from posters.errors import (
 )
 from posters.fonts import find_fonts
 from posters.painter import parse_template, template_to_json
-from posters.render import Format, content_hash, render_image, render_poster
+from posters.render import (
+    Format,
+    content_hash,
+    missing_glyphs,
+    missing_glyphs_header,
+    render_image,
+    render_poster,
+)
 from posters.spec import (
     Css,
     ImageView,
@@ -48,6 +55,8 @@ __all__ = [
     "content_hash",
     "default_template",
     "find_fonts",
+    "missing_glyphs",
+    "missing_glyphs_header",
     "parse_template",
     "render_image",
     "render_poster",

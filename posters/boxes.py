@@ -9,8 +9,8 @@ from posters.colors import parse_shadow
 from posters.spec import IMAGE_SOURCES, PLACEHOLDER_RE, Css, ImageView, QrCodeView, TextView, View
 
 __all__ = [
-    "Box", "css_box", "is_dynamic", "line_height", "qr_box", "substitute", "unrotated_bounds",
-    "view_bounds",
+    "Box", "css_box", "default_max_lines", "is_dynamic", "line_height", "qr_box", "substitute",
+    "unrotated_bounds", "view_bounds",
 ]  # fmt: skip
 
 Box = tuple[int, int, int, int]  # left, top, width, height
@@ -37,7 +37,18 @@ def css_box(css: Css, width: float | None = None, height: float | None = None) -
     h = css.height if height is None else height
     w, h = w or 0.0, h or 0.0
     left = css.left - (w / 2 if css.align == "center" else w if css.align == "right" else 0.0)
-    return round(left), round(css.top), round(w), round(h)
+    # pen.js _preProcess: top = y - height / 2 (center), y - height (bottom)
+    v = css.vertical_align
+    top = css.top - (h / 2 if v == "center" else h if v == "bottom" else 0.0)
+    return round(left), round(top), round(w), round(h)
+
+
+def default_max_lines(view: TextView) -> int:
+    """Lines a text shows without ``maxLines``: as many as the box holds with a width, else
+    one per line of the template's text (explicit "\n" breaks; pen.js splits on them)."""
+    if view.css.width is not None:
+        return 100
+    return min(100, view.text.count("\n") + 1)
 
 
 def line_height(css: Css) -> float:
@@ -64,7 +75,7 @@ def unrotated_bounds(view: View, canvas: tuple[int, int]) -> tuple[int, int, int
     """:func:`view_bounds` before ``rotate`` turns the view."""
     css = view.css
     if isinstance(view, TextView):
-        lines = css.max_lines or (1 if css.width is None else 100)
+        lines = css.max_lines or default_max_lines(view)
         height = css.height or line_height(css) * lines
         x, y, w, h = css_box(css, height=height)
         if css.width is not None:
@@ -77,7 +88,9 @@ def unrotated_bounds(view: View, canvas: tuple[int, int]) -> tuple[int, int, int
             half = round(min(css.left, canvas[0] - css.left))
             x0, x1 = round(css.left) - half, round(css.left) + half
         top, right, bottom, left = (round(p) for p in css.padding or (0, 0, 0, 0))
-        return x0 - 2 - left, y - 2 - top, x1 + 2 + right, y + h + 2 + bottom
+        b = 2 + math.ceil(css.border_width)  # a text's border is drawn outside its box
+        top, right, bottom, left = max(top, b), max(right, b), max(bottom, b), max(left, b)
+        return x0 - left, y - top, x1 + right, y + h + bottom
     if isinstance(view, QrCodeView):
         side = min(css.width or 0.0, css.height or css.width or 0.0)
         x, y, w, h = css_box(css, side, side)

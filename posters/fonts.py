@@ -10,6 +10,13 @@ Search order (first hit wins):
 
 Without any, :class:`~posters.errors.FontNotFoundError` says how to install one. Bold uses a
 bold CJK face when fontconfig has one, otherwise the regular face grown by ~size/40 px.
+
+After the CJK face come fallbacks, tried per character (:mod:`posters.glyphs`): the Latin
+sans face fontconfig picks (DejaVu Sans has arrows, symbols, U+FFFD), then a colour emoji
+face: ``LIEBIAN_EMOJI_FONT_PATH``, else fontconfig's ``emoji`` match, else Debian's
+``fonts-noto-color-emoji`` path (``make install`` installs it), used only if it really is a
+colour font (CBDT/CBLC, COLR or sbix tables). Each is optional. Fonts are read at import of
+the first poster, never written.
 """
 
 from __future__ import annotations
@@ -22,13 +29,22 @@ from dataclasses import dataclass
 from functools import lru_cache
 from pathlib import Path
 
+from fontTools.ttLib import TTFont
 from PIL import Image, ImageFont
 
 from posters.errors import FontNotFoundError
 
-__all__ = ["ENV_VAR", "FontFace", "FontSet", "find_fonts", "has_glyph", "load_font"]
+__all__ = [
+    "EMOJI_ENV_VAR", "EMOJI_STRIKE", "ENV_VAR", "FontFace", "FontSet", "family_face", "find_fonts",
+    "has_glyph", "installed_families", "load_emoji_font", "load_font",
+]  # fmt: skip
 
 ENV_VAR = "LIEBIAN_FONT_PATH"
+EMOJI_ENV_VAR = "LIEBIAN_EMOJI_FONT_PATH"
+DEBIAN_EMOJI = "/usr/share/fonts/truetype/noto/NotoColorEmoji.ttf"
+# Noto Color Emoji's CBDT bitmaps exist at 109 ppem only: glyphs are drawn there and scaled.
+EMOJI_STRIKE = 109
+_COLOUR_TABLES = ("CBDT", "COLR", "sbix")
 PIP_FONT = "NotoSansCJKtc-Regular.otf"
 _PROBE = "中文字体汉"  # all must render as real glyphs for a face to count as CJK
 _NOTDEF_PROBE = "\U0010fffd"  # a private-use code point no font maps
@@ -45,6 +61,13 @@ class FontFace:
 class FontSet:
     regular: FontFace
     bold: FontFace | None = None  # None: synthesise bold with stroke_width
+    fallbacks: tuple[FontFace, ...] = ()  # tried in order for characters the CJK face lacks
+    emoji: FontFace | None = None  # a colour emoji face (drawn with embedded colour)
+
+    def faces(self) -> tuple[FontFace, ...]:
+        """Every face in use (for the render environment's digest)."""
+        extra = (self.bold, *self.fallbacks, self.emoji)
+        return (self.regular, *(f for f in extra if f is not None))
 
 
 @lru_cache(maxsize=256)
@@ -100,6 +123,47 @@ def _fc_match(pattern: str) -> FontFace | None:
 @lru_cache(maxsize=1)
 def find_fonts() -> FontSet:
     """Resolve the font set once per process (``find_fonts.cache_clear()`` to re-run)."""
+    cjk = _find_cjk()
+    fallbacks: list[FontFace] = []
+    latin = _fc_match("sans-serif")
+    if latin is not None and latin not in (cjk.regular, cjk.bold) and _loads(latin):
+        fallbacks.append(latin)
+    return FontSet(cjk.regular, cjk.bold, tuple(fallbacks), _find_emoji())
+
+
+def _loads(face: FontFace) -> bool:
+    try:
+        _cmap(face)
+    except Exception:  # noqa: BLE001 - any unreadable font is simply not used
+        return False
+    return True
+
+
+def _is_colour(face: FontFace) -> bool:
+    try:
+        with TTFont(face.path, fontNumber=face.index, lazy=True) as font:
+            return any(tag in font for tag in _COLOUR_TABLES) and 0x1F600 in _cmap(face)
+    except Exception:  # noqa: BLE001 - any unreadable font is simply not used
+        return False
+
+
+def _find_emoji() -> FontFace | None:
+    explicit = os.environ.get(EMOJI_ENV_VAR, "").strip()
+    if explicit:
+        face = _parse_env(explicit)
+        if not _is_colour(face):
+            raise FontNotFoundError(
+                f"{EMOJI_ENV_VAR}={explicit!r} is not a readable colour emoji font (CBDT, COLR "
+                "or sbix with U+1F600); point it at NotoColorEmoji.ttf or unset it"
+            )
+        return face
+    for candidate in (_fc_match("emoji:color=true"), FontFace(DEBIAN_EMOJI)):
+        if candidate is not None and Path(candidate.path).is_file() and _is_colour(candidate):
+            return candidate
+    return None
+
+
+def _find_cjk() -> FontSet:
     explicit = os.environ.get(ENV_VAR, "").strip()
     if explicit:
         face = _parse_env(explicit)
@@ -138,24 +202,65 @@ def load_font(size: int, *, bold: bool = False) -> tuple[ImageFont.FreeTypeFont,
     return _load(fonts.regular, size), (max(1, round(size / 40)) if bold else 0)
 
 
-_glyphs: dict[tuple[FontFace, str], bool] = {}
-_notdef: dict[FontFace, tuple[tuple[int, int], bytes]] = {}
+_GENERIC = {"sans-serif", "serif", "monospace", "cursive", "fantasy", "system-ui"}
+_REGULAR_STYLES = ("regular", "book", "normal", "roman")
+
+
+@lru_cache(maxsize=1)
+def installed_families() -> dict[str, FontFace]:
+    """Installed font families by lower-cased name -> their regular face (``fc-list``, read
+    once per process; empty without fontconfig)."""
+    exe = shutil.which("fc-list")
+    if exe is None:
+        return {}
+    try:
+        out = subprocess.run(  # noqa: S603 - fixed arguments, no shell
+            [exe, "--format", "%{family}\t%{style}\t%{file}\t%{index}\n"],
+            capture_output=True, text=True, timeout=10, check=False,
+        ).stdout  # fmt: skip
+    except (OSError, subprocess.SubprocessError):
+        return {}
+    found: dict[str, tuple[bool, FontFace]] = {}
+    for row in out.splitlines():
+        parts = row.split("\t")
+        if len(parts) != 4 or not parts[3].isdigit():
+            continue
+        families, style, file, index = parts
+        regular = any(s.strip().lower() in _REGULAR_STYLES for s in style.split(","))
+        for family in families.split(","):
+            key = family.strip().lower()
+            if key and (key not in found or (regular and not found[key][0])):
+                found[key] = (regular, FontFace(file, int(index)))
+    return {key: face for key, (_, face) in found.items()}
+
+
+@lru_cache(maxsize=256)
+def family_face(font_family: str) -> FontFace | None:
+    """The face of the first installed family of a CSS ``fontFamily`` list; None for the
+    default chain (generic names, families not installed, or the CJK face itself)."""
+    families = installed_families()
+    for name in font_family.split(","):
+        key = name.strip().strip("'\"").strip().lower()
+        if key in _GENERIC:
+            return None
+        face = families.get(key)
+        if face is not None and Path(face.path).is_file():
+            return None if face == find_fonts().regular else face
+    return None
+
+
+def load_emoji_font(face: FontFace) -> ImageFont.FreeTypeFont:
+    """The colour emoji face at its bitmap strike (:data:`EMOJI_STRIKE` px); scale its
+    glyphs to the text size."""
+    return _load(face, EMOJI_STRIKE)
+
+
+@lru_cache(maxsize=16)
+def _cmap(face: FontFace) -> frozenset[int]:
+    with TTFont(face.path, fontNumber=face.index, lazy=True) as font:
+        return frozenset(font.getBestCmap() or {})
 
 
 def has_glyph(face: FontFace, ch: str) -> bool:
-    """Whether ``face`` draws ``ch`` as a real glyph rather than its missing-glyph box.
-
-    Compares the glyph's mask with the .notdef mask at a reference size; cached per char.
-    Whitespace counts as drawable; zero-width characters that render nothing do not.
-    """
-    key = (face, ch)
-    known = _glyphs.get(key)
-    if known is not None:
-        return known
-    font = _load(face, _REFERENCE_SIZE)
-    if face not in _notdef:
-        _notdef[face] = _mask_bytes(font, _NOTDEF_PROBE)
-    size, data = _mask_bytes(font, ch)
-    result = ch == " " or ((size, data) != _notdef[face] and any(data))
-    _glyphs[key] = result
-    return result
+    """Whether ``face``'s character map has ``ch`` (a space always counts as drawable)."""
+    return ch == " " or ord(ch) in _cmap(face)

@@ -13,7 +13,16 @@ from functools import lru_cache
 
 from PIL import Image, ImageChops, ImageFilter
 
-from posters.boxes import Box, css_box, line_height, qr_box, substitute, unrotated_bounds
+from posters.borders import dash_mask, rounded_ring_mask
+from posters.boxes import (
+    Box,
+    css_box,
+    default_max_lines,
+    line_height,
+    qr_box,
+    substitute,
+    unrotated_bounds,
+)
 from posters.budget import truncate_text
 from posters.colors import Gradient, Paint, Solid, gradient_image, parse_paint, parse_shadow
 from posters.images import (
@@ -111,13 +120,54 @@ def _inset(box: Box, by: float) -> Box:
     return x + b, y + b, max(0, w - 2 * b), max(0, h - 2 * b)
 
 
-def _border(canvas: Image.Image, css: Css, box: Box) -> tuple[Box, int]:
-    """Paint the border ring (drawn inside the box); return the content box and radius."""
+def _border(canvas: Image.Image, css: Css, box: Box,
+            ring_only: bool = False) -> tuple[Box, int]:  # fmt: skip
+    """Paint the border ring (drawn inside the box); return the content box and radius.
+
+    A solid border is the box filled with the border paint (the content covers its
+    middle) unless ``ring_only``; dashed and dotted ones are dashes along the ring.
+    """
     radius = round(css.border_radius)
     if css.border_width <= 0:
         return box, radius
-    _fill(canvas, parse_paint(css.border_color), box, radius)
-    return _inset(box, css.border_width), max(0, radius - round(css.border_width))
+    inner = _inset(box, css.border_width), max(0, radius - round(css.border_width))
+    paint = parse_paint(css.border_color)
+    if css.border_style != "solid":
+        draw_dashes(canvas, paint, box, radius, round(css.border_width), css.border_style)
+    elif ring_only:
+        _ring(canvas, paint, box, radius, round(css.border_width))
+    else:
+        _fill(canvas, paint, box, radius)
+    return inner
+
+
+def _ring(canvas: Image.Image, paint: Paint, box: Box, radius: int, width: int) -> None:
+    """A solid ring ``width`` px wide inside ``box`` (its middle left as it was)."""
+    ring = rounded_ring_mask(box[2], box[3], radius, width)
+    _paint_mask(canvas, paint, box, ring)
+
+
+def draw_dashes(canvas: Image.Image, paint: Paint, box: Box, radius: int, width: int,
+                style: str) -> None:  # fmt: skip
+    """A dashed or dotted ring inside ``box`` (pen.js _border: setLineDash of 4/3 x the line
+    width on and off for dashed, 1 x for dotted, along the rounded outline)."""
+    mask = dash_mask(box[2], box[3], radius, width, style)
+    _paint_mask(canvas, paint, box, mask)
+
+
+def _paint_mask(canvas: Image.Image, paint: Paint, box: Box, mask: Image.Image | None) -> None:
+    seen = visible(canvas, box)
+    if mask is None or seen is None:
+        return
+    region, at = seen
+    mask = mask.crop(region)
+    if isinstance(paint, Solid):
+        if paint.rgba[3] < 255:
+            mask = mask.point(lambda v: v * paint.rgba[3] // 255)
+        canvas.paste(paint.rgba[:3], at, mask)
+        return
+    img = _gradient_region(paint, box[2:], region)
+    canvas.paste(img.convert("RGB"), at, ImageChops.multiply(img.getchannel("A"), mask))
 
 
 def draw_background(canvas: Image.Image, background: str) -> None:
@@ -223,9 +273,14 @@ def text_layout(view: TextView, values: Mapping[str, str],
     if not text.strip():
         return None
     lh = line_height(css)
-    max_lines = css.max_lines or (1 if css.width is None else 100)
-    # An explicit height, else the canvas bottom, bounds the lines (Painter would overflow).
-    room = css.height or canvas[1] - css.top
+    max_lines = css.max_lines or default_max_lines(view)
+    # An explicit height, else the canvas edge, bounds the lines (Painter would overflow).
+    if css.vertical_align == "top":
+        room = css.height or canvas[1] - css.top
+    elif css.vertical_align == "bottom":
+        room = css.height or css.top
+    else:
+        room = css.height or 2 * min(css.top, canvas[1] - css.top)
     max_lines = min(max_lines, max(1, math.floor(room / lh)))
     pad_top, pad_right, pad_bottom, pad_left = css.padding or (0.0, 0.0, 0.0, 0.0)
     if css.width is not None:
@@ -238,6 +293,7 @@ def text_layout(view: TextView, values: Mapping[str, str],
     block = layout_text(
         text, size=max(1, round(css.font_size)), bold=css.font_weight == "bold",
         width=max(1.0, avail), max_lines=max_lines, line_height=lh,
+        letter_spacing=css.letter_spacing, font_family=css.font_family,
     )  # fmt: skip
     width = avail if css.width is not None else math.ceil(max(block.widths, default=0.0))
     return block, css_box(css, width, css.height or lh * len(block.lines))
@@ -265,6 +321,11 @@ def _draw_text(canvas: Image.Image, view: TextView, values: Mapping[str, str]) -
     rgba = fill.rgba if isinstance(fill, Solid) else fill.stops[0][1]
     draw_text_block(canvas, block, (x, y, w, h), css.text_align, rgba,
                     decoration=css.decorations, outline=css.text_style == "stroke")  # fmt: skip
+    if css.border_width > 0:
+        # pen.js _doBorder strokes the text's box (not its padding) from outside: a text's
+        # border never covers its glyphs.
+        b = round(css.border_width)
+        _border(canvas, css, (x - b, y - b, w + 2 * b, h + 2 * b), ring_only=True)
 
 
 def _qr_backdrop(canvas: Image.Image, view: QrCodeView) -> None:

@@ -21,15 +21,16 @@ import msgspec
 import PIL
 from PIL import Image
 
-from posters.boxes import is_dynamic, view_bounds
+from posters.boxes import is_dynamic, substitute, view_bounds
 from posters.budget import check_budget, truncate_text
 from posters.fonts import find_fonts
+from posters.glyphs import clean_text
 from posters.images import decode_data_uri, default_avatar, rounded_mask
 from posters.layers import _gradient, _static_image, draw_backdrop, draw_background, draw_view
 from posters.painter import template_to_json
 from posters.qr import _modules
-from posters.spec import PosterData, Template, View
-from posters.text import _line_mask, layout_text
+from posters.spec import PosterData, Template, TextView, View
+from posters.text import _emoji, _line_mask, glyph_metrics, layout_text
 
 __all__ = [
     "RENDER_VERSION",
@@ -37,11 +38,13 @@ __all__ = [
     "clear_caches",
     "content_hash",
     "encode_image",
+    "missing_glyphs",
+    "missing_glyphs_header",
     "render_image",
     "render_poster",
 ]
 
-RENDER_VERSION = "2"  # bump when a change alters pixels for the same inputs
+RENDER_VERSION = "3"  # bump when a change alters pixels for the same inputs
 STATIC_CACHE_SIZE = 16  # base images are width*height*3 bytes (3 MB at 750x1334)
 STATIC_CACHE_BYTES = 64 << 20  # and at most this many bytes of them
 Format = Literal["png", "jpeg", "webp"]
@@ -136,6 +139,30 @@ def render_image(template: Template, data: PosterData) -> Image.Image:
     return canvas
 
 
+MAX_MISSING_LISTED = 16
+
+
+def missing_glyphs(template: Template, data: PosterData) -> tuple[int, ...]:
+    """Code points of the poster's texts that no installed font draws (each is drawn as a
+    replacement glyph), distinct, in order of first use."""
+    values = _values(data)
+    missing: dict[int, None] = {}
+    for view in template.views:
+        if isinstance(view, TextView):
+            text = truncate_text(substitute(view.text, values))
+            missing.update(dict.fromkeys(clean_text(text)[1]))
+    return tuple(missing)
+
+
+def missing_glyphs_header(missing: tuple[int, ...]) -> str:
+    """``Liebian-Poster-Missing-Glyphs``: the count, then at most 16 code points
+    (``3; U+F0000 U+F0001 U+E000``); empty when nothing is missing."""
+    if not missing:
+        return ""
+    listed = " ".join(f"U+{cp:04X}" for cp in missing[:MAX_MISSING_LISTED])
+    return f"{len(missing)}; {listed}"
+
+
 def encode_image(image: Image.Image, fmt: Format) -> bytes:
     """Encode with fixed settings (no timestamps or metadata) so bytes are reproducible."""
     try:
@@ -157,10 +184,9 @@ def _environment_digest() -> bytes:
     """What outside the inputs changes pixels: renderer, Pillow and the font files."""
     fonts = find_fonts()
     parts = [RENDER_VERSION, PIL.__version__]
-    for face in (fonts.regular, fonts.bold):
-        if face is not None:
-            stat = Path(face.path).stat()
-            parts.append(f"{face.path}#{face.index}:{stat.st_size}:{stat.st_mtime_ns}")
+    for face in fonts.faces():
+        stat = Path(face.path).stat()
+        parts.append(f"{face.path}#{face.index}:{stat.st_size}:{stat.st_mtime_ns}")
     return hashlib.blake2b("\n".join(parts).encode(), digest_size=16).digest()
 
 
@@ -184,5 +210,5 @@ def clear_caches() -> None:
     _plan.cache_clear()
     _template_digest.cache_clear()
     for cached in (_gradient, _static_image, layout_text, _line_mask, _modules, rounded_mask,
-                   default_avatar, decode_data_uri):  # fmt: skip
+                   default_avatar, decode_data_uri, _emoji, glyph_metrics):  # fmt: skip
         cached.cache_clear()

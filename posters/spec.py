@@ -38,6 +38,7 @@ Length = Annotated[float, Meta(ge=-8192, le=8192)]
 Size = Annotated[float, Meta(ge=0, le=8192)]
 FontSize = Annotated[float, Meta(gt=0, le=512)]
 Align = Literal["left", "center", "right"]
+VerticalAlign = Literal["top", "center", "bottom"]
 
 
 def placeholders_in(text: str) -> set[str]:
@@ -61,9 +62,11 @@ class Css(msgspec.Struct, frozen=True, forbid_unknown_fields=True, omit_defaults
     width: Size | None = None
     height: Size | None = None
     align: Align = "left"  # which point of the box `left` names (Painter semantics)
+    vertical_align: VerticalAlign = "top"  # which point of the box `top` names (pen.js)
     border_radius: Size = 0.0  # >= half the shorter side crops to a circle / pill
     border_width: Size = 0.0
-    border_color: str = "transparent"
+    border_color: str = "#000000"  # pen.js _doBorder: borderColor || "black"
+    border_style: Literal["solid", "dashed", "dotted"] = "solid"
     color: str | None = None  # text/QR foreground; fill of a rect when no background
     background: str | None = None  # colour or linear-gradient(...)
     font_size: FontSize = 28.0
@@ -79,6 +82,9 @@ class Css(msgspec.Struct, frozen=True, forbid_unknown_fields=True, omit_defaults
     shadow: str | None = None  # "x y blur color", any view (box-, text- or QR-shadow)
     text_decoration: str | None = None
     text_style: Literal["fill", "stroke"] = "fill"
+    letter_spacing: Annotated[float, Meta(ge=-100, le=500)] = 0.0  # px between characters
+    # CSS font list; the first installed family draws the characters it has (posters.fonts)
+    font_family: Annotated[str, Meta(max_length=200)] | None = None
 
     @property
     def rotated(self) -> bool:

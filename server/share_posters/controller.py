@@ -75,13 +75,11 @@ async def _serve(
     state = request.app.state
     base_url = public_base_url(state.settings, await get_program(db, tenant_id))
     poster = PosterRequest(tenant_id, distributor_id, campaign_id, template, fmt, base_url)
-    digest, image, fallback = await render_for(
+    digest, image, notes = await render_for(
         db, state.board, state.posters, poster, state.wechat.poster_code
     )
     etag = f'"{digest}"'
-    headers = {"ETag": etag, "Cache-Control": "private, max-age=60"}
-    if fallback:  # the template shows {wxacode} but the tenant has no way to make one
-        headers["Liebian-Poster-Fallback"] = "qr"
+    headers = {"ETag": etag, "Cache-Control": "private, max-age=60", **dict(notes)}
     if etag in request.headers.get("if-none-match", ""):
         return Response(b"", status_code=304, headers=headers)
     return Response(image, media_type=MEDIA[fmt], headers=headers)

@@ -21,6 +21,8 @@ from posters import (
     PosterTemplateError,
     content_hash,
     default_template,
+    missing_glyphs,
+    missing_glyphs_header,
     parse_template,
     template_to_json,
 )
@@ -57,6 +59,10 @@ __all__ = [
 ]
 
 Fmt = Literal["png", "jpeg", "webp"]
+# What the poster's response headers say about it: (name, value) pairs.
+Notes = tuple[tuple[str, str], ...]
+FALLBACK_HEADER = "Liebian-Poster-Fallback"
+MISSING_GLYPHS_HEADER = "Liebian-Poster-Missing-Glyphs"
 # (tenant_id, link code) -> the link's mini-program code image, or None when there is none
 WxacodeSource = Callable[[str, str], Awaitable[bytes | None]]
 REQUEST_TTL = 30.0
@@ -89,8 +95,8 @@ class PosterCache:
         self.max_requests = max_requests
         self._images: OrderedDict[str, bytes] = OrderedDict()
         self._size = 0
-        # request -> (expiry, digest, whether a {wxacode} view fell back to the link's QR)
-        self._requests: OrderedDict[tuple[Any, ...], tuple[float, str, bool]] = OrderedDict()
+        # request -> (expiry, digest, the poster's notes as response headers)
+        self._requests: OrderedDict[tuple[Any, ...], tuple[float, str, Notes]] = OrderedDict()
         self._avatars = AvatarCache(ttl=AVATAR_TTL)
 
     def image(self, digest: str) -> bytes | None:
@@ -108,14 +114,14 @@ class PosterCache:
             _, old = self._images.popitem(last=False)
             self._size -= len(old)
 
-    def request(self, key: tuple[Any, ...]) -> tuple[str, bool] | None:
+    def request(self, key: tuple[Any, ...]) -> tuple[str, Notes] | None:
         hit = self._requests.get(key)
         if hit is None or hit[0] < time.monotonic():
             return None
         return hit[1], hit[2]
 
-    def put_request(self, key: tuple[Any, ...], digest: str, fallback: bool = False) -> None:
-        self._requests[key] = (time.monotonic() + REQUEST_TTL, digest, fallback)
+    def put_request(self, key: tuple[Any, ...], digest: str, notes: Notes = ()) -> None:
+        self._requests[key] = (time.monotonic() + REQUEST_TTL, digest, notes)
         self._requests.move_to_end(key)
         while len(self._requests) > self.max_requests:
             self._requests.popitem(last=False)
@@ -284,9 +290,11 @@ async def render_for(
     cache: PosterCache,
     poster: PosterRequest,
     wxacode: WxacodeSource | None = None,
-) -> tuple[str, bytes, bool]:
-    """(content hash, image bytes, fallback) of the distributor's poster; ``fallback`` says a
-    ``{wxacode}`` view shows the link's QR code because ``wxacode`` had no code to give; 409
+) -> tuple[str, bytes, Notes]:
+    """(content hash, image bytes, notes) of the distributor's poster. The notes are response
+    headers: ``Liebian-Poster-Fallback: qr`` when a ``{wxacode}`` view shows the link's QR
+    code because ``wxacode`` had no code to give, ``Liebian-Poster-Missing-Glyphs`` when a
+    text has characters no installed font draws (drawn as a replacement glyph). 409
     naming the state for a user who may not share (recruitment), checked before the cache
     under approval/threshold (on a miss, in every mode, by the link the poster carries)."""
     tenant_id, distributor_id, template_name, fmt = (
@@ -306,14 +314,19 @@ async def render_for(
     wants_code = any(isinstance(v, ImageView) and v.url == "{wxacode}" for v in template.views)
     source = wxacode if wants_code else None  # WeChat is asked only when the poster shows it
     data = await _data(db, board, cache, poster, source)
-    fallback = wants_code and data.wxacode is None
+    notes: list[tuple[str, str]] = []
+    if wants_code and data.wxacode is None:
+        notes.append((FALLBACK_HEADER, "qr"))
+    missing = missing_glyphs_header(missing_glyphs(template, data))
+    if missing:
+        notes.append((MISSING_GLYPHS_HEADER, missing))
     digest = content_hash(template, data, fmt)
     image = cache.image(digest)
     if image is None:
         image = await _render(cache, tkey, template_name, template, data, fmt)
         cache.put_image(digest, image)
-    cache.put_request(key, digest, fallback)
-    return digest, image, fallback
+    cache.put_request(key, digest, tuple(notes))
+    return digest, image, tuple(notes)
 
 
 def template_document(template: Template) -> str:

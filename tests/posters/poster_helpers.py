@@ -3,11 +3,13 @@
 from __future__ import annotations
 
 import io
+import os
 
+import pytest
 import zxingcpp
 from PIL import Image
 
-from posters import fonts, render
+from posters import fonts, glyphs, render
 
 LINK = "https://liebian.example.com/s/AbC123?c=1111"
 
@@ -24,7 +26,20 @@ def solid_image(size: tuple[int, int], color: tuple[int, int, int], fmt: str = "
 
 def clear_font_state() -> None:
     fonts.find_fonts.cache_clear()
-    fonts._glyphs.clear()
-    fonts._notdef.clear()
+    fonts._cmap.cache_clear()
+    glyphs._slot_of.cache_clear()
+    glyphs._replacement.cache_clear()
     render._environment_digest.cache_clear()
     render.clear_caches()
+
+
+def emoji_font_or_skip(what: str) -> None:
+    """A skip with a visible warning when no colour emoji font is installed, a failure
+    under CI (``make install`` installs Debian's fonts-noto-color-emoji)."""
+    if fonts.find_fonts().emoji is not None:
+        return
+    problem = ("no colour emoji font (apt-get install fonts-noto-color-emoji, as make install "
+               f"does, or set {fonts.EMOJI_ENV_VAR})")
+    if os.environ.get("CI") == "true":
+        pytest.fail(f"{what} needs a colour emoji font under CI: {problem}")
+    pytest.skip(f"WARNING: {what} was SKIPPED: {problem}")

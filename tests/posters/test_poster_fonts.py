@@ -61,7 +61,8 @@ def test_fontconfig_cjk_face_is_preferred(fresh_fonts: pytest.MonkeyPatch, tmp_p
     fresh_fonts.delenv(ENV_VAR, raising=False)
     fresh_fonts.setattr(fonts_module, "_fc_match", lambda pattern: FontFace(str(system)))
     # fc-match answers the same face for bold: no real bold face, so bold is synthesised.
-    assert find_fonts() == fonts_module.FontSet(FontFace(str(system)), None)
+    fonts = find_fonts()
+    assert (fonts.regular, fonts.bold, fonts.fallbacks) == (FontFace(str(system)), None, ())
     assert load_font(40, bold=True)[1] == 1
 
 
@@ -90,3 +91,26 @@ def test_fonts_are_loaded_once_per_size() -> None:
     assert load_font(31)[0] is load_font(31)[0]
     assert load_font(31)[0] is not load_font(32)[0]
     assert load_font(31, bold=True) == (load_font(31)[0], 1)
+
+
+SERIF = Path("/usr/share/fonts/truetype/dejavu/DejaVuSerif.ttf")
+
+
+@pytest.mark.skipif(shutil.which("fc-list") is None or not SERIF.is_file(),
+                    reason="needs fontconfig and DejaVu Serif")  # fmt: skip
+def test_font_family_picks_the_first_installed_family() -> None:
+    from posters.glyphs import FAMILY, face_slot
+    from posters.text import layout_text
+
+    face = fonts_module.family_face("'No Such Font', \"DejaVu Serif\", serif")
+    assert face is not None and Path(face.path).name.startswith("DejaVuSerif")
+    assert fonts_module.family_face("sans-serif") is None  # generic: the default chain
+    assert fonts_module.family_face("No Such Font") is None
+    assert face_slot("A", family=face) == FAMILY
+    assert face_slot("中", family=face) == 0  # DejaVu has no CJK: the chain goes on
+    serif = layout_text("Wide 中文", size=40, bold=False, width=600, max_lines=1,
+                        line_height=56, font_family="DejaVu Serif")  # fmt: skip
+    plain = layout_text("Wide 中文", size=40, bold=False, width=600, max_lines=1,
+                        line_height=56)  # fmt: skip
+    assert [r.slot for r in serif.runs[0]] == [FAMILY, 0]
+    assert serif.widths != plain.widths

@@ -8,80 +8,20 @@ Regenerate the goldens with ``LIEBIAN_POSTER_GOLDEN=update pytest tests/posters`
 
 from __future__ import annotations
 
-import base64
 import io
-import json
-import os
-from pathlib import Path
-from typing import Any
 
 import pytest
-from PIL import Image, ImageChops, ImageDraw, ImageStat
-from poster_helpers import LINK, decode_qr
+from golden_helpers import DATA, JPEG_TOLERANCE, PNG_TOLERANCE, compare, load
+from PIL import Image
+from poster_helpers import decode_qr
 
-from posters import PosterData, Template, TextView, parse_template, render_poster
+from posters import Template, TextView, render_poster
 from posters.boxes import css_box, qr_box
 from posters.layers import padded, text_layout
 from posters.render import render_image
 
-HERE = Path(__file__).parent
-GOLDEN = HERE / "golden"
-UPDATE = os.environ.get("LIEBIAN_POSTER_GOLDEN") == "update"
-PNG_TOLERANCE = 2.0  # mean absolute difference per channel, 0..255
-JPEG_TOLERANCE = 4.0  # JPEG at quality 90 adds its own error on top
-DATA = PosterData(nickname="Alice", campaign="Spring", link=LINK)
-
-
-def _uri(img: Image.Image) -> str:
-    out = io.BytesIO()
-    img.save(out, "PNG")
-    return "data:image/png;base64," + base64.b64encode(out.getvalue()).decode()
-
-
-def _sky() -> str:
-    img = Image.linear_gradient("L").resize((240, 160)).convert("RGB")
-    img = Image.merge("RGB", (img.getchannel(0).point(lambda v: 80 + v // 4),
-                              img.getchannel(0).point(lambda v: 140 + v // 4),
-                              Image.new("L", img.size, 230)))  # fmt: skip
-    ImageDraw.Draw(img).ellipse((150, 20, 210, 80), fill=(255, 230, 120))
-    return _uri(img)
-
-
-def _avatar() -> str:
-    img = Image.new("RGB", (96, 96), (240, 200, 170))
-    draw = ImageDraw.Draw(img)
-    draw.ellipse((28, 18, 68, 58), fill=(90, 60, 40))
-    draw.rectangle((18, 66, 78, 96), fill=(40, 90, 160))
-    return _uri(img)
-
-
-IMAGES = {"@sky": _sky, "@avatar": _avatar}
-
-
-def load(name: str) -> Template:
-    raw: dict[str, Any] = json.loads((HERE / "palettes" / f"{name}.json").read_text())
-    raw = {k: v for k, v in raw.items() if not k.startswith("_")}
-    for view in raw["views"]:
-        if view.get("url") in IMAGES:
-            view["url"] = IMAGES[view["url"]]()
-    return parse_template(raw)
-
-
-def compare(name: str, image: Image.Image, tolerance: float, *, source: bool) -> None:
-    """Compare at half size (goldens stay small; anti-aliasing noise averages out)."""
-    path = GOLDEN / f"{name}.png"
-    image = image.convert("RGB").reduce(2)
-    if UPDATE and source:
-        GOLDEN.mkdir(exist_ok=True)
-        image.save(path, "PNG", optimize=True)
-    assert path.exists(), f"no golden {path.name}; run with LIEBIAN_POSTER_GOLDEN=update"
-    golden = Image.open(path).convert("RGB")
-    assert golden.size == image.size
-    diff = sum(ImageStat.Stat(ImageChops.difference(golden, image)).mean) / 3
-    assert diff <= tolerance, f"{name}: mean abs diff {diff:.2f} > {tolerance}"
-
-
-PALETTES = ["card", "shadow_example", "align_example"]
+PALETTES = ["card", "shadow_example", "align_example", "text_example", "image_example"]
+WITH_QR = ["card", "shadow_example", "align_example"]
 
 
 @pytest.mark.parametrize("name", PALETTES)
@@ -93,7 +33,7 @@ def test_example_palette_matches_its_golden(name: str, fmt: str) -> None:
     compare(name, image, PNG_TOLERANCE if png else JPEG_TOLERANCE, source=png)
 
 
-@pytest.mark.parametrize("name", PALETTES)
+@pytest.mark.parametrize("name", WITH_QR)
 def test_example_palette_qr_codes_decode(name: str) -> None:
     template = load(name)
     image = render_image(template, DATA)
@@ -144,19 +84,55 @@ def test_card_boxes() -> None:
     views = t.views
     # rect: right 20, width 200 -> left = 654 - 20 - 200; borderRadius 100% of 100 (min side)
     assert css_box(views[4].css) == (434, 30, 200, 100) and views[4].css.border_radius == 100
+    # calc(my_text_id.right + 20rpx): the measured bold text's right edge + 20 (pen.js
+    # viewRect.right = left + measured width)
+    x, _, w, _ = _text_box(t, 5)
+    assert css_box(views[6].css) == (x + w + 20, 345, 20, 20)
     # text_id_2: css list merged in order (left 20 then 300); align center, width 400,
     # padding 10 -> content width 400 - 10 - 10 = 380 about x = 300, background 10 further out
-    box = _text_box(t, 6)
+    box = _text_box(t, 7)
     assert box[:3] == (300 - 190, 400, 380)
-    assert padded(views[6].css, box)[:3] == (100, 390, 400)
+    assert padded(views[7].css, box)[:3] == (100, 390, 400)
+    # calc(text_id_2.bottom + 20rpx): its bottom with the padding (viewRect.bottom + paddings[2])
+    assert css_box(views[8].css) == (200, box[1] + box[3] + 10 + 20, 20, 20)
     # maxLines 1 -> one line of the given width, ended by the ellipsis
-    laid = text_layout(views[7], {}, (654, 1000))  # type: ignore[arg-type]
+    laid = text_layout(views[9], {}, (654, 1000))  # type: ignore[arg-type]
     assert laid is not None and len(laid[0].lines) == 1 and laid[0].lines[0].endswith("…")
     # bottom-anchored avatar: y = 1000 - height(100) - bottom(40)
-    assert css_box(views[16].css) == (40, 860, 100, 100)
+    assert css_box(views[18].css) == (40, 860, 100, 100)
     # qrcode bottom 40, height 120 -> top 840; radial rect: right 40 -> left 654 - 40 - 120
-    assert qr_box(views[17].css) == (180, 840, 120, 120)
-    assert css_box(views[18].css) == (494, 840, 120, 120)
+    assert qr_box(views[19].css) == (180, 840, 120, 120)
+    assert views[19].css.border_style == "dashed"
+    assert css_box(views[20].css) == (494, 840, 120, 120)
     # "圆形" anchored by right 60 without width: ends at 654 - 60
-    x, _, w, _ = _text_box(t, 15)
+    x, _, w, _ = _text_box(t, 17)
     assert x + w == 594
+    # "borderWidth": bottom 40 and right 200 without width or height: measured, then placed
+    x, y, w, h = _text_box(t, 21)
+    assert (x + w, y + h) == (454, 960)
+    # left 50%, top 50%, align and verticalAlign center: centred on (327, 500)
+    assert css_box(views[22].css) == (277, 450, 100, 100)
+
+
+def test_text_example_boxes() -> None:
+    t = load("text_example")
+    for i, right in enumerate((50, 100, 150, 200)):
+        view = t.views[i]
+        assert isinstance(view, TextView)
+        laid = text_layout(view, {}, (654, 500))
+        assert laid is not None
+        # pen.js: text.split("\n"), an empty line kept as " "; width = the widest line
+        # (one CJK character, 40); x = 654 - right, align right; height = lineHeight x lines
+        assert len(laid[0].lines) == 6
+        assert laid[1] == (654 - right - 40, 60, 40, 50 * 6)
+
+
+def test_image_example_boxes() -> None:
+    t = load("image_example")
+    assert css_box(t.views[0].css) == (0, 0, 240, 160)  # natural size
+    assert css_box(t.views[2].css) == (0, 230, 200, 200)
+    assert t.views[4].css.mode == "scaleToFill"
+    # height auto: (sHeight / sWidth) * width = 160 / 240 * 200
+    assert css_box(t.views[6].css) == (0, 750, 200, round(160 / 240 * 200))
+    x, _, w, _ = _text_box(t, 1)
+    assert x + w == 654  # right 0

@@ -151,6 +151,67 @@ def test_unknown_property_names_it_and_lists_the_supported() -> None:
                                                         "fooBar": "1px"}}))  # fmt: skip
     assert caught.value.field == "$.views[0].css.fooBar"
     assert "supported:" in caught.value.message and "borderRadius" in caught.value.message
+    for name in ("letterSpacing", "verticalAlign", "borderStyle"):
+        assert name in caught.value.message
+
+
+def _rect(**css: Any) -> dict[str, Any]:
+    return {"type": "rect", "css": {"width": 10, "height": 10, **css}}
+
+
+def test_calc_and_relative_positions() -> None:
+    t = parse_template(palette(
+        {"id": "a", "type": "rect", "css": {"left": 10, "top": 20, "width": 50, "height": 30}},
+        _rect(left="calc((a.right - a.left) / 2 + -5px)", top="calc(100% - a.bottom * 2)"),
+        _rect(left=["5px", "a", 2], top=["1px", "a"]),  # pen.js: length + factor x width
+        {"id": "t", "type": "text", "text": "x", "css": {"width": 40, "height": 20,
+                                                         "padding": "4px", "left": 100}},
+        _rect(left="calc(t.right)", width="calc(t.width + 1rpx)"),
+    ))  # fmt: skip
+    a, b, c, _, d = t.views
+    assert (b.css.left, b.css.top) == (20.0, 200 - 100)
+    assert (c.css.left, c.css.top) == (5 + 100, 1 + 30)
+    # a text's rect grows by its padding (pen.js view.rect), its width does not
+    assert (d.css.left, d.css.width) == (144.0, 41.0)
+
+
+def test_calc_over_a_measured_text_and_editor_flags() -> None:
+    """pen.js measures a text without width as it draws; a static one is measured at save
+    time. Painter's editor flags (scalable, deletable, minWidth) are accepted and ignored."""
+    t = parse_template(palette(
+        {"id": "t", "type": "text", "text": "长按识别", "css": {"left": 10, "top": 10,
+                                                              "fontSize": 30, "scalable": True}},
+        _rect(left="calc(t.right + 5px)", top="calc(t.bottom)", deletable=True, minWidth="9px"),
+    ))  # fmt: skip
+    text, rect = t.views
+    x, y, w, h = text_layout(text, {}, (300, 200))[1]  # type: ignore[arg-type,index]
+    assert (rect.css.left, rect.css.top) == (x + w + 5, y + h) == (10 + 4 * 30 + 5, 10 + 42)
+
+
+@pytest.mark.parametrize(
+    ("css", "field", "hint"),
+    [
+        ({"left": "calc(nobody.left)"}, "left", "no earlier view with id 'nobody'"),
+        ({"left": "calc(1px +)"}, "left", "missing"),
+        ({"left": "calc(10px / 0)"}, "left", "calc()"),
+        ({"left": "calc(1px ; 2px)"}, "left", "cannot read"),
+        ({"left": "calc(" + "(" * 20 + "1" + ")" * 20 + ")"}, "left", "nested"),
+        ({"left": "calc(" + "1+" * 150 + "1)"}, "left", "at most 200"),
+        ({"left": "calc(m.left)"}, "left", "known only at render"),
+        ({"letterSpacing": "10%"}, "letterSpacing", "not a percentage"),
+        ({"borderStyle": "wavy"}, "borderStyle", "dashed"),
+        ({"verticalAlign": "middle"}, "verticalAlign", "center"),
+        ({"bottom": 4, "verticalAlign": "center"}, "bottom", "needs css.height"),
+    ],
+)
+def test_bad_new_properties_are_422_naming_them(css: dict[str, Any], field: str,
+                                                hint: str) -> None:  # fmt: skip
+    measured = {"id": "m", "type": "text", "text": "{nickname}", "css": {"left": 1}}
+    view = {"type": "text", "text": "y", "css": css}
+    with pytest.raises(PosterTemplateError) as caught:
+        parse_template(palette(measured, view))
+    assert caught.value.field == f"$.views[1].css.{field}"
+    assert hint in caught.value.message, caught.value.message
 
 
 def text_palette(text: str, **css: Any) -> dict[str, Any]:

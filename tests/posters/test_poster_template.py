@@ -142,7 +142,7 @@ def test_any_valid_palette_round_trips(views: list[Any], width: int, height: int
         ({"width": 10, "height": 10, "views": [{"type": "rect", "css": {"right": 4}}]},
          "$.views[0].css.width", "required"),
         ({"width": 10, "height": 10, "views": [{"type": "rect", "css": {"bottom": 4,
-          "width": 2}}]}, "$.views[0].css.bottom", "height"),
+          "width": 2}}]}, "$.views[0].css.height", "required"),
         ({"width": 10, "height": 10, "views": [{"type": "rect", "css": {"width": "auto",
           "height": 2}}]}, "$.views[0].css.width", "images only"),
         ({"width": 10, "height": 10, "views": [{"type": "image", "url": "{avatar}",

@@ -2,17 +2,20 @@
 
 from __future__ import annotations
 
+import io
 from typing import Any
 
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 from PIL import Image, ImageChops, ImageDraw
-from poster_helpers import LINK
+from poster_helpers import LINK, emoji_font_or_skip
 
-from posters import PosterData, default_template, parse_template, render_image
+from posters import PosterData, default_template, parse_template, render_image, render_poster
 from posters.fonts import find_fonts, has_glyph, load_font
-from posters.text import ELLIPSIS, clean_text, layout_text
+from posters.glyphs import EMOJI, REPLACEMENTS, clean_text, face_slot
+from posters.layers import text_layout
+from posters.text import ELLIPSIS, layout_text
 
 NOTDEF = "\U0010fffd"
 LONG_NICKNAME = "超级无敌推广达人" * 12 + "abcd"  # 100 characters
@@ -34,13 +37,72 @@ def test_chinese_characters_are_real_glyphs_not_the_missing_glyph_box() -> None:
         assert has_glyph(find_fonts().regular, ch)
 
 
-def test_emoji_are_detected_as_missing_and_dropped() -> None:
-    face = find_fonts().regular
-    assert not has_glyph(face, "😀")
-    assert not has_glyph(face, "\u200d")  # zero-width joiner draws nothing
-    assert has_glyph(face, " ") and has_glyph(face, "A") and has_glyph(face, "…")
-    assert clean_text(EMOJI_NICKNAME) in ("小明同学✨ok", "小明同学ok")  # ✨ depends on the font
-    assert clean_text("a\tb\u00a0c\nd\u202ee") == "a b c\nde"
+def test_each_character_goes_to_the_first_face_that_has_it() -> None:
+    fonts = find_fonts()
+    assert not has_glyph(fonts.regular, "😀")  # the CJK face has no emoji...
+    assert face_slot("小") == 0 and face_slot("A") == 0 and face_slot("…") == 0
+    if fonts.emoji is not None:  # ...the colour face draws them, before any monochrome one
+        assert face_slot("😀") == EMOJI and face_slot("🎉") == EMOJI
+    assert face_slot("\U000f0000") is None  # private use: no face has it
+
+
+def test_no_character_is_dropped_silently() -> None:
+    text, missing = clean_text("小明\U000f0000x\U000f0001\U000f0000")
+    assert missing == (0xF0000, 0xF0001)  # each once, in order of first use
+    assert text[:2] == "小明" and text[3] == "x" and len(text) == 6
+    assert {text[2], text[4], text[5]} <= set(REPLACEMENTS) and face_slot(text[2]) is not None
+    # Invisible format characters (joiner, variation selector, bidi) draw nothing anywhere.
+    assert clean_text("a\tb\u00a0c\nd\u202ee\u200d\ufe0f") == ("a b c\nde", ())
+    assert clean_text(EMOJI_NICKNAME)[0].startswith("小明")
+    if find_fonts().emoji is not None:
+        assert clean_text(EMOJI_NICKNAME) == ("小明🌸同学👨👩👧👦🇨🇳✨ok", ())
+
+
+def _emoji_box_colours(fmt: str, nickname: str) -> tuple[set[tuple[int, int, int]], int]:
+    """Render ``nickname`` in black on white; the distinct strongly coloured pixels inside
+    the emoji's laid-out boxes, and how many."""
+    template = parse_template({"width": 400, "height": 120, "background": "#ffffff", "views": [
+        {"type": "text", "text": "{nickname}",
+         "css": {"left": 10, "top": 20, "fontSize": 48, "color": "#000000"}}]})  # fmt: skip
+    data = PosterData(nickname=nickname, link=LINK)
+    image = Image.open(io.BytesIO(render_poster(template, data, fmt))).convert("RGB")  # type: ignore[arg-type]
+    laid = text_layout(template.views[0], {"nickname": nickname}, (400, 120))  # type: ignore[arg-type]
+    assert laid is not None
+    block, (x, y, _, h) = laid
+    colours: set[tuple[int, int, int]] = set()
+    count = 0
+    emoji = [run for run in block.runs[0] if run.slot == EMOJI]
+    assert len(emoji) == 2, block.runs  # 😀 and 🎉, each its own run
+    for run in emoji:
+        width = round(48 * 1.2)
+        for px in range(x + run.x, x + run.x + width):
+            for py in range(y, y + h):
+                r, g, b = image.getpixel((px, py))  # type: ignore[misc]
+                if max(r, g, b) - min(r, g, b) > 80:  # far from any grey: colour
+                    colours.add((r // 32, g // 32, b // 32))
+                    count += 1
+    return colours, count
+
+
+@pytest.mark.parametrize("fmt", ["png", "jpeg"])
+def test_an_emoji_nickname_draws_its_emoji_in_colour(fmt: str) -> None:
+    emoji_font_or_skip("the colour emoji test")
+    colours, count = _emoji_box_colours(fmt, "小明😀🎉")
+    # Drawn in the text colour (black) they would have no saturated pixel at all.
+    assert count > 300 and len(colours) >= 4, (count, colours)
+
+
+def test_emoji_share_the_measurement_of_the_line() -> None:
+    emoji_font_or_skip("the emoji measurement test")
+    plain = layout_text("小明", size=40, bold=False, width=600, max_lines=1, line_height=56)
+    both = layout_text("小明😀🎉", size=40, bold=False, width=600, max_lines=1, line_height=56)
+    assert both.widths[0] > plain.widths[0] + 2 * 40  # two emoji of about 1.2 em each
+    # Wrapping and the ellipsis count them too: 20 emoji do not fit 300 px on one line.
+    cut = layout_text("😀" * 20, size=40, bold=False, width=300, max_lines=1, line_height=56)
+    assert cut.lines[0].endswith(ELLIPSIS) and cut.widths[0] <= 300
+    wrapped = layout_text("😀" * 20, size=40, bold=False, width=300, max_lines=5,
+                          line_height=56)  # fmt: skip
+    assert len(wrapped.lines) > 1 and all(w <= 300 for w in wrapped.widths)
 
 
 def test_long_text_is_ellipsized_within_width() -> None:

@@ -9,8 +9,8 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from PIL import ImageFont
 
-from posters.fonts import load_font
-from posters.text import _Line, _Measure, clean_text, layout_text
+from posters.glyphs import clean_text
+from posters.text import _Line, _Measure, glyph_metrics, layout_text
 
 
 class _Counter:
@@ -37,6 +37,7 @@ def counted(monkeypatch: pytest.MonkeyPatch) -> Iterator[_Counter]:
 
 def _layout_cost(counter: _Counter, text: str, size: int, width: float) -> tuple[int, int]:
     layout_text.cache_clear()
+    glyph_metrics.cache_clear()
     before = (counter.calls, counter.chars)
     layout_text(text, size=size, bold=False, width=width, max_lines=100, line_height=2)
     return counter.calls - before[0], counter.chars - before[1]
@@ -61,15 +62,17 @@ def test_8kb_of_text_lays_out_in_linear_work(counted: _Counter, unit: str, size:
 
 @settings(max_examples=150, deadline=None)
 @given(
-    st.text(alphabet="好友参与活动，。AVWToy ij.-'!「」" + "𝐀", min_size=1, max_size=40),
+    # CJK, Latin (kerned pairs), a fallback face's symbols, colour emoji and the replacement.
+    st.text(alphabet="好友参与活动，。AVWToy ij.-'!「」" + "𝐀☐⇶😀🎉\U000f0000", min_size=1,
+            max_size=40),  # fmt: skip
     st.sampled_from([1, 7, 13, 28, 46]),
     st.booleans(),
+    st.sampled_from([0.0, 3.0, -1.5]),
 )
-def test_incremental_width_equals_measuring_the_whole_line(text: str, size: int,
-                                                           bold: bool) -> None:  # fmt: skip
-    font, stroke = load_font(size, bold=bold)
-    measure = _Measure(font, stroke)
-    text = clean_text(text)
+def test_incremental_width_equals_measuring_the_whole_line(text: str, size: int, bold: bool,
+                                                           spacing: float) -> None:  # fmt: skip
+    measure = _Measure(size, bold, spacing)
+    text = clean_text(text)[0]
     line = _Line(measure)
     for i, ch in enumerate(text):
         assert line.width_with(ch) == measure(text[: i + 1])

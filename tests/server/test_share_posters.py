@@ -8,6 +8,7 @@ from urllib.parse import urlsplit
 import zxingcpp
 from PIL import Image
 
+from posters import find_fonts
 from tests.server.test_campaigns import campaign
 from tests.server.test_referrals import link_of, register
 
@@ -125,3 +126,23 @@ def test_posters_are_tenant_scoped(tenant, other_tenant):
     assert other_tenant.get("/v1/posters/amy", scope="sdk").status_code == 404
     tenant.put("/v1/poster-templates/mine", PAINTER)
     assert other_tenant.get("/v1/poster-templates/mine", scope="sdk").status_code == 404
+
+
+def test_emoji_nickname_and_missing_glyphs_header(tenant, client):
+    """Emoji draw (the colour emoji face); a character no font has is drawn as a replacement
+    and named in Liebian-Poster-Missing-Glyphs, on the API route and the signed public one."""
+    register(tenant, "amy", nickname="小明😀🎉")
+    plain = tenant.get("/v1/posters/amy", scope="sdk")
+    assert plain.status_code == 200
+    if find_fonts().emoji is not None:  # (without one, 🎉 has no font: the poster tests warn)
+        assert "liebian-poster-missing-glyphs" not in plain.headers  # every glyph has a font
+    register(tenant, "bob", nickname="小\U000f0000红\U000f0001\U000f0000")
+    response = tenant.get("/v1/posters/bob", scope="sdk", params={"format": "jpeg"})
+    assert response.status_code == 200, response.text
+    assert response.headers["liebian-poster-missing-glyphs"] == "2; U+F0000 U+F0001"
+    again = tenant.get("/v1/posters/bob", scope="sdk", params={"format": "jpeg"})  # cached
+    assert again.headers["liebian-poster-missing-glyphs"] == "2; U+F0000 U+F0001"
+    signed = tenant.get("/v1/posters/bob/url", scope="sdk").json()
+    public = client.get(urlsplit(signed["url"]).path)
+    assert public.status_code == 200
+    assert public.headers["liebian-poster-missing-glyphs"] == "2; U+F0000 U+F0001"
