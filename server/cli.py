@@ -421,8 +421,8 @@ def build_parser() -> argparse.ArgumentParser:
     )
     check = ledger.add_parser(
         "verify",
-        help="recompute balances' totals and team counts from the ledger and bindings; "
-        "print differences as JSON lines (exit 1 if any)",
+        help="recompute balances' totals (matured ones too), team counts and team ancestors "
+        "from the ledger and bindings; print differences as JSON lines (exit 1 if any)",
     )
     check.add_argument("--tenant", default=None, help="tenant id (default: every tenant)")
     check.add_argument("--fix", action="store_true", help="also correct what differs")

@@ -1,4 +1,6 @@
-"""Housekeeping that runs beside the app: expiring old Idempotency-Key records.
+"""Housekeeping that runs beside the app: moving the maturity checkpoints every few seconds
+(:mod:`server.ledger.maturity`, so a balance read sums only the entries matured since), and
+expiring old Idempotency-Key records.
 
 A client retries a write within minutes; after ``IDEMPOTENCY_RETENTION`` a key is forgotten
 (Stripe keeps them 24 hours too) and may be reused for a new request. Natural keys (order id,
@@ -14,6 +16,7 @@ import logging
 
 from server.common import now_us
 from server.db import Database
+from server.ledger.maturity import advance_maturity
 
 __all__ = ["IDEMPOTENCY_RETENTION_US", "Maintenance", "purge_idempotency_keys"]
 
@@ -38,14 +41,26 @@ async def purge_idempotency_keys(db: Database, at_us: int | None = None, batch: 
 
 
 class Maintenance:
-    def __init__(self, db: Database, interval: float = 600.0) -> None:
+    def __init__(
+        self, db: Database, interval: float = 600.0, maturity_interval: float = 5.0
+    ) -> None:
         self.db = db
         self.interval = interval
+        self.maturity_interval = maturity_interval
         self._task: asyncio.Task[None] | None = None
 
     async def _run(self) -> None:
+        loop = asyncio.get_running_loop()
+        next_purge = loop.time() + self.interval
         while True:
-            await asyncio.sleep(self.interval)
+            await asyncio.sleep(self.maturity_interval)
+            try:
+                await advance_maturity(self.db)
+            except Exception:  # noqa: BLE001 - housekeeping must not take the app down
+                _log.exception("maturity checkpoint advance failed")
+            if loop.time() < next_purge:
+                continue
+            next_purge = loop.time() + self.interval
             try:
                 await purge_idempotency_keys(self.db)
             except Exception:  # noqa: BLE001 - housekeeping must not take the app down

@@ -319,7 +319,8 @@ class DistributorTotals(Table, tablename="distributor_totals"):
     The ledger stays the source of truth (``liebian ledger verify`` recomputes these):
     ``credited_fen`` sums commissions, red packets and prizes, ``reversed_fen`` the reversals
     (negative), ``absorbed_fen`` the ``absorbed_reversal`` entries (negative, in no balance);
-    ``settled_fen`` and ``paid_fen`` sum the entries an approved / paid settlement holds.
+    ``settled_fen`` and ``paid_fen`` sum the entries an approved / paid settlement holds;
+    ``matured_fen`` the entries due by the tenant's maturity checkpoint.
     """
 
     tenant_id = Varchar(length=32)
@@ -332,6 +333,29 @@ class DistributorTotals(Table, tablename="distributor_totals"):
     absorbed_fen = BigInt(default=0)
     settled_fen = BigInt(default=0)
     paid_fen = BigInt(default=0)
+    # entries due by the tenant's maturity checkpoint (server.ledger.maturity)
+    matured_fen = BigInt(default=0)
+
+
+class MaturityCheckpoint(Table, tablename="maturity_checkpoints"):
+    """Per tenant, the time up to which ``distributor_totals.matured_fen`` holds every entry
+    (server.ledger.maturity); one row per tenant, ``tenant_id`` its primary key."""
+
+    tenant_id = Varchar(length=32, primary_key=True)
+    checkpoint_us = BigInt(default=0)
+
+
+class TeamAncestors(Table, tablename="team_ancestors"):
+    """A user's 2nd and 3rd ancestors in the counted referral tree (the inviter's inviter, and
+    the next) and their binding time, for team pages at levels 2 and 3 by keyset; a row per
+    user that has a 2nd ancestor, kept by every move (server.referrals.teams). Primary key
+    (tenant_id, user_id)."""
+
+    tenant_id = Varchar(length=32)
+    user_id = Varchar(length=64)
+    ancestor2 = Varchar(length=64, null=True, default=None)
+    ancestor3 = Varchar(length=64, null=True, default=None)
+    bound_at_us = BigInt(default=0)
 
 
 class TeamCounts(Table, tablename="team_counts"):

@@ -25,7 +25,7 @@ from server.campaigns.scores import (
     matching,
 )
 from server.campaigns.service import campaign_row, red_packet_config
-from server.common import from_us, to_us
+from server.common import from_us, now_us, to_us
 from server.db import Connection
 from server.ledger.totals import add_entries
 from server.program.schemas import Program
@@ -132,7 +132,14 @@ async def _pay_packet(
         f"invite {user_id}",
         f"invite:{cid}:{user_id}",
     )
-    await add_entries(tx, tenant_id, [(inviter, "red_packet", amount)])
+    # a binding dated in the past may bring a red packet already mature (server.ledger.maturity)
+    await add_entries(
+        tx,
+        tenant_id,
+        [(inviter, "red_packet", amount)],
+        at_us + program.freeze_days * DAY_US,
+        now_us(),
+    )
     await tx.execute(
         "UPDATE campaigns SET red_packet_remaining_fen = red_packet_remaining_fen - $3,"
         " red_packets_issued = red_packets_issued + 1 WHERE tenant_id = $1 AND campaign_id = $2",

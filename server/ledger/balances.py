@@ -5,11 +5,13 @@ An entry is ``pending`` until its freeze window ends (``available_at_us``), then
 (``settlement_locks``). ``absorbed_reversal`` entries (clawback policy ``absorb``) are kept for
 the audit trail but belong to no balance.
 
-:func:`balance_of` reads the distributor's running totals (:mod:`server.ledger.totals`) and
-sums only the entries still inside their freeze window (``ix_entries_pending``: tenant,
-distributor, ``available_at_us``, covering ``amount_fen``, absorbed entries left out), so its
-cost follows recent volume, not history:
-``available = credited + reversed - settled - paid - pending``.
+:func:`balance_of` reads the distributor's running totals (:mod:`server.ledger.totals`),
+among them ``matured_fen`` (every entry due by the tenant's maturity checkpoint,
+:mod:`server.ledger.maturity`), and sums only the entries that matured between that
+checkpoint and now (``ix_entries_pending``: tenant, distributor, ``available_at_us``, covering
+``amount_fen``, absorbed entries left out), so its cost follows the last seconds' volume, not
+history nor the freeze window: ``matured = matured_fen + since``,
+``pending = credited + reversed - matured``, ``available = matured - settled - paid``.
 The window needs no look at settlement locks: a settlement only takes entries due by its
 cutoff, and a cutoff is never later than the moment of drafting, so a locked entry is never
 inside its freeze window (``liebian ledger verify`` reports one that is, and the property
@@ -20,6 +22,7 @@ tests compare every balance with :func:`balance_by_scan`, which checks the locks
 from __future__ import annotations
 
 from server.db import Connection
+from server.ledger.maturity import CHECKPOINT_SQL
 from server.queries import ENTRY_LOCK_JOIN
 
 __all__ = ["all_balances", "balance_by_scan", "balance_columns", "balance_of"]
@@ -55,13 +58,20 @@ GROUP BY e.distributor_id
 """
 
 
-# One statement, so the totals and the pending sum are read at one moment.
-TOTALS_BALANCE_SQL = """
+# One statement, so the totals, the checkpoint and the entries since are read at one moment.
+# The entries between the checkpoint (c) and now: added when matured by now, taken off when
+# now is before the checkpoint (an earlier ``now_us``); the range is seconds of volume.
+TOTALS_BALANCE_SQL = f"""
+WITH cp AS (SELECT {CHECKPOINT_SQL} AS c)
 SELECT COALESCE(SUM(t.credited_fen + t.reversed_fen), 0) AS unlocked_total,
   COALESCE(SUM(t.settled_fen), 0) AS settled_fen, COALESCE(SUM(t.paid_fen), 0) AS paid_fen,
-  (SELECT COALESCE(SUM(e.amount_fen), 0) FROM ledger_entries e
-   WHERE e.tenant_id = $1 AND e.distributor_id = $2 AND e.available_at_us > $3
-     AND e.kind <> 'absorbed_reversal') AS pending_fen
+  COALESCE(SUM(t.matured_fen), 0) AS matured_fen,
+  (SELECT COALESCE(SUM(CASE WHEN e.available_at_us <= $3 THEN e.amount_fen
+                            ELSE -e.amount_fen END), 0)
+   FROM cp, ledger_entries e
+   WHERE e.tenant_id = $1 AND e.distributor_id = $2 AND e.kind <> 'absorbed_reversal'
+     AND e.available_at_us > CASE WHEN cp.c < $3 THEN cp.c ELSE $3 END
+     AND e.available_at_us <= CASE WHEN cp.c < $3 THEN $3 ELSE cp.c END) AS since_fen
 FROM distributor_totals t WHERE t.tenant_id = $1 AND t.distributor_id = $2
 """
 
@@ -73,10 +83,11 @@ async def balance_of(
     row = await db.fetchrow(TOTALS_BALANCE_SQL, tenant_id, distributor_id, now_us)
     if row is None:  # an aggregate without GROUP BY always returns one row
         raise RuntimeError("invariant broken: row is None")
-    settled, paid, pending = int(row["settled_fen"]), int(row["paid_fen"]), int(row["pending_fen"])
+    settled, paid = int(row["settled_fen"]), int(row["paid_fen"])
+    matured = int(row["matured_fen"]) + int(row["since_fen"] or 0)
     return {
-        "pending_fen": pending,
-        "available_fen": int(row["unlocked_total"]) - settled - paid - pending,
+        "pending_fen": int(row["unlocked_total"]) - matured,
+        "available_fen": matured - settled - paid,
         "settled_fen": settled,
         "paid_fen": paid,
     }

@@ -1,7 +1,8 @@
 """Reconciliation: recompute every maintained total and team count from the source of truth.
 
 The append-only ledger (with its settlement locks) and the bindings are the truth;
-``distributor_totals`` and ``team_counts`` are caches written beside them. :func:`verify`
+``distributor_totals`` (``matured_fen`` against the tenant's maturity checkpoint,
+:mod:`server.ledger.maturity`) and ``team_counts`` are caches written beside them. :func:`verify`
 walks a tenant in batches of distributors (by id, so it is resumable and its memory bounded),
 recomputes each batch from the entries and the active bindings, and yields one difference per
 distributor and kind. Each batch is one statement, so the cached values and the recomputed
@@ -10,8 +11,9 @@ so their difference at that snapshot is exactly the error. ``fix`` adds that dif
 cache (an increment, not an overwrite): a write that commits meanwhile keeps its own increment,
 and nothing is locked. Team counts are checked in two steps: the counted tree
 (``team_inviter_id``) against the active bindings (under the tenant's tree lock, after the due
-lapses), then the counters against the counted tree. The migration that introduced the caches
-backfills them with the same code.
+lapses), then the counters against the counted tree, and each binding's maintained 2nd and 3rd
+ancestors (``team_ancestors``) against the counted tree. The migration that
+introduced the caches backfills them with the same code.
 """
 
 from __future__ import annotations
@@ -20,6 +22,7 @@ from collections.abc import AsyncIterator
 from typing import Any
 
 from server.db import Connection, Database
+from server.ledger.maturity import CHECKPOINT_SQL
 from server.ledger.totals import TOTAL_COLUMNS
 from server.queries import ENTRY_LOCK_JOIN, LOCKED_ENTRY_JOIN, binding_active
 from server.referrals.teams import apply_lapses
@@ -33,9 +36,9 @@ _RANGE = "{col} > $2 AND {col} <= $3"
 _OPEN_RANGE = "{col} > $2 AND $3 = ''"  # the last batch: no upper bound ($3 is '')
 
 # {range} selects a batch of distributors; the recomputation and the cache side by side.
-_TOTALS_SQL = (
-    """
-SELECT d, SUM(r1), SUM(r2), SUM(r3), SUM(r4), SUM(r5), SUM(s1), SUM(s2), SUM(s3), SUM(s4), SUM(s5)
+_TOTALS_SQL = f"""
+SELECT d, SUM(r1), SUM(r2), SUM(r3), SUM(r4), SUM(r5), SUM(r6),
+  SUM(s1), SUM(s2), SUM(s3), SUM(s4), SUM(s5), SUM(s6)
 FROM (
   SELECT e.distributor_id AS d,
     CASE WHEN e.kind NOT IN ('reversal', 'absorbed_reversal') THEN e.amount_fen ELSE 0 END AS r1,
@@ -45,20 +48,19 @@ FROM (
       THEN e.amount_fen ELSE 0 END AS r4,
     CASE WHEN l.status = 'paid' AND e.kind <> 'absorbed_reversal'
       THEN e.amount_fen ELSE 0 END AS r5,
-    0 AS s1, 0 AS s2, 0 AS s3, 0 AS s4, 0 AS s5
-  FROM ledger_entries e
-  """
-    + ENTRY_LOCK_JOIN
-    + """
-  WHERE e.tenant_id = $1 AND {range_e}
+    CASE WHEN e.available_at_us <= cp.c AND e.kind <> 'absorbed_reversal'
+      THEN e.amount_fen ELSE 0 END AS r6,
+    0 AS s1, 0 AS s2, 0 AS s3, 0 AS s4, 0 AS s5, 0 AS s6
+  FROM (SELECT {CHECKPOINT_SQL} AS c) AS cp, ledger_entries e
+  {ENTRY_LOCK_JOIN}
+  WHERE e.tenant_id = $1 AND {{range_e}}
   UNION ALL
-  SELECT t.distributor_id, 0, 0, 0, 0, 0, t.credited_fen, t.reversed_fen, t.absorbed_fen,
-    t.settled_fen, t.paid_fen
-  FROM distributor_totals t WHERE t.tenant_id = $1 AND {range_t}
+  SELECT t.distributor_id, 0, 0, 0, 0, 0, 0, t.credited_fen, t.reversed_fen, t.absorbed_fen,
+    t.settled_fen, t.paid_fen, t.matured_fen
+  FROM distributor_totals t WHERE t.tenant_id = $1 AND {{range_t}}
 ) AS x
 GROUP BY d
 """
-)
 # Level k below an ancestor in the counted tree, and the counters, side by side.
 _COUNTS_SQL = """
 SELECT a, SUM(r1), SUM(r2), SUM(r3), SUM(s1), SUM(s2), SUM(s3)
@@ -89,6 +91,38 @@ FROM user_bindings b1
 WHERE b1.tenant_id = $1 AND COALESCE(b1.team_inviter_id, '')
   <> COALESCE(CASE WHEN {active} THEN b1.inviter_id END, '')
 """
+
+# Users whose maintained 2nd / 3rd ancestors (team_ancestors; no row: none) or binding time
+# are not those of the counted tree.
+_ANCESTOR_DRIFT = """
+SELECT b.user_id, t.ancestor2, t.ancestor3, t.bound_at_us, p.team_inviter_id AS a2,
+  CASE WHEN p.team_inviter_id IS NOT NULL THEN g.team_inviter_id END AS a3, b.bound_at_us
+FROM user_bindings b
+LEFT JOIN team_ancestors t ON t.tenant_id = b.tenant_id AND t.user_id = b.user_id
+LEFT JOIN user_bindings p ON p.tenant_id = b.tenant_id AND p.user_id = b.team_inviter_id
+LEFT JOIN user_bindings g ON g.tenant_id = b.tenant_id AND g.user_id = p.team_inviter_id
+WHERE b.tenant_id = $1 AND (COALESCE(t.ancestor2, '') <> COALESCE(p.team_inviter_id, '')
+  OR COALESCE(t.ancestor3, '') <> COALESCE(g.team_inviter_id, '')
+  OR (t.user_id IS NOT NULL AND p.team_inviter_id IS NULL)
+  OR (p.team_inviter_id IS NOT NULL AND t.bound_at_us <> b.bound_at_us))
+"""
+_SET_ANCESTORS = (
+    "INSERT INTO team_ancestors (tenant_id, user_id, ancestor2, ancestor3, bound_at_us)"
+    " VALUES ($1, $2, $3, $4, $5) ON CONFLICT (tenant_id, user_id) DO UPDATE SET"
+    " ancestor2 = excluded.ancestor2, ancestor3 = excluded.ancestor3,"
+    " bound_at_us = excluded.bound_at_us"
+)
+
+
+async def _fix_ancestors(tx: Connection, tenant_id: str, rows: list[Any]) -> None:
+    gone = [(tenant_id, r[0]) for r in rows if r[4] is None]
+    kept = [(tenant_id, r[0], r[4], r[5], r[6]) for r in rows if r[4] is not None]
+    if gone:
+        await tx.executemany(
+            "DELETE FROM team_ancestors WHERE tenant_id = $1 AND user_id = $2", gone
+        )
+    if kept:
+        await tx.executemany(_SET_ANCESTORS, kept)
 
 
 def _range(col: str, upper: str | None) -> str:
@@ -138,7 +172,7 @@ def _compare(
 _ADD_TOTALS = (
     "INSERT INTO distributor_totals (tenant_id, distributor_id, shard, "
     + ", ".join(TOTAL_COLUMNS)
-    + ") VALUES ($1, $2, 0, $3, $4, $5, $6, $7)"
+    + ") VALUES ($1, $2, 0, $3, $4, $5, $6, $7, $8)"
     " ON CONFLICT (tenant_id, distributor_id, shard) DO UPDATE SET "
     + ", ".join(f"{c} = distributor_totals.{c} + excluded.{c}" for c in TOTAL_COLUMNS)
 )
@@ -214,6 +248,10 @@ async def _check_tree(db: Database, tenant_id: str, now_us: int, fix: bool) -> l
                 " AND user_id = $2",
                 [(tenant_id, r[0], r[2]) for r in rows],
             )
+        # then the ancestors against the (fixed) counted tree
+        drift = await tx.fetch(_ANCESTOR_DRIFT, tenant_id)
+        if fix and drift:
+            await _fix_ancestors(tx, tenant_id, drift)
     return [
         {
             "kind": "counted_inviter",
@@ -223,6 +261,19 @@ async def _check_tree(db: Database, tenant_id: str, now_us: int, fix: bool) -> l
             "recomputed": {"team_inviter_id": r[2]},
         }
         for r in rows
+    ] + [
+        {
+            "kind": "counted_ancestors",
+            "tenant_id": tenant_id,
+            "id": r[0],
+            "stored": {"ancestor2": r[1], "ancestor3": r[2], "bound_at_us": r[3]},
+            "recomputed": {
+                "ancestor2": r[4],
+                "ancestor3": r[5],
+                "bound_at_us": r[6] if r[4] is not None else None,
+            },
+        }
+        for r in drift
     ]
 
 

@@ -9,7 +9,10 @@ inside the same statement), and settlement approval / payment moves the amounts 
 - ``reversed_fen``: ``reversal`` entries (negative);
 - ``absorbed_fen``: ``absorbed_reversal`` entries (negative; the tenant's loss, in no balance);
 - ``settled_fen`` / ``paid_fen``: entries an approved / paid settlement holds (absorbed ones
-  never count, as in the balance).
+  never count, as in the balance);
+- ``matured_fen``: entries whose freeze window ended by the tenant's maturity checkpoint
+  (absorbed ones excepted), moved there by :mod:`server.ledger.maturity`, not by the writers
+  (but for an entry already mature when written).
 
 The ledger stays the source of truth: :mod:`server.ledger.reconcile` recomputes every row
 (``liebian ledger verify``). Rows are written in distributor order, so concurrent writers lock
@@ -26,6 +29,7 @@ from __future__ import annotations
 from collections.abc import Iterable
 
 from server.db import Connection
+from server.ledger.maturity import is_late, late_checkpoint
 from server.queries import LOCKED_ENTRY_JOIN
 
 __all__ = [
@@ -47,16 +51,24 @@ PG_SHARD = (
     f" % {SHARDS}"
 )
 
-TOTAL_COLUMNS = ("credited_fen", "reversed_fen", "absorbed_fen", "settled_fen", "paid_fen")
+TOTAL_COLUMNS = (
+    "credited_fen",
+    "reversed_fen",
+    "absorbed_fen",
+    "settled_fen",
+    "paid_fen",
+    "matured_fen",
+)
 
 _UPSERT = """
 INSERT INTO distributor_totals (tenant_id, distributor_id, shard, credited_fen, reversed_fen,
-                                absorbed_fen, settled_fen, paid_fen)
-VALUES ($1, $2, {shard}, $3, $4, $5, 0, 0)
+                                absorbed_fen, settled_fen, paid_fen, matured_fen)
+VALUES ($1, $2, {shard}, $3, $4, $5, 0, 0, $6)
 ON CONFLICT (tenant_id, distributor_id, shard) DO UPDATE SET
   credited_fen = distributor_totals.credited_fen + excluded.credited_fen,
   reversed_fen = distributor_totals.reversed_fen + excluded.reversed_fen,
-  absorbed_fen = distributor_totals.absorbed_fen + excluded.absorbed_fen
+  absorbed_fen = distributor_totals.absorbed_fen + excluded.absorbed_fen,
+  matured_fen = distributor_totals.matured_fen + excluded.matured_fen
 """
 
 # PostgreSQL's one-statement writes add this as a CTE step over the rows their ``e`` step
@@ -112,14 +124,26 @@ def column_of(kind: str) -> str:
 
 
 async def add_entries(
-    tx: Connection, tenant_id: str, entries: Iterable[tuple[str, str, int]]
+    tx: Connection,
+    tenant_id: str,
+    entries: Iterable[tuple[str, str, int]],
+    available_at_us: int | None = None,
+    now_us: int | None = None,
 ) -> None:
     """Add new ledger entries ``(distributor_id, kind, amount_fen)`` to the totals; call in
-    the transaction that inserted them."""
+    the transaction that inserted them. A writer whose entries may already be mature when
+    written (an order paid before its freeze window, a binding dated in the past) passes
+    their ``available_at_us`` and its clock: those at or before the tenant's maturity
+    checkpoint are booked as matured too (:mod:`server.ledger.maturity`)."""
+    matured = False
+    if available_at_us is not None and now_us is not None and is_late(available_at_us, now_us):
+        matured = available_at_us <= await late_checkpoint(tx, tenant_id)
     sums: dict[str, list[int]] = {}
     for distributor_id, kind, amount in entries:
-        row = sums.setdefault(distributor_id, [0, 0, 0])
+        row = sums.setdefault(distributor_id, [0, 0, 0, 0])
         row[("credited_fen", "reversed_fen", "absorbed_fen").index(column_of(kind))] += amount
+        if matured and kind != "absorbed_reversal":
+            row[3] += amount
     if sums:
         await tx.executemany(
             with_shard(tx, _UPSERT), [(tenant_id, d, *sums[d]) for d in sorted(sums)]

@@ -16,6 +16,7 @@ from __future__ import annotations
 from server.campaigns.scores import active_campaigns, matching
 from server.common import now_us
 from server.db import Database
+from server.ledger.maturity import late_booking
 from server.ledger.totals import PG_CREDIT_STEP
 from server.orders.schemas import Commission, EntryStatus, OrderIn, OrderOut
 from server.program.schemas import Program
@@ -126,21 +127,30 @@ async def record_order_fast(
     depth = len(program.commission_bps)
     rates = [r for t in tiers for r in t.commission_bps] if tiers else list(program.commission_bps)
     tiered = (depth, len(tiers)) if tiers else ()
-    rows = await db.fetch(
-        ORDER_TIERS_SQL if tiers else ORDER_SQL,
-        tenant_id,
-        data.order_id,
-        data.user_id,
-        data.amount_fen,
-        paid_at_us,
-        data.campaign_id,
-        fingerprint,
-        program.self_purchase_commission,
-        rates,
-        now,
-        available_at,
-        *tiered,
-    )
+    # An order already mature when written is booked against the maturity checkpoint in the
+    # same transaction (server.ledger.maturity); any other runs the statement alone, as it is.
+    async with late_booking(db, tenant_id, available_at, now) as (conn, book):
+        rows = await conn.fetch(
+            ORDER_TIERS_SQL if tiers else ORDER_SQL,
+            tenant_id,
+            data.order_id,
+            data.user_id,
+            data.amount_fen,
+            paid_at_us,
+            data.campaign_id,
+            fingerprint,
+            program.self_purchase_commission,
+            rates,
+            now,
+            available_at,
+            *tiered,
+        )
+        if rows and rows[0]["inserted"]:
+            await book(
+                (r["distributor_id"], int(r["amount_fen"]))
+                for r in rows
+                if r["distributor_id"] is not None
+            )
     if not rows or not rows[0]["inserted"]:
         return None  # the order id exists: the full path replays it (or answers 409)
     status: EntryStatus = "pending" if available_at > now else "available"

@@ -17,6 +17,7 @@ import msgspec
 
 from server.campaigns.scores import write_increments
 from server.db import Connection, Database
+from server.ledger.maturity import late_booking
 from server.ledger.totals import PG_CREDIT_STEP, add_entries
 from server.queries import CLAIM_KEY_SQL, RELEASE_KEY_SQL, claim_key
 from server.recruitment.service import THRESHOLD_CTE, THRESHOLD_SQL
@@ -197,7 +198,13 @@ async def _insert_generic(db: Database, o: NewOrder) -> Written:
                     for d, a, level in o.entries
                 ],
             )
-            await add_entries(tx, o.tenant_id, [(d, "commission", a) for d, a, _ in o.entries])
+            await add_entries(
+                tx,
+                o.tenant_id,
+                [(d, "commission", a) for d, a, _ in o.entries],
+                o.available_at_us,
+                o.now_us,
+            )
         await tx.execute(
             "INSERT INTO user_bindings (tenant_id, user_id, first_seen_at_us) VALUES ($1, $2, $3)"
             " ON CONFLICT (tenant_id, user_id) DO NOTHING",
@@ -224,5 +231,14 @@ async def _insert_generic(db: Database, o: NewOrder) -> Written:
 async def insert_order(db: Database, order: NewOrder) -> Written:
     """Write the order under its Idempotency-Key; see :data:`Written` for the outcomes."""
     if db.engine == "postgres":
-        return await _insert_pg(db, order)
+        # An order already mature when written is booked against the maturity checkpoint
+        # (server.ledger.maturity); any other runs the statement alone, as it is.
+        async with late_booking(db, order.tenant_id, order.available_at_us, order.now_us) as (
+            conn,
+            book,
+        ):
+            written = await _insert_pg(conn, order)
+            if written == "written":
+                await book((d, a) for d, a, _ in order.entries)
+            return written
     return await _insert_generic(db, order)

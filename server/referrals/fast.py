@@ -25,7 +25,12 @@ from server.db import Connection, Database
 from server.program.schemas import Program
 from server.queries import DAY_US, binding_active
 from server.referrals.schemas import ReferralOut
-from server.referrals.teams import PG_NEW_LEAF_COUNTS, PG_NEW_LEAF_STEPS, add_counts
+from server.referrals.teams import (
+    PG_NEW_LEAF_COUNTS,
+    PG_NEW_LEAF_STEPS,
+    add_counts,
+    add_leaf_ancestors,
+)
 
 __all__ = ["bind_new_user"]
 
@@ -191,4 +196,5 @@ async def _bind_new_user_serialised(
     await add_counts(
         tx, tenant_id, {d: [int(level == i) for level in range(3)] for i, d in enumerate(chain)}
     )
+    await add_leaf_ancestors(tx, tenant_id, user_id, chain, occurred_us)
     return _bound(program, candidate, row, event_id)

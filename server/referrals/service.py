@@ -35,7 +35,7 @@ from server.referrals.schemas import (
     TeamMember,
     TeamPage,
 )
-from server.referrals.teams import apply_lapses, move_user, read_counts
+from server.referrals.teams import apply_due_lapses, apply_lapses, move_user, read_counts
 from server.tiers.service import tier_name
 
 __all__ = [
@@ -146,24 +146,34 @@ async def get_distributor(db: Connection, tenant_id: str, distributor_id: str) -
     )
 
 
-# Level 1 reads the counted tree (``team_inviter_id``, which equals the inviter while a binding
-# is active and is cleared once its lapse is applied) on ix_bindings_team: a keyset range,
-# whatever the team's size. Levels 2 and 3 join through the direct invitees.
-_TEAM_ROOT = {1: "b1.team_inviter_id", 2: "b1.inviter_id", 3: "b1.inviter_id"}
-_TEAM_JOINS = {
-    1: ("b1", ""),
-    2: (
-        "b2",
-        " JOIN user_bindings b2 ON b2.tenant_id = b1.tenant_id AND b2.inviter_id = b1.user_id"
-        f" AND {binding_active('b2', '$3')}",
-    ),
-    3: (
-        "b3",
-        " JOIN user_bindings b2 ON b2.tenant_id = b1.tenant_id AND b2.inviter_id = b1.user_id"
-        f" AND {binding_active('b2', '$3')}"
-        " JOIN user_bindings b3 ON b3.tenant_id = b2.tenant_id AND b3.inviter_id = b2.user_id"
-        f" AND {binding_active('b3', '$3')}",
-    ),
+# Every level reads the counted tree on a keyset index: level 1 the bindings'
+# ``team_inviter_id`` (equal to the inviter while a binding is active, cleared once its lapse
+# is applied; ix_bindings_team), levels 2 and 3 the maintained ``team_ancestors`` (ancestor2 /
+# ancestor3, bound_at_us, user_id; server.referrals.teams): a keyset range, whatever the team's
+# size. Level 1 filters a lapse not yet applied on the row itself; levels 2 and 3 apply due
+# lapses first (one probe when none), as an intermediate's lapse moves them.
+_TEAM_ROOT = {1: "b1.team_inviter_id", 2: "t.ancestor2", 3: "t.ancestor3"}
+_TEAM_KEY = {1: "b1", 2: "t", 3: "t"}
+_TEAM_FROM = {
+    1: "user_bindings b1",
+    # CROSS JOIN: SQLite keeps the ancestors' index outermost, so the page is read in its order
+    # (PostgreSQL plans it as any inner join)
+    2: "team_ancestors t CROSS JOIN user_bindings b1",
+}
+_TEAM_FROM[3] = _TEAM_FROM[2]
+# $1 tenant, $2 distributor, $3 now, ($4, $5) the cursor, $6 the page size + 1.
+TEAM_PAGE_SQL = {
+    level: f"SELECT b1.user_id, b1.inviter_id, {key}.bound_at_us,"
+    # a subquery, not a LEFT JOIN: with one, SQLite sorted the whole level for each page
+    " EXISTS (SELECT 1 FROM distributors d WHERE d.tenant_id = b1.tenant_id"
+    " AND d.distributor_id = b1.user_id) AS is_distributor"
+    f" FROM {_TEAM_FROM[level]}"
+    f" WHERE {key}.tenant_id = $1 AND {_TEAM_ROOT[level]} = $2"
+    + (" AND b1.tenant_id = t.tenant_id AND b1.user_id = t.user_id" if key == "t" else "")
+    + f" AND {binding_active('b1', '$3')}"
+    f" AND ({key}.bound_at_us, {key}.user_id) > ($4, $5)"
+    f" ORDER BY {key}.bound_at_us, {key}.user_id LIMIT $6"
+    for level, key in _TEAM_KEY.items()
 }
 
 
@@ -178,20 +188,14 @@ async def team_of(
     """我的团队: members ``level`` steps below the distributor, oldest binding first."""
     await get_distributor_row(db, tenant_id, distributor_id)
     after = decode_cursor(cursor, int, str) or [-1, ""]
-    alias, joins = _TEAM_JOINS[level]
+    now = now_us()
+    if level > 1:
+        await apply_due_lapses(db, tenant_id, now)
     rows = await db.fetch(
-        f"SELECT {alias}.user_id, {alias}.inviter_id, {alias}.bound_at_us,"
-        f" d.distributor_id IS NOT NULL AS is_distributor"
-        f" FROM user_bindings b1{joins}"
-        f" LEFT JOIN distributors d ON d.tenant_id = {alias}.tenant_id"
-        f" AND d.distributor_id = {alias}.user_id"
-        f" WHERE b1.tenant_id = $1 AND {_TEAM_ROOT[level]} = $2"
-        f" AND {binding_active('b1', '$3')}"
-        f" AND ({alias}.bound_at_us, {alias}.user_id) > ($4, $5)"
-        f" ORDER BY {alias}.bound_at_us, {alias}.user_id LIMIT $6",
+        TEAM_PAGE_SQL[level],
         tenant_id,
         distributor_id,
-        now_us(),
+        now,
         int(after[0]),
         str(after[1]),
         limit + 1,

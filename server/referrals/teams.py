@@ -27,6 +27,15 @@ row (due lapses are taken ``SKIP LOCKED``; a binder holding such a row applies i
 binder that holds its user's row while it waits for the tree lock cannot deadlock with it.
 Counter rows are written in user order, each connection in its own shard row (as the ledger
 totals: a top distributor's new invitees do not queue on one row).
+
+Team pages at levels 2 and 3 read ``team_ancestors``: per user, its 2nd and 3rd counted
+ancestors (the inviter's inviter, and the next) and its binding time, on partial indexes
+``(tenant, ancestor2 | ancestor3, bound_at_us, user_id)``. A move sets the moved user's row,
+its direct invitees' (their 2nd and 3rd) and their invitees' (their 3rd): the moved subtree's
+first two levels, as its counts. A new leaf inserts its row from the chain it is counted under
+(in the one-statement binding, the step ``ta``). The rows are a table of their own, not columns
+of the bindings, so a move under the exclusive tree lock never waits for a binding row (a binder
+may hold its own while it waits for the tree lock); only tree-lock holders write them.
 """
 
 from __future__ import annotations
@@ -38,8 +47,10 @@ from server.ledger.totals import PG_SHARD, with_shard
 
 __all__ = [
     "LAPSES_DUE_SQL",
+    "apply_due_lapses",
     "TREE_LOCK_CLASS",
     "add_counts",
+    "add_leaf_ancestors",
     "PG_NEW_LEAF_COUNTS",
     "PG_NEW_LEAF_STEPS",
     "apply_lapses",
@@ -120,6 +131,11 @@ tc AS (
     level2 = team_counts.level2 + excluded.level2,
     level3 = team_counts.level3 + excluded.level3
   RETURNING 1
+),
+ta AS (
+  INSERT INTO team_ancestors (tenant_id, user_id, ancestor2, ancestor3, bound_at_us)
+  SELECT $1, $2::text, tch.t1, tch.t2, $3::bigint FROM u CROSS JOIN tch WHERE tch.t1 IS NOT NULL
+  RETURNING 1
 )"""
 
 
@@ -167,6 +183,67 @@ async def _chain(tx: Connection, tenant_id: str, first: str | None) -> list[str]
     return chain
 
 
+_UPSERT_ANCESTORS = """
+INSERT INTO team_ancestors (tenant_id, user_id, ancestor2, ancestor3, bound_at_us)
+SELECT b.tenant_id, b.user_id, $3, $4, b.bound_at_us FROM user_bindings b
+WHERE b.tenant_id = $1 AND {where}
+ON CONFLICT (tenant_id, user_id) DO UPDATE SET ancestor2 = excluded.ancestor2,
+  ancestor3 = excluded.ancestor3, bound_at_us = excluded.bound_at_us
+"""
+_OWN = _UPSERT_ANCESTORS.format(where="b.user_id = $2")
+_CHILDREN = _UPSERT_ANCESTORS.format(where="b.team_inviter_id = $2")
+
+
+async def add_leaf_ancestors(
+    tx: Connection, tenant_id: str, user_id: str, chain: list[str], bound_at_us: int
+) -> None:
+    """A new leaf counted under ``chain`` (its inviter, then that one's counted ancestors):
+    its ``team_ancestors`` row, when it has a 2nd ancestor."""
+    if len(chain) > 1:
+        await tx.execute(
+            "INSERT INTO team_ancestors (tenant_id, user_id, ancestor2, ancestor3, bound_at_us)"
+            " VALUES ($1, $2, $3, $4, $5)",
+            tenant_id,
+            user_id,
+            chain[1],
+            chain[2] if len(chain) > 2 else None,
+            bound_at_us,
+        )
+
+
+async def _set_ancestors(
+    tx: Connection, tenant_id: str, user_id: str, chain: list[str | None], *, leaf: bool
+) -> None:
+    """The user is counted under ``chain`` (its inviter and their two ancestors): the user's
+    row takes the last two as its 2nd and 3rd ancestors, its direct invitees' rows the first
+    two, their invitees' rows the first as 3rd (a move touches the moved subtree's first two
+    levels; a leaf has none). A row exists only with a 2nd ancestor."""
+    first, second, third = chain
+    if second is None:
+        await tx.execute(
+            "DELETE FROM team_ancestors WHERE tenant_id = $1 AND user_id = $2", tenant_id, user_id
+        )
+    else:
+        await tx.execute(_OWN, tenant_id, user_id, second, third)
+    if leaf:
+        return
+    if first is None:
+        await tx.execute(
+            "DELETE FROM team_ancestors WHERE tenant_id = $1 AND user_id IN (SELECT b.user_id"
+            " FROM user_bindings b WHERE b.tenant_id = $1 AND b.team_inviter_id = $2)",
+            tenant_id,
+            user_id,
+        )
+    else:
+        await tx.execute(_CHILDREN, tenant_id, user_id, first, second)
+    await tx.execute(
+        "UPDATE team_ancestors SET ancestor3 = $3 WHERE tenant_id = $1 AND ancestor2 = $2",
+        tenant_id,
+        user_id,
+        first,
+    )
+
+
 async def move_user(
     tx: Connection, tenant_id: str, user_id: str, new_inviter: str | None, *, leaf: bool = False
 ) -> None:
@@ -175,7 +252,13 @@ async def move_user(
     when the user was first seen in this transaction (nobody can be under them yet)."""
     await lock_tree(tx, tenant_id, exclusive=not leaf)
     old_inviter = await _parent(tx, tenant_id, user_id)
-    if old_inviter == new_inviter:
+    if old_inviter == new_inviter:  # bound again under the same inviter: a new binding time
+        await tx.execute(
+            "UPDATE team_ancestors SET bound_at_us = (SELECT b.bound_at_us FROM user_bindings b"
+            " WHERE b.tenant_id = $1 AND b.user_id = $2) WHERE tenant_id = $1 AND user_id = $2",
+            tenant_id,
+            user_id,
+        )
         return
     sizes_row = await tx.fetchrow(
         "SELECT COALESCE(SUM(level1), 0), COALESCE(SUM(level2), 0) FROM team_counts"
@@ -184,11 +267,9 @@ async def move_user(
         user_id,
     )
     sizes = [1, int(sizes_row[0]), int(sizes_row[1])] if sizes_row is not None else [1, 0, 0]
+    new_chain = await _chain(tx, tenant_id, new_inviter)
     deltas: dict[str, list[int]] = {}
-    for sign, chain in (
-        (-1, await _chain(tx, tenant_id, old_inviter)),
-        (1, await _chain(tx, tenant_id, new_inviter)),
-    ):
+    for sign, chain in ((-1, await _chain(tx, tenant_id, old_inviter)), (1, new_chain)):
         for depth, ancestor in enumerate(chain):  # the user is depth + 1 below the ancestor
             row = deltas.setdefault(ancestor, [0, 0, 0])
             for level in range(depth, 3):
@@ -199,6 +280,7 @@ async def move_user(
         user_id,
         new_inviter,
     )
+    await _set_ancestors(tx, tenant_id, user_id, [*new_chain, None, None, None][:3], leaf=leaf)
     await add_counts(tx, tenant_id, deltas)
 
 
@@ -231,12 +313,32 @@ async def read_counts(db: Any, tenant_id: str, user_id: str, now_us: int) -> tup
     for _ in range(_LAPSE_ROUNDS):  # more than one only when a binder held a lapsed row
         if row is None or not row["lapses_due"]:
             break
-        if db.in_transaction:
-            await apply_lapses(db, tenant_id, now_us)
-        else:
-            async with db.transaction() as tx:
-                await apply_lapses(tx, tenant_id, now_us)
+        await _apply_now(db, tenant_id, now_us)
         row = await db.fetchrow(_COUNTS_SQL, tenant_id, user_id, now_us)
     if row is None:  # an aggregate without GROUP BY always returns one row
         raise RuntimeError("invariant broken: counts row is None")
     return int(row["l1"]), int(row["l2"]), int(row["l3"])
+
+
+async def _apply_now(db: Any, tenant_id: str, now_us: int) -> None:
+    if db.in_transaction:
+        await apply_lapses(db, tenant_id, now_us)
+    else:
+        async with db.transaction() as tx:
+            await apply_lapses(tx, tenant_id, now_us)
+
+
+_LAPSE_DUE_PROBE = (
+    "SELECT EXISTS (SELECT 1 FROM user_bindings b WHERE b.tenant_id = $1"
+    " AND b.team_inviter_id IS NOT NULL AND b.expires_at_us IS NOT NULL"
+    " AND b.expires_at_us <= $2)"
+)
+
+
+async def apply_due_lapses(db: Any, tenant_id: str, now_us: int) -> None:
+    """Apply the lapses due by ``now_us`` (usually none: one indexed probe), so the counted
+    tree is the tree of active bindings."""
+    for _ in range(_LAPSE_ROUNDS):
+        if not await db.fetchval(_LAPSE_DUE_PROBE, tenant_id, now_us):
+            return
+        await _apply_now(db, tenant_id, now_us)

@@ -2,9 +2,10 @@
 
 The property test drives random histories through the API (bindings and re-bindings that move
 subtrees, bindings that lapse, orders, refunds, settlements approved and paid, both clawback
-modes) and after every step checks three things: the reconciliation finds no difference, each
-balance equals the sum over the ledger (``balance_by_scan``), and each distributor's team
-counts equal a Python model of the active referral tree.
+modes, maturity checkpoints advanced to random past times in batches of random size) and after
+every step checks three things: the reconciliation finds no difference, each balance equals
+the sum over the ledger (``balance_by_scan``, now and after the freeze window), and each
+distributor's team counts equal a Python model of the active referral tree.
 """
 
 from __future__ import annotations
@@ -26,6 +27,7 @@ from tests.server.test_referrals import arrive, link_of, register
 DISTRIBUTORS = [f"d{i}" for i in range(5)]
 BUYERS = ["u0", "u1"]
 DAY = timedelta(days=1)
+DAY_US = 86_400_000_000
 
 
 def now() -> datetime:
@@ -50,6 +52,58 @@ async def _bindings(db: Any, tenant_id: str) -> list[tuple[str, str | None, int 
         tenant_id,
     )
     return [(r[0], r[1], r[2]) for r in rows]
+
+
+async def _balances_at(db: Any, tenant_id: str, at_us: int) -> dict[str, dict[str, int]]:
+    from server.ledger.balances import balance_of
+
+    return {d: await balance_of(db, tenant_id, d, at_us) for d in DISTRIBUTORS}
+
+
+async def _advance(db: Any, tenant_id: str, at_us: int, batch: int) -> int:
+    from server.ledger.maturity import advance_maturity
+
+    return await advance_maturity(db, tenant_id, at_us=at_us, batch=batch)
+
+
+def model_members(
+    bindings: list[tuple[str, str | None, int | None]], at_us: int
+) -> dict[tuple[str, int], set[str]]:
+    """(ancestor, level) -> the users that many steps below it, from the active bindings."""
+    parent = {
+        u: inviter
+        for u, inviter, expires in bindings
+        if inviter is not None and (expires is None or expires > at_us)
+    }
+    members: dict[tuple[str, int], set[str]] = {}
+    for user in parent:
+        node: str | None = user
+        for level in range(1, 4):
+            node = parent.get(node) if node is not None else None
+            if node is None:
+                break
+            members.setdefault((node, level), set()).add(user)
+    return members
+
+
+def team_members(tenant: TenantKeys, d: str, level: int, limit: int = 50) -> list[str]:
+    """Every member of the level, page after page by keyset (bound time, user)."""
+    seen: list[tuple[str, str]] = []
+    cursor = None
+    while True:
+        params: dict[str, Any] = {"level": level, "limit": limit}
+        if cursor:
+            params["cursor"] = cursor
+        response = tenant.get(f"/v1/distributors/{d}/team", scope="sdk", params=params)
+        assert response.status_code == 200, response.text
+        page = response.json()
+        assert all(m["level"] == level for m in page["members"])
+        seen += [(m["bound_at"], m["user_id"]) for m in page["members"]]
+        cursor = page["next_cursor"]
+        if cursor is None:
+            break
+    assert seen == sorted(seen) and len(set(seen)) == len(seen)
+    return [user for _, user in seen]
 
 
 def model_counts(bindings: list[tuple[str, str | None, int | None]], at_us: int) -> dict:
@@ -83,13 +137,22 @@ def check_everything(tenant: TenantKeys) -> None:
     at = now_us()
     assert tenant.call(_differences, tenant.tenant_id) == []
     scans = tenant.call(_scan_balances, tenant.tenant_id, at)
-    model = model_counts(tenant.call(_bindings, tenant.tenant_id), at)
+    bindings = tenant.call(_bindings, tenant.tenant_id)
+    model = model_counts(bindings, at)
+    members = model_members(bindings, at)
+    for d in DISTRIBUTORS:
+        for level in (1, 2, 3):
+            assert set(team_members(tenant, d, level, limit=2)) == members.get((d, level), set())
     for d, p in profiles.items():
         assert p["balance"] == scans[d], d
         level1, level2, level3 = model.get(d, [0, 0, 0])
         assert p["counts"]["direct_invitees"] == level1, d
         assert p["counts"]["level2_invitees"] == level2, d
         assert p["counts"]["level3_invitees"] == level3, d
+    later = at + 8 * DAY_US  # after every freeze window: the range since the checkpoint is long
+    assert tenant.call(_balances_at, tenant.tenant_id, later) == tenant.call(
+        _scan_balances, tenant.tenant_id, later
+    )
 
 
 step = st.one_of(
@@ -108,6 +171,8 @@ step = st.one_of(
     st.tuples(st.just("refund"), st.integers(0, 5), st.integers(1, 30_000)),
     st.tuples(st.just("settle"), st.booleans()),
     st.tuples(st.just("clawback"), st.sampled_from(["net_off", "absorb"])),
+    # the maintenance step, to a time days ago, in batches of this many entries
+    st.tuples(st.just("mature"), st.sampled_from([0, 2, 8, 30]), st.sampled_from([1, 3, 5000])),
 )
 
 
@@ -144,6 +209,10 @@ def run_step(tenant: TenantKeys, state: dict, action: tuple) -> None:
             assert paid.status_code == 200, paid.text
     elif kind == "clawback":
         assert tenant.put("/v1/program", {"clawback": action[1]}).status_code == 200
+    elif kind == "mature":
+        _, days, batch = action
+        at = int((now() - days * DAY).timestamp()) * 1_000_000
+        tenant.call(_advance, tenant.tenant_id, at, batch)
 
 
 @settings(
@@ -235,21 +304,74 @@ def test_team_pages_by_keyset_without_gaps_or_repeats(tenant):
 
 
 @pytest.mark.sqlite_only
-def test_team_page_reads_the_keyset_index(client):
-    from server.referrals.service import _TEAM_ROOT
+@pytest.mark.parametrize(
+    ("level", "index"),
+    [(1, "ix_bindings_team"), (2, "ix_team_ancestor2"), (3, "ix_team_ancestor3")],
+)
+def test_team_page_reads_the_keyset_index(client, level, index):
+    from server.referrals.service import TEAM_PAGE_SQL
 
     async def plan(db: Any) -> str:
-        rows = await db.fetch(
-            "EXPLAIN QUERY PLAN SELECT b1.user_id FROM user_bindings b1"
-            f" WHERE b1.tenant_id = 't' AND {_TEAM_ROOT[1]} = 'd'"
-            " AND (b1.bound_at_us, b1.user_id) > (1, '') ORDER BY b1.bound_at_us, b1.user_id"
-            " LIMIT 51"
+        # under the statistics of a big tenant (a LEFT JOIN once made SQLite sort the level)
+        await db.execute("ANALYZE team_trees")  # creates sqlite_stat1
+        await db.execute(
+            "INSERT INTO sqlite_stat1 (tbl, idx, stat) VALUES"
+            " ('user_bindings', 'ix_bindings_team', '120000 120000 40000 1 1'),"
+            " ('user_bindings', 'ix_bindings_inviter', '120000 120000 40000'),"
+            " ('user_bindings', 'ux_bindings_user', '120000 120000 1'),"
+            " ('team_ancestors', 'ix_team_ancestor2', '20000 20000 10000 1 1'),"
+            " ('team_ancestors', 'ix_team_ancestor3', '20000 20000 10000 1 1'),"
+            " ('team_ancestors', 'sqlite_autoindex_team_ancestors_1', '20000 20000 1')"
         )
+        await db.execute("ANALYZE sqlite_schema")  # reload the statistics
+        try:
+            rows = await db.fetch(
+                "EXPLAIN QUERY PLAN " + TEAM_PAGE_SQL[level], "t", "d", 1, 1, "", 51
+            )
+        finally:
+            await db.execute("DELETE FROM sqlite_stat1")
+            await db.execute("ANALYZE sqlite_schema")
         return " ".join(str(r[3]) for r in rows)
 
     with client.portal() as portal:
         text = portal.call(plan, client.app.state.db)
-    assert "ix_bindings_team" in text and "TEMP B-TREE" not in text, text
+    assert index in text and "TEMP B-TREE" not in text, text
+
+
+def test_team_pages_at_levels_2_and_3_follow_a_moved_subtree(tenant):
+    tenant.put("/v1/program", {"bind_mode": "last", "commission_bps": [1000, 500, 200]})
+    for d in ("top", "a", "b", "x"):
+        register(tenant, d)
+    links = {d: link_of(tenant, d) for d in ("top", "a", "b", "x")}
+    arrive(tenant, "a", links["top"])
+    arrive(tenant, "b", links["a"])
+    start = now() - 5 * DAY
+    for i in range(7):  # a's grand-children (top's 3rd level), some bound at one moment
+        arrive(tenant, f"g{i}", links["b"], at=start + (i // 2) * timedelta(minutes=1))
+    assert team_members(tenant, "top", 2, limit=1) == ["b"]
+    assert team_members(tenant, "top", 3, limit=3) == [f"g{i}" for i in range(7)]
+    assert team_members(tenant, "a", 2, limit=2) == [f"g{i}" for i in range(7)]
+    # b and its seven move under x: top and a lose them, x gains them a level up
+    arrive(tenant, "b", links["x"])
+    assert team_members(tenant, "top", 2) == [] and team_members(tenant, "top", 3) == []
+    assert team_members(tenant, "a", 2) == []
+    assert team_members(tenant, "x", 2, limit=4) == [f"g{i}" for i in range(7)]
+    # x moves under top: b's seven are now top's 3rd level again
+    arrive(tenant, "x", links["top"])
+    assert team_members(tenant, "top", 2) == ["b"]
+    assert team_members(tenant, "top", 3, limit=5) == [f"g{i}" for i in range(7)]
+    assert tenant.call(_differences, tenant.tenant_id) == []
+
+
+def test_an_intermediate_lapse_leaves_the_deeper_pages(tenant):
+    tenant.put("/v1/program", {"bind_validity_days": 5})
+    for d in ("top", "mid"):
+        register(tenant, d)
+    arrive(tenant, "mid", link_of(tenant, "top"), at=now() - 6 * DAY)  # lapsed a day ago
+    arrive(tenant, "leaf", link_of(tenant, "mid"), at=now() - DAY)
+    assert team_members(tenant, "top", 2) == []
+    assert team_members(tenant, "mid", 1) == ["leaf"]
+    assert tenant.call(_differences, tenant.tenant_id) == []
 
 
 # ---------------------------------------------------------------- reconciliation
@@ -438,3 +560,32 @@ def test_a_first_binding_whose_snapshot_predates_a_move_binds_nothing_then_count
     assert counts(tenant, "x") == (1, 1, 0)
     assert counts(tenant, "b") == (0, 0, 0)
     assert counts(tenant, "a") == (1, 0, 0)
+
+
+def test_verify_reports_and_fixes_drifted_ancestors(tenant):
+    from server.ledger.reconcile import verify
+
+    for d in ("top", "mid"):
+        register(tenant, d)
+    arrive(tenant, "mid", link_of(tenant, "top"))
+    arrive(tenant, "leaf", link_of(tenant, "mid"))
+
+    async def drift(db: Any, tenant_id: str) -> None:
+        await db.execute(
+            "UPDATE team_ancestors SET ancestor2 = 'mid' WHERE tenant_id = $1"
+            " AND user_id = 'leaf'",
+            tenant_id,
+        )
+
+    tenant.call(drift, tenant.tenant_id)
+    assert team_members(tenant, "top", 2) == [] and team_members(tenant, "mid", 2) == ["leaf"]
+    diffs = tenant.call(_differences, tenant.tenant_id)
+    assert [(d["kind"], d["id"], d["recomputed"]["ancestor2"]) for d in diffs] == [
+        ("counted_ancestors", "leaf", "top")
+    ]
+
+    async def fix(db: Any, tenant_id: str) -> int:
+        return len([d async for d in verify(db, tenant_id, fix=True)])
+
+    assert tenant.call(fix, tenant.tenant_id) == 1
+    assert team_members(tenant, "top", 2) == ["leaf"]
