@@ -91,10 +91,9 @@ def run_section(name: str, args: argparse.Namespace) -> list[Line]:
             traceback.print_exc()
             lines.append(Line(name, "FAILED", engine or "-", f"{type(exc).__name__}: {exc}"[:80],
                               "runs", False))  # fmt: skip
-    if not lines:
-        lines.append(Line(name, "(its own figures above)", "-",
-                          f"ran in {time.perf_counter() - started:.0f} s", "", None))
-    return lines
+    elapsed = time.perf_counter() - started
+    print(f"({name}: {elapsed:.0f} s)", flush=True)
+    return lines or [Line(name, "(figures above)", "-", f"ran in {elapsed:.0f} s", "", None)]
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -51,7 +51,7 @@ from typing import Any
 
 from bench.harness import PY, ROOT, Line, fresh_database, load_average, migrate, rss_kb, say
 
-QUICK = {"lines": 10_000, "xlsx_tracemalloc": True}
+QUICK = {"lines": 10_000, "xlsx_tracemalloc": True, "runs": 1}
 TENANT = "tn_bench_export"
 SETTLEMENT = "stl_bench_export"
 BASE_US = 1_790_000_000_000_000
@@ -502,6 +502,7 @@ async def _async(fn: Callable[..., int], *args: Any) -> int:
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--lines", type=int, default=100_000, help="settlement lines")
+    parser.add_argument("--runs", type=int, default=3, help="timed runs of each side (median)")
     parser.add_argument(
         "--xlsx-tracemalloc", action="store_true",
         help="also trace write_xlsx's Python allocations at full size (adds about a minute)",
@@ -517,7 +518,8 @@ def start_launcher() -> None:
 
 
 def run(engine: str, args: argparse.Namespace) -> list[Line]:
-    args.runs, args.mem_runs, args.child_runs, args.xlsx_child_runs = 3, 3, 3, 1
+    args.mem_runs = args.child_runs = args.runs
+    args.xlsx_child_runs = 1
     say(f"{load_average()} before")
     start_launcher()
     db_url = fresh_database(engine, "export")
