@@ -13,7 +13,8 @@ database runs once, a section that has one engine only says so), ``--quick`` (sm
 a smoke run, not figures) and ``--check`` (exit 1 if a target is missed). PostgreSQL runs in
 a database of its own (``LIEBIAN_BENCH_PG_DB``, default ``liebian_bench``, on the server of
 ``LIEBIAN_BENCH_PG_URL``); when it is unreachable the PostgreSQL half is skipped with a
-warning. Nothing here asserts: targets are reported as met or MISSED, then a summary.
+warning. Nothing here asserts: targets are reported as met or MISSED, then a summary; a
+section that fails is reported and the others still run (exit status 1).
 """
 
 from __future__ import annotations
@@ -22,6 +23,7 @@ import argparse
 import importlib
 import sys
 import time
+import traceback
 from types import ModuleType
 
 from bench import harness
@@ -82,15 +84,16 @@ def run_section(name: str, args: argparse.Namespace) -> list[Line]:
     harness.banner(f"{name}: {(mod.__doc__ or '').strip().splitlines()[0]}")
     lines: list[Line] = []
     started = time.perf_counter()
-    if not supported:
-        lines += mod.run(None, args) or []
-    else:
-        for engine in harness.engines(args.engine, supported, name):
+    for engine in harness.engines(args.engine, supported, name) if supported else [None]:
+        try:
             lines += mod.run(engine, args) or []
-    if not lines:
-        lines.append(Line(name, "(its own figures above)", "-",
-                          f"ran in {time.perf_counter() - started:.0f} s", "", None))
-    return lines
+        except Exception as exc:  # noqa: BLE001 - one section's failure must not stop the rest
+            traceback.print_exc()
+            lines.append(Line(name, "FAILED", engine or "-", f"{type(exc).__name__}: {exc}"[:80],
+                              "runs", False))  # fmt: skip
+    elapsed = time.perf_counter() - started
+    print(f"({name}: {elapsed:.0f} s)", flush=True)
+    return lines or [Line(name, "(figures above)", "-", f"ran in {elapsed:.0f} s", "", None)]
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -123,7 +126,8 @@ def main(argv: list[str] | None = None) -> int:
         harness.cleanup_tmp()
     harness.print_summary(lines, time.perf_counter() - started)
     check = any(args.check for args, _ in parsed.values())
-    return 1 if check and any(x.ok is False for x in lines) else 0
+    crashed = any(x.scenario == "FAILED" for x in lines)
+    return 1 if crashed or (check and any(x.ok is False for x in lines)) else 0
 
 
 if __name__ == "__main__":

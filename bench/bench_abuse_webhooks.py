@@ -23,6 +23,7 @@ import socket
 import socketserver
 import threading
 import time
+from datetime import UTC, datetime
 
 import httpx
 
@@ -101,6 +102,10 @@ class Receivers:
             server.server_close()
 
 
+def _now() -> str:
+    return datetime.now(UTC).isoformat()  # a cutoff may not be later than now
+
+
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--deliveries", type=int, default=20, help="hostile endpoints")
 
@@ -133,9 +138,9 @@ def run(engine: str, args: argparse.Namespace) -> list[Line]:
             log(f"[{engine}] idle RSS {idle / 1024:.1f} MB; {deliveries} hostile deliveries "
                 f"(400 MiB answers with 200 or 500, and answers of one byte every "
                 f"{TRICKLE_EVERY:g} s), deadline {DEADLINE_S} s per attempt")
-            draft = http.post("/v1/settlements", headers=hostile,
-                              json={"cutoff": "2100-01-01T00:00:00+00:00"}).json()
-            http.post(f"/v1/settlements/{draft['id']}/approve", headers=hostile)
+            draft = http.post("/v1/settlements", headers=hostile, json={"cutoff": _now()})
+            draft.raise_for_status()
+            http.post(f"/v1/settlements/{draft.json()['id']}/approve", headers=hostile)
             started = time.monotonic()
             peak = idle
             healthy_ms = None
@@ -146,7 +151,7 @@ def run(engine: str, args: argparse.Namespace) -> list[Line]:
                 peak = max(peak, rss_kb(proc.pid))
                 if not sent_healthy and receivers.hostile() >= 2:
                     other = http.post("/v1/settlements", headers=healthy,
-                                      json={"cutoff": "2100-01-01T00:00:00+00:00"}).json()
+                                      json={"cutoff": _now()}).raise_for_status().json()
                     healthy_sent_at = time.monotonic()
                     http.post(f"/v1/settlements/{other['id']}/approve", headers=healthy)
                     sent_healthy = True

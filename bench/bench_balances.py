@@ -18,7 +18,7 @@ import statistics
 import time
 from dataclasses import dataclass
 
-from bench.harness import Line, fresh_database, log, migrate
+from bench.harness import Line, fresh_database, log, migrate, padded, series, vacuum_analyze
 
 TENANT = "tn_bench_balances"
 DAY_US = 86_400_000_000
@@ -69,51 +69,24 @@ WHERE e.tenant_id = {t} AND e.kind = 'commission' AND e.distributor_id LIKE '%1'
 """
 
 
-def _sqlite_load(path: str, n: int, now_us: int) -> None:
-    import sqlite3
+async def _load(url: str, n: int, now_us: int) -> None:
+    from server.db import connect
 
-    seq = ("(WITH RECURSIVE s(i) AS (SELECT 0 UNION ALL SELECT i + 1 FROM s WHERE i < :n - 1)"
-           " SELECT i FROM s) AS seq")
-    d = "printf('d%06d', i)"
-    o = "printf('o%06d', i)"
-    conn = sqlite3.connect(path, isolation_level=None)
-    conn.execute("PRAGMA journal_mode=WAL")
-    conn.execute("PRAGMA synchronous=NORMAL")
-    conn.execute("BEGIN")
-    # 'pending' is a commission still frozen: kind 'commission' with a future available_at.
-    conn.execute(
-        _ENTRIES.format(t=":t", d=d, o=o, now=":now", day=DAY_US, seq=seq),
-        {"t": TENANT, "n": n, "now": now_us},
-    )
-    conn.execute("UPDATE ledger_entries SET kind = 'commission' WHERE kind = 'pending'")
-    conn.execute(_LOCKS.format(t=":t", now=":now"), {"t": TENANT, "now": now_us})
-    conn.execute("COMMIT")
-    conn.execute("ANALYZE")
-    conn.close()
-
-
-async def _pg_load(url: str, n: int, now_us: int) -> None:
-    import asyncpg
-
-    conn = await asyncpg.connect(url)
+    db = await connect(url, pool_size=1)
+    d, o = padded(db.engine, "d", "i", 6), padded(db.engine, "o", "i", 6)
     try:
-        async with conn.transaction():
-            await conn.execute(
-                _ENTRIES.format(
-                    t="$1::text", d="('d' || lpad(i::text, 6, '0'))",
-                    o="('o' || lpad(i::text, 6, '0'))", now="$3::bigint", day=f"{DAY_US}::bigint",
-                    seq="generate_series(0, $2 - 1) AS i",
-                ),
+        async with db.transaction() as tx:
+            # 'pending' is a commission still frozen: kind 'commission', available_at ahead.
+            await tx.execute(
+                _ENTRIES.format(t="$1", d=d, o=o, now="CAST($3 AS BIGINT)",
+                                day=f"CAST({DAY_US} AS BIGINT)", seq=series(db.engine, "$2")),
                 TENANT, n, now_us,
-            )
-            await conn.execute(
-                "UPDATE ledger_entries SET kind = 'commission' WHERE kind = 'pending'"
-            )
-            await conn.execute(_LOCKS.format(t="$1::text", now="$2::bigint"), TENANT, now_us)
-        await conn.execute("VACUUM ANALYZE ledger_entries")
-        await conn.execute("VACUUM ANALYZE settlement_locks")
+            )  # fmt: skip
+            await tx.execute("UPDATE ledger_entries SET kind = 'commission' WHERE kind = 'pending'")
+            await tx.execute(_LOCKS.format(t="$1", now="CAST($2 AS BIGINT)"), TENANT, now_us)
+        await vacuum_analyze(db, "ledger_entries", "settlement_locks")
     finally:
-        await conn.close()
+        await db.close()
 
 
 async def _time(url: str, engine: str, n: int, repeats: int, now_us: int
@@ -172,10 +145,7 @@ def measure(engine: str, *, distributors: int = 100_000, repeats: int = 3) -> Ba
     log(f"  balances [{engine}]: bulk-inserting ledger entries for {distributors:,} "
         "distributors ...")
     started = time.perf_counter()
-    if engine == "sqlite":
-        _sqlite_load(url.removeprefix("sqlite:///"), distributors, now_us)
-    else:
-        asyncio.run(_pg_load(url, distributors, now_us))
+    asyncio.run(_load(url, distributors, now_us))
     load_s = time.perf_counter() - started
     runs, entries, plan = asyncio.run(_time(url, engine, distributors, repeats, now_us))
     result = BalancesResult(engine, distributors, entries, load_s, statistics.median(runs),

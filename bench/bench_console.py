@@ -7,69 +7,74 @@ requested through Litestar's in-process test client with a signed-in session: on
 ``--repeats`` requests per page, median and max printed. The figure includes the in-process
 client's own overhead, so the server-side time is a little lower.
 
-    python -m bench console [--quick] [--distributors N] [--repeats N]
-
-SQLite only (the seed is SQLite SQL); ``--engine postgres`` says so and skips.
+    python -m bench console [--engine E] [--quick] [--distributors N] [--repeats N]
 """
 
 from __future__ import annotations
 
 import argparse
+import asyncio
 import re
-import sqlite3
 import statistics
 import time
 from datetime import UTC, datetime, timedelta
 
-from bench.harness import Line, create_tenant, fresh_database, log, say
+from bench.harness import (
+    Line,
+    create_tenant,
+    fresh_database,
+    log,
+    padded,
+    say,
+    series,
+    vacuum_analyze,
+)
 
-ENGINES = ("sqlite",)
 QUICK = {"distributors": 10_000, "repeats": 5}
 TARGET_MS = 50.0
 DAY_US = 86_400_000_000
 
 
-def _seed(path: str, tenant: str, n: int, campaign_id: str) -> None:
+async def _seed(url: str, tenant: str, n: int, campaign_id: str) -> None:
+    from server.db import connect
+
+    db = await connect(url, pool_size=1)
+    seq = series(db.engine, "$2")
+
+    def d(i: str, prefix: str = "d") -> str:
+        return padded(db.engine, prefix, i, 6)
+
     now = int(time.time() * 1_000_000)
-    seq = (
-        "(WITH RECURSIVE s(i) AS (SELECT 0 UNION ALL SELECT i + 1 FROM s WHERE i < :n - 1)"
-        " SELECT i FROM s)"
-    )
-    conn = sqlite3.connect(path, isolation_level=None)
-    conn.execute("PRAGMA journal_mode=WAL")
-    conn.execute("BEGIN")
-    args = {"n": n, "t": tenant, "now": now, "day": DAY_US, "c": campaign_id}
-    conn.execute(
-        "INSERT INTO distributors (tenant_id, distributor_id, nickname, avatar_url, tier, status,"
-        " created_at_us, updated_at_us) SELECT :t, printf('d%06d', i), '分销员' || i, NULL,"
-        f" 'member', 'active', :now, :now FROM {seq}",
-        args,
-    )
-    conn.execute(
-        "INSERT INTO user_bindings (tenant_id, user_id, inviter_id, bound_at_us, expires_at_us,"
-        " first_seen_at_us, event_id) SELECT :t, printf('d%06d', i),"
-        " CASE WHEN i = 0 THEN NULL ELSE printf('d%06d', (i - 1) / 10) END,"
-        f" :now - :day, NULL, :now - :day, NULL FROM {seq}",
-        args,
-    )
-    conn.execute(
-        "INSERT INTO ledger_entries (tenant_id, distributor_id, kind, amount_fen, level,"
-        " order_id, available_at_us, created_at_us, memo, dedupe_key)"
-        " SELECT :t, printf('d%06d', i), k.kind, k.amount, 1, printf('o%06d', i),"
-        " :now - 2 * :day, :now - 9 * :day, '', k.kind || printf('d%06d', i)"
-        f" FROM {seq} CROSS JOIN (SELECT 'commission' AS kind, 1000 AS amount"
-        " UNION ALL SELECT 'reversal', -300 UNION ALL SELECT 'prize', 5000) AS k",
-        args,
-    )
-    conn.execute(
-        "INSERT INTO leaderboard_scores (tenant_id, campaign_id, period_key, distributor_id,"
-        " score, reached_at_us) SELECT :t, :c, 'campaign', printf('d%06d', i), (i * 7919) % 1000,"
-        f" :now - i FROM {seq}",
-        args,
-    )
-    conn.execute("COMMIT")
-    conn.execute("ANALYZE")
-    conn.close()
+    t, ago, day = "CAST($3 AS BIGINT)", "CAST($4 AS BIGINT)", DAY_US  # each statement's times
+    try:
+        async with db.transaction() as tx:
+            await tx.execute(
+                "INSERT INTO distributors (tenant_id, distributor_id, nickname, avatar_url, tier,"
+                f" status, created_at_us, updated_at_us) SELECT $1, {d('i')}, '分销员' || i, NULL,"
+                f" 'member', 'active', {t}, {t} FROM {seq}", tenant, n, now,
+            )
+            await tx.execute(
+                "INSERT INTO user_bindings (tenant_id, user_id, inviter_id, bound_at_us,"
+                f" expires_at_us, first_seen_at_us, event_id) SELECT $1, {d('i')},"
+                f" CASE WHEN i = 0 THEN NULL ELSE {d('(i - 1) / 10')} END,"
+                f" {t}, NULL, {t}, NULL FROM {seq}", tenant, n, now - day,
+            )
+            await tx.execute(
+                "INSERT INTO ledger_entries (tenant_id, distributor_id, kind, amount_fen, level,"
+                " order_id, available_at_us, created_at_us, memo, dedupe_key)"
+                f" SELECT $1, {d('i')}, k.kind, k.amount, 1, {d('i', 'o')}, {t}, {ago},"
+                f" '', k.kind || {d('i')} FROM {seq} CROSS JOIN (SELECT 'commission' AS kind,"
+                " 1000 AS amount UNION ALL SELECT 'reversal', -300 UNION ALL SELECT 'prize', 5000)"
+                " AS k", tenant, n, now - 2 * day, now - 9 * day,
+            )
+            await tx.execute(
+                "INSERT INTO leaderboard_scores (tenant_id, campaign_id, period_key,"
+                f" distributor_id, score, reached_at_us) SELECT $1, $4, 'campaign', {d('i')},"
+                f" (i * 7919) % 1000, {t} - i FROM {seq}", tenant, n, now, campaign_id,
+            )
+        await vacuum_analyze(db)
+    finally:
+        await db.close()
 
 
 def _csrf(html: str) -> str:
@@ -79,7 +84,7 @@ def _csrf(html: str) -> str:
     return match.group(1)
 
 
-def measure(n: int, repeats: int) -> list[tuple[str, float, float]]:
+def measure(engine: str, n: int, repeats: int) -> list[tuple[str, float, float]]:
     import logging
 
     from litestar.testing import TestClient
@@ -89,7 +94,7 @@ def measure(n: int, repeats: int) -> list[tuple[str, float, float]]:
     from server.app import create_app
     from server.settings import load_settings
 
-    url = fresh_database("sqlite", "console")
+    url = fresh_database(engine, "console")
     created = create_tenant(url, "bench-console")
     settings = load_settings(
         {"LIEBIAN_DATABASE_URL": url, "LIEBIAN_LOG_REQUESTS": "0",
@@ -107,7 +112,7 @@ def measure(n: int, repeats: int) -> list[tuple[str, float, float]]:
                   "prizes": [{"rank_from": 1, "rank_to": 10, "amount_fen": 100}]},
         ).json()  # fmt: skip
         t0 = time.perf_counter()
-        _seed(url.removeprefix("sqlite:///"), created["tenant_id"], n, campaign["id"])
+        asyncio.run(_seed(url, created["tenant_id"], n, campaign["id"]))
         log(f"seeded {n:,} distributors in {time.perf_counter() - t0:.1f} s")
         t0 = time.perf_counter()
         settlement = client.post(
@@ -159,8 +164,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def run(engine: str, args: argparse.Namespace) -> list[Line]:
-    results = measure(args.distributors, args.repeats)
-    say(f"\nconsole pages, SQLite, {args.distributors:,} distributors "
+    results = measure(engine, args.distributors, args.repeats)
+    say(f"\nconsole pages [{engine}], {args.distributors:,} distributors "
         f"(median / max of {args.repeats}, ms; target < {TARGET_MS:.0f} ms)")  # fmt: skip
     for page, median, worst in results:
         verdict = "met" if median < TARGET_MS else "MISSED"

@@ -1,9 +1,8 @@
 """Settlement export figures (issue 8): CSV time and peak memory for 100,000 lines; XLSX too.
 
-``python -m bench export [--quick] [--lines N] [--xlsx-tracemalloc]`` (SQLite only: the data
-is written and read back with sqlite3).
+``python -m bench export [--engine E] [--quick] [--lines N] [--xlsx-tracemalloc]``.
 
-A fresh SQLite file under /tmp is migrated (``server.migrate.migrate``) and filled directly with
+A fresh database of the engine is migrated and filled directly (``server.db``) with
 one tenant, 100,000 distributors (Chinese nicknames, some emoji, some starting with ``=`` so the
 CSV-injection escaping runs), one approved settlement and its 100,000 ``settlement_lines``.
 
@@ -32,14 +31,14 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import contextlib
+import atexit
 import csv
 import io
 import json
+import os
 import random
 import resource
 import shutil
-import sqlite3
 import statistics
 import subprocess
 import sys
@@ -50,10 +49,9 @@ from collections.abc import Awaitable, Callable
 from pathlib import Path
 from typing import Any
 
-from bench.harness import PY, ROOT, Line, load_average, say
+from bench.harness import PY, ROOT, Line, fresh_database, load_average, migrate, rss_kb, say
 
-ENGINES = ("sqlite",)
-QUICK = {"lines": 10_000, "xlsx_tracemalloc": True}
+QUICK = {"lines": 10_000, "xlsx_tracemalloc": True, "runs": 1}
 TENANT = "tn_bench_export"
 SETTLEMENT = "stl_bench_export"
 BASE_US = 1_790_000_000_000_000
@@ -85,26 +83,11 @@ def nickname(i: int, rng: random.Random) -> str:
     return f"分销员{i:06d}号"
 
 
-def build(path: Path, lines: int) -> int:
+async def build(db: Any, lines: int) -> int:
     """Fill the migrated database; return the settlement's total fen."""
-    rng = random.Random(42)
-    conn = sqlite3.connect(path, isolation_level=None)
-    conn.execute("BEGIN")
-    conn.execute(
-        "INSERT INTO tenants (tenant_id, name, created_at_us) VALUES (?, ?, ?)",
-        (TENANT, "bench export", BASE_US),
-    )
-    conn.executemany(
-        "INSERT INTO distributors (tenant_id, distributor_id, nickname, status, created_at_us,"
-        " updated_at_us) VALUES (?, ?, ?, 'active', ?, ?)",
-        ((TENANT, f"d{i:07d}", nickname(i, rng), BASE_US, BASE_US) for i in range(lines)),
-    )
-    line_cols = {r[1] for r in conn.execute("PRAGMA table_info(settlement_lines)")}
-    with_nick = "nickname" in line_cols  # lines keep the payee's nickname (migration 0009)
-    with_cells = "csv_cells" in line_cols  # and their rendered cells, as a draft stores them
-    if with_cells:
-        from server.settlements.csvformat import line_cells
-    rng_nick = random.Random(42)  # the same nicknames as the distributors rows
+    from server.settlements.csvformat import line_cells
+
+    rng, rng_nick = random.Random(42), random.Random(42)  # the same nicknames in both tables
     total = 0
     rows = []
     for i in range(lines):
@@ -115,51 +98,45 @@ def build(path: Path, lines: int) -> int:
         net = commission + red_packet + prize + reversal
         total += net
         ref = f"wx_transfer_{i:08d}" if i % 3 else None
-        row = (TENANT, SETTLEMENT, f"d{i:07d}", commission, red_packet, prize, reversal, net, ref)
         name = nickname(i, rng_nick)
-        if with_cells:
-            amounts = (commission, red_packet, prize, reversal, net)
-            row = (*row, name, line_cells(f"d{i:07d}", name, amounts))
-        elif with_nick:
-            row = (*row, name)
-        rows.append(row)
-    conn.executemany(
-        "INSERT INTO settlement_lines (tenant_id, settlement_id, distributor_id, commission_fen,"
-        " red_packet_fen, prize_fen, reversal_fen, net_fen, transfer_ref"
-        + (
-            ", nickname, csv_cells) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"
-            if with_cells
-            else ", nickname) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"
-            if with_nick
-            else ") VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)"
-        ),
-        rows,
-    )
-    conn.execute(
-        "INSERT INTO settlements (tenant_id, settlement_id, cutoff_us, status, total_fen,"
-        " line_count, created_at_us, approved_at_us) VALUES (?, ?, ?, 'approved', ?, ?, ?, ?)",
-        (TENANT, SETTLEMENT, BASE_US, total, lines, BASE_US, BASE_US),
-    )
-    conn.execute("COMMIT")
-    conn.close()
+        amounts = (commission, red_packet, prize, reversal, net)
+        rows.append((TENANT, SETTLEMENT, f"d{i:07d}", *amounts, ref, name,
+                     line_cells(f"d{i:07d}", name, amounts)))  # fmt: skip
+    nick_rng = random.Random(42)
+    async with db.transaction() as tx:
+        await tx.execute("INSERT INTO tenants (tenant_id, name, created_at_us) VALUES ($1, $2, $3)",
+                         TENANT, "bench export", BASE_US)  # fmt: skip
+        await tx.executemany(
+            "INSERT INTO distributors (tenant_id, distributor_id, nickname, status, created_at_us,"
+            " updated_at_us) VALUES ($1, $2, $3, 'active', $4, $5)",
+            [(TENANT, f"d{i:07d}", nickname(i, nick_rng), BASE_US, BASE_US) for i in range(lines)],
+        )
+        await tx.executemany(
+            "INSERT INTO settlement_lines (tenant_id, settlement_id, distributor_id,"
+            " commission_fen, red_packet_fen, prize_fen, reversal_fen, net_fen, transfer_ref,"
+            " nickname, csv_cells) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11)",
+            rows,
+        )
+        await tx.execute(
+            "INSERT INTO settlements (tenant_id, settlement_id, cutoff_us, status, total_fen,"
+            " line_count, created_at_us, approved_at_us)"
+            " VALUES ($1, $2, $3, 'approved', $4, $5, $6, $7)",
+            TENANT, SETTLEMENT, BASE_US, total, lines, BASE_US, BASE_US,
+        )
+    if db.engine == "postgres":
+        await db.execute("ANALYZE")  # what autovacuum does soon after a bulk load
     return total
 
 
-def lines_in_memory(path: Path) -> list[tuple[Any, ...]]:
+async def lines_in_memory(db: Any) -> list[tuple[Any, ...]]:
     """The stored values of each line (id, nickname, 5 amounts, transfer ref), in id order."""
-    conn = sqlite3.connect(path)
-    line_cols = {r[1] for r in conn.execute("PRAGMA table_info(settlement_lines)")}
-    nick = "l.nickname" if "nickname" in line_cols else "d.nickname"
-    rows = conn.execute(
-        f"SELECT l.distributor_id, {nick}, l.commission_fen, l.red_packet_fen, l.prize_fen,"
-        " l.reversal_fen, l.net_fen, l.transfer_ref FROM settlement_lines l"
-        " LEFT JOIN distributors d ON d.tenant_id = l.tenant_id"
-        " AND d.distributor_id = l.distributor_id"
-        " WHERE l.tenant_id = ? AND l.settlement_id = ? ORDER BY l.distributor_id",
-        (TENANT, SETTLEMENT),
-    ).fetchall()
-    conn.close()
-    return rows
+    rows = await db.fetch(
+        "SELECT distributor_id, nickname, commission_fen, red_packet_fen, prize_fen,"
+        " reversal_fen, net_fen, transfer_ref FROM settlement_lines"
+        " WHERE tenant_id = $1 AND settlement_id = $2 ORDER BY distributor_id",
+        TENANT, SETTLEMENT,
+    )
+    return [tuple(row) for row in rows]
 
 
 # --------------------------------------------------------------------------- subjects
@@ -311,9 +288,9 @@ class Launcher:
 _launcher: Launcher | None = None
 
 
-def rss_child(db_path: Path, fmt: str) -> dict[str, float]:
+def rss_child(db_url: str, fmt: str) -> dict[str, float]:
     assert _launcher is not None
-    code, out, err = _launcher.run([PY, "-m", "bench.bench_export", "--child", fmt, str(db_path)])
+    code, out, err = _launcher.run([PY, "-m", "bench.bench_export", "--child", fmt, db_url])
     if code != 0:
         raise RuntimeError(f"child {fmt} failed:\n{err}")
     result: dict[str, float] = json.loads(out.strip().splitlines()[-1])
@@ -321,11 +298,7 @@ def rss_child(db_path: Path, fmt: str) -> dict[str, float]:
 
 
 def proc_status_mb(field: str) -> float:
-    with Path("/proc/self/status").open() as status:
-        for line in status:
-            if line.startswith(field + ":"):
-                return int(line.split()[1]) / 1024
-    return float("nan")
+    return rss_kb(os.getpid(), field) / 1024
 
 
 def reset_peak_rss() -> bool:
@@ -337,11 +310,11 @@ def reset_peak_rss() -> bool:
     return True
 
 
-async def child_main(fmt: str, db_path: str) -> None:
+async def child_main(fmt: str, db_url: str) -> None:
     """In a fresh process: ru_maxrss right before and right after one export."""
     from server.db import connect
 
-    db = await connect(f"sqlite:///{db_path}")
+    db = await connect(db_url, pool_size=1)
     fn = export_csv if fmt == "csv" else export_xlsx
     import server.settlements.export  # noqa: F401 - imports done before the "before" reading
 
@@ -377,36 +350,32 @@ def ms(seconds: float) -> str:
     return f"{seconds * 1000:,.0f} ms"
 
 
-async def main(args: argparse.Namespace) -> None:
+async def main(engine: str, db_url: str, args: argparse.Namespace) -> list[Line]:
     from server.db import connect
-    from server.migrate import migrate
-    from server.settings import load_settings
 
     t_start = time.perf_counter()
     tmp = Path(tempfile.mkdtemp(prefix="liebian-bench-export-"))
+    db = await connect(db_url, pool_size=2)
     try:
-        db_path = tmp / "export.db"
-        with contextlib.redirect_stdout(io.StringIO()):  # Piccolo's progress lines
-            await migrate(load_settings({"LIEBIAN_DATABASE_URL": f"sqlite:///{db_path}"}))
-        total = build(db_path, args.lines)
-        rows = lines_in_memory(db_path)
+        total = await build(db, args.lines)
+        rows = await lines_in_memory(db)
         say(
-            f"settlement {SETTLEMENT}: {len(rows):,} lines, total {total:,} fen"
+            f"settlement {SETTLEMENT} [{engine}]: {len(rows):,} lines, total {total:,} fen"
             f" (built in {time.perf_counter() - t_start:.1f} s)"
         )
-        db = await connect(f"sqlite:///{db_path}")
-        try:
-            await report(db, db_path, rows, tmp, args)
-        finally:
-            await db.close()
+        lines = await report(db, db_url, rows, tmp, args)
     finally:
+        await db.close()
         shutil.rmtree(tmp, ignore_errors=True)
     say(f"{load_average()} after; total {time.perf_counter() - t_start:.0f} s")
+    return [Line("export", f"{fmt}, {len(rows):,} lines", engine, f"{ratio:.2f}x baseline", "<= 2x",
+                 ratio <= TARGET_RATIO) for fmt, ratio in lines]  # fmt: skip
 
 
 async def report(
-    db: Any, db_path: Path, rows: list[tuple[Any, ...]], tmp: Path, args: argparse.Namespace
-) -> None:
+    db: Any, db_url: str, rows: list[tuple[Any, ...]], tmp: Path, args: argparse.Namespace
+) -> list[tuple[str, float]]:
+    """Print every figure; return the judged ratios (CSV vs baseline (a), XLSX vs (b))."""
     n = len(rows)
     size_note = "" if n >= 100_000 else " (quick size, not the target size)"
 
@@ -438,7 +407,7 @@ async def report(
             f"  ratio export / baseline {label} = {ratio:.2f}x -> target <= {TARGET_RATIO:.0f}x:"
             f" {'met' if ratio <= TARGET_RATIO else 'NOT met'}{size_note}"
         )
-    b_med = f_med
+    csv_ratio, b_med = s_med / f_med, f_med
 
     # breakdown: the export's paged reads alone (same query, same pages), if still there
     import server.settlements.export as export_module
@@ -478,7 +447,7 @@ async def report(
         f"  (for scale) tracemalloc peak of baseline (a), output held in a StringIO:"
         f" {base_peak:.1f} MB; the formatted rows themselves occupy memory beforehand"
     )
-    log_children("csv", [rss_child(db_path, "csv") for _ in range(args.child_runs)])
+    log_children("csv", [rss_child(db_url, "csv") for _ in range(args.child_runs)])
 
     # ---- XLSX (seconds per run: no separate warm-up)
     cells = [xlsx_cells(row) for row in rows]
@@ -506,7 +475,8 @@ async def report(
             "  tracemalloc for write_xlsx skipped at this size (about a minute under tracing;"
             " --xlsx-tracemalloc to include); the fresh child below gives its peak RSS"
         )
-    log_children("xlsx", [rss_child(db_path, "xlsx") for _ in range(args.xlsx_child_runs)])
+    log_children("xlsx", [rss_child(db_url, "xlsx") for _ in range(args.xlsx_child_runs)])
+    return [("CSV", csv_ratio), ("XLSX", s_med / c_med)]
 
 
 def log_children(what: str, children: list[dict[str, float]]) -> None:
@@ -521,7 +491,7 @@ def log_children(what: str, children: list[dict[str, float]]) -> None:
         f" {med('maxrss_before_mb'):.1f} -> {med('maxrss_after_mb'):.1f} MB (growth"
         f" {growth:.1f} MB); peak RSS above the RSS at the start (VmHWM reset): +{peak:.1f} MB"
         f" (RSS {med('rss_before_mb'):.1f} -> peak {med('hwm_mb'):.1f} -> end"
-        f" {med('rss_after_mb'):.1f} MB; SQLite page cache included)"
+        f" {med('rss_after_mb'):.1f} MB; driver buffers and SQLite's page cache included)"
         f" -> target < {TARGET_GROWTH_MB:.0f} MB: {'met' if ok else 'NOT met'}"
     )
 
@@ -532,6 +502,7 @@ async def _async(fn: Callable[..., int], *args: Any) -> int:
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--lines", type=int, default=100_000, help="settlement lines")
+    parser.add_argument("--runs", type=int, default=3, help="timed runs of each side (median)")
     parser.add_argument(
         "--xlsx-tracemalloc", action="store_true",
         help="also trace write_xlsx's Python allocations at full size (adds about a minute)",
@@ -543,19 +514,17 @@ def start_launcher() -> None:
     global _launcher
     if _launcher is None:
         _launcher = Launcher()
+        atexit.register(_launcher.close)
 
 
 def run(engine: str, args: argparse.Namespace) -> list[Line]:
-    global _launcher
-    args.runs, args.mem_runs, args.child_runs, args.xlsx_child_runs = 3, 3, 3, 1
+    args.mem_runs = args.child_runs = args.runs
+    args.xlsx_child_runs = 1
     say(f"{load_average()} before")
     start_launcher()
-    try:
-        asyncio.run(main(args))
-    finally:
-        _launcher.close()
-        _launcher = None
-    return []
+    db_url = fresh_database(engine, "export")
+    migrate(db_url)
+    return asyncio.run(main(engine, db_url, args))
 
 
 if __name__ == "__main__":  # a measuring child: python -m bench.bench_export --child FMT DB

@@ -707,15 +707,15 @@ def run(engine: str, args: argparse.Namespace) -> None:
         runner = asyncio.Runner()
     with exclusive(), runner:
         say(f"{load_average()} before")
-        runner.run(_run(engine, args))
+        url = fresh_database(engine, "leaderboards")
+        migrate(url)
+        runner.run(_run(engine, url, args))
 
 
-async def _run(engine: str, args: argparse.Namespace) -> None:
+async def _run(engine: str, url: str, args: argparse.Namespace) -> None:
     t_start = time.perf_counter()
     members = make_members(args.db_members, seed=7)
     held = held_ids(members, seed=8)
-    url = fresh_database(engine, "leaderboards")
-    migrate(url)
     if engine == "sqlite":
         await run_sqlite(url, members, held, args)
     else:

@@ -24,8 +24,7 @@ import sys
 import qrcode
 from PIL import Image, ImageDraw
 
-from bench.bench_posters import paired_median_ms
-from bench.harness import ROOT
+from bench.harness import ROOT, paired_median_ms
 from posters import PosterData, parse_template, render_poster
 from posters.boxes import css_box, qr_box
 from posters.colors import Solid, parse_paint

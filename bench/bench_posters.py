@@ -15,14 +15,13 @@ from __future__ import annotations
 
 import argparse
 import io
-import statistics
-import time
 from collections.abc import Callable
 
 import msgspec
 import qrcode
 from PIL import Image, ImageDraw
 
+from bench.harness import Line, median_ms, paired_median_ms
 from posters import PosterData, content_hash, default_template, render_poster
 from posters.fonts import load_font
 from posters.render import _plan, clear_caches
@@ -30,38 +29,6 @@ from posters.render import _plan, clear_caches
 ENGINES = ()
 QUICK = {"rounds": 20}
 ROUNDS = 200
-
-
-_serial = iter(range(10**9))
-
-
-def median_ms(fn: Callable[[int], object], rounds: int | None = None) -> float:
-    """Median of ``fn(n)`` where n is unique across the whole run (no cache can help)."""
-    fn(next(_serial))  # warm up
-    times = []
-    for _ in range(rounds or ROUNDS):
-        n = next(_serial)
-        start = time.perf_counter()
-        fn(n)
-        times.append(time.perf_counter() - start)
-    return statistics.median(times) * 1000
-
-
-def paired_median_ms(
-    first: Callable[[int], object], second: Callable[[int], object], rounds: int | None = None
-) -> tuple[float, float]:
-    """Medians of two functions timed alternately, so machine noise hits both alike."""
-    first(next(_serial))
-    second(next(_serial))
-    times: tuple[list[float], list[float]] = ([], [])
-    for r in range(rounds or 2 * ROUNDS):
-        order = ((0, first), (1, second)) if r % 2 else ((1, second), (0, first))
-        for slot, fn in order:
-            n = next(_serial)
-            start = time.perf_counter()
-            fn(n)
-            times[slot].append(time.perf_counter() - start)
-    return statistics.median(times[0]) * 1000, statistics.median(times[1]) * 1000
 
 
 def _avatar() -> bytes:
@@ -86,7 +53,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--rounds", type=int, default=ROUNDS, help="timed renders per figure")
 
 
-def run(engine: None, args: argparse.Namespace) -> None:
+def run(engine: None, args: argparse.Namespace) -> list[Line]:
     global ROUNDS
     ROUNDS = args.rounds
     template = default_template()
@@ -109,8 +76,9 @@ def run(engine: None, args: argparse.Namespace) -> None:
     def warm(i: int) -> bytes:
         return render_poster(template, _data(i, avatar), "jpeg")
 
-    base_ms, warm_ms = paired_median_ms(baseline, warm)
-    warm_default_avatar = median_ms(lambda i: render_poster(template, _data(i, None), "jpeg"))
+    base_ms, warm_ms = paired_median_ms(baseline, warm, 2 * ROUNDS)
+    warm_default_avatar = median_ms(lambda i: render_poster(template, _data(i, None), "jpeg"),
+                                    ROUNDS)
     few = ROUNDS * 3 // 10
     warm_png = median_ms(lambda i: render_poster(template, _data(i, avatar), "png"), few)
     warm_webp = median_ms(lambda i: render_poster(template, _data(i, avatar), "webp"), few)
@@ -145,10 +113,12 @@ def run(engine: None, args: argparse.Namespace) -> None:
     print(f"warm poster WebP:                              {warm_webp:7.2f} ms")
     print(f"cold poster JPEG (static layer rebuilt):       {cold_ms:7.2f} ms")
     print(f"posters/s warm JPEG: {1000 / warm_ms:.0f}   cold: {1000 / cold_ms:.0f}")
-    print(f"QR matrix, mask search: {median_ms(qr_make(None)):.2f} ms   "
-          f"fixed mask: {median_ms(qr_make(0)):.2f} ms")  # fmt: skip
+    print(f"QR matrix, mask search: {median_ms(qr_make(None), ROUNDS):.2f} ms   "
+          f"fixed mask: {median_ms(qr_make(0), ROUNDS):.2f} ms")  # fmt: skip
     hit_data = _data(1, avatar)
     hash_us = median_ms(lambda i: content_hash(template, hit_data, "jpeg"), ROUNDS * 10) * 1000
     print(f"content_hash (cache key / ETag, {len(avatar) // 1024} KiB avatar): {hash_us:.1f} us")
     print("bytes per poster: " + "  ".join(f"{k} {v / 1024:.0f} KiB" for k, v in sizes.items()))
+    ratio = warm_ms / base_ms
+    return [Line("posters", "warm JPEG vs plain Pillow", "-", f"{ratio:.2f}x", "<= 2x", ratio <= 2)]
 

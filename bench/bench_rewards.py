@@ -8,12 +8,10 @@ from __future__ import annotations
 
 import argparse
 import random
-import statistics
 import sys
-import time
 from collections.abc import Callable
 
-from bench.harness import Line, say
+from bench.harness import Line, median_ms, say
 from rewards import (
     RedPacketConfig,
     Standing,
@@ -33,24 +31,12 @@ REPEATS = 31
 TARGET_MS = 20.0
 
 
-def median_ms(fn: Callable[[int], object]) -> float:
-    """Median wall time of ``fn(i)`` over ``REPEATS`` runs (after one warm-up), in ms."""
-    fn(-1)
-    times = []
-    for i in range(REPEATS):
-        start = time.perf_counter_ns()
-        fn(i)
-        times.append(time.perf_counter_ns() - start)
-    return statistics.median(times) / 1e6
-
-
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--repeats", type=int, default=REPEATS, help="timed runs (median)")
 
 
 def run(engine: None, args: argparse.Namespace) -> list[Line]:
-    global REPEATS
-    REPEATS = args.repeats
+    repeats = args.repeats
     rnd = random.Random(6)
     scores = [rnd.randrange(1, 5_000) for _ in range(N)]
     standings = [
@@ -81,10 +67,10 @@ def run(engine: None, args: argparse.Namespace) -> list[Line]:
         ("split_pool_awards random over 10,000 ranked", lambda i: split_pool_awards(ranked, pool)),
         ("draw_per_invite x 1,000 (per-draw seeding)", invites),
     ]  # fmt: skip
-    say(f"median of {REPEATS} runs, Python {sys.version.split()[0]}")
+    say(f"median of {repeats} runs, Python {sys.version.split()[0]}")
     for label, fn in rows:
-        say(f"{label:<52} {median_ms(fn):8.2f} ms")
-    split_ms = median_ms(lambda i: split_pool_random(10_000_000, N, 100, 20_000, i))
+        say(f"{label:<52} {median_ms(fn, repeats):8.2f} ms")
+    split_ms = median_ms(lambda i: split_pool_random(10_000_000, N, 100, 20_000, i), repeats)
     verdict = "OK" if split_ms < TARGET_MS else "OVER TARGET"
     say(f"10,000-packet split: {split_ms:.2f} ms vs target {TARGET_MS:.0f} ms: {verdict}")
     return [Line("rewards", "10,000-packet split", "-", f"{split_ms:.2f} ms",

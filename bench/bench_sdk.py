@@ -18,7 +18,6 @@ import argparse
 import asyncio
 import json
 import statistics
-import subprocess
 import time
 from collections.abc import Awaitable, Callable
 from typing import Any
@@ -26,7 +25,7 @@ from typing import Any
 import httpx
 import liebian_sdk
 
-from bench.harness import PY, ROOT, Line, free_port, say
+from bench.harness import Line, say, serve
 
 ENGINES = ()
 QUICK = {"calls": 300, "rounds": 3}
@@ -65,21 +64,9 @@ async def app(scope: dict[str, Any], receive: Callable[..., Any], send: Callable
     await send({"type": "http.response.body", "body": BODY})
 
 
-def serve(port: int) -> None:
-    import uvicorn
-
-    uvicorn.run(app, host="127.0.0.1", port=port, log_level="warning", access_log=False)
-
-
-def wait_until_up(base_url: str, timeout: float = 20.0) -> None:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        try:
-            httpx.get(base_url + "/v1/distributors/x", timeout=1.0).raise_for_status()
-            return
-        except httpx.HTTPError:
-            time.sleep(0.05)
-    raise RuntimeError(f"the bench server at {base_url} did not start")
+def create_app() -> Callable[..., Any]:
+    """For ``harness.serve`` (``uvicorn --factory``)."""
+    return app
 
 
 def time_sync(call: Callable[[], object], calls: int) -> float:
@@ -172,19 +159,12 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def run(engine: None, args: argparse.Namespace) -> list[Line]:
-    port = free_port()
-    base_url = f"http://127.0.0.1:{port}"
-    code = f"from bench.bench_sdk import serve; serve({port})"
-    server = subprocess.Popen([PY, "-c", code], cwd=ROOT)
-    try:
-        wait_until_up(base_url)
+    with serve("sdk-fixed-answer", "bench.bench_sdk:create_app", "", "/v1/distributors/x") as srv:
         say(f"liebian-sdk {liebian_sdk.__version__}: {args.calls} calls x {args.rounds} rounds")
         ratios = {
-            "sync": report("sync", bench_sync(base_url, args.calls, args.rounds)),
-            "async": report("async", asyncio.run(bench_async(base_url, args.calls, args.rounds))),
+            "sync": report("sync", bench_sync(srv.base_url, args.calls, args.rounds)),
+            "async": report("async", asyncio.run(bench_async(srv.base_url, args.calls,
+                                                             args.rounds))),
         }
-    finally:
-        server.terminate()
-        server.wait(timeout=10)
     return [Line("sdk", f"{kind} call vs bare httpx", "-", f"{ratio:.3f}x", f"<= {LIMIT:.2f}x",
                  ratio <= LIMIT) for kind, ratio in ratios.items()]

@@ -22,7 +22,7 @@ import time
 from collections.abc import Awaitable, Callable
 from typing import Any
 
-from bench.harness import fresh_database, log, migrate, say
+from bench.harness import Line, fresh_database, log, migrate, padded, say, series
 
 TENANT = "tn_bench_netting"
 DAY_US = 86_400_000_000
@@ -32,14 +32,8 @@ PER_DISTRIBUTOR = 5
 async def _load(db: Any, distributors: int, now_us: int) -> None:
     """Bulk-insert with INSERT ... SELECT over a number series ``i`` (one row per commission)."""
     n = distributors * PER_DISTRIBUTOR
-    if db.engine == "sqlite":
-        seq = ("(WITH RECURSIVE s(i) AS (SELECT 0 UNION ALL SELECT i + 1 FROM s WHERE i < $2 - 1)"
-               " SELECT i FROM s) AS seq")
-        order, who = "printf('o%08d', i)", f"printf('d%06d', i / {PER_DISTRIBUTOR})"
-    else:
-        seq = "generate_series(0, $2::bigint - 1) AS i"
-        order = "('o' || lpad(i::text, 8, '0'))"
-        who = f"('d' || lpad((i / {PER_DISTRIBUTOR})::text, 6, '0'))"
+    seq, order = series(db.engine, "$2"), padded(db.engine, "o", "i", 8)
+    who = padded(db.engine, "d", f"i / {PER_DISTRIBUTOR}", 6)
     async with db.transaction() as tx:
         for table in ("orders", "ledger_entries", "settlement_items", "settlement_lines",
                       "settlement_locks", "settlements"):  # a re-run in a --database-url
@@ -82,7 +76,7 @@ def _timed(store: dict[str, float], name: str, fn: Callable[..., Awaitable[Any]]
     return wrapper
 
 
-async def _run(url: str, engine: str, distributors: int) -> str:
+async def _run(url: str, engine: str, distributors: int) -> tuple[str, str]:
     import server.settlements.service as service
     from server.db import connect
     from server.program.schemas import Program
@@ -116,7 +110,8 @@ async def _run(url: str, engine: str, distributors: int) -> str:
     if settlement.total_fen != expected:
         raise RuntimeError(f"total {settlement.total_fen} fen, expected {expected}")
     netting = spent["take_known_reversals"] + spent["netted_reversals"]
-    return "\n".join([
+    figure = f"draft {draft_ms:,.0f} ms (netting {netting:,.0f}), approve {approve_ms:,.0f} ms"
+    return figure, "\n".join([
         f"settlement netting [{engine}] {distributors:,} lines, {items:,} entries locked "
         f"({commissions // 10:,} netted reversals; loaded in {load_s:.1f} s)",
         f"  draft   {draft_ms:8.0f} ms, of which netting {netting:6.0f} ms "
@@ -139,9 +134,12 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     )
 
 
-def run(engine: str, args: argparse.Namespace) -> None:
+def run(engine: str, args: argparse.Namespace) -> list[Line]:
     given = args.database_url if engine == "postgres" else None
     url = given or fresh_database(engine, "netting")
     migrate(url)
     log(f"  netting [{engine}]: {args.distributors:,} distributors ...")
-    say(asyncio.run(_run(url, engine, args.distributors)))
+    figure, text = asyncio.run(_run(url, engine, args.distributors))
+    say(text)
+    return [Line("settlement-netting", f"{args.distributors:,} lines", engine, figure,
+                 "(figure)", None)]

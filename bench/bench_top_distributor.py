@@ -35,7 +35,7 @@ import time
 from collections.abc import Awaitable, Callable
 from typing import Any
 
-from bench.harness import Line, fresh_database, log, migrate, say
+from bench.harness import Line, fresh_database, log, migrate, say, series, vacuum_analyze
 
 Row = tuple[str, Any, Any, Any]
 
@@ -153,53 +153,25 @@ _PEOPLE = [
 ]
 
 
-def _sqlite_load(path: str, entries: int, invitees: int, now_us: int, recent: int) -> None:
-    import sqlite3
+async def _load(url: str, entries: int, invitees: int, now_us: int, recent: int) -> None:
+    from server.db import connect
 
-    def seq(n: str) -> str:
-        return (f"(WITH RECURSIVE s(i) AS (SELECT 0 UNION ALL SELECT i + 1 FROM s WHERE i < {n}"
-                " - 1) SELECT i FROM s) AS seq")
-
-    conn = sqlite3.connect(path, isolation_level=None)
-    conn.execute("PRAGMA journal_mode=WAL")
-    conn.execute("BEGIN")
-    fmt = {"t": ":t", "now": ":now", "day": DAY_US, "share": PENDING_SHARE, "recent": recent}
-    for sql in _PEOPLE:
-        conn.execute(sql.format(**fmt), {"t": TENANT, "now": now_us})
-    conn.execute(_ENTRIES.format(**fmt, n=":n", seq=seq(":n")),
-                 {"t": TENANT, "now": now_us, "n": entries})
-    conn.execute(_LOCKS.format(**fmt), {"t": TENANT, "now": now_us})
-    conn.execute(_INVITEES.format(**fmt, seq=seq(":n")),
-                 {"t": TENANT, "now": now_us, "n": invitees})
-    for level in (_LEVEL2, _LEVEL3):
-        conn.execute(level.format(**fmt, n=":n", seq=seq(":n")),
-                     {"t": TENANT, "now": now_us, "n": invitees})
-    conn.execute("COMMIT")
-    conn.execute("ANALYZE")
-    conn.close()
-
-
-async def _pg_load(url: str, entries: int, invitees: int, now_us: int, recent: int) -> None:
-    import asyncpg
-
-    conn = await asyncpg.connect(url)
-    fmt = {"t": "$1::text", "now": "$2::bigint", "day": f"{DAY_US}::bigint",
-           "share": PENDING_SHARE, "recent": recent}
-    seq = "generate_series(0, $3::int - 1) AS i"
+    db = await connect(url, pool_size=1)
+    fmt = {"t": "$1", "now": "CAST($2 AS BIGINT)", "day": f"CAST({DAY_US} AS BIGINT)",
+           "share": PENDING_SHARE, "recent": recent, "n": "CAST($3 AS INTEGER)",
+           "seq": series(db.engine, "$3")}  # fmt: skip
     try:
-        async with conn.transaction():
+        async with db.transaction() as tx:
             for sql in _PEOPLE:
-                await conn.execute(sql.format(**fmt), TENANT, now_us)
-            await conn.execute(_ENTRIES.format(**fmt, n="$3::int", seq=seq),
-                               TENANT, now_us, entries)
-            await conn.execute(_LOCKS.format(**fmt), TENANT, now_us)
-            await conn.execute(_INVITEES.format(**fmt, seq=seq), TENANT, now_us, invitees)
+                await tx.execute(sql.format(**fmt), TENANT, now_us)
+            await tx.execute(_ENTRIES.format(**fmt), TENANT, now_us, entries)
+            await tx.execute(_LOCKS.format(**fmt), TENANT, now_us)
+            await tx.execute(_INVITEES.format(**fmt), TENANT, now_us, invitees)
             for level in (_LEVEL2, _LEVEL3):
-                await conn.execute(level.format(**fmt, n="$3::int", seq=seq),
-                                   TENANT, now_us, invitees)
-        await conn.execute("VACUUM ANALYZE")
+                await tx.execute(level.format(**fmt), TENANT, now_us, invitees)
+        await vacuum_analyze(db)
     finally:
-        await conn.close()
+        await db.close()
 
 
 async def _p(fn: Callable[[], Awaitable[Any]], n: int, rounds: int = 5) -> tuple[float, float]:
@@ -333,10 +305,7 @@ def run(engine: str, args: argparse.Namespace) -> list[Line]:
     now = time.time_ns() // 1000
     log(f"  top distributor [{engine}]: loading {entries:,} entries, {invitees:,} invitees ...")
     started = time.perf_counter()
-    if engine == "sqlite":
-        _sqlite_load(url.removeprefix("sqlite:///"), entries, invitees, now, recent)
-    else:
-        asyncio.run(_pg_load(url, entries, invitees, now, recent))
+    asyncio.run(_load(url, entries, invitees, now, recent))
     log(f"    loaded in {time.perf_counter() - started:.1f} s")
     rows = asyncio.run(_measure(url, reads, old_reads, now))
     say(f"top distributor [{engine}]: {entries:,} ledger entries "

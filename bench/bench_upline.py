@@ -16,12 +16,13 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import functools
 import random
 import statistics
 import time
 from dataclasses import dataclass
 
-from bench.harness import Line, fresh_database, log, migrate
+from bench.harness import Line, fresh_database, log, migrate, padded, series, vacuum_analyze
 
 TENANT = "tn_bench_upline"
 OTHER = "tn_bench_other"
@@ -49,50 +50,27 @@ def _user(i: int) -> str:
     return f"u{i:07d}"
 
 
-def _sqlite_fill(path: str, tenant: str, users: int, now_us: int) -> None:
-    import sqlite3
+async def _fill(url: str, tenants: list[tuple[str, int]], now_us: int) -> None:
+    from server.db import connect
 
-    conn = sqlite3.connect(path, isolation_level=None)
-    conn.execute("PRAGMA journal_mode=WAL")
-    conn.execute("PRAGMA synchronous=NORMAL")
-    conn.execute("BEGIN")
-    conn.execute(
-        "INSERT INTO user_bindings (tenant_id, user_id, inviter_id, bound_at_us, expires_at_us,"
-        " first_seen_at_us, event_id)"
-        " WITH RECURSIVE seq(i) AS (SELECT 0 UNION ALL SELECT i + 1 FROM seq WHERE i < ?2 - 1)"
-        " SELECT ?1, printf('u%07d', i),"
-        " CASE WHEN i = 0 THEN NULL ELSE printf('u%07d', (i - 1) / ?3) END,"
-        " CASE WHEN i = 0 THEN NULL ELSE ?4 - i END,"
-        " CASE WHEN i % 10 = 7 THEN ?4 + 86400000000 * 365 END,"
-        " ?4 - i, CASE WHEN i = 0 THEN NULL ELSE i END FROM seq",
-        (tenant, users, FANOUT, now_us),
-    )
-    conn.execute("COMMIT")
-    conn.execute("ANALYZE")
-    conn.close()
-
-
-async def _pg_fill(url: str, tenant: str, users: int, now_us: int) -> None:
-    import asyncpg
-
-    conn = await asyncpg.connect(url)
+    db = await connect(url, pool_size=1)
+    now, user = "CAST($4 AS BIGINT)", functools.partial(padded, db.engine, "u", width=7)
     try:
-        await conn.execute(
-            "INSERT INTO user_bindings (tenant_id, user_id, inviter_id, bound_at_us, expires_at_us,"
-            " first_seen_at_us, event_id)"
-            " SELECT $1, 'u' || lpad(i::text, 7, '0'),"
-            " CASE WHEN i = 0 THEN NULL ELSE 'u' || lpad(((i - 1) / $3)::text, 7, '0') END,"
-            " CASE WHEN i = 0 THEN NULL ELSE $4::bigint - i END,"
-            " CASE WHEN i % 10 = 7 THEN $4::bigint + 86400000000::bigint * 365 END,"
-            " $4::bigint - i, CASE WHEN i = 0 THEN NULL ELSE i END"
-            " FROM generate_series(0, $2 - 1) AS i",
-            tenant, users, FANOUT, now_us,
-        )
+        for tenant, users in tenants:
+            await db.execute(
+                "INSERT INTO user_bindings (tenant_id, user_id, inviter_id, bound_at_us,"
+                f" expires_at_us, first_seen_at_us, event_id) SELECT $1, {user('i')},"
+                f" CASE WHEN i = 0 THEN NULL ELSE {user('(i - 1) / $3')} END,"
+                f" CASE WHEN i = 0 THEN NULL ELSE {now} - i END,"
+                f" CASE WHEN i % 10 = 7 THEN {now} + CAST(86400000000 AS BIGINT) * 365 END,"
+                f" {now} - i, CASE WHEN i = 0 THEN NULL ELSE i END FROM {series(db.engine, '$2')}",
+                tenant, users, FANOUT, now_us,
+            )
         # What autovacuum would do shortly after a bulk load; without statistics the planner
         # still picks the unique index for these equality probes, but be explicit.
-        await conn.execute("VACUUM ANALYZE user_bindings")
+        await vacuum_analyze(db, "user_bindings")
     finally:
-        await conn.close()
+        await db.close()
 
 
 async def _plan(db: object, engine: str, sample: str, now_us: int) -> str:
@@ -166,13 +144,7 @@ def measure(engine: str, *, users: int = 1_000_000, lookups: int = 2000) -> Upli
     now_us = time.time_ns() // 1000
     log(f"  upline [{engine}]: bulk-inserting {users:,} bindings ...")
     started = time.perf_counter()
-    if engine == "sqlite":
-        path = url.removeprefix("sqlite:///")
-        _sqlite_fill(path, TENANT, users, now_us)
-        _sqlite_fill(path, OTHER, users // 10, now_us)
-    else:
-        asyncio.run(_pg_fill(url, OTHER, users // 10, now_us))
-        asyncio.run(_pg_fill(url, TENANT, users, now_us))
+    asyncio.run(_fill(url, [(TENANT, users), (OTHER, users // 10)], now_us))
     load_s = time.perf_counter() - started
     timings, plan = asyncio.run(_time_lookups(url, engine, users, lookups, now_us))
     timings.sort()

@@ -174,6 +174,35 @@ def fresh_database(engine: str, name: str) -> str:
     return fresh_sqlite_url(name) if engine == "sqlite" else recreate_pg_database()
 
 
+# Bulk loads are one INSERT ... SELECT per table over a number series, run through the app's
+# own store (``server.db``: ``$n`` placeholders on both engines); these write the engine's SQL.
+
+
+def series(engine: str, n: str) -> str:
+    """A FROM item of the rows ``i`` = 0 .. n - 1 (``n``: a placeholder or a number)."""
+    if engine == "sqlite":
+        return (f"(WITH RECURSIVE s(i) AS (SELECT 0 UNION ALL SELECT i + 1 FROM s"
+                f" WHERE i < {n} - 1) SELECT i FROM s) AS seq")  # fmt: skip
+    return f"generate_series(0, CAST({n} AS INTEGER) - 1) AS i"
+
+
+def padded(engine: str, prefix: str, expr: str, width: int) -> str:
+    """SQL for ``prefix`` + ``expr`` zero-padded to ``width`` digits (``d000042``)."""
+    if engine == "sqlite":
+        return f"printf('{prefix}%0{width}d', {expr})"
+    return f"('{prefix}' || lpad(CAST({expr} AS TEXT), {width}, '0'))"
+
+
+async def vacuum_analyze(db: Any, *tables: str) -> None:
+    """What autovacuum does soon after a bulk load (index-only scans need the visibility map);
+    no tables: the whole database."""
+    if db.engine == "sqlite":
+        await db.execute("ANALYZE")
+    else:
+        for table in tables or ("",):
+            await db.execute(f"VACUUM ANALYZE {table}")
+
+
 def _cli_env(database_url: str) -> dict[str, str]:
     return {
         **os.environ, "LIEBIAN_DATABASE_URL": database_url, "LIEBIAN_LOG_REQUESTS": "0",
@@ -599,6 +628,41 @@ def format_comparison(c: Comparison, labels: tuple[str, str] = ("app", "bare")) 
     if c.profile is not None:
         rows.append(f"  profile of the first app run: {c.profile}")
     return "\n".join([head, *rows])
+
+
+# --------------------------------------------------------------------------- in-process timing
+
+_serial = iter(range(10**9))
+
+
+def median_ms(fn: Callable[[int], object], rounds: int) -> float:
+    """Median of ``fn(n)`` over ``rounds`` calls after a warm-up, in ms; n is unique across the
+    whole run (no cache keyed on it can help)."""
+    fn(next(_serial))
+    times = []
+    for _ in range(rounds):
+        n = next(_serial)
+        start = time.perf_counter()
+        fn(n)
+        times.append(time.perf_counter() - start)
+    return statistics.median(times) * 1000
+
+
+def paired_median_ms(
+    first: Callable[[int], object], second: Callable[[int], object], rounds: int
+) -> tuple[float, float]:
+    """Medians of two functions timed alternately, so machine noise hits both alike."""
+    first(next(_serial))
+    second(next(_serial))
+    times: tuple[list[float], list[float]] = ([], [])
+    for r in range(rounds):
+        order = ((0, first), (1, second)) if r % 2 else ((1, second), (0, first))
+        for slot, fn in order:
+            n = next(_serial)
+            start = time.perf_counter()
+            fn(n)
+            times[slot].append(time.perf_counter() - start)
+    return statistics.median(times[0]) * 1000, statistics.median(times[1]) * 1000
 
 
 # --------------------------------------------------------------------------- profiles

@@ -42,6 +42,12 @@ def test_section_takes_quick_and_engine(name: str) -> None:
     assert callable(module(name).run)
 
 
+def test_the_readme_lists_every_section() -> None:
+    readme = " ".join((BENCH.parent / "README.md").read_text(encoding="utf-8").split())
+    listed = readme.split("lists the sections: ", 1)[1].split(";", 1)[0]
+    assert listed.split(", ") == list(SECTIONS)
+
+
 def test_an_explicit_option_beats_quick() -> None:
     args, _ = parse_section("top-distributor", ["--quick", "--entries", "5000"], strict=True)
     assert (args.entries, args.invitees) == (5000, 10_000)
