@@ -589,3 +589,36 @@ def test_verify_reports_and_fixes_drifted_ancestors(tenant):
 
     assert tenant.call(fix, tenant.tenant_id) == 1
     assert team_members(tenant, "top", 2) == ["leaf"]
+
+
+def test_migration_0024_backfills_team_ancestors_and_maturity(tenant):
+    """What migration 0024 does for bindings and entries written before it (batched)."""
+    from server.migrations import liebian_0024_pending_checkpoint as m0024
+
+    for d in ("top", "mid", "low"):
+        register(tenant, d)
+    arrive(tenant, "mid", link_of(tenant, "top"))
+    arrive(tenant, "low", link_of(tenant, "mid"))
+    arrive(tenant, "leaf", link_of(tenant, "low"))
+    body = {"order_id": "o1", "user_id": "leaf", "amount_fen": 10000,
+            "paid_at": (now() - 20 * DAY).isoformat()}
+    assert tenant.post("/v1/orders", body, scope="sdk").status_code == 201
+
+    async def wipe(db: Any, tenant_id: str) -> None:
+        await db.execute("DELETE FROM team_ancestors WHERE tenant_id = $1", tenant_id)
+
+    tenant.call(wipe, tenant.tenant_id)
+    assert {d["kind"] for d in tenant.call(_differences, tenant.tenant_id)} == {
+        "counted_ancestors"
+    }
+
+    async def backfill(db: Any, tenant_id: str) -> int:
+        from server.ledger.maturity import advance_maturity
+
+        await m0024._ancestors(db)
+        return await advance_maturity(db, tenant_id, batch=1)
+
+    assert tenant.call(backfill, tenant.tenant_id) >= 1
+    assert tenant.call(_differences, tenant.tenant_id) == []
+    assert team_members(tenant, "top", 3) == ["leaf"]
+    assert team_members(tenant, "mid", 2) == ["leaf"]
