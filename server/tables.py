@@ -411,11 +411,13 @@ class TierSales(Table, tablename="tier_sales"):
     """Sales a tier condition counts, per distributor and UTC day of payment (fen, net of
     refunds): ``team_fen`` of orders credited to them, ``own_fen`` of their own orders.
     Written only while the program has promotion conditions (server.tiers), so an evaluation
-    sums at most one row a day instead of every order."""
+    sums at most one row a day and shard instead of every order. ``shard``: the writing
+    connection's (server.ledger.totals), so concurrent orders never wait on one row."""
 
     tenant_id = Varchar(length=32)
     distributor_id = Varchar(length=64)
     day = Integer()
+    shard = Integer(default=0)
     team_fen = BigInt(default=0)
     own_fen = BigInt(default=0)
 

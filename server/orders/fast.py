@@ -13,6 +13,8 @@ step of the same statement. ``None`` means "take the full path" (also for a repl
 
 from __future__ import annotations
 
+from functools import lru_cache
+
 from server.campaigns.scores import active_campaigns, matching
 from server.common import now_us
 from server.db import Database
@@ -21,6 +23,8 @@ from server.ledger.totals import PG_CREDIT_STEP
 from server.orders.schemas import Commission, EntryStatus, OrderIn, OrderOut
 from server.program.schemas import Program
 from server.queries import DAY_US, binding_active
+from server.tiers.queries import Shape, order_steps
+from server.tiers.service import promote_from_figures, sales_count, shape_of, window_starts
 from server.webhooks.outbox import endpoints_for
 
 __all__ = ["record_order_fast"]
@@ -104,6 +108,15 @@ ORDER_SQL = _ORDER_SQL.replace("{chain}", _CHAIN)
 ORDER_TIERS_SQL = _ORDER_SQL.replace("{chain}", _TIERED_CHAIN)
 
 
+@lru_cache(maxsize=64)
+def _promotion_sql(shape: Shape) -> str:
+    """The tiered statement that also counts the order's tier sales and returns the
+    candidates' figures (server.tiers.queries.order_steps; parameters from $14)."""
+    steps, column = order_steps(shape, 14)
+    head, tail = ORDER_TIERS_SQL.rsplit("\nSELECT (SELECT COUNT(*) FROM o) AS inserted,", 1)
+    return f"{head}{steps}\nSELECT (SELECT COUNT(*) FROM o) AS inserted, {column},{tail}"
+
+
 async def record_order_fast(
     db: Database,
     tenant_id: str,
@@ -126,12 +139,16 @@ async def record_order_fast(
     tiers = program.tiers
     depth = len(program.commission_bps)
     rates = [r for t in tiers for r in t.commission_bps] if tiers else list(program.commission_bps)
-    tiered = (depth, len(tiers)) if tiers else ()
+    tiered: tuple[int, ...] = (depth, len(tiers)) if tiers else ()
+    sql = ORDER_TIERS_SQL if tiers else ORDER_SQL
+    if sales_count(program):  # the tier sales and the candidates' figures, in the statement
+        sql = _promotion_sql(shape_of(program))
+        tiered = (*tiered, len(tiers) - 1, *window_starts(program, now))
     # An order already mature when written is booked against the maturity checkpoint in the
     # same transaction (server.ledger.maturity); any other runs the statement alone, as it is.
     async with late_booking(db, tenant_id, available_at, now) as (conn, book):
         rows = await conn.fetch(
-            ORDER_TIERS_SQL if tiers else ORDER_SQL,
+            sql,
             tenant_id,
             data.order_id,
             data.user_id,
@@ -159,6 +176,8 @@ async def record_order_fast(
         for r in rows
         if r["distributor_id"] is not None
     )
+    if len(tiered) > 2:
+        await promote_from_figures(db, tenant_id, program, rows[0]["tier_figures"], data.order_id)
     return OrderOut(
         order_id=data.order_id,
         commissions=[Commission(d, level, a, status) for level, d, a in entries],

@@ -41,7 +41,7 @@ from server.program.schemas import Program
 from server.queries import DAY_US, ENTRY_LOCK_JOIN
 from server.referrals.graph import UPLINE_SQL
 from server.settlements.netting import lock_out_approvals
-from server.tiers.service import promote, record_sales, upline_rates, wants_promotion
+from server.tiers.service import promote_after_order, record_sales, upline_rates
 from server.webhooks.outbox import endpoints_for, enqueue_event, event_envelope
 
 __all__ = ["record_order", "record_refund"]
@@ -120,8 +120,7 @@ async def record_order(
     fingerprint = order_fingerprint(data, paid_at_us)
     if idempotency_key is None:
         fast = await record_order_fast(db, tenant_id, program, data, paid_at_us, fingerprint)
-        if fast is not None:
-            await _promote_after(db, tenant_id, program, data, paid_at_us, fast)
+        if fast is not None:  # promotion included (server.orders.fast)
             return fast, False
     row = await db.fetchrow(
         ORDER_CONTEXT_TIERS_SQL if program.tiers else ORDER_CONTEXT_SQL,
@@ -171,6 +170,21 @@ async def record_order(
         if endpoints
         else ("", "")
     )
+    threshold = program.recruitment.mode == "threshold"
+    recruit_endpoints = (
+        await endpoints_for(db, tenant_id, "distributor.approved") if threshold else []
+    )
+    recruit_event_id, recruit_payload = (
+        event_envelope(
+            tenant_id,
+            "distributor.approved",
+            f"{data.user_id}:threshold",
+            {"distributor_id": data.user_id, "state": "approved", "reason": None,
+             "via": "threshold", "order_id": data.order_id},
+        )  # fmt: skip
+        if recruit_endpoints
+        else ("", "")
+    )
     written = await insert_order(
         db,
         NewOrder(
@@ -195,9 +209,10 @@ async def record_order(
             webhook_event_id=webhook_event_id,
             webhook_event_type="commission.created",
             webhook_payload=payload,
-            threshold_fen=program.recruitment.threshold_fen
-            if program.recruitment.mode == "threshold"
-            else None,
+            threshold_fen=program.recruitment.threshold_fen if threshold else None,
+            recruit_endpoints=recruit_endpoints,
+            recruit_event_id=recruit_event_id,
+            recruit_payload=recruit_payload,
         ),
     )
     if written == "key_taken":  # a concurrent request with the same key won the claim
@@ -215,13 +230,10 @@ async def _promote_after(
     result: OrderOut,
 ) -> None:  # fmt: skip
     """An order can lift the credited upline (team sales) and the buyer (own sales)."""
-    if wants_promotion(program):
-        credited = [c.distributor_id for c in result.commissions]
-        async with db.transaction() as tx:
-            await record_sales(
-                tx, tenant_id, program, data.user_id, credited, data.amount_fen, paid_at_us
-            )
-        await promote(db, tenant_id, program, [*credited, data.user_id])
+    credited = [c.distributor_id for c in result.commissions]
+    await promote_after_order(
+        db, tenant_id, program, data.order_id, data.user_id, credited, data.amount_fen, paid_at_us
+    )
 
 
 _KEY_REUSED = (

@@ -59,6 +59,11 @@ class NewOrder(msgspec.Struct, frozen=True):
     # The program's recruitment threshold (threshold mode only): a buyer whose own paid orders,
     # net of refunds, reach it becomes a distributor in the order's transaction.
     threshold_fen: int | None = None
+    # distributor.approved for these endpoints when the threshold promotes the buyer (the
+    # event is written only if the promotion happened, in the same transaction)
+    recruit_endpoints: Sequence[str] = ()
+    recruit_event_id: str = ""
+    recruit_payload: str = ""
 
     def order_columns(self) -> tuple[Any, ...]:
         """The ``orders`` row, in the column order of both inserts ($1..$11): tenant_id,
@@ -117,12 +122,26 @@ SELECT (SELECT COUNT(*) FROM k) AS claimed, (SELECT COUNT(*) FROM o) AS inserted
 """
 # The statement of the threshold recruitment mode: one more step, so every other mode's
 # statement stays as it was.
-_PG_INSERT_THRESHOLD = _PG_INSERT.replace("{threshold}", f", recruit AS ({THRESHOLD_CTE})")
+_RECRUIT_HOOK = """, recruit_hook AS (
+  INSERT INTO webhook_outbox (tenant_id, endpoint_id, event_id, event_type, payload, attempts,
+                              next_attempt_at_us, last_error, created_at_us)
+  SELECT $1, x.endpoint, $30, 'distributor.approved', $31, 0, $11, '', $11
+  FROM (SELECT 1 FROM recruit LIMIT 1) AS r CROSS JOIN unnest($29::text[]) AS x(endpoint)
+  ON CONFLICT (tenant_id, endpoint_id, event_id) DO NOTHING
+  RETURNING 1
+)"""
+_PG_INSERT_THRESHOLD = _PG_INSERT.replace(
+    "{threshold}", f", recruit AS ({THRESHOLD_CTE}){_RECRUIT_HOOK}"
+)
 _PG_INSERT = _PG_INSERT.replace("{threshold}", "")
 
 
 async def _insert_pg(db: Connection, o: NewOrder) -> Written:
-    threshold = () if o.threshold_fen is None else (o.threshold_fen,)
+    threshold = (
+        ()
+        if o.threshold_fen is None
+        else (o.threshold_fen, list(o.recruit_endpoints), o.recruit_event_id, o.recruit_payload)
+    )
     row = await db.fetchrow(
         _PG_INSERT if o.threshold_fen is None else _PG_INSERT_THRESHOLD,
         *o.order_columns(),
@@ -224,7 +243,12 @@ async def _insert_generic(db: Database, o: NewOrder) -> Written:
                 o.now_us,
             )
         if o.threshold_fen is not None:
-            await tx.execute(THRESHOLD_SQL, o.tenant_id, o.user_id, o.now_us, o.threshold_fen)
+            recruited = await tx.fetchval(
+                THRESHOLD_SQL + " RETURNING 1", o.tenant_id, o.user_id, o.now_us, o.threshold_fen
+            )
+            if recruited is not None and o.recruit_endpoints:
+                await write_outbox(tx, o.tenant_id, o.recruit_endpoints, o.recruit_event_id,
+                                   "distributor.approved", o.recruit_payload, o.now_us)  # fmt: skip
     return "written"
 
 

@@ -186,5 +186,6 @@ async def decide(
             "state": target,
             "reason": reason,
             "previous_state": state,
+            "via": "operator",
         },
     )

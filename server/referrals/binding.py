@@ -16,7 +16,7 @@ from server.program.schemas import Program
 from server.referrals.fast import bind_new_user
 from server.referrals.schemas import ReferralIn, ReferralOut
 from server.referrals.service import bind_referral, is_link_code, parse_scene
-from server.tiers.service import promote, wants_promotion
+from server.tiers.service import binding_counts, promote
 
 __all__ = ["bind_first_time", "bind_in", "referral_code"]
 
@@ -45,7 +45,7 @@ async def bind_first_time(
     is known (or the path does not apply) and the full rules must decide."""
     fast = await bind_new_user(db, tenant_id, program, data.user_id, link, occurred_us, data.scene)
     if fast is not None:
-        await _promote_inviter(db, tenant_id, program, fast)
+        await _promote_inviter(db, tenant_id, program, data.user_id, fast)
     return fast
 
 
@@ -61,13 +61,14 @@ async def bind_in(
     result = await bind_referral(
         tx, tenant_id, program, data.user_id, link, occurred_us, data.scene
     )
-    await _promote_inviter(tx, tenant_id, program, result)
+    await _promote_inviter(tx, tenant_id, program, data.user_id, result)
     return result
 
 
 async def _promote_inviter(
-    db: Connection, tenant_id: str, program: Program, result: ReferralOut
+    db: Connection, tenant_id: str, program: Program, user_id: str, result: ReferralOut
 ) -> None:
-    """A new binding grows the inviter's level-1 team: evaluate their promotion."""
-    if result.outcome == "bound" and result.inviter_id is not None and wants_promotion(program):
-        await promote(db, tenant_id, program, [result.inviter_id])
+    """A new binding grows the inviter's level-1 team: evaluate their promotion (only when
+    some tier has a team-size condition); the webhook names the bound ``user_id``."""
+    if result.outcome == "bound" and result.inviter_id is not None and binding_counts(program):
+        await promote(db, tenant_id, program, [result.inviter_id], {"user_id": user_id})

@@ -16,6 +16,7 @@ EventType = Literal[
     "settlement.paid",
     "distributor.approved",
     "distributor.rejected",
+    "distributor.tier_changed",
     "withdrawal.requested",
     "withdrawal.approved",
     "withdrawal.paid",

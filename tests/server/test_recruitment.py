@@ -204,6 +204,37 @@ def test_threshold_counts_own_orders_net_of_refunds(tenant, keyed):
     assert states == {"fay": "approved", "gus": "rejected"}
 
 
+def outbox_events(tenant: TenantKeys, hook: dict) -> list[tuple[str, dict]]:
+    import json
+
+    async def rows(db, tenant_id):
+        return await db.fetch(
+            "SELECT event_type, payload FROM webhook_outbox WHERE tenant_id = $1 AND"
+            " endpoint_id = $2 ORDER BY id", tenant_id, hook["id"])  # fmt: skip
+
+    return [(r[0], json.loads(r[1])["data"]) for r in tenant.call(rows, tenant.tenant_id)]
+
+
+@pytest.mark.parametrize("keyed", [False, True])
+def test_threshold_promotion_sends_distributor_approved_once(tenant, keyed):
+    """The order that crosses the threshold writes distributor.approved (via threshold) to the
+    outbox in its own transaction; later orders, replays and refunds add nothing."""
+    program(tenant, "threshold", threshold_fen=10_000)
+    hook = endpoint(tenant, ["distributor.approved"])
+    extra = {"headers": {"Idempotency-Key": "k-h2"}} if keyed else {}
+    assert order(tenant, "h1", 6_000, user="hal").status_code == 201
+    assert outbox_events(tenant, hook) == []
+    assert order(tenant, "h2", 4_000, user="hal", **extra).status_code == 201
+    assert order(tenant, "h2", 4_000, user="hal", **extra).status_code in (200, 201)  # replay
+    assert order(tenant, "h3", 9_000, user="hal").status_code == 201
+    assert refund(tenant, "h3", "r1", 9_000).status_code in (200, 201)
+    assert order(tenant, "h4", 9_000, user="hal").status_code == 201
+    assert outbox_events(tenant, hook) == [
+        ("distributor.approved", {"distributor_id": "hal", "state": "approved", "reason": None,
+                                  "via": "threshold", "order_id": "h2"}),
+    ]  # fmt: skip
+
+
 def test_other_modes_make_no_distributor_from_orders(tenant):
     for mode in ("open", "approval"):
         program(tenant, mode)

@@ -10,7 +10,9 @@ from hypothesis import strategies as st
 
 from tests.conftest import TenantKeys, make_tenant
 from tests.server.test_orders import order, refund
+from tests.server.test_recruitment import outbox_events
 from tests.server.test_referrals import arrive, link_of, register
+from tests.server.test_webhooks import endpoint
 
 BASE = {"name": "member", "commission_bps": [1000, 500]}
 GOLD = {"name": "gold", "commission_bps": [2000, 800]}
@@ -115,6 +117,63 @@ def test_promotion_on_team_and_own_sales(tenant):
     assert earned(order(tenant, "o4", 10_000, user="u1", paid_at=recent)) == {"bo": 1500}
     order(tenant, "o5", 5_000, user="bo", paid_at=recent)  # own sales reach gold
     assert profile(tenant, "bo")["tier_name"] == "gold"
+
+
+def test_tier_changes_send_one_webhook_each(tenant):
+    """A promotion by an order writes distributor.tier_changed with the tier change (once,
+    however many later orders still qualify); an operator's change says so."""
+    silver = {"name": "silver", "commission_bps": [1500, 600],
+              "promote_when": {"team_sales_fen": 20_000}}  # fmt: skip
+    program(tenant, [BASE, silver])
+    hook = endpoint(tenant, ["distributor.tier_changed"])
+    register(tenant, "ida")
+    arrive(tenant, "u1", link_of(tenant, "ida"))
+    order(tenant, "o1", 15_000, user="u1")
+    assert outbox_events(tenant, hook) == []
+    order(tenant, "o2", 5_000, user="u1")  # 20000: silver
+    order(tenant, "o3", 5_000, user="u1")
+    assert profile(tenant, "ida")["tier_name"] == "silver"
+    assert tenant.put("/v1/distributors/ida/tier", {"name": "member"}).status_code == 200
+    assert tenant.put("/v1/distributors/ida/tier", {"name": "member"}).status_code == 200
+    change = {"distributor_id": "ida", "from_level": 0, "from_tier": "member", "to_level": 1,
+              "to_tier": "silver"}  # fmt: skip
+    back = {"distributor_id": "ida", "from_level": 1, "from_tier": "silver", "to_level": 0,
+            "to_tier": "member", "via": "operator"}  # fmt: skip
+    assert outbox_events(tenant, hook) == [
+        ("distributor.tier_changed", change | {"via": "promotion", "order_id": "o2"}),
+        ("distributor.tier_changed", back),
+    ]
+    # The next qualifying order promotes again: a new event.
+    order(tenant, "o4", 1_000, user="u1")
+    assert outbox_events(tenant, hook)[-1] == (
+        "distributor.tier_changed", change | {"via": "promotion", "order_id": "o4"})  # fmt: skip
+
+
+def test_sales_figures_are_the_sum_of_every_shard(tenant):
+    """Each pooled connection writes its own shard of a distributor's daily figures; a
+    promotion reads their sum (here a row of shard 99, which no connection of this
+    process writes: shards are 0-31)."""
+    silver = {"name": "silver", "commission_bps": [1500, 600],
+              "promote_when": {"team_sales_fen": 20_000, "team_sales_days": 7}}  # fmt: skip
+    program(tenant, [BASE, silver])
+    register(tenant, "jo")
+    arrive(tenant, "u1", link_of(tenant, "jo"))
+    now = datetime.now(UTC)
+    order(tenant, "o1", 1_000, user="u1", paid_at=now)
+    day = int(now.timestamp()) // 86_400
+
+    async def other_shard(db, tenant_id):
+        await db.execute(
+            "INSERT INTO tier_sales (tenant_id, distributor_id, day, shard, team_fen, own_fen)"
+            " VALUES ($1, 'jo', $2, 99, 18000, 0)", tenant_id, day)  # fmt: skip
+        return await db.fetchval(
+            "SELECT COUNT(DISTINCT shard) FROM tier_sales WHERE tenant_id = $1", tenant_id
+        )
+
+    assert tenant.call(other_shard, tenant.tenant_id) >= 1
+    assert profile(tenant, "jo")["tier_name"] == "member"  # 19000
+    order(tenant, "o2", 1_000, user="u1", paid_at=now)  # 20000 across shards
+    assert profile(tenant, "jo")["tier_name"] == "silver"
 
 
 def test_no_tiers_is_todays_behaviour(tenant):
