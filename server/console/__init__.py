@@ -22,6 +22,7 @@ from server.console.account import login, login_form, logout, switch_language
 from server.console.finance import DistributorPages, SettlementPages
 from server.console.hooks import WebhookPages
 from server.console.i18n import register_filters
+from server.console.lifecycle import TierPages, WithdrawalPages
 from server.console.lookups import OrderPages, UserPages
 from server.console.operations import CampaignPages, ProgramPages, home
 from server.console.web import console_exception_handlers, provide_console, provide_session
@@ -60,6 +61,8 @@ def console_router() -> Router:
             CampaignPages,
             DistributorPages,
             SettlementPages,
+            WithdrawalPages,
+            TierPages,
             WebhookPages,
             UserPages,
             OrderPages,

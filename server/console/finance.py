@@ -111,8 +111,8 @@ class DistributorPages(Controller):
         return Redirect(f"/console/distributors/{distributor_id}", status_code=303)
 
 
-def parse_references(raw: bytes) -> dict[str, str]:
-    """``distributor_id,transfer_ref`` rows (a header row is skipped); UTF-8, BOM allowed."""
+def parse_references(raw: bytes, key: str = "distributor_id") -> dict[str, str]:
+    """``<key>,transfer_ref`` rows (a header row is skipped); UTF-8, BOM allowed."""
     if len(raw) > MAX_UPLOAD_BYTES:
         raise InvalidInput("references", f"the file is over {MAX_UPLOAD_BYTES} bytes")
     try:
@@ -123,17 +123,17 @@ def parse_references(raw: bytes) -> dict[str, str]:
     for number, row in enumerate(csv.reader(io.StringIO(content)), 1):
         if not row or not any(cell.strip() for cell in row):
             continue
-        if number == 1 and row[0].strip().lower() == "distributor_id":
+        if number == 1 and row[0].strip().lower() == key:
             continue
         if len(row) != 2 or not row[0].strip() or not row[1].strip():
             raise InvalidInput(
-                "references", f"row {number}: write two columns, distributor_id,transfer_ref"
+                "references", f"row {number}: write two columns, {key},transfer_ref"
             )
         if len(references) >= MAX_REFERENCE_ROWS:
             raise InvalidInput("references", f"at most {MAX_REFERENCE_ROWS} rows")
         references[row[0].strip()] = row[1].strip()
     if not references:
-        raise InvalidInput("references", "the file has no distributor_id,transfer_ref rows")
+        raise InvalidInput("references", f"the file has no {key},transfer_ref rows")
     return references
 
 

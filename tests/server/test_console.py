@@ -371,6 +371,7 @@ CONSOLE_QUERY_PARAMS = {
     ("/console/webhooks", "cursor"),
     ("/console/webhooks/x", "cursor"),
     ("/console/users/x", "cursor"),
+    ("/console/withdrawals", "cursor"),
 }
 
 
