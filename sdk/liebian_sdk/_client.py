@@ -35,6 +35,7 @@ from ._resources import (
     Referrals,
     Settlements,
     Webhooks,
+    Withdrawals,
 )
 from ._version import __version__
 
@@ -190,6 +191,7 @@ class Client:
     leaderboards: Leaderboards[Sync]
     posters: Posters[Sync]
     settlements: Settlements[Sync]
+    withdrawals: Withdrawals[Sync]
     webhooks: Webhooks
 
     def __init__(
@@ -218,6 +220,7 @@ class Client:
         self.leaderboards = Leaderboards(runner)
         self.posters = Posters(runner)
         self.settlements = Settlements(runner)
+        self.withdrawals = Withdrawals(runner)
         self.webhooks = Webhooks()
 
     @property
@@ -261,6 +264,7 @@ class AsyncClient:
     leaderboards: Leaderboards[Async]
     posters: Posters[Async]
     settlements: Settlements[Async]
+    withdrawals: Withdrawals[Async]
     webhooks: Webhooks
 
     def __init__(
@@ -289,6 +293,7 @@ class AsyncClient:
         self.leaderboards = Leaderboards(runner)
         self.posters = Posters(runner)
         self.settlements = Settlements(runner)
+        self.withdrawals = Withdrawals(runner)
         self.webhooks = Webhooks()
 
     @property

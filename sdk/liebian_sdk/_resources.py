@@ -472,6 +472,60 @@ class Settlements(Resource[M]):
         return Call("GET", path, raw, params=compact(layout=layout))
 
 
+WithdrawalStatus = Literal["requested", "approved", "rejected", "paid"]
+_withdrawal_page = decoder(WithdrawalPage)
+
+
+class Withdrawals(Resource[M]):
+    """Finance's withdrawal (提现) queue (admin scope): batches are all or nothing."""
+
+    @endpoint
+    def list(
+        self,
+        status: WithdrawalStatus | None = None,
+        *,
+        limit: int | None = None,
+        cursor: str | None = None,
+    ) -> Call[WithdrawalPage]:
+        """One page of withdrawals, oldest first, of one `status` (None: every status)."""
+        params = compact(status=status, limit=limit, cursor=cursor)
+        return Call("GET", "/v1/withdrawals", _withdrawal_page, params=params)
+
+    @endpoint
+    def approve(
+        self, ids: Sequence[str], *, idempotency_key: str | None = None
+    ) -> Call[WithdrawalPage]:
+        """Approve up to 500 requested withdrawals; approving again changes nothing, a
+        rejected one is a `ConflictError`; webhook `withdrawal.approved`."""
+        body = {"ids": list(ids)}
+        return Call("POST", "/v1/withdrawals/approve", _withdrawal_page, json=body,
+                    idempotency_key=idempotency_key)  # fmt: skip
+
+    @endpoint
+    def reject(
+        self, ids: Sequence[str], reason: str, *, idempotency_key: str | None = None
+    ) -> Call[WithdrawalPage]:
+        """Reject up to 500 (requested or approved) with a reason: their entries are free
+        again and the fee returned; a paid one is a `ConflictError`."""
+        body = {"ids": list(ids), "reason": reason}
+        return Call("POST", "/v1/withdrawals/reject", _withdrawal_page, json=body,
+                    idempotency_key=idempotency_key)  # fmt: skip
+
+    @endpoint
+    def export(self, status: WithdrawalStatus = "approved") -> Call[bytes]:
+        """The withdrawals of `status` as CSV bytes (UTF-8 with BOM), for the payout rail."""
+        return Call("GET", "/v1/withdrawals/export.csv", raw, params={"status": status})
+
+    @endpoint
+    def paid(
+        self, references: Mapping[str, str], *, idempotency_key: str | None = None
+    ) -> Call[WithdrawalPage]:
+        """Mark approved withdrawals paid: `{withdrawal_id: transfer_ref}` (up to 500)."""
+        body = {"references": dict(references)}
+        return Call("POST", "/v1/withdrawals/paid", _withdrawal_page, json=body,
+                    idempotency_key=idempotency_key)  # fmt: skip
+
+
 class Webhooks:
     """Webhook signature checks; local, so the same on `Client` and `AsyncClient`."""
 

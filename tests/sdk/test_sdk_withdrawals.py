@@ -55,3 +55,60 @@ async def scenario(target: Target, kind: str) -> None:
     finally:
         await close(admin)
         await close(app)
+
+
+@pytest.mark.parametrize("kind", ["sync", "async"])
+def test_finance_works_the_queue(target: Target, kind: str) -> None:
+    if target.fake is not None:
+        pytest.skip("the fake has no withdrawals")
+    asyncio.run(finance(target, kind))
+
+
+async def finance(target: Target, kind: str) -> None:
+    """list, approve, reject, export and paid: typed pages, batches, errors by field."""
+    run = uuid.uuid4().hex[:8]
+    dee, buyer = f"fin-{run}", f"fbuyer-{run}"
+    admin, app = target.client(kind, target.admin_key), target.client(kind, target.sdk_key)
+    try:
+        await done(admin.program.put(
+            bind_mode="first", commission_bps=[1000], freeze_days=0,
+            withdrawal={"min_fen": 100, "fee_bps": 100, "cooldown_seconds": 0}))  # fmt: skip
+        await done(app.distributors.upsert(dee, "Fin"))
+        link = await done(app.links.create(dee))
+        await done(app.referrals.bind(buyer, code=link.code))
+        paid = datetime.now(UTC) - timedelta(days=1)
+        await done(app.orders.paid(f"fo-{run}", buyer, 30_000, paid))
+        made = [await done(app.distributors.withdraw(dee, n)) for n in (1_000, 500, 300)]
+        ids = [w.id for w in made]
+        queue = await done(admin.withdrawals.list("requested", limit=500))
+        assert isinstance(queue, sdk.WithdrawalPage)
+        assert set(ids) <= {w.id for w in queue.withdrawals}
+        approved = await done(admin.withdrawals.approve(ids[:2], idempotency_key=f"a-{run}"))
+        assert [(w.id, w.status) for w in approved.withdrawals] == [
+            (ids[0], "approved"), (ids[1], "approved")]  # fmt: skip
+        rejected = await done(admin.withdrawals.reject([ids[2]], "资料不符"))
+        assert rejected.withdrawals[0].status == "rejected"
+        assert rejected.withdrawals[0].reason == "资料不符"
+        with pytest.raises(sdk.ConflictError):
+            await done(admin.withdrawals.approve([ids[2]]))
+        with pytest.raises(sdk.ValidationError) as unknown:
+            await done(admin.withdrawals.approve(["wd_nope"]))
+        assert unknown.value.errors[0].field == "ids"
+        exported = await done(admin.withdrawals.export("approved"))
+        assert isinstance(exported, bytes) and exported.startswith(b"\xef\xbb\xbf")
+        assert ids[0].encode() in exported and ids[2].encode() not in exported
+        refs = {ids[0]: f"WX-{run}-1", ids[1]: f"WX-{run}-2"}
+        done_page = await done(admin.withdrawals.paid(refs, idempotency_key=f"p-{run}"))
+        assert {(w.id, w.status, w.transfer_ref) for w in done_page.withdrawals} == {
+            (i, "paid", r) for i, r in refs.items()}  # fmt: skip
+        with pytest.raises(sdk.ConflictError):
+            await done(admin.withdrawals.reject([ids[0]], "too late"))
+        with pytest.raises(sdk.PermissionDeniedError):
+            await done(app.withdrawals.list())
+        paid_page = await done(admin.withdrawals.list("paid", limit=500))
+        assert {ids[0], ids[1]} <= {w.id for w in paid_page.withdrawals}
+        profile = await done(app.distributors.get(dee))
+        assert profile.balance.paid_fen == (1_000 - 10) + (500 - 5)
+    finally:
+        await close(admin)
+        await close(app)
