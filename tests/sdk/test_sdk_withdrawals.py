@@ -59,8 +59,6 @@ async def scenario(target: Target, kind: str) -> None:
 
 @pytest.mark.parametrize("kind", ["sync", "async"])
 def test_finance_works_the_queue(target: Target, kind: str) -> None:
-    if target.fake is not None:
-        pytest.skip("the fake has no withdrawals")
     asyncio.run(finance(target, kind))
 
 
