@@ -20,6 +20,7 @@ from server.console.finance import parse_references
 from server.console.forms import text, to_struct
 from server.console.sessions import audit_trail, record_audit
 from server.console.web import Session, checked_form, field_errors, page
+from server.dependencies import Db
 from server.errors import InvalidInput
 from server.program.schemas import ProgramIn
 from server.program.service import get_program, put_program
@@ -93,20 +94,21 @@ class TierPages(Controller):
         self,
         request: Request[Any, Any, Any],
         session: Session,
+        db: Db,
         d: Annotated[str | None, QueryParameter(max_length=64)] = None,
     ) -> Template:
-        return await self._page(request, session, 200, {}, None, (d or "").strip() or None)
+        return await self._page(request, session, db, 200, {}, None, (d or "").strip() or None)
 
     async def _page(
         self,
         request: Request[Any, Any, Any],
         session: Session,
+        db: Db,
         status: int,
         errors: dict[str, str],
         typed: str | None,
         who: str | None,
     ) -> Template:
-        db = request.app.state.db
         program = await get_program(db, session.tenant_id)
         distributor = None
         if who is not None and _ID.match(who):
@@ -124,8 +126,9 @@ class TierPages(Controller):
         )
 
     @post(status_code=200)
-    async def save(self, request: Request[Any, Any, Any], session: Session) -> Response[Any]:
-        db = request.app.state.db
+    async def save(
+        self, request: Request[Any, Any, Any], session: Session, db: Db
+    ) -> Response[Any]:
         form = await checked_form(request, session)
         current = await get_program(db, session.tenant_id)
         typed = text(form, "tiers")
@@ -143,13 +146,14 @@ class TierPages(Controller):
                 await record_audit(tx, session, "tiers", "tiers.updated")
         except (InvalidInput, msgspec.ValidationError) as exc:
             errors = {e.field: e.message for e in field_errors(exc)}
-            return await self._page(request, session, 422, errors, typed, None)
+            return await self._page(request, session, db, 422, errors, typed, None)
         return Redirect("/console/tiers?saved=1", status_code=303)
 
     @post("/assign", status_code=303)
-    async def assign(self, request: Request[Any, Any, Any], session: Session) -> Response[Any]:
+    async def assign(
+        self, request: Request[Any, Any, Any], session: Session, db: Db
+    ) -> Response[Any]:
         """An operator sets a distributor's tier (the only demotion), with a reason."""
-        db = request.app.state.db
         form = await checked_form(request, session)
         who, name, reason = text(form, "distributor_id"), text(form, "name"), text(form, "reason")
         try:
@@ -164,7 +168,7 @@ class TierPages(Controller):
                 await record_audit(tx, session, "tiers", "tier.set", f"{who} → {name}: {reason}")
         except InvalidInput as exc:
             errors = {e.field: e.message for e in field_errors(exc)}
-            return await self._page(request, session, 422, errors, None, who or None)
+            return await self._page(request, session, db, 422, errors, None, who or None)
         return Redirect(f"/console/tiers?d={who}", status_code=303)
 
 
@@ -188,21 +192,22 @@ class WithdrawalPages(Controller):
         self,
         request: Request[Any, Any, Any],
         session: Session,
+        db: Db,
         status: FromQuery[Status] = "requested",
         cursor: FromQuery[str | None] = None,
     ) -> Template:
-        return await self._list(request, session, 200, status, cursor, {})
+        return await self._list(request, session, db, 200, status, cursor, {})
 
     async def _list(
         self,
         request: Request[Any, Any, Any],
         session: Session,
+        db: Db,
         code: int,
         status: str,
         cursor: str | None,
         errors: dict[str, str],
     ) -> Template:
-        db = request.app.state.db
         found = await withdrawals.list_withdrawals(
             db, session.tenant_id, status, None, PAGE, cursor
         )
@@ -211,7 +216,7 @@ class WithdrawalPages(Controller):
                     errors=errors, audit=audit)  # fmt: skip
 
     @post("/confirm", status_code=200)
-    async def confirm(self, request: Request[Any, Any, Any], session: Session) -> Template:
+    async def confirm(self, request: Request[Any, Any, Any], session: Session, db: Db) -> Template:
         """Step 1 of a batch decision: show the ticked withdrawals and what will happen."""
         await checked_form(request, session)
         form = await request.form()
@@ -223,19 +228,18 @@ class WithdrawalPages(Controller):
             ids = _ids(form)
             if action == "reject" and not 1 <= len(reason) <= 200:
                 raise InvalidInput("reason", "say why the withdrawals are rejected (1-200 chars)")
-            rows = await withdrawals.withdrawal_rows(request.app.state.db, session.tenant_id, ids)
+            rows = await withdrawals.withdrawal_rows(db, session.tenant_id, ids)
         except InvalidInput as exc:
             errors = {e.field: e.message for e in field_errors(exc)}
             status = str(form.get("status") or "requested")
             shown = status if status in _STATUSES else "requested"
-            return await self._list(request, session, 422, shown, None, errors)
+            return await self._list(request, session, db, 422, shown, None, errors)
         return page(request, "withdrawals_confirm.html", session, action=action, rows=rows,
                     reason=reason, total=sum(w.amount_fen for w in rows))  # fmt: skip
 
     @post("/decide", status_code=303)
-    async def decide(self, request: Request[Any, Any, Any], session: Session) -> Redirect:
+    async def decide(self, request: Request[Any, Any, Any], session: Session, db: Db) -> Redirect:
         """Step 2: approve or reject the batch (all or nothing), as the API does."""
-        db = request.app.state.db
         await checked_form(request, session)
         form = await request.form()
         ids = _ids(form)
@@ -260,16 +264,19 @@ class WithdrawalPages(Controller):
         self,
         request: Request[Any, Any, Any],
         session: Session,
+        db: Db,
         status: FromQuery[Status] = "approved",
     ) -> Stream:
         return Stream(
-            export_csv(request.app.state.db, session.tenant_id, status),
+            export_csv(db, session.tenant_id, status),
             media_type="text/csv; charset=utf-8",
             headers={"Content-Disposition": f'attachment; filename="withdrawals-{status}.csv"'},
         )
 
     @post("/paid/check", status_code=200)
-    async def confirm_paid(self, request: Request[Any, Any, Any], session: Session) -> Template:
+    async def confirm_paid(
+        self, request: Request[Any, Any, Any], session: Session, db: Db
+    ) -> Template:
         """Step 1 of marking paid: read the uploaded ``withdrawal_id,transfer_ref`` CSV and
         show what will be recorded."""
         form = await checked_form(request, session)
@@ -280,18 +287,17 @@ class WithdrawalPages(Controller):
             if len(references) > MAX_BATCH:
                 raise InvalidInput("references", f"at most {MAX_BATCH} rows at once")
             rows = await withdrawals.withdrawal_rows(
-                request.app.state.db, session.tenant_id, list(references), field="references"
+                db, session.tenant_id, list(references), field="references"
             )
         except InvalidInput as exc:
             errors = {e.field: e.message for e in field_errors(exc)}
-            return await self._list(request, session, 422, "approved", None, errors)
+            return await self._list(request, session, db, 422, "approved", None, errors)
         return page(request, "withdrawals_confirm.html", session, action="paid", rows=rows,
                     references=references, total=sum(w.net_fen for w in rows),
                     references_json=msgspec.json.encode(references).decode())  # fmt: skip
 
     @post("/paid", status_code=303)
-    async def paid(self, request: Request[Any, Any, Any], session: Session) -> Redirect:
-        db = request.app.state.db
+    async def paid(self, request: Request[Any, Any, Any], session: Session, db: Db) -> Redirect:
         form = await checked_form(request, session)
         try:
             references = msgspec.json.decode(text(form, "references_json"), type=_References)
