@@ -11,7 +11,7 @@ import re
 from typing import Annotated, Any, Literal
 
 import msgspec
-from litestar import Controller, Request, Response, get, post
+from litestar import Controller, Response, get, post
 from litestar.datastructures import UploadFile
 from litestar.params import FromQuery, QueryParameter
 from litestar.response import Redirect, Stream, Template
@@ -19,8 +19,7 @@ from litestar.response import Redirect, Stream, Template
 from server.console.finance import parse_references
 from server.console.forms import text, to_struct
 from server.console.sessions import audit_trail, record_audit
-from server.console.web import Session, checked_form, field_errors, page
-from server.dependencies import Db
+from server.console.web import Console, ConsoleCall, field_errors
 from server.errors import InvalidInput
 from server.program.schemas import ProgramIn
 from server.program.service import get_program, put_program
@@ -87,50 +86,41 @@ def format_tiers(tiers: Any) -> str:
 
 class TierPages(Controller):
     path = "/console/tiers"
-    include_in_schema = False
 
     @get()
     async def show(
-        self,
-        request: Request[Any, Any, Any],
-        session: Session,
-        db: Db,
-        d: Annotated[str | None, QueryParameter(max_length=64)] = None,
+        self, console: Console, d: Annotated[str | None, QueryParameter(max_length=64)] = None
     ) -> Template:
-        return await self._page(request, session, db, 200, {}, None, (d or "").strip() or None)
+        return await self._page(console, 200, {}, None, (d or "").strip() or None)
 
     async def _page(
         self,
-        request: Request[Any, Any, Any],
-        session: Session,
-        db: Db,
+        console: ConsoleCall,
         status: int,
         errors: dict[str, str],
         typed: str | None,
         who: str | None,
     ) -> Template:
-        program = await get_program(db, session.tenant_id)
+        db, tenant_id = console.db, console.tenant_id
+        program = await get_program(db, tenant_id)
         distributor = None
         if who is not None and _ID.match(who):
-            distributor = await referrals.get_distributor(db, session.tenant_id, who)
-        return page(
-            request,
+            distributor = await referrals.get_distributor(db, tenant_id, who)
+        return console.page(
             "tiers.html",
-            session,
             status,
             program=program,
             tiers_text=format_tiers(program.tiers) if typed is None else typed,
             distributor=distributor,
             errors=errors,
-            audit=await audit_trail(db, session.tenant_id, "tiers"),
+            audit=await audit_trail(db, tenant_id, "tiers"),
         )
 
     @post(status_code=200)
-    async def save(
-        self, request: Request[Any, Any, Any], session: Session, db: Db
-    ) -> Response[Any]:
-        form = await checked_form(request, session)
-        current = await get_program(db, session.tenant_id)
+    async def save(self, console: Console) -> Response[Any]:
+        form = await console.form()
+        db = console.db
+        current = await get_program(db, console.tenant_id)
         typed = text(form, "tiers")
         try:
             data = to_struct(
@@ -142,33 +132,34 @@ class TierPages(Controller):
                 ProgramIn,
             )
             async with db.transaction() as tx:
-                await put_program(tx, session.tenant_id, data)
-                await record_audit(tx, session, "tiers", "tiers.updated")
+                await put_program(tx, console.tenant_id, data)
+                await record_audit(tx, console.session, "tiers", "tiers.updated")
         except (InvalidInput, msgspec.ValidationError) as exc:
             errors = {e.field: e.message for e in field_errors(exc)}
-            return await self._page(request, session, db, 422, errors, typed, None)
+            return await self._page(console, 422, errors, typed, None)
         return Redirect("/console/tiers?saved=1", status_code=303)
 
     @post("/assign", status_code=303)
-    async def assign(
-        self, request: Request[Any, Any, Any], session: Session, db: Db
-    ) -> Response[Any]:
+    async def assign(self, console: Console) -> Response[Any]:
         """An operator sets a distributor's tier (the only demotion), with a reason."""
-        form = await checked_form(request, session)
+        form = await console.form()
+        db, tenant_id = console.db, console.tenant_id
         who, name, reason = text(form, "distributor_id"), text(form, "name"), text(form, "reason")
         try:
             if not _ID.match(who):
                 raise InvalidInput("distributor_id", "is required: 1-64 characters, no spaces")
             if not reason:
                 raise InvalidInput("reason", "is required: say why the tier is changed")
-            program = await get_program(db, session.tenant_id)
+            program = await get_program(db, tenant_id)
             async with db.transaction() as tx:
-                await referrals.get_distributor_row(tx, session.tenant_id, who)
-                await set_tier(tx, session.tenant_id, program, who, name)
-                await record_audit(tx, session, "tiers", "tier.set", f"{who} → {name}: {reason}")
+                await referrals.get_distributor_row(tx, tenant_id, who)
+                await set_tier(tx, tenant_id, program, who, name)
+                await record_audit(
+                    tx, console.session, "tiers", "tier.set", f"{who} → {name}: {reason}"
+                )
         except InvalidInput as exc:
             errors = {e.field: e.message for e in field_errors(exc)}
-            return await self._page(request, session, db, 422, errors, None, who or None)
+            return await self._page(console, 422, errors, None, who or None)
         return Redirect(f"/console/tiers?d={who}", status_code=303)
 
 
@@ -185,41 +176,35 @@ def _ids(form: Any) -> list[str]:
 
 class WithdrawalPages(Controller):
     path = "/console/withdrawals"
-    include_in_schema = False
 
     @get()
     async def index(
         self,
-        request: Request[Any, Any, Any],
-        session: Session,
-        db: Db,
+        console: Console,
         status: FromQuery[Status] = "requested",
         cursor: FromQuery[str | None] = None,
     ) -> Template:
-        return await self._list(request, session, db, 200, status, cursor, {})
+        return await self._list(console, 200, status, cursor, {})
 
     async def _list(
         self,
-        request: Request[Any, Any, Any],
-        session: Session,
-        db: Db,
+        console: ConsoleCall,
         code: int,
         status: str,
         cursor: str | None,
         errors: dict[str, str],
     ) -> Template:
-        found = await withdrawals.list_withdrawals(
-            db, session.tenant_id, status, None, PAGE, cursor
-        )
-        audit = await audit_trail(db, session.tenant_id, "withdrawals")
-        return page(request, "withdrawals.html", session, code, page_=found, status=status,
-                    errors=errors, audit=audit)  # fmt: skip
+        db, tenant_id = console.db, console.tenant_id
+        found = await withdrawals.list_withdrawals(db, tenant_id, status, None, PAGE, cursor)
+        audit = await audit_trail(db, tenant_id, "withdrawals")
+        return console.page("withdrawals.html", code, page_=found, status=status, errors=errors,
+                            audit=audit)  # fmt: skip
 
     @post("/confirm", status_code=200)
-    async def confirm(self, request: Request[Any, Any, Any], session: Session, db: Db) -> Template:
+    async def confirm(self, console: Console) -> Template:
         """Step 1 of a batch decision: show the ticked withdrawals and what will happen."""
-        await checked_form(request, session)
-        form = await request.form()
+        await console.form()
+        form = await console.request.form()  # every ticked id (the checked form keeps one)
         action = form.get("action")
         reason = str(form.get("reason") or "").strip()
         try:
@@ -228,58 +213,51 @@ class WithdrawalPages(Controller):
             ids = _ids(form)
             if action == "reject" and not 1 <= len(reason) <= 200:
                 raise InvalidInput("reason", "say why the withdrawals are rejected (1-200 chars)")
-            rows = await withdrawals.withdrawal_rows(db, session.tenant_id, ids)
+            rows = await withdrawals.withdrawal_rows(console.db, console.tenant_id, ids)
         except InvalidInput as exc:
             errors = {e.field: e.message for e in field_errors(exc)}
             status = str(form.get("status") or "requested")
             shown = status if status in _STATUSES else "requested"
-            return await self._list(request, session, db, 422, shown, None, errors)
-        return page(request, "withdrawals_confirm.html", session, action=action, rows=rows,
-                    reason=reason, total=sum(w.amount_fen for w in rows))  # fmt: skip
+            return await self._list(console, 422, shown, None, errors)
+        return console.page("withdrawals_confirm.html", action=action, rows=rows, reason=reason,
+                            total=sum(w.amount_fen for w in rows))  # fmt: skip
 
     @post("/decide", status_code=303)
-    async def decide(self, request: Request[Any, Any, Any], session: Session, db: Db) -> Redirect:
+    async def decide(self, console: Console) -> Redirect:
         """Step 2: approve or reject the batch (all or nothing), as the API does."""
-        await checked_form(request, session)
-        form = await request.form()
+        await console.form()
+        form = await console.request.form()
+        db, tenant_id = console.db, console.tenant_id
         ids = _ids(form)
         action = form.get("action")
         reason = str(form.get("reason") or "").strip()
         async with db.transaction() as tx:
             if action == "approve":
-                await withdrawals.approve(tx, session.tenant_id, ids)
+                await withdrawals.approve(tx, tenant_id, ids)
             elif action == "reject":
                 if not 1 <= len(reason) <= 200:
                     raise InvalidInput("reason", "say why the withdrawals are rejected")
-                await withdrawals.reject(tx, session.tenant_id, ids, reason)
+                await withdrawals.reject(tx, tenant_id, ids, reason)
             else:
                 raise InvalidInput("action", "must be approve or reject")
-            await record_audit(tx, session, "withdrawals", f"withdrawals.{action}d",
+            await record_audit(tx, console.session, "withdrawals", f"withdrawals.{action}d",
                                f"{len(ids)}: {', '.join(ids[:20])} {reason}".strip())  # fmt: skip
         shown = "approved" if action == "approve" else "rejected"
         return Redirect(f"/console/withdrawals?status={shown}", status_code=303)
 
     @get("/export.csv")
-    async def export(
-        self,
-        request: Request[Any, Any, Any],
-        session: Session,
-        db: Db,
-        status: FromQuery[Status] = "approved",
-    ) -> Stream:
+    async def export(self, console: Console, status: FromQuery[Status] = "approved") -> Stream:
         return Stream(
-            export_csv(db, session.tenant_id, status),
+            export_csv(console.db, console.tenant_id, status),
             media_type="text/csv; charset=utf-8",
             headers={"Content-Disposition": f'attachment; filename="withdrawals-{status}.csv"'},
         )
 
     @post("/paid/check", status_code=200)
-    async def confirm_paid(
-        self, request: Request[Any, Any, Any], session: Session, db: Db
-    ) -> Template:
+    async def confirm_paid(self, console: Console) -> Template:
         """Step 1 of marking paid: read the uploaded ``withdrawal_id,transfer_ref`` CSV and
         show what will be recorded."""
-        form = await checked_form(request, session)
+        form = await console.form()
         upload = form.get("references")
         raw = await upload.read() if isinstance(upload, UploadFile) else b""
         try:
@@ -287,29 +265,33 @@ class WithdrawalPages(Controller):
             if len(references) > MAX_BATCH:
                 raise InvalidInput("references", f"at most {MAX_BATCH} rows at once")
             rows = await withdrawals.withdrawal_rows(
-                db, session.tenant_id, list(references), field="references"
+                console.db, console.tenant_id, list(references), field="references"
             )
         except InvalidInput as exc:
             errors = {e.field: e.message for e in field_errors(exc)}
-            return await self._list(request, session, db, 422, "approved", None, errors)
-        return page(request, "withdrawals_confirm.html", session, action="paid", rows=rows,
-                    references=references, total=sum(w.net_fen for w in rows),
-                    references_json=msgspec.json.encode(references).decode())  # fmt: skip
+            return await self._list(console, 422, "approved", None, errors)
+        return console.page("withdrawals_confirm.html", action="paid", rows=rows,
+                            references=references, total=sum(w.net_fen for w in rows),
+                            references_json=msgspec.json.encode(references).decode())  # fmt: skip
 
     @post("/paid", status_code=303)
-    async def paid(self, request: Request[Any, Any, Any], session: Session, db: Db) -> Redirect:
-        form = await checked_form(request, session)
+    async def paid(self, console: Console) -> Redirect:
+        form = await console.form()
         try:
             references = msgspec.json.decode(text(form, "references_json"), type=_References)
         except msgspec.DecodeError as exc:
             raise InvalidInput("references", str(exc)) from None
         if not 1 <= len(references) <= MAX_BATCH:
             raise InvalidInput("references", f"1-{MAX_BATCH} rows")
-        async with db.transaction() as tx:
-            await withdrawals.mark_paid(tx, session.tenant_id, references)
+        async with console.db.transaction() as tx:
+            await withdrawals.mark_paid(tx, console.tenant_id, references)
             listed = ", ".join(list(references)[:20])
             await record_audit(
-                tx, session, "withdrawals", "withdrawals.paid", f"{len(references)}: {listed}"
+                tx,
+                console.session,
+                "withdrawals",
+                "withdrawals.paid",
+                f"{len(references)}: {listed}",
             )
         return Redirect("/console/withdrawals?status=paid", status_code=303)
 
