@@ -3,7 +3,8 @@
 pen.js ``_border`` strokes the rounded outline with ``setLineDash([4/3 w, 4/3 w])`` for
 dashed and ``setLineDash([w, w])`` for dotted (w = borderWidth, butt caps), starting at the
 top-left corner and going clockwise. Here the stroke runs along the ring inside the box
-(the house convention for borders), clipped to that ring.
+(the house convention for borders), clipped to that ring. Only the part of a box on the
+canvas is ever allocated (a box may be twice the canvas); small boxes' masks are cached.
 """
 
 from __future__ import annotations
@@ -13,7 +14,7 @@ from functools import lru_cache
 
 from PIL import Image, ImageChops, ImageDraw
 
-from posters.images import rounded_mask
+from posters.images import SMALL_PIXELS, Region, rounded_mask_region
 
 __all__ = ["DASH_FACTORS", "dash_mask", "dash_pattern", "rounded_ring_mask"]
 
@@ -26,16 +27,37 @@ def dash_pattern(width: float, style: str) -> float:
     return max(1.0, DASH_FACTORS[style] * width)
 
 
+def rounded_ring_mask(w: int, h: int, radius: int, width: int,
+                      region: Region | None = None) -> Image.Image:  # fmt: skip
+    """Coverage of the ring ``width`` px wide just inside a w x h box with rounded corners,
+    only its ``region`` (default: the whole box); small boxes are cached whole."""
+    region = region or (0, 0, w, h)
+    if w * h <= SMALL_PIXELS:
+        whole = _small_ring(w, h, radius, width)
+        return whole if region == (0, 0, w, h) else whole.crop(region)
+    return _ring_region(w, h, radius, width, region)
+
+
 @lru_cache(maxsize=32)
-def rounded_ring_mask(w: int, h: int, radius: int, width: int) -> Image.Image:
-    """Coverage of the ring ``width`` px wide just inside a w x h box with rounded corners."""
-    outer = rounded_mask(w, h, radius) or Image.new("L", (w, h), 255)
+def _small_ring(w: int, h: int, radius: int, width: int) -> Image.Image:
+    return _ring_region(w, h, radius, width, (0, 0, w, h))
+
+
+def _ring_region(w: int, h: int, radius: int, width: int, region: Region) -> Image.Image:
+    x0, y0, x1, y1 = region
+    size = (x1 - x0, y1 - y0)
+    outer = rounded_mask_region(w, h, radius, region) or Image.new("L", size, 255)
     iw, ih = max(0, w - 2 * width), max(0, h - 2 * width)
-    if iw == 0 or ih == 0:
+    # The inner box's part inside the region, in the inner box's own coordinates.
+    ix0, iy0 = max(0, x0 - width), max(0, y0 - width)
+    ix1, iy1 = min(iw, x1 - width), min(ih, y1 - width)
+    if ix1 <= ix0 or iy1 <= iy0:
         return outer
     inner_r = max(0, min(radius, w // 2, h // 2) - width)
-    inner = Image.new("L", (w, h), 0)
-    inner.paste(rounded_mask(iw, ih, inner_r) or Image.new("L", (iw, ih), 255), (width, width))
+    piece = (rounded_mask_region(iw, ih, inner_r, (ix0, iy0, ix1, iy1))
+             or Image.new("L", (ix1 - ix0, iy1 - iy0), 255))  # fmt: skip
+    inner = Image.new("L", size, 0)
+    inner.paste(piece, (ix0 + width - x0, iy0 + width - y0))
     return ImageChops.subtract(outer, inner)
 
 
@@ -60,13 +82,29 @@ def _outline(w: int, h: int, radius: int, width: int) -> list[Point]:
     return points
 
 
+def dash_mask(w: int, h: int, radius: int, width: int, style: str,
+              region: Region | None = None) -> Image.Image:  # fmt: skip
+    """Coverage of a dashed or dotted ring ``width`` px wide inside a w x h box, only its
+    ``region`` (default: the whole box); small boxes are cached whole."""
+    region = region or (0, 0, w, h)
+    if w * h <= SMALL_PIXELS:
+        whole = _small_dashes(w, h, radius, width, style)
+        return whole if region == (0, 0, w, h) else whole.crop(region)
+    return _dashes(w, h, radius, width, style, region)
+
+
 @lru_cache(maxsize=32)
-def dash_mask(w: int, h: int, radius: int, width: int, style: str) -> Image.Image:
-    """Coverage of a dashed or dotted ring ``width`` px wide inside a w x h box."""
+def _small_dashes(w: int, h: int, radius: int, width: int, style: str) -> Image.Image:
+    return _dashes(w, h, radius, width, style, (0, 0, w, h))
+
+
+def _dashes(w: int, h: int, radius: int, width: int, style: str, region: Region) -> Image.Image:
     dash = dash_pattern(width, style)
-    mask = Image.new("L", (w, h), 0)
+    x0, y0, x1, y1 = region
+    mask = Image.new("L", (x1 - x0, y1 - y0), 0)
     draw = ImageDraw.Draw(mask)
-    points = _outline(w, h, radius, width)
+    # Dashes are drawn in region coordinates; Pillow clips whatever falls outside.
+    points = [(x - x0, y - y0) for x, y in _outline(w, h, radius, width)]
     on, left = True, dash  # the pattern's state and what is left of the current dash/gap
     current: list[Point] = [points[0]]
     for (ax, ay), (bx, by) in zip(points, points[1:], strict=False):
@@ -86,4 +124,4 @@ def dash_mask(w: int, h: int, radius: int, width: int, style: str) -> Image.Imag
                 current = [p]
     if on and len(current) > 1:
         draw.line(current, fill=255, width=width, joint="curve")
-    return ImageChops.multiply(mask, rounded_ring_mask(w, h, radius, width))
+    return ImageChops.multiply(mask, _ring_region(w, h, radius, width, region))

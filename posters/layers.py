@@ -143,24 +143,26 @@ def _border(canvas: Image.Image, css: Css, box: Box,
 
 def _ring(canvas: Image.Image, paint: Paint, box: Box, radius: int, width: int) -> None:
     """A solid ring ``width`` px wide inside ``box`` (its middle left as it was)."""
-    ring = rounded_ring_mask(box[2], box[3], radius, width)
-    _paint_mask(canvas, paint, box, ring)
+    seen = visible(canvas, box)
+    if seen is not None:
+        _paint_mask(canvas, paint, box, rounded_ring_mask(*box[2:], radius, width, seen[0]))
 
 
 def draw_dashes(canvas: Image.Image, paint: Paint, box: Box, radius: int, width: int,
                 style: str) -> None:  # fmt: skip
     """A dashed or dotted ring inside ``box`` (pen.js _border: setLineDash of 4/3 x the line
     width on and off for dashed, 1 x for dotted, along the rounded outline)."""
-    mask = dash_mask(box[2], box[3], radius, width, style)
-    _paint_mask(canvas, paint, box, mask)
-
-
-def _paint_mask(canvas: Image.Image, paint: Paint, box: Box, mask: Image.Image | None) -> None:
     seen = visible(canvas, box)
-    if mask is None or seen is None:
+    if seen is not None:
+        _paint_mask(canvas, paint, box, dash_mask(*box[2:], radius, width, style, seen[0]))
+
+
+def _paint_mask(canvas: Image.Image, paint: Paint, box: Box, mask: Image.Image) -> None:
+    """Paint ``paint`` through ``mask`` (the visible region of ``box``'s coverage)."""
+    seen = visible(canvas, box)
+    if seen is None:
         return
     region, at = seen
-    mask = mask.crop(region)
     if isinstance(paint, Solid):
         if paint.rgba[3] < 255:
             mask = mask.point(lambda v: v * paint.rgba[3] // 255)

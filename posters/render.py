@@ -21,6 +21,7 @@ import msgspec
 import PIL
 from PIL import Image
 
+from posters.borders import _small_dashes, _small_ring
 from posters.boxes import is_dynamic, substitute, view_bounds
 from posters.budget import check_budget, truncate_text
 from posters.fonts import find_fonts
@@ -210,5 +211,6 @@ def clear_caches() -> None:
     _plan.cache_clear()
     _template_digest.cache_clear()
     for cached in (_gradient, _static_image, layout_text, _line_mask, _modules, rounded_mask,
-                   default_avatar, decode_data_uri, _emoji, glyph_metrics):  # fmt: skip
+                   default_avatar, decode_data_uri, _emoji, glyph_metrics, _small_ring,
+                   _small_dashes):  # fmt: skip
         cached.cache_clear()

@@ -408,7 +408,8 @@ def draw_text_block(
         origin = round(x) + block.stroke - min(round(block.inks[i]), 0)
         for run in block.runs[i]:
             if run.slot == EMOJI:
-                image, (dx, dy) = _emoji(measure.font_of(EMOJI), run.text, round(size))
+                emoji = _emoji if size <= _CACHED_EMOJI_SIZE else _emoji.__wrapped__
+                image, (dx, dy) = emoji(measure.font_of(EMOJI), run.text, round(size))
                 mask = image.getchannel("A")
                 paint: tuple[int, int, int] | Image.Image = image.convert("RGB")
             else:
@@ -436,6 +437,9 @@ def _paste(canvas: Image.Image, box: tuple[int, int, int, int],
     if alpha < 255:
         mask = mask.point(lambda v: v * alpha // 255)
     canvas.paste(paint, (px + crop[0], py + crop[1]), mask)
+
+
+_CACHED_EMOJI_SIZE = 128  # larger emoji are drawn per use: 512 kept stay under ~40 MB
 
 
 @lru_cache(maxsize=512)

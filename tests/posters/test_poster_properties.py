@@ -23,7 +23,15 @@ from golden_helpers import DATA, JPEG_TOLERANCE, PNG_TOLERANCE, compare, load
 from PIL import Image
 from poster_helpers import decode_qr, emoji_font_or_skip
 
-from posters import Template, TextView, missing_glyphs, missing_glyphs_header, render_poster
+from posters import (
+    Template,
+    TextView,
+    borders,
+    missing_glyphs,
+    missing_glyphs_header,
+    parse_template,
+    render_poster,
+)
 from posters.borders import dash_mask, dash_pattern
 from posters.boxes import css_box
 from posters.layers import text_layout
@@ -119,6 +127,31 @@ def test_dash_lengths_follow_the_line_width(style: str, width: int) -> None:
     inner = _runs(row)[1:-1]  # the first and last may be cut by the corners
     assert inner and all(abs(length - dash) <= 1 for length in inner), inner
     assert mask.getpixel((80, 50)) == 0  # the middle stays uncovered
+
+
+@pytest.mark.parametrize("region", [(0, 0, 700, 500), (650, 450, 1400, 1100), (3, 990, 40, 1100)])
+def test_border_masks_of_a_large_box_are_drawn_only_where_visible(
+        region: tuple[int, int, int, int]) -> None:  # fmt: skip
+    """A box over the cached size draws only its visible region, the same pixels as the
+    whole mask would have there."""
+    w, h = 1400, 1100
+    whole = borders._dashes(w, h, 90, 6, "dashed", (0, 0, w, h))
+    part = dash_mask(w, h, 90, 6, "dashed", region)
+    assert part.size == (region[2] - region[0], region[3] - region[1])
+    assert part.tobytes() == whole.crop(region).tobytes()
+    ring = borders._ring_region(w, h, 90, 6, (0, 0, w, h))
+    assert borders.rounded_ring_mask(w, h, 90, 6, region).tobytes() == ring.crop(region).tobytes()
+
+
+def test_a_dashed_box_twice_the_canvas_draws_its_visible_edges() -> None:
+    t = parse_template({"width": 400, "height": 300, "background": "#ffffff", "views": [
+        {"type": "rect", "css": {"left": -200, "top": 100, "width": 800, "height": 600,
+                                 "borderWidth": 8, "borderStyle": "dotted",
+                                 "borderColor": "#ff0000"}}]})  # fmt: skip
+    image = render_image(t, DATA)
+    top_edge = [image.getpixel((x, 103)) for x in range(400)]
+    assert (255, 0, 0) in top_edge and (255, 255, 255) in top_edge  # dots and gaps
+    assert image.getpixel((200, 200)) == (255, 255, 255)  # no fill: the middle is untouched
 
 
 def test_border_style_palette_qr_decodes_and_text_borders_are_outside() -> None:

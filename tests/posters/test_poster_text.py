@@ -209,3 +209,18 @@ def test_huge_text_is_cut_before_layout() -> None:
     assert len(block.lines) == 2 and block.lines[-1].endswith(ELLIPSIS)
     short = layout_text("i" * 500, size=30, bold=False, width=300, max_lines=1, line_height=40)
     assert short.lines[0].endswith(ELLIPSIS) and short.widths[0] <= 300
+
+
+def test_large_emoji_are_drawn_but_not_kept() -> None:
+    """Emoji masks are cached up to 128 px (512 of them stay small); larger ones are drawn
+    per use, so a template of 512 px emoji cannot pin hundreds of MB."""
+    emoji_font_or_skip("the large emoji test")
+    from posters.text import _emoji
+
+    template = parse_template({"width": 800, "height": 500, "background": "#ffffff", "views": [
+        {"type": "text", "text": "{nickname}", "css": {"left": 10, "top": 10, "fontSize": 300}}]})
+    _emoji.cache_clear()
+    image = render_image(template, PosterData(nickname="😀", link=LINK))
+    assert _emoji.cache_info().currsize == 0
+    colours = image.crop((10, 10, 400, 400)).convert("RGB").getcolors(1 << 20) or []
+    assert any(max(c) - min(c) > 80 for _, c in colours)  # drawn, in colour
