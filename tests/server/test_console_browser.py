@@ -179,6 +179,15 @@ def test_console_journey_in_a_real_browser(client: Any, console_server: str) -> 
             expect(page.locator("#balance")).to_contain_text("¥20.00")
             _shoot(page, "distributor")
 
+            # Poster template: the server renders the preview live as the JSON changes.
+            page.goto(f"{base}/console/posters/default")
+            page.fill("#distributor_id", "alice")
+            page.press("#distributor_id", "Tab")
+            expect(page.locator("#preview img")).to_be_visible()
+            _shoot(page, "poster")
+            page.fill("#document", '{"width": 300, "height": 400, "views": [{"type": "circle"}]}')
+            expect(page.locator("#preview [role=alert]")).to_contain_text("views[0]")
+
             # The overview draws its charts with the app-served chart.js.
             page.goto(f"{base}/console")
             page.wait_for_function("typeof Chart === 'function'")
