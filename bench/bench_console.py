@@ -18,6 +18,7 @@ import re
 import statistics
 import time
 from datetime import UTC, datetime, timedelta
+from urllib.parse import urlsplit
 
 from bench.harness import (
     Line,
@@ -134,7 +135,10 @@ def measure(engine: str, n: int, repeats: int) -> list[tuple[str, float, float]]
         log(f"daily aggregates folded {folded:,} rows in {elapsed:.1f} s "
             f"({folded / max(elapsed, 1e-9):,.0f} rows/s)")  # fmt: skip
         token = _csrf(client.get("/console/login").text)
-        client.post("/console/login", data={"key": created["admin_key"], "csrf_token": token})
+        signed_in = client.post(
+            "/console/login", data={"key": created["admin_key"], "csrf_token": token}
+        )
+        token = _csrf(signed_in.text)
         cid, sid = campaign["id"], settlement["id"]
         pages = [
             "/console", "/console/program", "/console/campaigns", f"/console/campaigns/{cid}",
@@ -143,7 +147,13 @@ def measure(engine: str, n: int, repeats: int) -> list[tuple[str, float, float]]
             "/console/distributors/d000001", "/console/distributors/d000001?level=3",
             "/console/settlements", f"/console/settlements/{sid}", "/console/webhooks",
             "/console/users/d000001", f"/console/campaigns/{cid}/edit",
+            "/console/distributors?q=分销员9999&by=prefix",
+            "/console/distributors?q=员12345&by=contains", "/console/posters",
+            "/console/posters/default",
         ]  # fmt: skip
+        export = client.post(f"/console/settlements/{sid}/exports",
+                             data={"csrf_token": token, "kind": "csv"})  # fmt: skip
+        pages.append(urlsplit(str(export.url)).path)  # the export's progress page
         for page in pages:
             times = []
             for attempt in range(repeats + 1):

@@ -292,6 +292,8 @@ class WebhookDelivery(Table, tablename="webhook_outbox"):
     delivered_at_us = BigInt(null=True, default=None)
     last_error = Text(default="")
     created_at_us = BigInt()
+    # Set while an attempt is in flight (worker or "retry now"), cleared with its outcome.
+    lease_until_us = BigInt(null=True, default=None)
 
 
 class PosterTemplate(Table, tablename="poster_templates"):

@@ -25,7 +25,9 @@ from server.console.i18n import register_filters
 from server.console.lifecycle import TierPages, WithdrawalPages
 from server.console.lookups import OrderPages, UserPages
 from server.console.operations import CampaignPages, ProgramPages, home
+from server.console.posters import PosterPages
 from server.console.web import console_exception_handlers, provide_console, provide_session
+from server.console.webfont import font_slice, font_stylesheet, ui_font_url
 
 __all__ = ["console_router", "console_template_config", "vendor_directory"]
 
@@ -41,6 +43,7 @@ def vendor_directory() -> Path:
 def console_template_config() -> TemplateConfig[Any]:
     def configure(engine: JinjaTemplateEngine) -> None:
         register_filters(engine.engine)
+        engine.engine.globals["cjk_ui_font"] = ui_font_url
 
     return TemplateConfig(
         directory=HERE / "templates", engine=JinjaTemplateEngine, engine_callback=configure
@@ -64,6 +67,9 @@ def console_router() -> Router:
             WithdrawalPages,
             TierPages,
             WebhookPages,
+            PosterPages,
+            font_stylesheet,
+            font_slice,
             UserPages,
             OrderPages,
             create_static_files_router(

@@ -11,19 +11,21 @@ import msgspec
 from litestar import Controller, Response, get, post
 from litestar.datastructures import UploadFile
 from litestar.params import FromQuery, PathParameter, QueryParameter
-from litestar.response import Redirect, Stream, Template
+from litestar.response import File, Redirect, Stream, Template
 
 from server.common import now_us, to_us
 from server.console.forms import local_datetime, text
 from server.console.sessions import audit_trail, record_audit
 from server.console.web import Console, ConsoleCall, field_errors
-from server.errors import InvalidInput
+from server.errors import InvalidInput, NotFound
 from server.ledger.service import list_entries
 from server.program.service import get_program
 from server.referrals import service as referrals
 from server.referrals.graph import upline_of
 from server.referrals.schemas import DistributorIn
+from server.referrals.search import search_distributors
 from server.settlements.export import csv_chunks, xlsx_chunks
+from server.settlements.export_jobs import export_path, get_export, list_exports, start_export
 from server.settlements.service import (
     approve,
     create_draft,
@@ -50,17 +52,23 @@ class DistributorPages(Controller):
         self,
         console: Console,
         q: Annotated[str | None, QueryParameter(max_length=64)] = None,
+        by: FromQuery[Literal["id", "prefix", "contains"]] = "id",
         status: FromQuery[Literal["active", "held", "frozen"] | None] = None,
         cursor: FromQuery[str | None] = None,
     ) -> Response[Any]:
-        if q and q.strip():
+        db, query = console.db, (q or "").strip()
+        if query and by == "id":
             # Search by id: the tenant's own external id goes straight to the profile.
-            target = quote(q.strip(), safe="")
+            target = quote(query, safe="")
             return Redirect(f"/console/distributors/{target}", status_code=303)
-        found = await referrals.list_distributors(
-            console.db, console.tenant_id, status, PAGE, cursor
-        )
-        return console.page("distributors.html", page_=found, status=status)
+        if query and by in ("prefix", "contains"):
+            found = await search_distributors(
+                db, console.tenant_id, query, "prefix" if by == "prefix" else "contains", PAGE,
+                cursor, status,
+            )  # fmt: skip
+        else:
+            found = await referrals.list_distributors(db, console.tenant_id, status, PAGE, cursor)
+        return console.page("distributors.html", page_=found, status=status, q=query, by=by)
 
     @get("/{distributor_id:str}")
     async def show(
@@ -175,11 +183,12 @@ class SettlementPages(Controller):
         settlement_id: SettlementIdPath,
         cursor: FromQuery[str | None] = None,
     ) -> Template:
-        settlement = await get_settlement(
-            console.db, console.tenant_id, settlement_id, PAGE, cursor
-        )
-        audit = await audit_trail(console.db, console.tenant_id, settlement_id)
-        return console.page("settlement.html", s=settlement, audit=audit, errors={})
+        db, tenant = console.db, console.tenant_id
+        settlement = await get_settlement(db, tenant, settlement_id, PAGE, cursor)
+        audit = await audit_trail(db, tenant, settlement_id)
+        exports = await list_exports(db, tenant, settlement_id)
+        return console.page("settlement.html", s=settlement, audit=audit, errors={},
+                            exports=exports)  # fmt: skip
 
     @get("/{settlement_id:str}/approve")
     async def confirm_approve(self, console: Console, settlement_id: SettlementIdPath) -> Template:
@@ -226,6 +235,43 @@ class SettlementPages(Controller):
             await mark_paid(tx, console.tenant_id, settlement_id, references)
             await record_audit(tx, console.session, settlement_id, "settlement.paid")
         return Redirect(f"/console/settlements/{settlement_id}", status_code=303)
+
+    @post("/{settlement_id:str}/exports", status_code=303)
+    async def start_export(self, console: Console, settlement_id: SettlementIdPath) -> Redirect:
+        """Start a background export (progress on the next page); no JavaScript needed."""
+        kind = text(await console.form(), "kind")
+        if kind not in ("csv", "xlsx"):
+            raise InvalidInput("kind", "must be csv or xlsx")
+        lang: Literal["zh", "en"] = "en" if console.request.cookies.get("lang") == "en" else "zh"
+        job = await start_export(
+            console.db, console.tenant_id, settlement_id, "csv" if kind == "csv" else "xlsx", lang
+        )
+        return Redirect(f"/console/settlements/{settlement_id}/exports/{job.id}", status_code=303)
+
+    @get("/{settlement_id:str}/exports/{export_id:str}")
+    async def export_progress(
+        self, console: Console, settlement_id: SettlementIdPath, export_id: SettlementIdPath
+    ) -> Template:
+        """The export's progress: htmx swaps the bar every second (a refresh without JS)."""
+        job = await get_export(console.db, console.tenant_id, settlement_id, export_id)
+        request = console.request
+        fragment = request.headers.get("hx-request") and request.query_params.get("part")
+        return console.page("_export_progress.html" if fragment else "export.html", job=job)
+
+    @get("/{settlement_id:str}/exports/{export_id:str}/file")
+    async def export_file(
+        self, console: Console, settlement_id: SettlementIdPath, export_id: SettlementIdPath
+    ) -> File:
+        job = await get_export(console.db, console.tenant_id, settlement_id, export_id)
+        path = export_path(console.tenant_id, job.id, job.kind)
+        if job.status != "done" or not path.is_file():
+            raise NotFound(f"export {export_id!r} has no file (it is {job.status})")
+        return File(
+            path,
+            filename=f"{settlement_id}.{job.kind}",
+            media_type="text/csv" if job.kind == "csv" else XLSX,
+            content_disposition_type="attachment",
+        )
 
     @get("/{settlement_id:str}/export.csv")
     async def export_csv(self, console: Console, settlement_id: SettlementIdPath) -> Stream:

@@ -6,6 +6,8 @@ from collections.abc import Callable
 from datetime import UTC, datetime
 from typing import Any
 
+from server.console.i18n_tools import TOOL_STRINGS
+
 __all__ = ["DEFAULT_LANG", "LANGS", "STRINGS", "register_filters", "translator"]
 
 DEFAULT_LANG = "zh"
@@ -403,6 +405,10 @@ STRINGS: dict[str, dict[str, str]] = {
         "overview_note": "Start from here.",
     },
 }
+
+
+for _lang, _strings in TOOL_STRINGS.items():
+    STRINGS[_lang].update(_strings)
 
 
 def translator(lang: str) -> Callable[..., str]:

@@ -30,6 +30,7 @@ from server.referrals.schemas import (
     ReferralOut,
     TeamPage,
 )
+from server.referrals.search import NicknameMatch, search_distributors
 from server.responses import json_response
 
 IdPath = Annotated[str, PathParameter(min_length=1, max_length=64, pattern=r"^[^\s/]+$")]
@@ -71,7 +72,12 @@ class DistributorController(Controller):
         limit: Annotated[int, QueryParameter(ge=1, le=500)] = 50,
         cursor: FromQuery[str | None] = None,
         recruitment: FromQuery[RecruitmentState | None] = None,
+        nickname: Annotated[str | None, QueryParameter(min_length=1, max_length=64)] = None,
+        match: FromQuery[NicknameMatch] = "prefix",
     ) -> Response[DistributorPage]:
+        if nickname is not None:
+            found = await search_distributors(db, tenant_id, nickname, match, limit, cursor, status)
+            return json_response(found)
         page = await service.list_distributors(db, tenant_id, status, limit, cursor, recruitment)
         return json_response(page)
 

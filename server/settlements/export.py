@@ -24,7 +24,7 @@ import csv
 import io
 import sys
 import tempfile
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable
 from datetime import datetime
 from decimal import Decimal
 from pathlib import Path
@@ -383,9 +383,10 @@ async def xlsx_chunks(
     tenant_id: str,
     settlement_id: str,
     lang: Lang = "zh",
-    progress: Callable[[int], None] | None = None,
+    progress: Callable[[int], None | Awaitable[None]] | None = None,
 ) -> AsyncIterator[bytes]:
-    """The XLSX in chunks of 64 KiB, built page by page in a temporary directory.
+    """The XLSX in chunks of 64 KiB, built page by page in a temporary directory;
+    ``progress(lines)`` after each page of lines (awaited when it is a coroutine function).
 
     Each page is written off the event loop (xlsxwriter is plain CPU work), so a large export
     does not stall other requests; memory stays flat (constant-memory mode, pages of rows).
@@ -400,8 +401,8 @@ async def xlsx_chunks(
         async for page in _pages(db, tenant_id, settlement_id):
             await asyncio.to_thread(book.write_lines, lines, r, page)
             r += len(page)
-            if progress is not None:
-                progress(r - 1)
+            if progress is not None and (pending := progress(r - 1)) is not None:
+                await pending
         totals = await _totals(db, tenant_id, settlement_id)
         book.lines_total(lines, r, totals, lang)
         details = book.details_sheet(lang)

@@ -31,7 +31,7 @@ from server.avatars import AvatarCache
 from server.campaigns.boards import Board
 from server.campaigns.service import campaign_row
 from server.coherence import publish_invalidation
-from server.common import now_us
+from server.common import decode_cursor, encode_cursor, from_us, now_us
 from server.db import Connection
 from server.errors import FieldError, InvalidInput, NotFound
 from server.program.service import get_program
@@ -50,8 +50,12 @@ from server.share_posters.pool import PoolBusy, RenderFailed, RenderPool, Render
 __all__ = [
     "PosterCache",
     "PosterRequest",
+    "TemplatePage",
+    "TemplateSummary",
     "checked_template",
+    "list_templates",
     "load_template",
+    "preview_for",
     "render_for",
     "store_template",
     "template_document",
@@ -297,8 +301,8 @@ async def render_for(
     text has characters no installed font draws (drawn as a replacement glyph). 409
     naming the state for a user who may not share (recruitment), checked before the cache
     under approval/threshold (on a miss, in every mode, by the link the poster carries)."""
-    tenant_id, distributor_id, template_name, fmt = (
-        poster.tenant_id, poster.distributor_id, poster.template, poster.fmt
+    tenant_id, distributor_id, template_name = (
+        poster.tenant_id, poster.distributor_id, poster.template
     )  # fmt: skip
     program = await get_program(db, tenant_id)
     if program.recruitment.mode != "open":
@@ -311,6 +315,23 @@ async def render_for(
         if image is not None:
             return hit[0], image, hit[1]
     tkey, template = await _stored_template(db, cache, tenant_id, template_name)
+    digest, image, notes = await _draw(
+        db, board, cache, poster, (tkey, template_name, template), wxacode
+    )
+    cache.put_request(key, digest, notes)
+    return digest, image, notes
+
+
+async def _draw(
+    db: Connection,
+    board: Board,
+    cache: PosterCache,
+    poster: PosterRequest,
+    named: tuple[str, str | None, Template],
+    wxacode: WxacodeSource | None,
+) -> tuple[str, bytes, Notes]:
+    """The one drawing path of stored templates and previews: (hash, bytes, notes)."""
+    tkey, template_name, template = named
     wants_code = any(isinstance(v, ImageView) and v.url == "{wxacode}" for v in template.views)
     source = wxacode if wants_code else None  # WeChat is asked only when the poster shows it
     data = await _data(db, board, cache, poster, source)
@@ -320,14 +341,54 @@ async def render_for(
     missing = missing_glyphs_header(missing_glyphs(template, data))
     if missing:
         notes.append((MISSING_GLYPHS_HEADER, missing))
-    digest = content_hash(template, data, fmt)
+    digest = content_hash(template, data, poster.fmt)
     image = cache.image(digest)
     if image is None:
-        image = await _render(cache, tkey, template_name, template, data, fmt)
+        image = await _render(cache, tkey, template_name, template, data, poster.fmt)
         cache.put_image(digest, image)
-    cache.put_request(key, digest, tuple(notes))
     return digest, image, tuple(notes)
+
+
+async def preview_for(
+    db: Connection,
+    board: Board,
+    cache: PosterCache,
+    poster: PosterRequest,
+    raw: bytes,
+    wxacode: WxacodeSource | None = None,
+) -> tuple[str, bytes, Notes]:
+    """A template not saved yet (``raw`` JSON; ``poster.template`` is ignored), drawn for the
+    distributor as :func:`render_for` draws a stored one: the same checks (a 422 naming the
+    field), budget, pool and cache; the request cache is not used."""
+    document = checked_template(raw)
+    named = (template_key(document), "preview", parse_template(document))
+    return await _draw(db, board, cache, poster, named, wxacode)
 
 
 def template_document(template: Template) -> str:
     return template_to_json(template).decode()
+
+
+class TemplateSummary(msgspec.Struct):
+    name: str
+    updated_at: str
+
+
+class TemplatePage(msgspec.Struct):
+    templates: list[TemplateSummary]
+    next_cursor: str | None
+
+
+async def list_templates(
+    db: Connection, tenant_id: str, limit: int, cursor: str | None
+) -> TemplatePage:
+    """The tenant's stored templates by name, paged."""
+    after = decode_cursor(cursor, str) or [""]
+    rows = await db.fetch(
+        "SELECT name, updated_at_us FROM poster_templates WHERE tenant_id = $1 AND name > $2"
+        " ORDER BY name LIMIT $3",
+        tenant_id, str(after[0]), limit + 1,
+    )  # fmt: skip
+    items = [TemplateSummary(r[0], from_us(int(r[1])).isoformat()) for r in rows[:limit]]
+    more = len(rows) > limit
+    return TemplatePage(items, encode_cursor(items[-1].name) if more else None)

@@ -2,14 +2,16 @@
 
 from __future__ import annotations
 
-from typing import Annotated
+from typing import Annotated, Any
 
-from litestar import Controller, Response, delete, get, post
+from litestar import Controller, Request, Response, delete, get, post
 from litestar.params import FromQuery, JSONBody, PathParameter, QueryParameter
 
 from server.db import Connection
 from server.dependencies import AppSettings, Db, TenantId, Write
 from server.responses import json_response
+from server.webhooks.deliveries import Delivery, DeliveryPage, list_deliveries
+from server.webhooks.retry import retry_delivery
 from server.webhooks.schemas import Endpoint, EndpointIn, EndpointPage
 from server.webhooks.service import (
     check_endpoint_url,
@@ -24,6 +26,7 @@ from server.webhooks.service import (
 __all__ = ["WebhookController"]
 
 IdPath = Annotated[str, PathParameter(min_length=1, max_length=32)]
+DeliveryIdPath = Annotated[int, PathParameter(ge=1, le=2**62)]
 
 
 class WebhookController(Controller):
@@ -76,3 +79,33 @@ class WebhookController(Controller):
     @delete("/{endpoint_id:str}", status_code=204, summary="Delete; its pending deliveries stop")
     async def remove(self, db: Db, tenant_id: TenantId, endpoint_id: IdPath) -> None:
         await delete_endpoint(db, tenant_id, endpoint_id)
+
+    @get("/{endpoint_id:str}/deliveries", summary="The endpoint's deliveries, newest first")
+    async def deliveries(
+        self,
+        db: Db,
+        tenant_id: TenantId,
+        endpoint_id: IdPath,
+        limit: Annotated[int, QueryParameter(ge=1, le=500)] = 50,
+        cursor: FromQuery[str | None] = None,
+    ) -> Response[DeliveryPage]:
+        return json_response(await list_deliveries(db, tenant_id, endpoint_id, limit, cursor))
+
+    @post(
+        "/{endpoint_id:str}/deliveries/{delivery_id:int}/retry",
+        status_code=200,
+        summary="Send a waiting or failed delivery now (409 if delivered or being sent)",
+    )
+    async def retry(
+        self,
+        request: Request[Any, Any, Any],
+        db: Db,
+        tenant_id: TenantId,
+        endpoint_id: IdPath,
+        delivery_id: DeliveryIdPath,
+    ) -> Response[Delivery]:
+        worker = request.app.state.webhook_worker  # its HTTP client and delivery policy
+        delivery = await retry_delivery(
+            db, worker.client, worker.policy, tenant_id, endpoint_id, delivery_id
+        )
+        return json_response(delivery)

@@ -11,11 +11,13 @@ dead endpoint ties up its own tenant's slots only.
 
 Fairness: due rows are ranked within their tenant and taken rank by rank (every tenant's first
 row, then every tenant's second, ...), skipping tenants already at ``per_tenant``. A row is
-claimed by a conditional UPDATE that pushes its next attempt past a lease, so several workers
-never send the same delivery at once. Every failure of any kind (a URL the parser refuses, a
-refused address, DNS, reset, timeout, an HTTP status) is written on its row (``last_error``,
-``attempts``, ``next_attempt_at_us``) and ends at ``MAX_ATTEMPTS``; a failing row never stops a
-round for the others.
+claimed by a conditional UPDATE that pushes its next attempt past a lease and marks it in flight
+(``lease_until_us``, cleared when the outcome is recorded), so several workers, or a worker and
+an operator's "retry now" (:mod:`server.webhooks.retry`), never send the same delivery at once;
+an outcome is recorded only by the claim that holds the lease. Every failure of any kind (a URL
+the parser refuses, a refused address, DNS, reset, timeout, an HTTP status) is written on its
+row (``last_error``, ``attempts``, ``next_attempt_at_us``) and ends at ``MAX_ATTEMPTS``; a
+failing row never stops a round for the others.
 """
 
 from __future__ import annotations
@@ -45,7 +47,16 @@ from server.outbound import (
     system_resolver,
 )
 
-__all__ = ["MAX_ATTEMPTS", "Claimed", "DeliveryPolicy", "attempt", "deliver_due", "sign"]
+__all__ = [
+    "MAX_ATTEMPTS",
+    "Claimed",
+    "DeliveryPolicy",
+    "attempt",
+    "deliver_due",
+    "deliver_row",
+    "sign",
+    "with_targets",
+]
 
 _log = logging.getLogger("liebian.webhooks")
 MAX_ATTEMPTS = 12
@@ -143,6 +154,7 @@ class Claimed(NamedTuple):
     attempts: int  # including the attempt about to be made
     url: str | None
     secret: str | None
+    lease_until_us: int  # the claim's lease: its outcome is recorded only by this claim
 
 
 _DUE = """
@@ -162,7 +174,7 @@ def _ids(first: int, count: int) -> str:
 async def give_up_abandoned(db: Database, now: int) -> None:
     """Rows whose last allowed attempt never reported (a crash mid-attempt): given up."""
     await db.execute(
-        "UPDATE webhook_outbox SET next_attempt_at_us = $3,"
+        "UPDATE webhook_outbox SET next_attempt_at_us = $3, lease_until_us = NULL,"
         " last_error = 'gave up: the last attempt did not finish (worker stopped)'"
         " WHERE delivered_at_us IS NULL AND next_attempt_at_us <= $1 AND attempts >= $2",
         now, MAX_ATTEMPTS, NEVER_US,
@@ -206,13 +218,20 @@ async def claim(
     chosen = pick_fairly(ranked, free, in_flight, policy.per_tenant)
     if not chosen:
         return []
+    lease = now + policy.lease_us
     claimed = await db.fetch(
-        f"UPDATE webhook_outbox SET next_attempt_at_us = $1 + {policy.lease_us},"
+        "UPDATE webhook_outbox SET next_attempt_at_us = $2, lease_until_us = $2,"
         " attempts = attempts + 1 WHERE delivered_at_us IS NULL AND next_attempt_at_us <= $1"
-        f" AND id IN ({_ids(2, len(chosen))})"
+        f" AND id IN ({_ids(3, len(chosen))})"
         " RETURNING id, tenant_id, endpoint_id, payload, attempts",
-        now, *chosen,
+        now, lease, *chosen,
     )  # fmt: skip
+    return await with_targets(db, claimed, lease)
+
+
+async def with_targets(db: Database, claimed: Sequence[Any], lease: int) -> list[Claimed]:
+    """Claimed rows (id, tenant, endpoint, payload, attempts) with their endpoint's url and
+    secret (``None`` for an endpoint that no longer exists)."""
     if not claimed:
         return []
     targets = {
@@ -225,7 +244,9 @@ async def claim(
         )
     }
     return [
-        Claimed(int(c[0]), c[1], c[2], c[3], int(c[4]), *targets.get(int(c[0]), (None, None)))
+        Claimed(
+            int(c[0]), c[1], c[2], c[3], int(c[4]), *targets.get(int(c[0]), (None, None)), lease
+        )
         for c in claimed
     ]
 
@@ -242,14 +263,17 @@ async def deliver_row(
     try:
         if error is None:
             await db.execute(
-                "UPDATE webhook_outbox SET delivered_at_us = $2, last_error = '' WHERE id = $1",
-                row_id, now_us(),
+                "UPDATE webhook_outbox SET delivered_at_us = $3, last_error = '',"
+                " lease_until_us = NULL WHERE id = $1 AND lease_until_us = $2",
+                row_id, row.lease_until_us, now_us(),
             )  # fmt: skip
             return True
         give_up = url is None or int(attempts) >= MAX_ATTEMPTS
         await db.execute(
-            "UPDATE webhook_outbox SET next_attempt_at_us = $2, last_error = $3 WHERE id = $1",
-            row_id, NEVER_US if give_up else now_us() + backoff_us(int(attempts)), error[:500],
+            "UPDATE webhook_outbox SET next_attempt_at_us = $3, last_error = $4,"
+            " lease_until_us = NULL WHERE id = $1 AND lease_until_us = $2",
+            row_id, row.lease_until_us,
+            NEVER_US if give_up else now_us() + backoff_us(int(attempts)), error[:500],
         )  # fmt: skip
     except Exception:  # noqa: BLE001 - the lease brings the row back; others carry on
         _log.exception("recording webhook delivery %s failed", row_id)

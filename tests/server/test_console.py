@@ -370,6 +370,7 @@ CONSOLE_QUERY_PARAMS = {
     ("/console/settlements/x", "cursor"),
     ("/console/webhooks", "cursor"),
     ("/console/webhooks/x", "cursor"),
+    ("/console/posters", "cursor"),
     ("/console/users/x", "cursor"),
     ("/console/withdrawals", "cursor"),
 }

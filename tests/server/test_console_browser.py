@@ -42,6 +42,9 @@ def _shoot(page: Any, name: str) -> None:
     ARTIFACTS.mkdir(parents=True, exist_ok=True)
     for width, height in ((375, 812), (1280, 900)):
         page.set_viewport_size({"width": width, "height": height})
+        page.evaluate("() => document.fonts.ready.then(() => true)")  # the app-served CJK font
+        # Chinese draws with the app's font (Debian's chromium has none of its own): no boxes.
+        assert page.evaluate("() => document.fonts.check('15px \"Liebian CJK\"', document.title)")
         page.screenshot(path=str(ARTIFACTS / f"{name}-{width}.png"), full_page=True)
     page.set_viewport_size({"width": 1280, "height": 900})
 
@@ -140,12 +143,18 @@ def test_console_journey_in_a_real_browser(client: Any, console_server: str) -> 
             expect(page.locator("#lines")).to_contain_text("alice")
             expect(page.locator("#lines")).to_contain_text("¥20.00")  # 10.00 commission + prize
             _shoot(page, "settlement")
-            for link in ("#export-csv", "#export-xlsx"):
+            for button in ("#export-csv", "#export-xlsx"):
+                # A background export: a progress bar polled by htmx, then the download.
+                page.click(button)
+                page.wait_for_url(f"{base}/console/settlements/{settlement_id}/exports/*")
+                expect(page.locator("#export-status")).to_have_attribute("data-status", "done")
+                _shoot(page, f"export-{button[8:]}")
                 with page.expect_download() as download:
-                    page.click(link)
+                    page.click("#export-download")
                 saved = ARTIFACTS / download.value.suggested_filename
                 download.value.save_as(saved)
                 assert saved.stat().st_size > 100
+                page.goto(f"{base}/console/settlements/{settlement_id}")
             assert "alice" in (ARTIFACTS / f"{settlement_id}.csv").read_text(encoding="utf-8-sig")
 
             # Approve (after a confirmation), then mark paid with a references CSV.
@@ -169,6 +178,15 @@ def test_console_journey_in_a_real_browser(client: Any, console_server: str) -> 
             page.goto(f"{base}/console/distributors/alice")
             expect(page.locator("#balance")).to_contain_text("¥20.00")
             _shoot(page, "distributor")
+
+            # Poster template: the server renders the preview live as the JSON changes.
+            page.goto(f"{base}/console/posters/default")
+            page.fill("#distributor_id", "alice")
+            page.press("#distributor_id", "Tab")
+            expect(page.locator("#preview img")).to_be_visible()
+            _shoot(page, "poster")
+            page.fill("#document", '{"width": 300, "height": 400, "views": [{"type": "circle"}]}')
+            expect(page.locator("#preview [role=alert]")).to_contain_text("views[0]")
 
             # The overview draws its charts with the app-served chart.js.
             page.goto(f"{base}/console")

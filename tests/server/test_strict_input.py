@@ -147,6 +147,7 @@ QUERY_INT_ROUTES = [
     ("/v1/settlements/x", "limit"),
     ("/v1/posters/d1/url", "ttl"),
     ("/v1/webhook-endpoints", "limit"),
+    ("/v1/webhook-endpoints/x/deliveries", "limit"),
     ("/v1/distributors/d1/withdrawals", "limit"),
     ("/v1/withdrawals", "limit"),
     ("/v1/links/x/wxacode", "width"),
@@ -242,6 +243,7 @@ LIST_ROUTES = [
     "/v1/settlements",
     "/v1/settlements/{settlement}",
     "/v1/webhook-endpoints",
+    "/v1/webhook-endpoints/{endpoint}/deliveries",
     "/v1/distributors/d1/withdrawals",
     "/v1/withdrawals",
 ]
@@ -278,7 +280,11 @@ def list_paths(tenant: TenantKeys) -> dict[str, str]:
     register(tenant, "d1")
     response = tenant.post("/v1/settlements", {"cutoff": PAID.isoformat()})
     assert response.status_code == 201, response.text
-    return {route: route.format(settlement=response.json()["id"]) for route in LIST_ROUTES}
+    hook = tenant.post("/v1/webhook-endpoints", {"url": "https://hooks.example.com/strict",
+                                                 "events": ["settlement.paid"]})  # fmt: skip
+    assert hook.status_code == 201, hook.text
+    ids = {"settlement": response.json()["id"], "endpoint": hook.json()["id"]}
+    return {route: route.format(**ids) for route in LIST_ROUTES}
 
 
 @pytest.mark.parametrize("route", LIST_ROUTES)
@@ -303,7 +309,7 @@ def test_every_list_route_is_tested(client):
         for handler in getattr(route, "route_handlers", []):
             if "cursor" in handler.parsed_fn_signature.parameters:
                 found.add(re.sub(r"\{[^}]+\}", "x", route.path))
-    tested = {re.sub(r"/(d1|\{settlement\})(?=/|$)", "/x", r) for r in LIST_ROUTES}
+    tested = {re.sub(r"/(d1|\{settlement\}|\{endpoint\})(?=/|$)", "/x", r) for r in LIST_ROUTES}
     assert found == tested
 
 
