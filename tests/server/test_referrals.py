@@ -388,10 +388,10 @@ def test_fast_and_full_binding_paths_agree(client, rates, amount, above, validit
     from unittest import mock
 
     from rewards.commission import split_commission
-    from server.referrals import controller
+    from server.referrals import binding
 
     taken: list[bool] = []
-    fast_path = controller.bind_new_user
+    fast_path = binding.bind_new_user
 
     async def spy(*args, **kwargs):
         result = await fast_path(*args, **kwargs)
@@ -422,7 +422,7 @@ def test_fast_and_full_binding_paths_agree(client, rates, amount, above, validit
             "occurred_at": iso(T0 + timedelta(hours=1)),
         }
         taken.clear()
-        with mock.patch.object(controller, "bind_new_user", spy):
+        with mock.patch.object(binding, "bind_new_user", spy):
             bound = tenant.post("/v1/referrals", body, scope="sdk", headers=headers)
         assert bound.status_code == 200, bound.text
         assert taken == ([True] if key is None else [])  # the path under test was taken
