@@ -40,6 +40,7 @@ from server.referrals.controller import (
     follow_link,
 )
 from server.responses import json_response
+from server.runtime import settle_heap
 from server.settings import Settings, load_settings
 from server.settlements.controller import SettlementController
 from server.share_posters.controller import (
@@ -136,6 +137,7 @@ def create_app(settings: Settings | None = None, *, db: Database | None = None) 
         forget_posters = register("poster_template", app.state.posters.forget_tenant)
         coherence = coherent(settings)
         app.state.invalidations = await coherence.__aenter__()
+        settle_heap()  # after start-up: its objects are never garbage (server.runtime)
         try:
             yield
         finally:

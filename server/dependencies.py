@@ -12,6 +12,12 @@ A handler asks for a dependency by naming a parameter with one of these types:
   transaction once per ``Idempotency-Key``.
 
 The values come from the app itself, not from the client, so they skip Litestar's validation.
+
+They are chained (db, settings, tenant_id, program, write, distributor: each provider names the
+one before it, used or not) so that Litestar resolves them one at a time: dependencies that do
+not depend on each other form a batch, and Litestar resolves a batch of two or more in an anyio
+task group, two tasks per request. Profiled on ``GET /v1/program``, that task group tripled the
+request's CPU (82 -> 272 us in process); a provider of the chain costs about a microsecond.
 """
 
 from __future__ import annotations
@@ -55,18 +61,23 @@ def provide_db(state: State) -> Database:
     return db
 
 
-def provide_settings(state: State) -> Settings:
+def provide_settings(state: State, db: Db) -> Settings:  # noqa: ARG001 - db: the chain's order
     settings: Settings = state.settings
     return settings
 
 
-def provide_tenant_id(request: Request[Any, Any, Any]) -> str:
+def provide_tenant_id(request: Request[Any, Any, Any], settings: AppSettings) -> str:  # noqa: ARG001
     # request.auth is the Principal that server.auth.ApiKeyMiddleware resolved.
     tenant_id: str = request.auth.tenant_id
     return tenant_id
 
 
-def provide_write(request: Request[Any, Any, Any], db: Db, tenant_id: TenantId) -> TenantWrite:
+def provide_write(
+    request: Request[Any, Any, Any],
+    db: Db,
+    tenant_id: TenantId,
+    program: CurrentProgram,  # noqa: ARG001 - the chain's order (see above)
+) -> TenantWrite:
     return TenantWrite(request, db, tenant_id)
 
 
@@ -85,7 +96,10 @@ KnownDistributor = NamedDependency[SkipValidation[DistributorRef]]
 
 
 async def provide_distributor(
-    db: Db, tenant_id: TenantId, distributor_id: DistributorIdPath
+    db: Db,
+    tenant_id: TenantId,
+    distributor_id: DistributorIdPath,
+    write: Write,  # noqa: ARG001 - the chain's order (see above)
 ) -> DistributorRef:
     await get_distributor_row(db, tenant_id, distributor_id)
     return DistributorRef(db, tenant_id, distributor_id)

@@ -41,7 +41,7 @@ async def bind_first_time(
     link: Any,
     occurred_us: int,
 ) -> ReferralOut | None:
-    """The binding of a user seen for the first time, in one statement; None when the user
+    """The binding of a user seen for the first time, in one short write; None when the user
     is known (or the path does not apply) and the full rules must decide."""
     fast = await bind_new_user(db, tenant_id, program, data.user_id, link, occurred_us, data.scene)
     if fast is not None:

@@ -25,6 +25,7 @@ from server.db import Connection, Database
 from server.program.schemas import Program
 from server.queries import DAY_US, binding_active
 from server.referrals.schemas import ReferralOut
+from server.referrals.service import record_arrival
 from server.referrals.teams import (
     PG_NEW_LEAF_COUNTS,
     PG_NEW_LEAF_STEPS,
@@ -143,12 +144,6 @@ LEFT JOIN user_bindings b2 ON b2.tenant_id = $1 AND b2.user_id = cb.inviter_id
   AND {binding_active("cb", "$3")} AND {binding_active("b2", "$3")}
 LEFT JOIN user_bindings pb ON pb.tenant_id = $1 AND pb.user_id = cb.team_inviter_id
 """
-_EVENT_SQL = """
-INSERT INTO attribution_events (tenant_id, user_id, occurred_at_us, recorded_at_us, link_code,
-                                scene, channel, campaign_id, candidate_inviter_id,
-                                previous_inviter_id, outcome, reason)
-VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, NULL, 'bound', NULL) RETURNING id
-"""
 _BINDING_SQL = """
 INSERT INTO user_bindings (tenant_id, user_id, first_seen_at_us, inviter_id, bound_at_us,
                            expires_at_us, event_id, team_inviter_id)
@@ -172,19 +167,8 @@ async def _bind_new_user_serialised(
     row = await tx.fetchrow(_NEW_USER_CONTEXT_SQL, tenant_id, user_id, occurred_us, candidate)
     if row is None or row["seen"] is not None or row["eligible"] is None:
         return None
-    event_id = int(
-        await tx.fetchval(
-            _EVENT_SQL,
-            tenant_id,
-            user_id,
-            occurred_us,
-            now_us(),
-            link["code"],
-            scene,
-            link["channel"] or None,
-            link["campaign_id"] or None,
-            candidate,
-        )
+    event_id = await record_arrival(
+        tx, tenant_id, user_id, occurred_us, link, scene, None, "bound", None
     )
     await tx.execute(_BINDING_SQL, tenant_id, user_id, occurred_us, candidate, expires, event_id)
     # The new leaf counts one level below each of its inviter's counted chain (3 at most).

@@ -403,6 +403,39 @@ async def record_click(db: Database, code: str, client: str, at_us: int) -> tupl
 # ------------------------------------------------------------------ binding
 
 
+async def record_arrival(
+    tx: Connection,
+    tenant_id: str,
+    user_id: str,
+    occurred_us: int,
+    link: Any,
+    scene: str | None,
+    previous: str | None,
+    outcome: Outcome,
+    reason: str | None,
+) -> int:
+    """Append the arrival's attribution event (through ``link``, decided ``outcome``); its id."""
+    event_id = await tx.fetchval(
+        "INSERT INTO attribution_events (tenant_id, user_id, occurred_at_us, recorded_at_us,"
+        " link_code, scene, channel, campaign_id, candidate_inviter_id, previous_inviter_id,"
+        " outcome, reason) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12)"
+        " RETURNING id",
+        tenant_id,
+        user_id,
+        occurred_us,
+        now_us(),
+        link["code"],
+        scene,
+        link["channel"] or None,
+        link["campaign_id"] or None,
+        link["distributor_id"],
+        previous,
+        outcome,
+        reason,
+    )
+    return int(event_id)
+
+
 async def bind_referral(
     tx: Connection,
     tenant_id: str,
@@ -438,23 +471,8 @@ async def bind_referral(
     outcome, reason = await _decide(
         tx, tenant_id, program, user_id, candidate, existing, created is not None, occurred_us
     )
-    event_id = await tx.fetchval(
-        "INSERT INTO attribution_events (tenant_id, user_id, occurred_at_us, recorded_at_us,"
-        " link_code, scene, channel, campaign_id, candidate_inviter_id, previous_inviter_id,"
-        " outcome, reason) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12)"
-        " RETURNING id",
-        tenant_id,
-        user_id,
-        occurred_us,
-        now_us(),
-        link["code"],
-        scene,
-        link["channel"] or None,
-        link["campaign_id"] or None,
-        candidate,
-        existing,
-        outcome,
-        reason,
+    event_id = await record_arrival(
+        tx, tenant_id, user_id, occurred_us, link, scene, existing, outcome, reason
     )
     packets: list[RedPacketResult] = []
     if outcome == "bound":

@@ -367,3 +367,79 @@ def test_found_links_are_kept_up_to_the_bound_per_tenant(tenant, other_tenant, m
     assert len(service._links) == 2
     assert tenant.call(resolve, tenant.tenant_id, codes[0]) == "k1"  # fetched again
     assert arrive(tenant, "buyer", link_of(tenant, "k1"))["inviter_id"] == "k1"
+
+
+@settings(
+    max_examples=15, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
+)
+@given(
+    rates=st.lists(st.integers(0, 3333), min_size=1, max_size=3),
+    amount=st.integers(1, 10**9),
+    above=st.integers(0, 3),
+    validity=st.none() | st.integers(1, 30),
+    lapsed=st.booleans(),
+)
+def test_fast_and_full_binding_paths_agree(client, rates, amount, above, validity, lapsed):
+    """A first-seen user is bound by the fast path (one statement on PostgreSQL, one short
+    transaction on SQLite: server.referrals.fast); an Idempotency-Key forces the full path
+    (server.referrals.service.bind_referral). Both must give the same decision, upline and
+    team counts, and the order the new user then pays must credit exactly
+    rewards.split_commission over that upline (the Python form of the rule)."""
+    from unittest import mock
+
+    from rewards.commission import split_commission
+    from server.referrals import binding
+
+    taken: list[bool] = []
+    fast_path = binding.bind_new_user
+
+    async def spy(*args, **kwargs):
+        result = await fast_path(*args, **kwargs)
+        taken.append(result is not None)
+        return result
+
+    lapses = lapsed and validity is not None
+    results = []
+    for key in (None, "force-full-path"):
+        tenant = make_tenant(client, "bind-paths")
+        program = {"commission_bps": rates, "bind_validity_days": validity}
+        assert tenant.put("/v1/program", program).status_code == 200
+        names = [f"d{n}" for n in range(above + 1)]  # d0 at the top, the inviter last
+        for name in names:
+            register(tenant, name)
+        # Someone else's binding first: on PostgreSQL the fast path needs the tenant's team
+        # tree row, which the first binding of a tenant writes (taking the full path).
+        register(tenant, "other")
+        arrive(tenant, "visitor", link_of(tenant, "other"))
+        # the inviter's own chain: bound long enough ago to have lapsed (if ``lapses``)
+        at = T0 - timedelta(days=(validity or 0) + 1) if lapses else T0
+        for child, parent in zip(names[1:], names, strict=False):
+            arrive(tenant, child, link_of(tenant, parent), at=at)
+        headers = {"Idempotency-Key": key} if key else {}
+        body = {
+            "user_id": "newcomer",
+            "scene": link_of(tenant, names[-1])["scene"],
+            "occurred_at": iso(T0 + timedelta(hours=1)),
+        }
+        taken.clear()
+        with mock.patch.object(binding, "bind_new_user", spy):
+            bound = tenant.post("/v1/referrals", body, scope="sdk", headers=headers)
+        assert bound.status_code == 200, bound.text
+        assert taken == ([True] if key is None else [])  # the path under test was taken
+        out = bound.json()
+        expected = ([names[-1]] if lapses else names[::-1])[: len(rates)]
+        assert (out["outcome"], out["reason"], out["upline"]) == ("bound", None, expected)
+        counts = [tenant.get(f"/v1/distributors/{d}", scope="sdk").json()["counts"] for d in names]
+        paid = {
+            "order_id": "o1",
+            "user_id": "newcomer",
+            "amount_fen": amount,
+            "paid_at": iso(T0 + timedelta(hours=2)),
+        }
+        order = tenant.post("/v1/orders", paid, scope="sdk")
+        assert order.status_code == 201, order.text
+        credited = [(c["distributor_id"], c["amount_fen"]) for c in order.json()["commissions"]]
+        rule = split_commission(amount, rates[: len(expected)])
+        assert credited == [(d, a) for d, a in zip(expected, rule, strict=True) if a > 0]
+        results.append((out["upline"], out["inviter_id"], counts, credited))
+    assert results[0] == results[1]
