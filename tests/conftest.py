@@ -25,7 +25,26 @@ def pytest_report_header() -> str:
     return f"liebian: engine={ENGINE}" + (f" ({PG_URL})" if ENGINE == "postgres" else "")
 
 
+def pytest_configure(config: pytest.Config) -> None:
+    if ENGINE == "postgres":
+        # Every statement of the PostgreSQL pass is recorded for the shard-routing check
+        # (tests/server/test_shard_routing.py, run last).
+        from tests.shard_routing import record_statements
+
+        record_statements()
+
+
+@pytest.hookimpl(tryfirst=True)
+def pytest_runtest_setup(item: pytest.Item) -> None:
+    if ENGINE == "postgres":
+        import tests.shard_routing
+
+        tests.shard_routing.current_test = item.nodeid
+
+
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    # Tests marked run_last see every statement the others ran.
+    items.sort(key=lambda item: item.get_closest_marker("run_last") is not None)
     for item in items:
         if item.get_closest_marker("postgres_only") and ENGINE != "postgres":
             item.add_marker(pytest.mark.skip(reason="runs in the PostgreSQL pass"))

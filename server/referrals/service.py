@@ -304,8 +304,19 @@ async def ensure_link(
         if row is not None:
             break
         code = "".join(secrets.choice(_CODE_ALPHABET) for _ in range(_CODE_LENGTH))
-        # No conflict target: a concurrent create of the same link, or a random code that
-        # collided with another link's, both do nothing; the re-select tells which.
+        # A share code is global (the public /s/{code} knows no tenant): it is claimed in the
+        # link_codes reference table first; a code another link holds is drawn again.
+        claimed = await db.fetchval(
+            "INSERT INTO link_codes (code, tenant_id) VALUES ($1, $2)"
+            " ON CONFLICT (code) DO NOTHING RETURNING code",
+            code,
+            tenant_id,
+        )
+        if claimed is None:
+            row = await db.fetchrow(select, *key)
+            continue
+        # No conflict target: a concurrent create of the same link does nothing; the
+        # re-select tells, and the code claimed for nothing is given back.
         await db.execute(
             "INSERT INTO links (tenant_id, code, distributor_id, campaign_id, channel,"
             " created_at_us) VALUES ($1, $5, $2, $3, $4, $6) ON CONFLICT DO NOTHING",
@@ -314,6 +325,10 @@ async def ensure_link(
             now_us(),
         )
         row = await db.fetchrow(select, *key)
+        if row is not None and row["code"] != code:
+            await db.execute(
+                "DELETE FROM link_codes WHERE code = $1 AND tenant_id = $2", code, tenant_id
+            )
     if row is None:
         raise RuntimeError("could not allocate a link code")
     return _link_out(row, base_url, page=page), created
@@ -385,7 +400,7 @@ async def get_link(
 
 async def record_click(db: Database, code: str, client: str, at_us: int) -> tuple[str, str] | None:
     """Count a click on ``code`` once per client address and minute; return (tenant_id, code)."""
-    row = await db.fetchrow("SELECT tenant_id FROM links WHERE code = $1", code)
+    row = await db.fetchrow("SELECT tenant_id FROM link_codes WHERE code = $1", code)
     if row is None:
         return None
     client_hash = hashlib.sha256(client.encode()).hexdigest()[:32]

@@ -419,6 +419,14 @@ async def xlsx_chunks(
                 yield chunk
 
 
+async def _find_settlement_of_any_tenant(db: Connection, settlement_id: str) -> Any:
+    """The operator named no ``--tenant``: every tenant's settlements are searched (a
+    multi-shard read on Citus, listed in server.sharding.MAINTENANCE)."""
+    return await db.fetchrow(
+        "SELECT tenant_id, line_count FROM settlements WHERE settlement_id = $1", settlement_id
+    )
+
+
 async def export_to_file(
     db: Connection,
     args: Any,
@@ -432,11 +440,16 @@ async def export_to_file(
     """
     from server.settlements.payout import payout_chunks, resolve_layout
 
-    row = await db.fetchrow(
-        "SELECT tenant_id, line_count FROM settlements WHERE settlement_id = $1",
-        args.settlement_id,
-    )
-    if row is None or (args.tenant and args.tenant != row["tenant_id"]):
+    if args.tenant:
+        row = await db.fetchrow(
+            "SELECT tenant_id, line_count FROM settlements"
+            " WHERE tenant_id = $1 AND settlement_id = $2",
+            args.tenant,
+            args.settlement_id,
+        )
+    else:
+        row = await _find_settlement_of_any_tenant(db, args.settlement_id)
+    if row is None:
         print(f"liebian: error: no settlement {args.settlement_id!r}", file=log)
         return 1
     tenant_id, total = row["tenant_id"], int(row["line_count"])
