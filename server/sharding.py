@@ -39,6 +39,10 @@ MAINTENANCE: dict[str, str] = {
     " batches, across tenants (a multi-shard DELETE; its LIMIT subquery is planned first)",
     "server.stats.service.roll_up": "folds new rows of every tenant, by id watermark, into"
     " daily_stats (a multi-shard read in id order; its writes are per tenant)",
+    "server.webhooks.delivery._due_rows": "the delivery loop's poll for due rows of every"
+    " tenant, ranked per tenant (a multi-shard read; the claims that follow are per tenant)",
+    "server.webhooks.delivery.give_up_abandoned": "the delivery loop marks rows whose last"
+    " attempt never reported as given up, across tenants (a multi-shard UPDATE)",
     "server.settlements.export._find_settlement_of_any_tenant": "`liebian settlements export"
     " ID` without --tenant: an operator's look-up across tenants",
 }

@@ -181,6 +181,17 @@ async def give_up_abandoned(db: Database, now: int) -> None:
     )  # fmt: skip
 
 
+async def _due_rows(
+    db: Database, now: int, policy: DeliveryPolicy, tenants: Sequence[str]
+) -> list[tuple[int, str]]:
+    """Due rows of every tenant (or of ``tenants``), each tenant's first ones first: the
+    delivery loop's poll, a multi-shard read on Citus (server.sharding.MAINTENANCE)."""
+    only = f" AND tenant_id IN ({_ids(5, len(tenants))})" if tenants else ""
+    due = await db.fetch(_DUE.format(tenant=only), now, MAX_ATTEMPTS, policy.per_tenant,
+                         policy.concurrency, *tenants)  # fmt: skip
+    return [(int(r[0]), str(r[1])) for r in due]
+
+
 def pick_fairly(
     due: Sequence[tuple[int, str]], free: int, in_flight: Counter[str], per_tenant: int
 ) -> list[int]:
@@ -211,21 +222,25 @@ async def claim(
     longer exists)."""
     if free <= 0:
         return []
-    only = f" AND tenant_id IN ({_ids(5, len(tenants))})" if tenants else ""
-    due = await db.fetch(_DUE.format(tenant=only), now, MAX_ATTEMPTS, policy.per_tenant,
-                         policy.concurrency, *tenants)  # fmt: skip
-    ranked = [(int(r[0]), str(r[1])) for r in due]
+    ranked = await _due_rows(db, now, policy, tenants)
     chosen = pick_fairly(ranked, free, in_flight, policy.per_tenant)
     if not chosen:
         return []
     lease = now + policy.lease_us
-    claimed = await db.fetch(
-        "UPDATE webhook_outbox SET next_attempt_at_us = $2, lease_until_us = $2,"
-        " attempts = attempts + 1 WHERE delivered_at_us IS NULL AND next_attempt_at_us <= $1"
-        f" AND id IN ({_ids(3, len(chosen))})"
-        " RETURNING id, tenant_id, endpoint_id, payload, attempts",
-        now, lease, *chosen,
-    )  # fmt: skip
+    # Claimed per tenant: each statement stays on one tenant's shard (Citus).
+    tenant_of = dict(ranked)
+    by_tenant: dict[str, list[int]] = {}
+    for row_id in chosen:
+        by_tenant.setdefault(tenant_of[row_id], []).append(row_id)
+    claimed: list[Any] = []
+    for tenant, ids in by_tenant.items():
+        claimed.extend(await db.fetch(
+            "UPDATE webhook_outbox SET next_attempt_at_us = $2, lease_until_us = $2,"
+            " attempts = attempts + 1 WHERE tenant_id = $3 AND delivered_at_us IS NULL"
+            f" AND next_attempt_at_us <= $1 AND id IN ({_ids(4, len(ids))})"
+            " RETURNING id, tenant_id, endpoint_id, payload, attempts",
+            now, lease, tenant, *ids,
+        ))  # fmt: skip
     return await with_targets(db, claimed, lease)
 
 
@@ -234,15 +249,18 @@ async def with_targets(db: Database, claimed: Sequence[Any], lease: int) -> list
     secret (``None`` for an endpoint that no longer exists)."""
     if not claimed:
         return []
-    targets = {
-        int(r[0]): (r[1], r[2])
+    by_tenant: dict[str, list[int]] = {}
+    for c in claimed:
+        by_tenant.setdefault(str(c[1]), []).append(int(c[0]))
+    targets: dict[int, tuple[Any, Any]] = {}
+    for tenant, ids in by_tenant.items():  # one tenant's shard per statement (Citus)
         for r in await db.fetch(
             "SELECT o.id, e.url, e.secret FROM webhook_outbox o JOIN webhook_endpoints e"
             " ON e.tenant_id = o.tenant_id AND e.endpoint_id = o.endpoint_id"
-            f" WHERE o.id IN ({_ids(1, len(claimed))})",
-            *[int(c[0]) for c in claimed],
-        )
-    }
+            f" WHERE o.tenant_id = $1 AND o.id IN ({_ids(2, len(ids))})",
+            tenant, *ids,
+        ):  # fmt: skip
+            targets[int(r[0])] = (r[1], r[2])
     return [
         Claimed(
             int(c[0]), c[1], c[2], c[3], int(c[4]), *targets.get(int(c[0]), (None, None)), lease
@@ -264,16 +282,17 @@ async def deliver_row(
         if error is None:
             await db.execute(
                 "UPDATE webhook_outbox SET delivered_at_us = $3, last_error = '',"
-                " lease_until_us = NULL WHERE id = $1 AND lease_until_us = $2",
-                row_id, row.lease_until_us, now_us(),
+                " lease_until_us = NULL WHERE tenant_id = $4 AND id = $1 AND lease_until_us = $2",
+                row_id, row.lease_until_us, now_us(), row.tenant_id,
             )  # fmt: skip
             return True
         give_up = url is None or int(attempts) >= MAX_ATTEMPTS
         await db.execute(
             "UPDATE webhook_outbox SET next_attempt_at_us = $3, last_error = $4,"
-            " lease_until_us = NULL WHERE id = $1 AND lease_until_us = $2",
+            " lease_until_us = NULL WHERE tenant_id = $5 AND id = $1 AND lease_until_us = $2",
             row_id, row.lease_until_us,
             NEVER_US if give_up else now_us() + backoff_us(int(attempts)), error[:500],
+            row.tenant_id,
         )  # fmt: skip
     except Exception:  # noqa: BLE001 - the lease brings the row back; others carry on
         _log.exception("recording webhook delivery %s failed", row_id)
