@@ -1,7 +1,9 @@
 """Piccolo tables: the schema, and the source of the migrations in ``server/migrations``.
 
 Conventions, so the schema can be sharded by tenant later (Citus, CockroachDB):
-- every table carries ``tenant_id`` and every unique key starts with it;
+- every table carries ``tenant_id`` and its primary key and every unique key start with it
+  (migration 0030 made the database key ``(tenant_id, id)`` where Piccolo's column is ``id``;
+  the reference tables are listed in :mod:`server.sharding`);
 - times are integer microseconds since the Unix epoch (``*_us``, UTC): the same arithmetic and
   ordering on both engines, and no time-zone conversion in SQL;
 - money is integer fen (``*_fen``), rates basis points (``*_bps``);
