@@ -129,6 +129,8 @@ class State:
     reversal_told_fen: int = 0
     latencies: dict[str, list[float]] = field(default_factory=lambda: defaultdict(list))
     errors: dict[str, int] = field(default_factory=lambda: defaultdict(int))
+    # "route: status or exception" -> count, every kind (the samples keep only five texts)
+    error_kinds: dict[str, int] = field(default_factory=lambda: defaultdict(int))
     error_samples: list[str] = field(default_factory=list)
 
 
@@ -199,12 +201,15 @@ async def one(kind: str, http: httpx.AsyncClient, st: State, rng: random.Random)
             r = await http.get(f"/v1/settlements/{st.settlement_id}/export.csv", headers=st.admin)
         ok = r.status_code < 400
         detail = f"{r.status_code} {r.text[:200]}"
+        kind_of_error = str(r.status_code)
     except httpx.HTTPError as exc:
         ok, detail = False, f"{type(exc).__name__}: {exc}"
+        kind_of_error = type(exc).__name__
         route = locals().get("route", kind)
     st.latencies[route].append(time.perf_counter() - start)
     if not ok:
         st.errors[route] += 1
+        st.error_kinds[f"{route}: {kind_of_error}"] += 1
         if len(st.error_samples) < 5:
             st.error_samples.append(f"{route}: {detail}")
 
@@ -382,6 +387,8 @@ def run(engine: str, args: argparse.Namespace) -> None:
 
     errors = sum(st.errors.values())
     print(f"soak: {sent} requests in {took:.0f} s ({sent / took:.1f}/s), errors: {errors}")
+    for error_kind, count in sorted(st.error_kinds.items()):
+        print(f"  errors {count:>4}  {error_kind}")
     for sample in st.error_samples:
         print(f"  error: {sample}")
     print("\nmoney (fen)                 sent/told     database    equal")
