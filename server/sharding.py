@@ -43,6 +43,9 @@ MAINTENANCE: dict[str, str] = {
     " tenant, ranked per tenant (a multi-shard read; the claims that follow are per tenant)",
     "server.webhooks.delivery.give_up_abandoned": "the delivery loop marks rows whose last"
     " attempt never reported as given up, across tenants (a multi-shard UPDATE)",
+    "server.ledger.maturity.advance_maturity": "the maturity job (called without a tenant)"
+    " finds the tenants with newly matured entries, a multi-shard read; each checkpoint then"
+    " moves per tenant",
     "server.settlements.export._find_settlement_of_any_tenant": "`liebian settlements export"
     " ID` without --tenant: an operator's look-up across tenants",
 }
