@@ -25,7 +25,7 @@ import os
 import shutil
 import subprocess
 import sys
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from functools import lru_cache
 from pathlib import Path
 
@@ -36,7 +36,7 @@ from posters.errors import FontNotFoundError
 
 __all__ = [
     "EMOJI_ENV_VAR", "EMOJI_STRIKE", "ENV_VAR", "FontFace", "FontSet", "family_face", "find_fonts",
-    "has_glyph", "installed_families", "load_emoji_font", "load_font",
+    "has_glyph", "installed_families", "load_emoji_font", "load_font", "load_shaping_font",
 ]  # fmt: skip
 
 ENV_VAR = "LIEBIAN_FONT_PATH"
@@ -63,6 +63,15 @@ class FontSet:
     bold: FontFace | None = None  # None: synthesise bold with stroke_width
     fallbacks: tuple[FontFace, ...] = ()  # tried in order for characters the CJK face lacks
     emoji: FontFace | None = None  # a colour emoji face (drawn with embedded colour)
+    # Hashed once: a FontSet keys the per-character caches (the dataclass hash recurses).
+    _hash: int = field(default=0, init=False, repr=False, compare=False)
+
+    def __post_init__(self) -> None:
+        faces = (self.regular, self.bold, self.fallbacks, self.emoji)
+        object.__setattr__(self, "_hash", hash(faces))
+
+    def __hash__(self) -> int:
+        return self._hash
 
     def faces(self) -> tuple[FontFace, ...]:
         """Every face in use (for the render environment's digest)."""
@@ -264,3 +273,13 @@ def _cmap(face: FontFace) -> frozenset[int]:
 def has_glyph(face: FontFace, ch: str) -> bool:
     """Whether ``face``'s character map has ``ch`` (a space always counts as drawable)."""
     return ch == " " or ord(ch) in _cmap(face)
+
+
+@lru_cache(maxsize=4)
+def load_shaping_font(face: FontFace) -> ImageFont.FreeTypeFont:
+    """The colour emoji face at its bitmap strike with RAQM layout (harfbuzz): its GSUB
+    joins an emoji sequence (ZWJ, flag, skin tone, keycap) into one glyph. Only emoji
+    sequences are shaped; everything else keeps the BASIC layout of :func:`_load`."""
+    return ImageFont.truetype(
+        face.path, EMOJI_STRIKE, index=face.index, layout_engine=ImageFont.Layout.RAQM
+    )

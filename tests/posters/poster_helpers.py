@@ -29,6 +29,8 @@ def clear_font_state() -> None:
     fonts._cmap.cache_clear()
     glyphs._slot_of.cache_clear()
     glyphs._replacement.cache_clear()
+    glyphs._joined.cache_clear()
+    glyphs._units.cache_clear()
     render._environment_digest.cache_clear()
     render.clear_caches()
 
