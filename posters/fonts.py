@@ -30,7 +30,7 @@ from functools import lru_cache
 from pathlib import Path
 
 from fontTools.ttLib import TTFont
-from PIL import Image, ImageFont
+from PIL import Image, ImageFont, features
 
 from posters.errors import FontNotFoundError
 
@@ -276,10 +276,13 @@ def has_glyph(face: FontFace, ch: str) -> bool:
 
 
 @lru_cache(maxsize=4)
-def load_shaping_font(face: FontFace) -> ImageFont.FreeTypeFont:
+def load_shaping_font(face: FontFace) -> ImageFont.FreeTypeFont | None:
     """The colour emoji face at its bitmap strike with RAQM layout (harfbuzz): its GSUB
     joins an emoji sequence (ZWJ, flag, skin tone, keycap) into one glyph. Only emoji
-    sequences are shaped; everything else keeps the BASIC layout of :func:`_load`."""
+    sequences are shaped; everything else keeps the BASIC layout of :func:`_load`. None
+    when this Pillow has no libraqm: sequences are then drawn as their parts."""
+    if not features.check_feature("raqm"):
+        return None
     return ImageFont.truetype(
         face.path, EMOJI_STRIKE, index=face.index, layout_engine=ImageFont.Layout.RAQM
     )

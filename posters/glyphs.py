@@ -99,16 +99,20 @@ JOINERS = regex.compile(
 _MAX_CLUSTER = 32  # longer clusters (stacked marks, hostile input) are never shaped
 
 
-@lru_cache(maxsize=4096)
 def _joined(fonts: FontSet, cluster: str) -> bool:
-    """Whether the colour face shapes ``cluster`` (several code points) into one glyph:
-    its shaped advance is one glyph's, not the sum of its parts', and it has ink."""
-    if fonts.emoji is None or len(cluster) > _MAX_CLUSTER or not JOINERS.search(cluster):
+    """Whether the colour face shapes ``cluster`` (several code points) into one glyph."""
+    return 1 < len(cluster) <= _MAX_CLUSTER and _shaped_as_one(fonts, cluster)
+
+
+@lru_cache(maxsize=4096)
+def _shaped_as_one(fonts: FontSet, cluster: str) -> bool:
+    """Its shaped advance is one glyph's, not the sum of its parts', and it has ink."""
+    if fonts.emoji is None or not JOINERS.search(cluster):
         return False
     first = cluster[0]
-    if not has_glyph(fonts.emoji, first):
-        return False
     font = load_shaping_font(fonts.emoji)
+    if font is None or not has_glyph(fonts.emoji, first):
+        return False
     one = font.getlength(first)
     _, top, _, bottom = font.getbbox(cluster, anchor="ls")
     return 0 < font.getlength(cluster) < 1.5 * one and bottom > top and one > EMOJI_STRIKE / 4
@@ -126,7 +130,7 @@ def units(text: str, fonts: FontSet | None = None) -> tuple[str, ...]:
 def _units(fonts: FontSet, text: str) -> tuple[str, ...]:
     out: list[str] = []
     for cluster in _CLUSTER.findall(text):
-        if len(cluster) > 1 and _joined(fonts, cluster):
+        if _joined(fonts, cluster):
             out.append(cluster)
         else:
             out.extend(ch for ch in cluster if not _invisible(ch))
@@ -142,7 +146,7 @@ def cut_units(text: str, limit: int) -> tuple[str, bool]:
     fonts = find_fonts()
     for match in _CLUSTER.finditer(text):
         cluster = match.group()
-        count += 1 if len(cluster) > 1 and _joined(fonts, cluster) else len(cluster)
+        count += 1 if _joined(fonts, cluster) else len(cluster)
         if count >= limit:
             end = match.end() - (count - limit)  # a cluster of parts may be cut between them
             return text[:end], end < len(text)
@@ -166,7 +170,7 @@ def clean_text(text: str, fonts: FontSet | None = None) -> tuple[str, tuple[int,
     text = unicodedata.normalize("NFC", text)
     pieces = _CLUSTER.findall(text) if JOINERS.search(text) else text
     for piece in pieces:
-        if len(piece) > 1 and _joined(fonts, piece):
+        if _joined(fonts, piece):
             out.append(piece)  # one emoji glyph: its joiners and selectors stay
             continue
         for ch in piece:

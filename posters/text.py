@@ -125,8 +125,10 @@ class _Measure:
 
     def emoji_font(self, unit: str) -> ImageFont.FreeTypeFont:
         """The colour face at its strike: shaped by RAQM for a joined sequence."""
-        if len(unit) > 1:
-            return load_shaping_font(slot_face(find_fonts(), EMOJI, False))
+        if len(unit) > 1:  # only sequences the shaping font joined are units
+            font = load_shaping_font(slot_face(find_fonts(), EMOJI, False))
+            assert font is not None  # noqa: S101 - units() joins nothing without it
+            return font
         return self.font_of(EMOJI)
 
     def glyph(self, ch: str) -> tuple[int, int, float, float]:

@@ -10,9 +10,10 @@ import regex
 from hypothesis import given, settings
 from hypothesis import strategies as st
 from PIL import Image
-from poster_helpers import LINK, emoji_font_or_skip
+from poster_helpers import LINK, emoji_shaping_or_skip
 
-from posters import PosterData, parse_template, render_poster
+from posters import PosterData, glyphs, parse_template, render_poster
+from posters.fonts import FontSet
 from posters.glyphs import EMOJI, clean_text, units
 from posters.render import missing_glyphs
 from posters.text import ELLIPSIS, layout_text
@@ -36,7 +37,7 @@ def _one_line(text: str, **kw: float) -> tuple[tuple[str, ...], float]:
 
 @pytest.mark.parametrize("sequence", SEQUENCES, ids=["family", "flag", "thumb", "heart", "keycap"])
 def test_a_sequence_is_one_unit_as_wide_as_one_emoji(sequence: str) -> None:
-    emoji_font_or_skip("the emoji sequence test")
+    emoji_shaping_or_skip("the emoji sequence test")
     assert units(clean_text(sequence)[0]) == (sequence,)
     emoji, width = _one_line(sequence)
     _, one = _one_line(SMILE)
@@ -64,7 +65,7 @@ def _saturated(image: Image.Image, box: tuple[int, int, int, int]) -> set[tuple[
 
 @pytest.mark.parametrize("fmt", ["png", "jpeg"])
 def test_the_family_draws_one_glyph_not_four_people(fmt: str) -> None:
-    emoji_font_or_skip("the emoji ZWJ drawing test")
+    emoji_shaping_or_skip("the emoji ZWJ drawing test")
     _, (x0, y0, x1, y1) = _ink(fmt, SMILE)
     _, (f0, g0, f1, g1) = _ink(fmt, FAMILY)
     # Noto draws the family as one grey tile of four silhouettes: one emoji's box.
@@ -74,7 +75,7 @@ def test_the_family_draws_one_glyph_not_four_people(fmt: str) -> None:
 
 @pytest.mark.parametrize("fmt", ["png", "jpeg"])
 def test_a_flag_draws_one_coloured_glyph(fmt: str) -> None:
-    emoji_font_or_skip("the emoji flag test")
+    emoji_shaping_or_skip("the emoji flag test")
     _, (x0, _, x1, _) = _ink(fmt, SMILE)
     image, (f0, y0, f1, y1) = _ink(fmt, FLAG)
     assert f1 - f0 <= 1.25 * (x1 - x0)  # one flag, not two letters side by side
@@ -86,7 +87,7 @@ def test_a_flag_draws_one_coloured_glyph(fmt: str) -> None:
 
 @pytest.mark.parametrize("fmt", ["png", "jpeg"])
 def test_a_skin_tone_thumb_is_one_toned_glyph(fmt: str) -> None:
-    emoji_font_or_skip("the emoji skin-tone test")
+    emoji_shaping_or_skip("the emoji skin-tone test")
     plain, (x0, y0, x1, y1) = _ink(fmt, THUMB)
     toned, (t0, _, t1, _) = _ink(fmt, THUMB + TONE)
     assert abs((t1 - t0) - (x1 - x0)) <= 0.25 * (x1 - x0)  # no swatch beside the thumb
@@ -95,7 +96,7 @@ def test_a_skin_tone_thumb_is_one_toned_glyph(fmt: str) -> None:
 
 
 def test_a_sequence_the_face_cannot_join_falls_back_to_its_parts() -> None:
-    emoji_font_or_skip("the emoji fallback test")
+    emoji_shaping_or_skip("the emoji fallback test")
     man, woman = "\U0001f468", "\U0001f469"
     # Man ZWJ woman is no sequence of the font: two people, the joiner dropped, nothing lost.
     assert clean_text(man + "\u200d" + woman) == (man + woman, ())
@@ -109,7 +110,7 @@ def test_a_sequence_the_face_cannot_join_falls_back_to_its_parts() -> None:
 
 
 def test_the_missing_glyphs_header_ignores_joined_sequences() -> None:
-    emoji_font_or_skip("the emoji header test")
+    emoji_shaping_or_skip("the emoji header test")
     template = parse_template({"width": 300, "height": 100, "views": [
         {"type": "text", "text": "{nickname}",
          "css": {"left": 0, "top": 0, "width": 300, "height": 60, "fontSize": 20}}]})  # fmt: skip
@@ -118,7 +119,7 @@ def test_the_missing_glyphs_header_ignores_joined_sequences() -> None:
 
 
 def test_letter_spacing_goes_between_sequences() -> None:
-    emoji_font_or_skip("the emoji letter-spacing test")
+    emoji_shaping_or_skip("the emoji letter-spacing test")
     _, two = _one_line(FAMILY + FLAG)
     _, spaced = _one_line(FAMILY + FLAG, letter_spacing=10)
     assert abs(spaced - two - 10) <= 1  # one gap, not one per code point
@@ -134,7 +135,7 @@ _piece = st.sampled_from([*SEQUENCES, SMILE, "明", "ab", " ", "，"])
 def test_wrapping_and_the_ellipsis_never_split_a_sequence(
     pieces: list[str], width: int, max_lines: int
 ) -> None:
-    emoji_font_or_skip("the emoji wrapping test")
+    emoji_shaping_or_skip("the emoji wrapping test")
     text = clean_text("".join(pieces))[0]
     whole = units(text)
     block = layout_text(text, size=SIZE // 2, bold=False, width=width, max_lines=max_lines,
@@ -154,3 +155,33 @@ def test_wrapping_and_the_ellipsis_never_split_a_sequence(
     for line in block.lines:
         for cluster in regex.findall(r"\X", line):
             assert cluster in whole or len(cluster) == 1 or cluster == " "
+
+
+def test_without_raqm_sequences_fall_back_to_their_parts(fresh_fonts: pytest.MonkeyPatch) -> None:
+    emoji_shaping_or_skip("the emoji no-RAQM fallback test")
+    fresh_fonts.setattr(glyphs, "load_shaping_font", lambda face: None)
+    text, missing = clean_text(FAMILY + FLAG)
+    assert missing == () and units(text) == (*FAMILY[::2], *FLAG)  # people, then two letters
+    emoji, _ = _one_line(FAMILY + FLAG)
+    assert len(emoji) == 6  # each drawn, none dropped
+
+
+def test_a_hostile_cluster_is_bounded(monkeypatch: pytest.MonkeyPatch) -> None:
+    """A 100k-code-point grapheme cluster (one thumb and 99,999 skin tones) is never shaped
+    nor kept in a cache (clusters over 32 code points are not): it falls back to its parts
+    and layout cuts it like any text."""
+    emoji_shaping_or_skip("the hostile emoji cluster test")
+    shaped: list[int] = []
+    real = glyphs._shaped_as_one
+
+    def spy(fonts: FontSet, cluster: str) -> bool:
+        shaped.append(len(cluster))
+        return real(fonts, cluster)
+
+    monkeypatch.setattr(glyphs, "_shaped_as_one", spy)
+    hostile = THUMB + TONE * 99_999
+    assert clean_text(hostile) == (hostile, ())  # every part drawn (the tones as swatches)
+    block = layout_text(hostile, size=20, bold=False, width=300, max_lines=2, line_height=24)
+    assert len(block.lines) == 2 and block.lines[-1].endswith(ELLIPSIS)
+    assert sum(len(line) for line in block.lines) < 200
+    assert max(shaped, default=0) <= 32, max(shaped)
