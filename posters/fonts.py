@@ -16,7 +16,8 @@ sans face fontconfig picks (DejaVu Sans has arrows, symbols, U+FFFD), then a col
 face: ``LIEBIAN_EMOJI_FONT_PATH``, else fontconfig's ``emoji`` match, else Debian's
 ``fonts-noto-color-emoji`` path (``make install`` installs it), used only if it really is a
 colour font (CBDT/CBLC, COLR or sbix tables). Each is optional. Fonts are read at import of
-the first poster, never written.
+the first poster, never written. Every face is laid out with Pillow's BASIC engine, except
+that emoji sequences are shaped by the emoji face with RAQM (:func:`load_shaping_font`).
 """
 
 from __future__ import annotations
