@@ -13,7 +13,8 @@ alternately.
 - cold: the same with every cache cleared first (everything drawn: shadows, rotation, ...).
 - emoji: a 600x120 poster whose only view is a ``{nickname}`` text at 40 px, a new nickname
   each round (laid out and drawn each time): "小明😀🎉<n>" (two colour emoji, scaled from
-  the font's 109 px bitmaps, cached per size) against "小明<n>" (the CJK face only).
+  the font's 109 px bitmaps, cached per size) against "小明<n>" (the CJK face only); and
+  "小明👨‍👩‍👧‍👦🇨🇳👍🏽❤️1️⃣<n>" (five emoji sequences, each shaped into one glyph) against the same.
 """
 
 from __future__ import annotations
@@ -122,8 +123,23 @@ def _emoji_text(rounds: int) -> None:
         return render_poster(nickname, PosterData(nickname=f"小明😀🎉{i}", link="https://x.cn/s"),
                              "jpeg")  # fmt: skip
 
+    def sequences(i: int) -> bytes:
+        return render_poster(nickname, PosterData(nickname=f"小明{_SEQUENCES}{i}",
+                                                  link="https://x.cn/s"), "jpeg")  # fmt: skip
+
     plain_ms, emoji_ms = paired_median_ms(plain, emoji, rounds=rounds)
+    plain2_ms, seq_ms = paired_median_ms(plain, sequences, rounds=rounds)
     print(f"nickname text 600x120 JPEG, CJK only:     {plain_ms:7.2f} ms")
     print(f"nickname text with two colour emoji:      {emoji_ms:7.2f} ms  "
           f"({emoji_ms / plain_ms:.2f}x)")  # fmt: skip
+    print(f"nickname with emoji sequences (shaped):   {seq_ms:7.2f} ms  "
+          f"({seq_ms / plain2_ms:.2f}x CJK only {plain2_ms:.2f} ms)")  # fmt: skip
+
+
+# A ZWJ family, a flag, a skin-tone thumb, a red heart with VS16 and a keycap: each joined
+# into one glyph by the colour face (RAQM shaping), cached like single emoji.
+_SEQUENCES = (
+    "\U0001f468\u200d\U0001f469\u200d\U0001f467\u200d\U0001f466"  # 👨‍👩‍👧‍👦
+    "\U0001f1e8\U0001f1f3\U0001f44d\U0001f3fd\u2764\ufe0f1\ufe0f\u20e3"  # 🇨🇳 👍🏽 ❤️ 1️⃣
+)
 

@@ -16,7 +16,8 @@ sans face fontconfig picks (DejaVu Sans has arrows, symbols, U+FFFD), then a col
 face: ``LIEBIAN_EMOJI_FONT_PATH``, else fontconfig's ``emoji`` match, else Debian's
 ``fonts-noto-color-emoji`` path (``make install`` installs it), used only if it really is a
 colour font (CBDT/CBLC, COLR or sbix tables). Each is optional. Fonts are read at import of
-the first poster, never written.
+the first poster, never written. Every face is laid out with Pillow's BASIC engine, except
+that emoji sequences are shaped by the emoji face with RAQM (:func:`load_shaping_font`).
 """
 
 from __future__ import annotations
@@ -25,18 +26,18 @@ import os
 import shutil
 import subprocess
 import sys
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from functools import lru_cache
 from pathlib import Path
 
 from fontTools.ttLib import TTFont
-from PIL import Image, ImageFont
+from PIL import Image, ImageFont, features
 
 from posters.errors import FontNotFoundError
 
 __all__ = [
     "EMOJI_ENV_VAR", "EMOJI_STRIKE", "ENV_VAR", "FontFace", "FontSet", "family_face", "find_fonts",
-    "has_glyph", "installed_families", "load_emoji_font", "load_font",
+    "has_glyph", "installed_families", "load_emoji_font", "load_font", "load_shaping_font",
 ]  # fmt: skip
 
 ENV_VAR = "LIEBIAN_FONT_PATH"
@@ -63,6 +64,15 @@ class FontSet:
     bold: FontFace | None = None  # None: synthesise bold with stroke_width
     fallbacks: tuple[FontFace, ...] = ()  # tried in order for characters the CJK face lacks
     emoji: FontFace | None = None  # a colour emoji face (drawn with embedded colour)
+    # Hashed once: a FontSet keys the per-character caches (the dataclass hash recurses).
+    _hash: int = field(default=0, init=False, repr=False, compare=False)
+
+    def __post_init__(self) -> None:
+        faces = (self.regular, self.bold, self.fallbacks, self.emoji)
+        object.__setattr__(self, "_hash", hash(faces))
+
+    def __hash__(self) -> int:
+        return self._hash
 
     def faces(self) -> tuple[FontFace, ...]:
         """Every face in use (for the render environment's digest)."""
@@ -264,3 +274,16 @@ def _cmap(face: FontFace) -> frozenset[int]:
 def has_glyph(face: FontFace, ch: str) -> bool:
     """Whether ``face``'s character map has ``ch`` (a space always counts as drawable)."""
     return ch == " " or ord(ch) in _cmap(face)
+
+
+@lru_cache(maxsize=4)
+def load_shaping_font(face: FontFace) -> ImageFont.FreeTypeFont | None:
+    """The colour emoji face at its bitmap strike with RAQM layout (harfbuzz): its GSUB
+    joins an emoji sequence (ZWJ, flag, skin tone, keycap) into one glyph. Only emoji
+    sequences are shaped; everything else keeps the BASIC layout of :func:`_load`. None
+    when this Pillow has no libraqm: sequences are then drawn as their parts."""
+    if not features.check_feature("raqm"):
+        return None
+    return ImageFont.truetype(
+        face.path, EMOJI_STRIKE, index=face.index, layout_engine=ImageFont.Layout.RAQM
+    )

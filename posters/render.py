@@ -45,7 +45,7 @@ __all__ = [
     "render_poster",
 ]
 
-RENDER_VERSION = "3"  # bump when a change alters pixels for the same inputs
+RENDER_VERSION = "4"  # bump when a change alters pixels for the same inputs
 STATIC_CACHE_SIZE = 16  # base images are width*height*3 bytes (3 MB at 750x1334)
 STATIC_CACHE_BYTES = 64 << 20  # and at most this many bytes of them
 Format = Literal["png", "jpeg", "webp"]

@@ -7,6 +7,11 @@ the ellipsis, alignment) walks the same runs as drawing does. Lines break betwee
 characters and at spaces between Latin words; a word wider than the box breaks between
 letters. Past ``max_lines`` the last line ends in "…". ``letter_spacing`` px is added
 between characters (CSS letter-spacing, not after the last one).
+
+The unit of all of this is :func:`posters.glyphs.units`: a character, or an emoji sequence
+(ZWJ family, flag, skin tone, keycap, VS16) that the colour face joins into one glyph. Such
+a sequence is measured and drawn as that one glyph (shaped by RAQM, cached like the other
+emoji), never split by wrapping or the ellipsis, and letter spacing goes between units.
 """
 
 from __future__ import annotations
@@ -15,6 +20,7 @@ import re
 from dataclasses import dataclass
 from functools import lru_cache
 
+import regex
 from PIL import Image, ImageChops, ImageDraw, ImageFont
 
 from posters.fonts import (
@@ -24,14 +30,27 @@ from posters.fonts import (
     find_fonts,
     load_emoji_font,
     load_font,
+    load_shaping_font,
 )
 from posters.fonts import _load as _load_face
-from posters.glyphs import EMOJI, FAMILY, clean_text, face_slot, slot_face
+from posters.glyphs import (
+    EMOJI,
+    FAMILY,
+    JOINERS,
+    clean_text,
+    cut_units,
+    face_slot,
+    slot_face,
+    units,
+)
 
 __all__ = ["Run", "TextBlock", "clean_text", "draw_text_block", "layout_text"]
 
 ELLIPSIS = "…"
 _TOKEN = re.compile(r"[A-Za-z0-9\u00c0-\u024f'’_\-.@]+|\s+|.", re.DOTALL)
+# The same over grapheme clusters, for text holding emoji sequences (a keycap 1️⃣ starts
+# with a digit: it is one cluster of a word, never cut after its "1").
+_CLUSTER_TOKEN = regex.compile(r"(?:(?=[A-Za-z0-9\u00c0-\u024f'’_\-.@])\X)+|\s+|\X", regex.DOTALL)
 _NO_LINE_START = frozenset("，。、！？；：）》」』】〕”’…,.!?;:)]}%")
 
 
@@ -104,13 +123,21 @@ class _Measure:
             pen += advance
         return max(right, (pen - self.spacing) / 64) - min(left, 0) + 2 * self.stroke
 
+    def emoji_font(self, unit: str) -> ImageFont.FreeTypeFont:
+        """The colour face at its strike: shaped by RAQM for a joined sequence."""
+        if len(unit) > 1:  # only sequences the shaping font joined are units
+            font = load_shaping_font(slot_face(find_fonts(), EMOJI, False))
+            assert font is not None  # noqa: S101 - units() joins nothing without it
+            return font
+        return self.font_of(EMOJI)
+
     def glyph(self, ch: str) -> tuple[int, int, float, float]:
-        """(slot, advance in 1/64 px with the spacing, ink left, ink right) of one character
-        at the pen origin."""
+        """(slot, advance in 1/64 px with the spacing, ink left, ink right) of one unit (a
+        character or a joined emoji sequence) at the pen origin."""
         glyph = self._glyphs.get(ch)
         if glyph is None:
-            slot = face_slot(ch, family=self.family) or 0
-            font = self.font_of(slot)
+            slot = EMOJI if len(ch) > 1 else face_slot(ch, family=self.family) or 0
+            font = self.emoji_font(ch) if slot == EMOJI else self.font_of(slot)
             length, left, right = glyph_metrics(font, ch)
             if slot == EMOJI:  # drawn at the bitmap strike, scaled to the text size
                 k = self.size / EMOJI_STRIKE
@@ -148,7 +175,7 @@ def glyph_metrics(font: ImageFont.FreeTypeFont, ch: str) -> tuple[float, float, 
 def _split(text: str, measure: _Measure) -> list[Run]:
     """``text`` cut into runs (x not filled in: the ground truth for :class:`_Line`)."""
     runs: list[Run] = []
-    for ch in text:
+    for ch in units(text):
         slot = measure.glyph(ch)[0]
         if runs and measure.joins(runs[-1].slot, slot):
             runs[-1] = Run(slot, runs[-1].text + ch, 0)
@@ -182,7 +209,7 @@ class _Line:
         prev = self.chars[-1] if self.chars else None
         first = not self.chars
         measure = self.measure
-        for ch in text:
+        for ch in units(text):
             glyph_slot, advance, ink_left, ink_right = measure.glyph(ch)
             if prev is not None:
                 if measure.joins(slot, glyph_slot):
@@ -214,7 +241,7 @@ class _Line:
 
     def extend(self, text: str) -> None:
         self.pen, self.left, self.right, self.slot = self._after(text)
-        self.chars.extend(text)
+        self.chars.extend(units(text))
 
     def runs(self) -> tuple[tuple[Run, ...], float]:
         """The line's runs and its leftmost ink (relative to the pen origin)."""
@@ -229,7 +256,8 @@ class _Line:
 def _wrap_paragraph(para: str, width: float, measure: _Measure) -> list[str]:
     lines: list[str] = []
     line = _Line(measure)
-    for token in _TOKEN.findall(para):
+    tokens = _CLUSTER_TOKEN.findall(para) if JOINERS.search(para) else _TOKEN.findall(para)
+    for token in tokens:
         if line.width_with(token) <= width:
             line.extend(token)
             continue
@@ -238,13 +266,14 @@ def _wrap_paragraph(para: str, width: float, measure: _Measure) -> list[str]:
             line = _Line(measure)
             continue
         text, carry = str(line), ""
-        if token[0] in _NO_LINE_START and len(text.rstrip()) > 1:
+        kept = units(text.rstrip())
+        if token[0] in _NO_LINE_START and len(kept) > 1:
             # 避头: closing punctuation never starts a line; take the last character with it.
-            text, carry = text.rstrip()[:-1], text.rstrip()[-1]
+            text, carry = "".join(kept[:-1]), kept[-1]
         if text.strip():
             lines.append(text.rstrip())
         line = _Line(measure, carry)
-        for ch in token:  # token alone may still be too wide: break it between characters
+        for ch in units(token):  # token alone may still be too wide: break it between units
             if line.chars and line.width_with(ch) > width:
                 lines.append(str(line))
                 line = _Line(measure)
@@ -254,16 +283,18 @@ def _wrap_paragraph(para: str, width: float, measure: _Measure) -> list[str]:
 
 
 def _ellipsize(line: str, width: float, measure: _Measure) -> str:
-    line = line.rstrip()
+    kept = list(units(line.rstrip()))
     # Widths of every prefix plus the ellipsis, in one pass (not one measurement per cut).
     prefix = _Line(measure)
     fits = [prefix.width_with(ELLIPSIS) <= width]
-    for ch in line:
+    for ch in kept:
         prefix.extend(ch)
         fits.append(prefix.width_with(ELLIPSIS) <= width)
-    while line and not fits[len(line)]:
-        line = line[:-1].rstrip()
-    return line + ELLIPSIS if fits[len(line)] else line
+    while kept and not fits[len(kept)]:
+        kept.pop()
+        while kept and kept[-1].isspace():
+            kept.pop()
+    return "".join(kept) + ELLIPSIS if fits[len(kept)] else "".join(kept)
 
 
 @lru_cache(maxsize=512)
@@ -290,9 +321,9 @@ def layout_text(
     # smallest sizes glyphs may advance 0 px, so layout itself is linear in the text too.)
     narrowest = max(1.0, size * 0.2 + min(letter_spacing, 0.0))
     limit = max_lines * (int(width // narrowest) + 1)
-    cut = len(text) > limit
+    text, cut = cut_units(text, limit)
     lines: list[str] = []
-    for para in text[:limit].split("\n"):
+    for para in text.split("\n"):
         lines.extend(_wrap_paragraph(para, width, measure))
         if len(lines) > max_lines:
             break
@@ -409,9 +440,8 @@ def draw_text_block(
         for run in block.runs[i]:
             if run.slot == EMOJI:
                 emoji = _emoji if size <= _CACHED_EMOJI_SIZE else _emoji.__wrapped__
-                image, (dx, dy) = emoji(measure.font_of(EMOJI), run.text, round(size))
-                mask = image.getchannel("A")
-                paint: tuple[int, int, int] | Image.Image = image.convert("RGB")
+                rgb, mask, (dx, dy) = emoji(measure.emoji_font(run.text), run.text, round(size))
+                paint: tuple[int, int, int] | Image.Image = rgb
             else:
                 mask, (dx, dy) = _mask_of(measure.font_of(run.slot), block.stroke, run.text,
                                           outline)  # fmt: skip
@@ -443,8 +473,11 @@ _CACHED_EMOJI_SIZE = 128  # larger emoji are drawn per use: 512 kept stay under 
 
 
 @lru_cache(maxsize=512)
-def _emoji(font: ImageFont.FreeTypeFont, ch: str, size: int) -> tuple[Image.Image, tuple[int, int]]:
-    """One colour emoji as RGBA at ``size`` px and its offset from the pen on the baseline.
+def _emoji(
+    font: ImageFont.FreeTypeFont, ch: str, size: int
+) -> tuple[Image.Image, Image.Image, tuple[int, int]]:
+    """One colour emoji (a character, or a sequence ``font`` shapes into one glyph) at
+    ``size`` px: its colours, its coverage and its offset from the pen on the baseline.
 
     Drawn at the font's bitmap strike with its embedded colours, then scaled (Lanczos).
     """
@@ -455,7 +488,8 @@ def _emoji(font: ImageFont.FreeTypeFont, ch: str, size: int) -> tuple[Image.Imag
     scaled = (max(1, round(strike.width * k)), max(1, round(strike.height * k)))
     # Premultiplied while scaling, so transparent pixels' colour does not bleed into edges.
     image = strike.convert("RGBa").resize(scaled, Image.Resampling.LANCZOS).convert("RGBA")
-    return image, (round(x0 * k), round(y0 * k))
+    # Kept split (colour, coverage): a paste needs both, and splitting costs as much as it.
+    return image.convert("RGB"), image.getchannel("A"), (round(x0 * k), round(y0 * k))
 
 
 _DECORATION_RISE = {"underline": 0.0, "overline": 1.0, "line-through": 1.0 / 3.0}

@@ -7,7 +7,7 @@ import os
 
 import pytest
 import zxingcpp
-from PIL import Image
+from PIL import Image, features
 
 from posters import fonts, glyphs, render
 
@@ -29,8 +29,22 @@ def clear_font_state() -> None:
     fonts._cmap.cache_clear()
     glyphs._slot_of.cache_clear()
     glyphs._replacement.cache_clear()
+    glyphs._shaped_as_one.cache_clear()
+    glyphs._units.cache_clear()
     render._environment_digest.cache_clear()
     render.clear_caches()
+
+
+def emoji_shaping_or_skip(what: str) -> None:
+    """:func:`emoji_font_or_skip`, and Pillow's RAQM layout (libraqm, in Pillow's wheels)
+    that joins emoji sequences: a visible skip without it, a failure under CI."""
+    emoji_font_or_skip(what)
+    if features.check_feature("raqm"):
+        return
+    problem = "this Pillow has no libraqm (RAQM layout): emoji sequences draw as their parts"
+    if os.environ.get("CI") == "true":
+        pytest.fail(f"{what} needs RAQM under CI: {problem}")
+    pytest.skip(f"WARNING: {what} was SKIPPED: {problem}")
 
 
 def emoji_font_or_skip(what: str) -> None:
