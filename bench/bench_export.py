@@ -384,7 +384,8 @@ async def report(
 
     # baseline (a)'s rows: the export's own lines, read back from its output beforehand
     exported = b"".join([c async for c in csv_chunks(db, TENANT, SETTLEMENT)]).decode("utf-8-sig")
-    body = exported.split("\r\n", 1)[1].rsplit("TOTAL,", 1)[0]
+    body = exported.split("\r\n", 1)[1]  # without the header line
+    body = body[: body.rstrip("\r\n").rfind("\r\n") + 2]  # and the total line (合计 or TOTAL)
     formatted = list(csv.reader(io.StringIO(body, newline="")))
     same = body == baseline_csv_text(formatted) and len(formatted) == n
     s_times, (f_times, r_times), s_bytes, (f_chars, r_chars) = await paired(
