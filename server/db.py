@@ -252,6 +252,10 @@ def open_sqlite(path: str) -> sqlite3.Connection:
     conn.execute("PRAGMA busy_timeout=5000")
     conn.execute("PRAGMA foreign_keys=ON")
     conn.execute("PRAGMA cache_size=-65536")
+    # Every transaction is a savepoint of the group commit (SqliteDatabase.transaction): a page a
+    # savepoint changes first is copied to its statement journal, a temporary *file* by default.
+    # In memory, a 3-level order's entries cost 42 us instead of 120 (python -m bench api).
+    conn.execute("PRAGMA temp_store=MEMORY")
     return conn
 
 
