@@ -2,7 +2,15 @@
 
 The response side is an app-level ``before_send`` hook, so it also sees the responses
 Litestar's exception handling sends after a middleware raised (401, 403 ...); the start time is
-stamped by the outermost route middleware (:class:`server.auth.ApiKeyMiddleware`)."""
+stamped by the outermost route middleware (:class:`server.auth.ApiKeyMiddleware`).
+
+The access line is written straight to the JSON handler's stream when that handler is the only
+one the ``liebian.access`` logger reaches: going through :mod:`logging` (a ``LogRecord``, the
+caller's frame looked up through the whole ASGI stack, ``json.dumps``) cost 85-90 us of a
+request whose handler takes 70 (``GET /v1/program``). The line is the same either way; with any
+other handler attached (an operator's configuration, a test's capture) it goes through
+:mod:`logging` as before.
+"""
 
 from __future__ import annotations
 
@@ -15,6 +23,7 @@ import time
 from collections.abc import Awaitable, Callable
 from typing import Any
 
+import msgspec
 from litestar.types import Message, Scope
 
 __all__ = ["configure_logging", "make_before_send", "stamp"]
@@ -38,16 +47,52 @@ class _JsonFormatter(logging.Formatter):
         return json.dumps(payload, ensure_ascii=False, separators=(",", ":"))
 
 
+class _JsonHandler(logging.StreamHandler):  # type: ignore[type-arg]
+    """The handler :func:`configure_logging` installs: one JSON object per line."""
+
+
 def configure_logging(level: int = logging.INFO) -> None:
     root = logging.getLogger("liebian")
-    if any(getattr(h, "_liebian", False) for h in root.handlers):
+    if any(isinstance(h, _JsonHandler) for h in root.handlers):
         return
-    handler = logging.StreamHandler(sys.stderr)
+    handler = _JsonHandler(sys.stderr)
     handler.setFormatter(_JsonFormatter())
-    handler._liebian = True  # type: ignore[attr-defined]
     root.addHandler(handler)
     root.setLevel(level)
     root.propagate = False
+
+
+_encode = msgspec.json.Encoder().encode
+
+
+def _direct_stream() -> Any:
+    """The stream to write an access line to directly, or None to go through :mod:`logging`:
+    only when our JSON handler is the one handler the access logger reaches, at INFO."""
+    if access_log.handlers or access_log.disabled or not access_log.isEnabledFor(logging.INFO):
+        return None
+    parent = access_log.parent
+    if parent is None or parent.name != "liebian" or parent.disabled or parent.propagate:
+        return None
+    handlers = parent.handlers
+    if len(handlers) != 1 or not isinstance(handlers[0], _JsonHandler):
+        return None
+    handler = handlers[0]
+    return handler.stream if handler.level <= logging.INFO and not handler.filters else None
+
+
+def _log_access(fields: dict[str, Any]) -> None:
+    stream = _direct_stream()
+    if stream is None:
+        if access_log.isEnabledFor(logging.INFO):
+            access_log.info("request", extra={"fields": fields})
+        return
+    line = {"ts": round(time.time(), 3), "level": "info", "logger": access_log.name,
+            "msg": "request", **fields}  # fmt: skip
+    try:
+        stream.write(_encode(line).decode() + "\n")
+        stream.flush()
+    except (OSError, ValueError):  # a closed or broken stream: as logging.Handler.handleError
+        pass
 
 
 def _valid_request_id(value: bytes) -> bool:
@@ -86,18 +131,15 @@ def make_before_send(log_requests: bool) -> Callable[[Message, Scope], Awaitable
         if log_requests:
             started = state.get("started")
             auth = scope.get("auth")
-            access_log.info(
-                "request",
-                extra={
-                    "fields": {
-                        "request_id": request_id.decode(),
-                        "method": scope.get("method", ""),
-                        "path": scope["path"],
-                        "status": message["status"],
-                        "ms": round((time.perf_counter() - started) * 1000, 3) if started else None,
-                        "tenant_id": getattr(auth, "tenant_id", None),
-                    }
-                },
+            _log_access(
+                {
+                    "request_id": request_id.decode(),
+                    "method": scope.get("method", ""),
+                    "path": scope["path"],
+                    "status": message["status"],
+                    "ms": round((time.perf_counter() - started) * 1000, 3) if started else None,
+                    "tenant_id": getattr(auth, "tenant_id", None),
+                }
             )
 
     return before_send
