@@ -18,8 +18,9 @@ from functools import lru_cache
 from server.campaigns.scores import active_campaigns, matching
 from server.common import now_us
 from server.db import Database
-from server.ledger.maturity import late_booking
+from server.ledger.maturity import is_late, late_booking
 from server.ledger.totals import PG_CREDIT_STEP
+from server.orders.batch import BatchKey, batcher_for
 from server.orders.schemas import Commission, EntryStatus, OrderIn, OrderOut
 from server.program.schemas import Program
 from server.queries import DAY_US, binding_active
@@ -144,6 +145,16 @@ async def record_order_fast(
     if sales_count(program):  # the tier sales and the candidates' figures, in the statement
         sql = _promotion_sql(shape_of(program))
         tiered = (*tiered, len(tiers) - 1, *window_starts(program, now))
+    elif not is_late(available_at, now) and (batcher := batcher_for(db)) is not None:
+        # The common case: written with the orders that arrive meanwhile (server.orders.batch).
+        written = await batcher.write(
+            BatchKey(tenant_id, tuple(rates), program.self_purchase_commission, tiered),
+            data.order_id, data.user_id, data.amount_fen, paid_at_us, data.campaign_id,
+            fingerprint, available_at,
+        )  # fmt: skip
+        if written is None:
+            return None  # the order id exists, or the batch failed: the full path
+        return _result(data.order_id, available_at, now, written)
     # An order already mature when written is booked against the maturity checkpoint in the
     # same transaction (server.ledger.maturity); any other runs the statement alone, as it is.
     async with late_booking(db, tenant_id, available_at, now) as (conn, book):
@@ -170,15 +181,29 @@ async def record_order_fast(
             )
     if not rows or not rows[0]["inserted"]:
         return None  # the order id exists: the full path replays it (or answers 409)
-    status: EntryStatus = "pending" if available_at > now else "available"
-    entries = sorted(
-        (r["level"], r["distributor_id"], int(r["amount_fen"]))
-        for r in rows
-        if r["distributor_id"] is not None
-    )
     if len(tiered) > 2:
         await promote_from_figures(db, tenant_id, program, rows[0]["tier_figures"], data.order_id)
+    return _result(
+        data.order_id,
+        available_at,
+        now,
+        [(r["distributor_id"], r["level"], int(r["amount_fen"]))
+         for r in rows if r["distributor_id"] is not None],
+    )  # fmt: skip
+
+
+def _result(
+    order_id: str, available_at: int, now: int, written: list[tuple[str, int, int]]
+) -> OrderOut:
+    """The answer for the entries written, as (distributor_id, level, amount_fen)."""
+    status: EntryStatus = "pending" if available_at > now else "available"
     return OrderOut(
-        order_id=data.order_id,
-        commissions=[Commission(d, level, a, status) for level, d, a in entries],
+        order_id=order_id,
+        commissions=[
+            Commission(d, level, a, status) for d, level, a in sorted(written, key=_level)
+        ],
     )
+
+
+def _level(entry: tuple[str, int, int]) -> int:
+    return entry[1]
