@@ -546,14 +546,21 @@ class Comparison:
     target: float
     requests: int
     profile: Path | None = None
+    # the app's p99 at most this many times the bare p99 (None: no tail target)
+    p99_factor: float | None = None
 
     @property
     def ratio(self) -> float:
         return self.app.rps / self.bare.rps if self.bare.rps else 0.0
 
     @property
+    def tail_ok(self) -> bool:
+        return self.p99_factor is None or self.app.p99_ms <= self.p99_factor * self.bare.p99_ms
+
+    @property
     def ok(self) -> bool:
-        return self.ratio >= self.target and self.app.errors == 0 and self.bare.errors == 0
+        return (self.ratio >= self.target and self.tail_ok and self.app.errors == 0
+                and self.bare.errors == 0)  # fmt: skip
 
 
 class Profiler:
@@ -582,6 +589,7 @@ def compare(
     scenario: str, engine: str, app: Server, app_load: Load, bare: Server, bare_load: Load,
     requests: int, target: float, repeats: int = 3, warmup: int | None = None,
     profile_dir: Path | None = None, after_warmup: Callable[[], None] | None = None,
+    p99_factor: float | None = None,
 ) -> Comparison:
     """Warm both sides up, then ``repeats`` alternating runs each; medians per side."""
     warmup = warmup if warmup is not None else max(500, requests // 5)
@@ -607,7 +615,7 @@ def compare(
                 profiler.stop()
     return Comparison(
         scenario, engine, _median_side(app_runs), _median_side(bare_runs), target, requests,
-        profile_path,
+        profile_path, p99_factor,
     )
 
 
@@ -621,8 +629,10 @@ def format_comparison(c: Comparison, labels: tuple[str, str] = ("app", "bare")) 
             + " ".join(f"{r.rps:.0f}" for r in s.runs)
             for name, s in ((labels[0], c.app), (labels[1], c.bare))
         ),
-        f"  {labels[0]}/{labels[1]} {c.ratio:6.1%}  (target >= {c.target:.0%}: "
-        f"{'met' if c.ok else 'MISSED'}"
+        f"  {labels[0]}/{labels[1]} {c.ratio:6.1%}  (target >= {c.target:.0%}"
+        + ("" if c.p99_factor is None else
+           f", p99 <= {c.p99_factor:g}x bare: {c.app.p99_ms / c.bare.p99_ms:.1f}x")
+        + f": {'met' if c.ok else 'MISSED'}"
         + ("" if c.app.errors == 0 and c.bare.errors == 0 else ", with ERRORS") + ")",
     ]
     if c.profile is not None:
