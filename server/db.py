@@ -162,6 +162,11 @@ class PostgresDatabase(_PgConn, Database):
     async def connect(cls, dsn: str, *, size: int = 20) -> PostgresDatabase:
         return cls(await _create_pool(dsn, min(4, size), size, {}), dsn)
 
+    @property
+    def batches(self) -> bool:
+        """Whether :meth:`batch_pool` can open a pool (server.batching)."""
+        return self._dsn is not None
+
     async def batch_pool(self) -> Any:
         """A second, small pool for statements that write a *batch* of requests (arrays of
         parameters, one element per request), opened on first use; None if this database was
@@ -195,8 +200,8 @@ class PostgresDatabase(_PgConn, Database):
         await self.pool.close()
 
 
-# Batches in flight at once per process (server.orders.batch): a few, so that one is written
-# while the next fills, without taking many of the server's connections.
+# Batches in flight at once per process (server.batching): a few, so that one is written while
+# the next fills, without taking many of the server's connections.
 BATCH_POOL_SIZE = 4
 
 

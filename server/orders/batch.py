@@ -1,12 +1,10 @@
-"""PostgreSQL: the orders that arrive together, written by one statement (group commit).
+"""PostgreSQL: the orders that arrive together, written by one statement (server.batching).
 
 Each order of the one-statement path (:mod:`server.orders.fast`) alone costs the database a
 round trip, an executor start over six tables and some twenty indexes, and a commit: about
 450 us of server CPU and 130 us of ours, against 135 us and 25 us per order in a batch of eight
-(measured sequentially, ``python -m bench api`` for the throughput). So orders of one tenant and
-one program shape (rates, self-purchase, tiers) that arrive while a batch is being written wait
-for the next one; an order that finds nothing in flight is written at once (a batch of one), so
-a quiet server adds no latency.
+(measured sequentially; ``python -m bench api`` for the throughput). Orders of one tenant and
+one program shape (rates, self-purchase, tiers) share a batch.
 
 The statement is the single order's (the same upline read, the same integer arithmetic, the same
 steps) over arrays with one element per order; ``n``, the order's place in the batch, ties its
@@ -21,24 +19,15 @@ rows together. Rules:
 
 from __future__ import annotations
 
-import asyncio
-import logging
-import weakref
 from collections.abc import Sequence
-from typing import NamedTuple
+from typing import Any, NamedTuple
 
+from server.batching import Batcher
 from server.common import now_us
-from server.db import Database, PostgresDatabase
 from server.ledger.totals import PG_CREDIT_STEP
 from server.queries import binding_active
 
-__all__ = ["BatchKey", "OrderBatcher", "batcher_for"]
-
-log = logging.getLogger("liebian.orders")
-
-# The most orders in one statement (its arrays), and batches in flight per key at once.
-MAX_BATCH = 8
-IN_FLIGHT = 4
+__all__ = ["BatchKey", "BatchOrder", "OrderBatcher"]
 
 _UPLINE = """(
     CASE WHEN $10::bool AND ctx.buyer_active IS TRUE
@@ -130,7 +119,7 @@ class BatchKey(NamedTuple):
     tiered: tuple[int, ...]  # () or (levels, tiers)
 
 
-class _Order(NamedTuple):
+class BatchOrder(NamedTuple):
     order_id: str
     user_id: str
     amount_fen: int
@@ -138,107 +127,32 @@ class _Order(NamedTuple):
     campaign_id: str | None
     fingerprint: str
     available_at_us: int
-    # (distributor_id, level, amount_fen) of each entry written, or None: not written by the
-    # batch (take the full path)
-    done: asyncio.Future[list[tuple[str, int, int]] | None]
 
 
-# One batcher per database (process): the orders of every request of this process.
-_batchers: weakref.WeakKeyDictionary[Database, OrderBatcher] = weakref.WeakKeyDictionary()
+# (distributor_id, level, amount_fen) of each entry an order wrote
+Written = list[tuple[str, int, int]]
 
 
-def batcher_for(db: Database) -> OrderBatcher | None:
-    if not isinstance(db, PostgresDatabase):
-        return None
-    batcher = _batchers.get(db)
-    if batcher is None:
-        batcher = _batchers[db] = OrderBatcher(db)
-    return batcher
+class OrderBatcher(Batcher[BatchKey, BatchOrder, Written]):
+    def conflicts(self, item: BatchOrder, waiting: Sequence[BatchOrder]) -> bool:
+        # the same id twice in one statement: the second replays the first (full path)
+        return any(o.order_id == item.order_id for o in waiting)
 
-
-class OrderBatcher:
-    def __init__(self, db: PostgresDatabase) -> None:
-        self._db = db
-        self._waiting: dict[BatchKey, list[_Order]] = {}
-        self._running: dict[BatchKey, int] = {}
-        self._tasks: set[asyncio.Task[None]] = set()
-
-    async def write(
-        self,
-        key: BatchKey,
-        order_id: str,
-        user_id: str,
-        amount_fen: int,
-        paid_at_us: int,
-        campaign_id: str | None,
-        fingerprint: str,
-        available_at_us: int,
-    ) -> list[tuple[str, int, int]] | None:
-        """Write the order in the next batch of ``key``: its entries as (distributor_id, level,
-        amount_fen), or None when the batch did not write it (take the full path)."""
-        waiting = self._waiting.setdefault(key, [])
-        if any(o.order_id == order_id for o in waiting):
-            return None  # the same id twice in one statement: the second replays the first
-        done: asyncio.Future[list[tuple[str, int, int]] | None] = (
-            asyncio.get_running_loop().create_future()
+    async def run(
+        self, conn: Any, key: BatchKey, items: Sequence[BatchOrder]
+    ) -> Sequence[Written | None]:
+        rows = await conn.fetch(
+            BATCH_TIERS_SQL if key.tiered else BATCH_SQL,
+            key.tenant_id,
+            *([getattr(o, f) for o in items] for f in BatchOrder._fields),
+            list(key.rates),
+            key.self_purchase,
+            now_us(),
+            *key.tiered,
         )
-        waiting.append(
-            _Order(order_id, user_id, amount_fen, paid_at_us, campaign_id, fingerprint,
-                   available_at_us, done)  # fmt: skip
-        )
-        if self._running.get(key, 0) < IN_FLIGHT:
-            self._running[key] = self._running.get(key, 0) + 1
-            task = asyncio.create_task(self._flush(key))
-            self._tasks.add(task)
-            task.add_done_callback(self._tasks.discard)
-        return await asyncio.shield(done)
-
-    async def _flush(self, key: BatchKey) -> None:
-        try:
-            await asyncio.sleep(0)  # the orders that arrive in this turn of the loop join in
-            while True:
-                waiting = self._waiting.get(key)
-                if not waiting:
-                    break
-                batch, self._waiting[key] = waiting[:MAX_BATCH], waiting[MAX_BATCH:]
-                await self._write(key, batch)
-        finally:
-            self._running[key] -= 1
-            if not self._running[key]:
-                del self._running[key]
-                if not self._waiting.get(key):
-                    self._waiting.pop(key, None)
-
-    async def _write(self, key: BatchKey, batch: Sequence[_Order]) -> None:
-        try:
-            pool = await self._db.batch_pool()
-            async with pool.acquire() as conn:
-                rows = await conn.fetch(
-                    BATCH_TIERS_SQL if key.tiered else BATCH_SQL,
-                    key.tenant_id,
-                    [o.order_id for o in batch],
-                    [o.user_id for o in batch],
-                    [o.amount_fen for o in batch],
-                    [o.paid_at_us for o in batch],
-                    [o.campaign_id for o in batch],
-                    [o.fingerprint for o in batch],
-                    [o.available_at_us for o in batch],
-                    list(key.rates),
-                    key.self_purchase,
-                    now_us(),
-                    *key.tiered,
-                )
-        except Exception:  # nothing of the batch was written: each order takes the full path
-            log.warning("order batch of %d failed; writing each alone", len(batch), exc_info=True)
-            for o in batch:
-                if not o.done.done():
-                    o.done.set_result(None)
-            return
-        written: dict[str, list[tuple[str, int, int]]] = {}
+        written: dict[str, Written] = {}
         for r in rows:
             entries = written.setdefault(r["order_id"], [])
             if r["distributor_id"] is not None:
                 entries.append((r["distributor_id"], r["level"], int(r["amount_fen"])))
-        for o in batch:
-            if not o.done.done():
-                o.done.set_result(written.get(o.order_id))
+        return [written.get(o.order_id) for o in items]

@@ -20,7 +20,7 @@ from server.common import now_us
 from server.db import Database
 from server.ledger.maturity import is_late, late_booking
 from server.ledger.totals import PG_CREDIT_STEP
-from server.orders.batch import BatchKey, batcher_for
+from server.orders.batch import BatchKey, BatchOrder, OrderBatcher
 from server.orders.schemas import Commission, EntryStatus, OrderIn, OrderOut
 from server.program.schemas import Program
 from server.queries import DAY_US, binding_active
@@ -145,12 +145,12 @@ async def record_order_fast(
     if sales_count(program):  # the tier sales and the candidates' figures, in the statement
         sql = _promotion_sql(shape_of(program))
         tiered = (*tiered, len(tiers) - 1, *window_starts(program, now))
-    elif not is_late(available_at, now) and (batcher := batcher_for(db)) is not None:
+    elif not is_late(available_at, now) and (batcher := OrderBatcher.of(db)) is not None:
         # The common case: written with the orders that arrive meanwhile (server.orders.batch).
         written = await batcher.write(
             BatchKey(tenant_id, tuple(rates), program.self_purchase_commission, tiered),
-            data.order_id, data.user_id, data.amount_fen, paid_at_us, data.campaign_id,
-            fingerprint, available_at,
+            BatchOrder(data.order_id, data.user_id, data.amount_fen, paid_at_us,
+                       data.campaign_id, fingerprint, available_at),
         )  # fmt: skip
         if written is None:
             return None  # the order id exists, or the batch failed: the full path

@@ -5,7 +5,8 @@ and moves no campaign when no open campaign counts invites or pays per invite. T
 binding, its attribution event, the new upline and the inviters' team counts
 (:mod:`server.referrals.teams`) are written at once:
 
-- PostgreSQL: one statement (one round trip instead of a transaction of several);
+- PostgreSQL: one statement (one round trip instead of a transaction of several), shared by
+  the first bindings that arrive together (:mod:`server.referrals.batch`);
 - SQLite: one short transaction of one read and three writes (the full path runs about a dozen
   statements); SQLite transactions are serialised by the store, so the read cannot go stale.
 
@@ -24,6 +25,7 @@ from server.common import now_us
 from server.db import Connection, Database
 from server.program.schemas import Program
 from server.queries import DAY_US, binding_active
+from server.referrals.batch import BatchBinding, BindingBatcher
 from server.referrals.schemas import ReferralOut
 from server.referrals.service import record_arrival
 from server.referrals.teams import (
@@ -98,6 +100,16 @@ async def bind_new_user(
             return await _bind_new_user_serialised(
                 tx, tenant_id, program, user_id, link, occurred_us, expires, scene
             )
+    if (batcher := BindingBatcher.of(db)) is not None:
+        # The common case: written with the first bindings that arrive meanwhile.
+        bound = await batcher.write(
+            tenant_id,
+            BatchBinding(user_id, occurred_us, candidate, expires, link["code"], scene,
+                         link["channel"] or None, link["campaign_id"] or None),
+        )  # fmt: skip
+        if bound is None:
+            return None
+        return _bound(program, candidate, (bound.c1, bound.c2), bound.event_id)
     row = await db.fetchrow(
         BIND_NEW_USER_SQL,
         tenant_id,
@@ -113,15 +125,18 @@ async def bind_new_user(
     )
     if row is None:
         return None
-    return _bound(program, candidate, row, int(row["id"]))
+    return _bound(program, candidate, (row["c1"], row["c2"]), int(row["id"]))
 
 
-def _bound(program: Program, candidate: str, row: Any, event_id: int) -> ReferralOut:
+def _bound(
+    program: Program, candidate: str, chain: tuple[str | None, str | None], event_id: int
+) -> ReferralOut:
+    """The answer: the inviter and its active upline (``chain``: c1, c2)."""
     upline = [candidate]
-    for level in ("c1", "c2"):
-        if row[level] is None:
+    for inviter in chain:
+        if inviter is None:
             break
-        upline.append(row[level])
+        upline.append(inviter)
     upline = upline[: len(program.commission_bps)]
     return ReferralOut(
         outcome="bound", reason=None, inviter_id=candidate, upline=upline, event_id=event_id
@@ -181,4 +196,4 @@ async def _bind_new_user_serialised(
         tx, tenant_id, {d: [int(level == i) for level in range(3)] for i, d in enumerate(chain)}
     )
     await add_leaf_ancestors(tx, tenant_id, user_id, chain, occurred_us)
-    return _bound(program, candidate, row, event_id)
+    return _bound(program, candidate, (row["c1"], row["c2"]), event_id)

@@ -53,6 +53,7 @@ __all__ = [
     "add_leaf_ancestors",
     "PG_NEW_LEAF_COUNTS",
     "PG_NEW_LEAF_STEPS",
+    "PG_TREE_GUARD",
     "apply_lapses",
     "lock_tree",
     "move_user",
@@ -98,13 +99,7 @@ TREE_LOCK_CLASS = 21
 # then ``tok`` is empty, nothing is bound and the full path runs. (A mover the snapshot does see
 # as finished yet still left this version visible aborted: the version is current.) The
 # 32-bit ``xmax`` is widened to the snapshot's epoch to ask ``pg_visible_in_snapshot``.
-PG_NEW_LEAF_STEPS = f"""
-tch AS (
-  SELECT cb.team_inviter_id AS t1, pb.team_inviter_id AS t2
-  FROM (SELECT 1) AS one
-  LEFT JOIN user_bindings cb ON cb.tenant_id = $1 AND cb.user_id = $4
-  LEFT JOIN user_bindings pb ON pb.tenant_id = $1 AND pb.user_id = cb.team_inviter_id
-),
+PG_TREE_GUARD = f"""
 tlk AS MATERIALIZED (
   SELECT pg_advisory_xact_lock_shared({TREE_LOCK_CLASS}, hashtext($1))::text AS locked
 ),
@@ -118,6 +113,13 @@ tok AS (
                    pg_snapshot_xmax(pg_current_snapshot())::text::bigint AS top) AS s
          WHERE v.tenant_id = $1 AND tlk.locked IS NOT NULL)
 )"""
+PG_NEW_LEAF_STEPS = f"""
+tch AS (
+  SELECT cb.team_inviter_id AS t1, pb.team_inviter_id AS t2
+  FROM (SELECT 1) AS one
+  LEFT JOIN user_bindings cb ON cb.tenant_id = $1 AND cb.user_id = $4
+  LEFT JOIN user_bindings pb ON pb.tenant_id = $1 AND pb.user_id = cb.team_inviter_id
+),{PG_TREE_GUARD}"""
 PG_NEW_LEAF_COUNTS = f"""
 tc AS (
   INSERT INTO team_counts (tenant_id, user_id, shard, level1, level2, level3)
