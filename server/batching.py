@@ -28,7 +28,7 @@ from abc import ABC, abstractmethod
 from collections.abc import Hashable, Sequence
 from typing import Any, Generic, TypeVar
 
-from server.db import Database, PostgresDatabase
+from server.db import Connection, Database, PostgresDatabase
 
 __all__ = ["Batcher"]
 
@@ -76,7 +76,7 @@ class Batcher(ABC, Generic[K, I, R]):
         """Whether ``item`` may not share a statement with the writes already waiting."""
 
     @abstractmethod
-    async def run(self, conn: Any, key: K, items: Sequence[I]) -> Sequence[R | None]:
+    async def run(self, conn: Connection, key: K, items: Sequence[I]) -> Sequence[R | None]:
         """Write ``items`` with one statement on ``conn``: each one's result, None for a
         write the statement did not make (the caller's full path decides it)."""
 
@@ -110,8 +110,7 @@ class Batcher(ABC, Generic[K, I, R]):
     async def _write(self, key: K, batch: Sequence[tuple[I, asyncio.Future[R | None]]]) -> None:
         items = [item for item, _ in batch]
         try:
-            pool = await self._db.batch_pool()
-            async with pool.acquire() as conn:
+            async with self._db.batch_connection() as conn:
                 results: Sequence[R | None] = await self.run(conn, key, items)
         except Exception:  # nothing of the batch was written: each write takes the full path
             log.warning("a batch of %d failed; writing each alone", len(batch), exc_info=True)

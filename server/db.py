@@ -184,6 +184,15 @@ class PostgresDatabase(_PgConn, Database):
         return self._batch_pool
 
     @asynccontextmanager
+    async def batch_connection(self) -> AsyncIterator[Connection]:
+        """A connection of :meth:`batch_pool` for one statement of a batch."""
+        pool = await self.batch_pool()
+        if pool is None:
+            raise RuntimeError("this database was not opened from a DSN: it writes no batches")
+        async with pool.acquire() as conn:
+            yield _PgConn(conn)
+
+    @asynccontextmanager
     async def transaction(self) -> AsyncIterator[Connection]:
         tx = _PgConn(None)
         tx._after_commit = []

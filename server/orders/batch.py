@@ -20,10 +20,11 @@ rows together. Rules:
 from __future__ import annotations
 
 from collections.abc import Sequence
-from typing import Any, NamedTuple
+from typing import NamedTuple
 
 from server.batching import Batcher
 from server.common import now_us
+from server.db import Connection
 from server.ledger.totals import PG_CREDIT_STEP
 from server.queries import binding_active
 
@@ -139,7 +140,7 @@ class OrderBatcher(Batcher[BatchKey, BatchOrder, Written]):
         return any(o.order_id == item.order_id for o in waiting)
 
     async def run(
-        self, conn: Any, key: BatchKey, items: Sequence[BatchOrder]
+        self, conn: Connection, key: BatchKey, items: Sequence[BatchOrder]
     ) -> Sequence[Written | None]:
         rows = await conn.fetch(
             BATCH_TIERS_SQL if key.tiered else BATCH_SQL,

@@ -18,10 +18,11 @@ its rows together. A batch is one tenant's. Rules:
 from __future__ import annotations
 
 from collections.abc import Sequence
-from typing import Any, NamedTuple
+from typing import NamedTuple
 
 from server.batching import Batcher
 from server.common import now_us
+from server.db import Connection
 from server.ledger.totals import PG_SHARD
 from server.queries import binding_active
 from server.referrals.teams import PG_TREE_GUARD
@@ -121,7 +122,7 @@ class BindingBatcher(Batcher[str, BatchBinding, Bound]):
         )
 
     async def run(
-        self, conn: Any, key: str, items: Sequence[BatchBinding]
+        self, conn: Connection, key: str, items: Sequence[BatchBinding]
     ) -> Sequence[Bound | None]:
         rows = await conn.fetch(
             BATCH_BIND_SQL,

@@ -123,7 +123,7 @@ def test_a_failed_batch_writes_nothing_and_each_order_takes_the_full_path(
     async def dropped(self: Any) -> Any:
         raise ConnectionError("the batch connection dropped")
 
-    monkeypatch.setattr(PostgresDatabase, "batch_pool", dropped)
+    monkeypatch.setattr(PostgresDatabase, "batch_pool", dropped)  # batch_connection's pool
     responses = _parallel(tenant, [(f"f{n}", "buyer", 2000) for n in range(20)])
     assert sum(batch_sizes) == 20  # every order went into a batch, and every batch failed
     for response in responses:
