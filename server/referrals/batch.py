@@ -25,7 +25,7 @@ from server.common import now_us
 from server.db import Connection
 from server.ledger.totals import PG_SHARD
 from server.queries import binding_active
-from server.referrals.teams import PG_TREE_GUARD
+from server.referrals.teams import COUNTS_ADD, PG_TREE_GUARD
 
 __all__ = ["BatchBinding", "BindingBatcher", "Bound"]
 
@@ -65,10 +65,7 @@ tc AS (
   CROSS JOIN LATERAL (VALUES (ux.inviter, 1, 0, 0), (ux.t1, 0, 1, 0), (ux.t2, 0, 0, 1))
     AS y(d, a, b, c)
   WHERE y.d IS NOT NULL GROUP BY y.d ORDER BY y.d
-  ON CONFLICT (tenant_id, user_id, shard) DO UPDATE SET
-    level1 = team_counts.level1 + excluded.level1,
-    level2 = team_counts.level2 + excluded.level2,
-    level3 = team_counts.level3 + excluded.level3
+  {COUNTS_ADD}
   RETURNING 1
 ),
 ta AS (

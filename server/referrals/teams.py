@@ -54,6 +54,7 @@ __all__ = [
     "PG_NEW_LEAF_COUNTS",
     "PG_NEW_LEAF_STEPS",
     "PG_TREE_GUARD",
+    "COUNTS_ADD",
     "apply_lapses",
     "lock_tree",
     "move_user",
@@ -78,13 +79,15 @@ FROM team_counts c WHERE c.tenant_id = $1 AND c.user_id = $2
 """
 
 _LAPSE_ROUNDS = 5
-_ADD_SQL = """
-INSERT INTO team_counts (tenant_id, user_id, shard, level1, level2, level3)
-VALUES ($1, $2, {shard}, $3, $4, $5)
-ON CONFLICT (tenant_id, user_id, shard) DO UPDATE SET
+# How every write of team counts adds to a (user, shard) row that exists.
+COUNTS_ADD = """ON CONFLICT (tenant_id, user_id, shard) DO UPDATE SET
   level1 = team_counts.level1 + excluded.level1,
   level2 = team_counts.level2 + excluded.level2,
-  level3 = team_counts.level3 + excluded.level3
+  level3 = team_counts.level3 + excluded.level3"""
+_ADD_SQL = f"""
+INSERT INTO team_counts (tenant_id, user_id, shard, level1, level2, level3)
+VALUES ($1, $2, {{shard}}, $3, $4, $5)
+{COUNTS_ADD}
 """
 
 # The two-key form keeps these locks apart from single-key advisory locks and from the other
@@ -128,10 +131,7 @@ tc AS (
   CROSS JOIN LATERAL (VALUES ($4::text, 1, 0, 0), (tch.t1, 0, 1, 0), (tch.t2, 0, 0, 1))
     AS x(d, a, b, c)
   WHERE x.d IS NOT NULL ORDER BY x.d
-  ON CONFLICT (tenant_id, user_id, shard) DO UPDATE SET
-    level1 = team_counts.level1 + excluded.level1,
-    level2 = team_counts.level2 + excluded.level2,
-    level3 = team_counts.level3 + excluded.level3
+  {COUNTS_ADD}
   RETURNING 1
 ),
 ta AS (
