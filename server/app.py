@@ -20,7 +20,7 @@ from server.coherence import coherent, register
 from server.console import console_router, console_template_config
 from server.db import Database, connect
 from server.decoding import StrictRequest, check_query_integers
-from server.dependencies import DEPENDENCIES, Db
+from server.dependencies import AppState, Db, dependencies
 from server.errors import ServiceError, exception_handlers
 from server.ledger.controller import LedgerController
 from server.maintenance import Maintenance
@@ -156,6 +156,7 @@ def create_app(settings: Settings | None = None, *, db: Database | None = None) 
             app.state.posters.pool.close()
 
     rate_limits = RateLimits(settings)
+    ref = AppState()
     app = Litestar(
         route_handlers=[
             health,
@@ -180,7 +181,7 @@ def create_app(settings: Settings | None = None, *, db: Database | None = None) 
             WeChatController,
             WxacodeController,
         ],
-        dependencies=DEPENDENCIES,
+        dependencies=dependencies(ref),
         template_config=console_template_config(),
         lifespan=[lifespan],
         middleware=[
@@ -194,6 +195,7 @@ def create_app(settings: Settings | None = None, *, db: Database | None = None) 
         openapi_config=openapi_config(),
         debug=False,
     )
+    ref.state = app.state
     describe_api(app, PUBLIC_PATHS)
     app.state.settings = settings
     app.state.rate_limits = rate_limits

@@ -128,6 +128,15 @@ async def authenticate(db: Database, key: str) -> Principal | None:
     return principal
 
 
+def _authorization(scope: ASGIScope) -> str:
+    """The ``Authorization`` header, read from the scope's raw headers (whose names the server
+    lowers) without building a Headers object for it."""
+    for name, value in scope["headers"]:
+        if name == b"authorization":
+            return value.decode("latin-1")
+    return ""
+
+
 class ApiKeyMiddleware(AbstractAuthenticationMiddleware):
     """Resolves ``Authorization: Bearer <key>`` to a :class:`Principal` (``request.auth``).
 
@@ -150,7 +159,7 @@ class ApiKeyMiddleware(AbstractAuthenticationMiddleware):
     async def authenticate_request(
         self, connection: ASGIConnection[Any, Any, Any, Any]
     ) -> AuthenticationResult:
-        header = connection.headers.get("authorization", "")
+        header = _authorization(connection.scope)
         scheme, _, key = header.partition(" ")
         if scheme.lower() != "bearer" or not key:
             raise NotAuthorizedException("Send 'Authorization: Bearer <api key>'.")

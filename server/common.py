@@ -10,6 +10,7 @@ from typing import Annotated, Any
 
 import msgspec
 from litestar import Response
+from litestar.response.base import ASGIResponse
 
 from server.errors import InvalidInput
 
@@ -68,15 +69,46 @@ def new_id(prefix: str, length: int = 16) -> str:
     return prefix + "_" + "".join(secrets.choice(_ALPHABET) for _ in range(length))
 
 
+class JsonBytes(Response[bytes]):
+    """A JSON body already encoded (every API answer): made and turned into its ASGI response
+    without Litestar's generic steps (header and cookie merging, type encoders, rendering),
+    which cost about as much as the rest of a ``GET /v1/program`` handler. A route or layer
+    that adds headers, cookies or a background task, or a HEAD request, takes the generic
+    path."""
+
+    __slots__ = ()
+
+    def __init__(
+        self, body: bytes, status_code: int = 200, headers: dict[str, str] | None = None
+    ) -> None:
+        self.content = body
+        self.background = None
+        self.cookies = []
+        self.encoding = "utf-8"
+        self.headers = headers if headers is not None else {}
+        self.media_type = "application/json"
+        self.status_code = status_code
+        self.response_type_encoders = {}
+
+    def to_asgi_response(self, app: Any, request: Any, **kwargs: Any) -> ASGIResponse:
+        if self.cookies or self.background or any(kwargs.get(k) for k in _GENERIC):
+            return super().to_asgi_response(app, request, **kwargs)
+        return ASGIResponse(
+            body=self.content,
+            headers=self.headers,
+            media_type="application/json",
+            status_code=self.status_code,
+        )
+
+
+# to_asgi_response's arguments that only the generic path handles
+_GENERIC = ("background", "cookies", "encoded_headers", "headers", "is_head_response")
+
+
 def json_response(
     payload: Any, status_code: int = 200, headers: dict[str, str] | None = None
 ) -> Response[bytes]:
-    return Response(
-        _encoder.encode(payload),
-        status_code=status_code,
-        media_type="application/json",
-        headers=headers,
-    )
+    return JsonBytes(_encoder.encode(payload), status_code, headers)
 
 
 def encode_cursor(*values: Any) -> str:

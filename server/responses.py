@@ -13,6 +13,7 @@ from typing import Any, TypeVar, cast
 
 from litestar import Request, Response
 
+from server.common import JsonBytes
 from server.common import json_response as _encoded
 from server.db import Connection, Database
 from server.idempotency import run_idempotent
@@ -34,10 +35,7 @@ def encoded_response(
 ) -> Response[T]:
     """A JSON document already encoded (a cached program, a stored template) of ``model``."""
     del model  # names the type for mypy and the reader; the bytes are sent as they are
-    response = Response(
-        body, status_code=status_code, media_type="application/json", headers=headers
-    )
-    return cast("Response[T]", response)
+    return cast("Response[T]", JsonBytes(body, status_code, headers))
 
 
 async def idempotent(
