@@ -2,10 +2,9 @@
 
 from __future__ import annotations
 
-from typing import Annotated, Literal
+from typing import Annotated, Any, Literal
 
-from litestar import Controller, Response, get, post
-from litestar.datastructures import State
+from litestar import Controller, Request, Response, get, post
 from litestar.di import NamedDependency, Provide
 from litestar.params import FromQuery, JSONBody, PathParameter, QueryParameter, SkipValidation
 
@@ -34,9 +33,10 @@ __all__ = ["CampaignController"]
 
 
 def provide_boards(
-    state: State, db: Db, tenant_id: TenantId, program: CurrentProgram
+    request: Request[Any, Any, Any], db: Db, tenant_id: TenantId, program: CurrentProgram
 ) -> Leaderboards:
-    return Leaderboards(db, state.board, tenant_id, program)
+    # Not Litestar's ``state`` parameter: that builds a copy of the app state per request.
+    return Leaderboards(db, request.app.state.board, tenant_id, program)
 
 
 # ``boards: Boards``: the tenant's leaderboards (CampaignController's own dependency).
