@@ -10,7 +10,6 @@ from typing import Annotated, Any
 
 import msgspec
 from litestar import Response
-from litestar.response.base import ASGIResponse
 
 from server.errors import InvalidInput
 
@@ -70,11 +69,11 @@ def new_id(prefix: str, length: int = 16) -> str:
 
 
 class JsonBytes(Response[bytes]):
-    """A JSON body already encoded (every API answer): made and turned into its ASGI response
-    without Litestar's generic steps (header and cookie merging, type encoders, rendering),
-    which cost about as much as the rest of a ``GET /v1/program`` handler. A route or layer
-    that adds headers, cookies or a background task, or a HEAD request, takes the generic
-    path."""
+    """A JSON body already encoded (every API answer): made and sent without Litestar's generic
+    steps (header and cookie merging, type encoders, rendering, its header structure), which
+    cost about as much as the rest of a ``GET /v1/program`` handler. A route or layer that adds
+    headers, cookies or a background task, a HEAD request, or a status without a body takes
+    the generic path."""
 
     __slots__ = ()
 
@@ -90,19 +89,43 @@ class JsonBytes(Response[bytes]):
         self.status_code = status_code
         self.response_type_encoders = {}
 
-    def to_asgi_response(self, app: Any, request: Any, **kwargs: Any) -> ASGIResponse:
-        if self.cookies or self.background or any(kwargs.get(k) for k in _GENERIC):
+    def to_asgi_response(self, app: Any, request: Any, **kwargs: Any) -> Any:
+        status = self.status_code or 200
+        if (
+            self.cookies
+            or self.background
+            or any(kwargs.get(k) for k in _GENERIC)
+            or not 200 <= status < 600
+            or status in (204, 304)
+        ):
             return super().to_asgi_response(app, request, **kwargs)
-        return ASGIResponse(
-            body=self.content,
-            headers=self.headers,
-            media_type="application/json",
-            status_code=self.status_code,
-        )
+        headers = [(k.lower().encode("latin-1"), str(v).encode("latin-1"))
+                   for k, v in self.headers.items()]  # fmt: skip
+        names = {name for name, _ in headers}
+        if b"content-type" not in names:
+            headers.append((b"content-type", b"application/json"))
+        if b"content-length" not in names:
+            headers.append((b"content-length", str(len(self.content)).encode()))
+        return _Answer(status, headers, self.content)
 
 
 # to_asgi_response's arguments that only the generic path handles
 _GENERIC = ("background", "cookies", "encoded_headers", "headers", "is_head_response")
+
+
+class _Answer:
+    """The ASGI side of a :class:`JsonBytes`: the start event, then the body."""
+
+    __slots__ = ("body", "headers", "status")
+
+    def __init__(self, status: int, headers: list[tuple[bytes, bytes]], body: bytes) -> None:
+        self.status = status
+        self.headers = headers
+        self.body = body
+
+    async def __call__(self, scope: Any, receive: Any, send: Any) -> None:
+        await send({"type": "http.response.start", "status": self.status, "headers": self.headers})
+        await send({"type": "http.response.body", "body": self.body, "more_body": False})
 
 
 def json_response(
