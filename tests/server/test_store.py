@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import sqlite3
+from typing import Any
 
 import pytest
 
@@ -95,3 +96,31 @@ def test_savepoint_journals_stay_in_memory(tmp_path):
     assert db._conn.execute("PRAGMA temp_store").fetchone()[0] == 2  # MEMORY
     assert db._conn.execute("PRAGMA journal_mode").fetchone()[0] == "wal"
     asyncio.run(db.close())
+
+
+def test_the_wal_is_checkpointed_off_the_serving_connection(tmp_path):
+    # The serving connection never checkpoints (a commit would copy pages and sync the file on
+    # the event loop); a thread of the store does, and stops with it.
+    path = str(tmp_path / "c.db")
+
+    async def run() -> tuple[Any, Any]:
+        db = SqliteDatabase.connect(path)
+        assert db._conn.execute("PRAGMA wal_autocheckpoint").fetchone()[0] == 0
+        checkpointer = db._checkpointer
+        assert checkpointer is not None
+        await db.execute("CREATE TABLE t (id INTEGER PRIMARY KEY, v TEXT)")
+        for n in range(200):
+            async with db.transaction() as tx:
+                await tx.execute("INSERT INTO t (v) VALUES ($1)", "x" * 2000 + str(n))
+        state = None
+        for _ in range(100):  # until one of its checkpoints copied every frame of the WAL
+            state = checkpointer.last
+            if state is not None and state[1] > 0 and state[1] == state[2]:
+                break
+            await asyncio.sleep(0.05)
+        await db.close()
+        return state, checkpointer
+
+    (busy, frames, copied), checkpointer = asyncio.run(run())
+    assert frames > 0 and frames == copied, (busy, frames, copied)
+    assert not checkpointer._thread.is_alive()
