@@ -19,7 +19,7 @@ from server.orders.service import record_order
 from server.program.schemas import ProgramIn
 from server.program.service import get_program, put_program
 from server.referrals.schemas import DistributorIn, LinkIn, Tier
-from server.referrals.service import bind_referral, create_link, upsert_distributor
+from server.referrals.service import Arrival, bind_referral, create_link, upsert_distributor
 from server.tenants.service import create_tenant, find_tenant, rotate_keys
 
 __all__ = ["DEMO_NAME", "ensure_demo"]
@@ -74,7 +74,7 @@ async def _seed(db: Database, tenant_id: str, base_url: str) -> str:
         async with db.transaction() as tx:
             if inviter is not None:
                 await bind_referral(
-                    tx, tenant_id, program, distributor_id, links[inviter], now, None
+                    tx, tenant_id, program, Arrival(distributor_id, links[inviter], now, None)
                 )
             await upsert_distributor(
                 tx, tenant_id, distributor_id, DistributorIn(nickname=nickname, tier=tier)
@@ -93,7 +93,7 @@ async def _seed(db: Database, tenant_id: str, base_url: str) -> str:
             }
     for buyer, inviter, amount in BUYERS:
         async with db.transaction() as tx:
-            await bind_referral(tx, tenant_id, program, buyer, links[inviter], now, None)
+            await bind_referral(tx, tenant_id, program, Arrival(buyer, links[inviter], now, None))
         await record_order(
             db,
             tenant_id,

@@ -8,14 +8,12 @@ the write's transaction. Either way a new binding may promote the inviter (tiers
 
 from __future__ import annotations
 
-from typing import Any
-
 from server.db import Connection, Database
 from server.errors import InvalidInput
 from server.program.schemas import Program
 from server.referrals.fast import bind_new_user
 from server.referrals.schemas import ReferralIn, ReferralOut
-from server.referrals.service import bind_referral, is_link_code, parse_scene
+from server.referrals.service import Arrival, bind_referral, is_link_code, parse_scene
 from server.tiers.service import binding_counts, promote
 
 __all__ = ["bind_first_time", "bind_in", "referral_code"]
@@ -34,34 +32,22 @@ def referral_code(data: ReferralIn) -> str:
 
 
 async def bind_first_time(
-    db: Database,
-    tenant_id: str,
-    program: Program,
-    data: ReferralIn,
-    link: Any,
-    occurred_us: int,
+    db: Database, tenant_id: str, program: Program, arrival: Arrival
 ) -> ReferralOut | None:
     """The binding of a user seen for the first time, in one short write; None when the user
     is known (or the path does not apply) and the full rules must decide."""
-    fast = await bind_new_user(db, tenant_id, program, data.user_id, link, occurred_us, data.scene)
+    fast = await bind_new_user(db, tenant_id, program, arrival)
     if fast is not None:
-        await _promote_inviter(db, tenant_id, program, data.user_id, fast)
+        await _promote_inviter(db, tenant_id, program, arrival.user_id, fast)
     return fast
 
 
 async def bind_in(
-    tx: Connection,
-    tenant_id: str,
-    program: Program,
-    data: ReferralIn,
-    link: Any,
-    occurred_us: int,
+    tx: Connection, tenant_id: str, program: Program, arrival: Arrival
 ) -> ReferralOut:
     """The full rules (rebinding, cycles, protection windows), inside ``tx``."""
-    result = await bind_referral(
-        tx, tenant_id, program, data.user_id, link, occurred_us, data.scene
-    )
-    await _promote_inviter(tx, tenant_id, program, data.user_id, result)
+    result = await bind_referral(tx, tenant_id, program, arrival)
+    await _promote_inviter(tx, tenant_id, program, arrival.user_id, result)
     return result
 
 

@@ -167,15 +167,14 @@ class ReferralController(Controller):
         code = binding.referral_code(data)
         link = await service.resolve_code(write.db, tenant_id, code)
         occurred = to_us(data.occurred_at, "occurred_at") if data.occurred_at else now_us()
+        arrival = service.Arrival(data.user_id, link, occurred, data.scene)
         if not write.keyed:
-            fast = await binding.bind_first_time(write.db, tenant_id, program, data, link, occurred)
+            fast = await binding.bind_first_time(write.db, tenant_id, program, arrival)
             if fast is not None:
                 return json_response(fast)
 
         async def work(tx: Connection) -> Response[ReferralOut]:
-            return json_response(
-                await binding.bind_in(tx, tenant_id, program, data, link, occurred)
-            )
+            return json_response(await binding.bind_in(tx, tenant_id, program, arrival))
 
         return await write.once(work)
 

@@ -27,7 +27,7 @@ from server.program.schemas import Program
 from server.queries import DAY_US, binding_active
 from server.referrals.batch import BatchBinding, BindingBatcher
 from server.referrals.schemas import ReferralOut
-from server.referrals.service import record_arrival
+from server.referrals.service import Arrival, record_arrival
 from server.referrals.teams import (
     PG_NEW_LEAF_COUNTS,
     PG_NEW_LEAF_STEPS,
@@ -69,15 +69,10 @@ LEFT JOIN user_bindings b2 ON b2.tenant_id = $1 AND b2.user_id = b1.inviter_id
 
 
 async def bind_new_user(
-    db: Database,
-    tenant_id: str,
-    program: Program,
-    user_id: str,
-    link: Any,
-    occurred_us: int,
-    scene: str | None,
+    db: Database, tenant_id: str, program: Program, arrival: Arrival
 ) -> ReferralOut | None:
     """Bind a first-seen user in one short write, or ``None`` when the full path is needed."""
+    user_id, link, occurred_us, scene = arrival
     candidate: str = link["distributor_id"]
     if candidate == user_id:
         return None

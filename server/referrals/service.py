@@ -7,7 +7,7 @@ import re
 import secrets
 import string
 from collections import OrderedDict
-from typing import Any
+from typing import Any, NamedTuple
 from urllib.parse import unquote
 
 from server.campaigns.invites import RedPacketResult, on_bound
@@ -39,6 +39,7 @@ from server.referrals.teams import apply_due_lapses, apply_lapses, move_user, re
 from server.tiers.service import tier_name
 
 __all__ = [
+    "Arrival",
     "bind_referral",
     "get_distributor_row",
     "list_distributors",
@@ -451,17 +452,21 @@ async def record_arrival(
     return int(event_id)
 
 
+class Arrival(NamedTuple):
+    """A user arriving through a share link (or its scene) at a time."""
+
+    user_id: str
+    link: Any  # the links row: code, distributor_id, campaign_id, channel
+    occurred_us: int
+    scene: str | None
+
+
 async def bind_referral(
-    tx: Connection,
-    tenant_id: str,
-    program: Program,
-    user_id: str,
-    link: Any,
-    occurred_us: int,
-    scene: str | None,
+    tx: Connection, tenant_id: str, program: Program, arrival: Arrival
 ) -> ReferralOut:
     """Apply the program's bind mode to one arrival; record the arrival and the decision.
     Call inside a transaction."""
+    user_id, link, occurred_us, scene = arrival
     candidate: str = link["distributor_id"]
     depth = len(program.commission_bps)
     created = await tx.fetchval(

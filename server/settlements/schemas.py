@@ -6,6 +6,7 @@ from typing import Annotated, Literal
 
 import msgspec
 
+from rewards import settlement
 from server.common import AwareDatetime
 
 __all__ = [
@@ -27,13 +28,10 @@ class PaidIn(msgspec.Struct, forbid_unknown_fields=True):
     references: dict[str, Annotated[str, msgspec.Meta(min_length=1, max_length=128)]]
 
 
-class SettlementLine(msgspec.Struct):
-    distributor_id: str
-    commission_fen: int
-    red_packet_fen: int
-    prize_fen: int
-    reversal_fen: int
-    net_fen: int
+class SettlementLine(settlement.SettlementLine, frozen=True):
+    """A line of a settlement: the totals :func:`rewards.settlement.settle` computed (fen), and
+    what paying it recorded."""
+
     transfer_ref: str | None = None
     # The part of reversal_fen netted against commission this same line pays (refunds known
     # when the draft was made, taken before their own due date); the rest of reversal_fen is

@@ -522,7 +522,7 @@ def test_a_first_binding_whose_snapshot_predates_a_move_binds_nothing_then_count
     from server.common import now_us
     from server.program.service import get_program
     from server.referrals.fast import bind_new_user
-    from server.referrals.service import bind_referral, resolve_code
+    from server.referrals.service import Arrival, bind_referral, resolve_code
     from server.referrals.teams import lock_tree
 
     tenant.put("/v1/program", {"bind_mode": "last", "commission_bps": [1000, 500, 200]})
@@ -539,7 +539,7 @@ def test_a_first_binding_whose_snapshot_predates_a_move_binds_nothing_then_count
         async with db.transaction() as tx:
             await lock_tree(tx, tid, exclusive=True)  # a move under way
             fast = asyncio.ensure_future(
-                bind_new_user(db, tid, program, "n1", link_c, now_us(), None)
+                bind_new_user(db, tid, program, Arrival("n1", link_c, now_us(), None))
             )
             for _ in range(500):  # until the statement waits for the tree lock
                 waiting = await db.fetchval(
@@ -551,7 +551,7 @@ def test_a_first_binding_whose_snapshot_predates_a_move_binds_nothing_then_count
                 await asyncio.sleep(0.01)
             assert waiting == 1
             # c (with the chain above n1) moves from under b to under x, then commits
-            await bind_referral(tx, tid, program, "c", link_x, now_us(), None)
+            await bind_referral(tx, tid, program, Arrival("c", link_x, now_us(), None))
         return await fast
 
     assert tenant.call(race) is None  # stale chain: nothing bound, the full path is needed
