@@ -203,7 +203,8 @@ async def record_order(
             entries=entries,
             idempotency_key=idempotency_key,
             idempotency_hash=idempotency_hash,
-            response_body=_encoder.encode(result).decode(),
+            # stored with the Idempotency-Key (replayed for a retry); no key, nothing stored
+            response_body=_encoder.encode(result).decode() if idempotency_key else "",
             scores=scores,
             webhook_endpoints=endpoints,
             webhook_event_id=webhook_event_id,
