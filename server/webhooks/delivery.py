@@ -97,15 +97,26 @@ async def attempt(
 ) -> str | None:
     """POST ``body`` to ``url`` once; ``None`` on a 2xx, else why it failed. Never raises
     (but for cancellation): every error becomes the returned text."""
+    deadline = asyncio.timeout(policy.deadline)
+    started = time.monotonic()
     try:
-        async with asyncio.timeout(policy.deadline):
+        async with deadline:
             return await _post(client, url, secret, body, policy)
     except TimeoutError:
-        return f"timeout: no complete answer within {policy.deadline:g} s"
+        return _timed_out(policy)
     except OutboundRefused as exc:
         return f"refused ({exc.reason}): {exc.detail}"
     except Exception as exc:  # noqa: BLE001 - any failure is recorded on the row
+        if deadline.expired() or time.monotonic() - started >= policy.deadline:
+            # The deadline ended the attempt, but the transport reported it as its own error
+            # (its cancellation, or the client's own timeout of the same length, reached
+            # httpx mid-read: a ReadError): a timeout all the same.
+            return _timed_out(policy)
         return f"{type(exc).__name__}: {exc}"
+
+
+def _timed_out(policy: DeliveryPolicy) -> str:
+    return f"timeout: no complete answer within {policy.deadline:g} s"
 
 
 async def _post(

@@ -15,7 +15,7 @@ import httpx
 import pytest
 
 from server.settings import load_settings
-from server.webhooks.delivery import MAX_ATTEMPTS, DeliveryPolicy, deliver_due
+from server.webhooks.delivery import MAX_ATTEMPTS, DeliveryPolicy, attempt, deliver_due
 from server.webhooks.outbox import write_outbox
 from server.webhooks.worker import WebhookWorker
 from tests.abuse.receivers import HUGE_BYTES, receiver
@@ -148,6 +148,39 @@ def test_total_deadline_not_per_byte(tenant):
     assert row["last_error"].startswith("timeout") and row["delivered_at_us"] is None
     assert sent >= 3  # bytes kept coming: a per-read timeout would never have fired
     assert elapsed < rules.deadline + 2.0  # margin for a loaded machine, not per-byte time
+
+
+class _ReportsItsOwnError(httpx.AsyncBaseTransport):
+    """A transport that, cancelled mid-read, raises its own error instead (as httpx can when
+    the deadline's cancellation or its own timeout of the same length reaches it)."""
+
+    def __init__(self, after: float | None) -> None:
+        self.after = after  # None: fail at once (a real read error)
+
+    async def handle_async_request(self, request: httpx.Request) -> httpx.Response:
+        if self.after is None:
+            raise httpx.ReadError("connection reset by peer")
+        try:
+            await asyncio.sleep(self.after)
+        except asyncio.CancelledError:
+            raise httpx.ReadError("") from None
+        raise httpx.ReadError("")
+
+
+@pytest.mark.parametrize(("after", "expected"), [
+    (30.0, "timeout: no complete answer within 0.2 s"),  # cancelled at the deadline
+    (0.25, "timeout: no complete answer within 0.2 s"),  # its own error, past the deadline
+    (None, "ReadError: connection reset by peer"),  # a real read error, before it
+])  # fmt: skip
+def test_an_attempt_ended_by_the_deadline_is_a_timeout_whatever_the_transport_raised(
+    after, expected
+):
+    async def run() -> str | None:
+        async with httpx.AsyncClient(transport=_ReportsItsOwnError(after)) as http:
+            return await attempt(http, "http://127.0.0.1:9/hook", "s3cret", b"{}",
+                                 policy(deadline=0.2))  # fmt: skip
+
+    assert asyncio.run(run()) == expected
 
 
 def test_a_trickling_receiver_does_not_delay_another_tenant(tenant, other_tenant):
