@@ -14,7 +14,9 @@ rows together. Rules:
   full path, which replays it (or answers 409) once the first is written;
 - the batch is one statement, so one transaction: if it fails, nothing of it is written and
   every order of it takes the full path on its own (which writes, replays or reports the error);
-- an order the batch did not insert (its id existed) takes the full path: a replay.
+- an order the batch did not insert (its id existed) takes the full path: a replay;
+- rows that other batches in flight may also insert (an order id sent again meanwhile, a new
+  buyer) are inserted in key order, so two batches never wait for each other in a cycle.
 """
 
 from __future__ import annotations
@@ -84,7 +86,7 @@ o AS (
     (SELECT COALESCE(json_agg(c.d ORDER BY c.lvl), '[]')::text FROM chain c WHERE c.n = ctx.n),
     (SELECT COALESCE(json_agg(c.rate ORDER BY c.lvl), '[]')::text FROM chain c WHERE c.n = ctx.n),
     ctx.event_id, ctx.fingerprint, $11
-  FROM ctx ORDER BY ctx.n
+  FROM ctx ORDER BY ctx.order_id
   ON CONFLICT (tenant_id, order_id) DO NOTHING
   RETURNING order_id
 ),
@@ -101,6 +103,7 @@ e AS (
 u AS (
   INSERT INTO user_bindings (tenant_id, user_id, first_seen_at_us)
   SELECT DISTINCT $1, ctx.user_id, $11::bigint FROM o JOIN ctx ON ctx.order_id = o.order_id
+  ORDER BY 2
   ON CONFLICT (tenant_id, user_id) DO NOTHING
   RETURNING 1
 ),{PG_CREDIT_STEP}

@@ -12,7 +12,9 @@ its rows together. A batch is one tenant's. Rules:
   second would count under the first's chain; in one statement it could not see it. Such a
   binding takes the full path;
 - a user the batch did not bind (known already, an inviter that may not bind, a tree move in
-  progress) takes the full path, which decides it as before.
+  progress) takes the full path, which decides it as before;
+- users are inserted in id order, so two batches in flight that both hold a user (sent again
+  meanwhile) never wait for each other in a cycle.
 """
 
 from __future__ import annotations
@@ -50,7 +52,7 @@ u AS (
   WHERE EXISTS (SELECT 1 FROM distributors d WHERE d.tenant_id = $1
                            AND d.distributor_id = x.inviter AND d.status = 'active'
                            AND d.recruitment = 'approved')
-  ORDER BY x.n
+  ORDER BY x.user_id
   ON CONFLICT (tenant_id, user_id) DO NOTHING
   RETURNING user_id, event_id
 ),
