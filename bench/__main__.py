@@ -32,8 +32,8 @@ from bench.harness import Line
 # name -> module; the order "all" runs them in. Each module has ``run(engine, args)`` (or
 # ``run(None, args)`` when ENGINES is empty), optional ``add_arguments(parser)`` and QUICK.
 SECTIONS = {
-    "api": "bench_api", "ratelimit": "bench_ratelimit", "tiers": "bench_tiers",
-    "upline": "bench_upline", "balances": "bench_balances",
+    "api": "bench_api", "floor": "bench_floor", "ratelimit": "bench_ratelimit",
+    "tiers": "bench_tiers", "upline": "bench_upline", "balances": "bench_balances",
     "top-distributor": "bench_top_distributor", "settlement-netting": "bench_settlement_netting",
     "leaderboards": "bench_leaderboards", "export": "bench_export", "console": "bench_console",
     "poster-http": "bench_poster_http", "posters": "bench_posters",

@@ -22,12 +22,27 @@ import asyncpg
 import msgspec
 from litestar import Litestar, Request, get, post
 
-__all__ = ["create_app"]
+__all__ = ["SQLITE_INSERT", "create_app", "open_sqlite"]
 
 TABLE_SQL = (
     "CREATE TABLE IF NOT EXISTS bench_bare_inserts (id TEXT PRIMARY KEY, user_id TEXT NOT NULL,"
     " amount_fen BIGINT NOT NULL, created_at_us BIGINT NOT NULL)"
 )
+
+
+SQLITE_INSERT = (
+    "INSERT INTO bench_bare_inserts (id, user_id, amount_fen, created_at_us) VALUES (?, ?, ?, ?)"
+)
+
+
+def open_sqlite(path: str) -> sqlite3.Connection:
+    """The bare app's one long-lived connection (autocommit: a transaction per statement)."""
+    conn = sqlite3.connect(path, isolation_level=None, check_same_thread=False)
+    conn.execute("PRAGMA journal_mode=WAL")
+    conn.execute("PRAGMA synchronous=NORMAL")
+    conn.execute("PRAGMA busy_timeout=5000")
+    conn.execute(TABLE_SQL)
+    return conn
 
 
 class Item(msgspec.Struct, forbid_unknown_fields=True):
@@ -46,11 +61,7 @@ async def insert(request: Request[Any, Any, Any], data: Item) -> dict[str, Any]:
     now = time.time_ns() // 1000
     state = request.app.state
     if state.sqlite is not None:
-        state.sqlite.execute(
-            "INSERT INTO bench_bare_inserts (id, user_id, amount_fen, created_at_us)"
-            " VALUES (?, ?, ?, ?)",
-            (data.id, data.user_id, data.amount_fen, now),
-        )
+        state.sqlite.execute(SQLITE_INSERT, (data.id, data.user_id, data.amount_fen, now))
     else:
         await state.pool.execute(
             "INSERT INTO bench_bare_inserts (id, user_id, amount_fen, created_at_us)"
@@ -69,14 +80,7 @@ def create_app() -> Litestar:
         app.state.sqlite = None
         app.state.pool = None
         if url.startswith("sqlite:"):
-            conn = sqlite3.connect(
-                url.removeprefix("sqlite:///"), isolation_level=None, check_same_thread=False
-            )
-            conn.execute("PRAGMA journal_mode=WAL")
-            conn.execute("PRAGMA synchronous=NORMAL")
-            conn.execute("PRAGMA busy_timeout=5000")
-            conn.execute(TABLE_SQL)
-            app.state.sqlite = conn
+            app.state.sqlite = open_sqlite(url.removeprefix("sqlite:///"))
         else:
             pool = await asyncpg.create_pool(
                 url, min_size=min(4, pool_size), max_size=pool_size,

@@ -60,37 +60,41 @@ def _check(response: Any, expected: int) -> Any:
     return response.json()
 
 
-def seed(base_url: str, keys: dict[str, str]) -> Seeded:
-    """Program, three distributors in a chain and a buyer at depth 3, all over HTTP."""
+def seed(target: str | Any, keys: dict[str, str]) -> Seeded:
+    """Program, three distributors in a chain and a buyer at depth 3, all over HTTP
+    (``target``: the app's base URL, or an ``httpx.Client`` such as Litestar's TestClient)."""
     import httpx
 
+    if isinstance(target, str):
+        with httpx.Client(base_url=target, timeout=10) as http:
+            return seed(http, keys)
+    http = target
     admin = {"Authorization": f"Bearer {keys['admin_key']}"}
     sdk = {"Authorization": f"Bearer {keys['sdk_key']}"}
-    with httpx.Client(base_url=base_url, timeout=10) as http:
-        _check(http.put("/v1/program", headers=admin, json={
-            "bind_mode": "first", "commission_bps": [1000, 500, 200], "freeze_days": 7,
-            # The highest limit a program may set: the runs send far more than the default
-            # 6000 a minute, and every request still goes through the limiter.
-            "rate_limit_per_minute": 1_000_000,
-        }), 200)
-        codes = {}
-        for name in ("bd1", "bd2", "bd3"):
-            _check(http.put(f"/v1/distributors/{name}", headers=sdk,
-                            json={"nickname": name, "tier": "koc"}), 200)
-            codes[name] = _check(http.post("/v1/links", headers=sdk,
-                                           json={"distributor_id": name}), 201)["code"]
-        for user, code in (("bd2", codes["bd1"]), ("bd3", codes["bd2"]), ("buyer", codes["bd3"])):
-            out = _check(http.post("/v1/referrals", headers=sdk,
-                                   json={"user_id": user, "code": code}), 200)
-            assert out["outcome"] == "bound", out
-        upline = _check(http.post("/v1/referrals", headers=sdk,
-                                  json={"user_id": "buyer", "code": codes["bd3"]}), 200)["upline"]
-        if upline != ["bd3", "bd2", "bd1"]:
-            raise RuntimeError(f"seeding: buyer's upline is {upline}, expected bd3, bd2, bd1")
+    _check(http.put("/v1/program", headers=admin, json={
+        "bind_mode": "first", "commission_bps": [1000, 500, 200], "freeze_days": 7,
+        # The highest limit a program may set: the runs send far more than the default
+        # 6000 a minute, and every request still goes through the limiter.
+        "rate_limit_per_minute": 1_000_000,
+    }), 200)
+    codes = {}
+    for name in ("bd1", "bd2", "bd3"):
+        _check(http.put(f"/v1/distributors/{name}", headers=sdk,
+                        json={"nickname": name, "tier": "koc"}), 200)
+        codes[name] = _check(http.post("/v1/links", headers=sdk,
+                                       json={"distributor_id": name}), 201)["code"]
+    for user, code in (("bd2", codes["bd1"]), ("bd3", codes["bd2"]), ("buyer", codes["bd3"])):
+        out = _check(http.post("/v1/referrals", headers=sdk,
+                               json={"user_id": user, "code": code}), 200)
+        assert out["outcome"] == "bound", out
+    upline = _check(http.post("/v1/referrals", headers=sdk,
+                              json={"user_id": "buyer", "code": codes["bd3"]}), 200)["upline"]
+    if upline != ["bd3", "bd2", "bd1"]:
+        raise RuntimeError(f"seeding: buyer's upline is {upline}, expected bd3, bd2, bd1")
     return Seeded(keys["sdk_key"], codes["bd3"], "buyer")
 
 
-def _loads(seeded: Seeded) -> dict[str, tuple[Load, Load, str]]:
+def scenario_loads(seeded: Seeded) -> dict[str, tuple[Load, Load, str]]:
     auth = {"Authorization": f"Bearer {seeded.sdk_key}"}
     post_headers = {**auth, "Content-Type": JSON}
     paid_at = datetime.now(UTC).replace(microsecond=0).isoformat().replace("+00:00", "Z")
@@ -184,7 +188,7 @@ def compare_all(
         seeded = seed(app.base_url, keys)
         # The schema's statements and caches are warm before the first measured request.
         run_load(app.base_url, Load("GET", "/health"), 200)
-        for scenario, (app_load, bare_load, kind) in _loads(seeded).items():
+        for scenario, (app_load, bare_load, kind) in scenario_loads(seeded).items():
             if scenarios and not any(s in scenario.lower() for s in scenarios):
                 continue
             _preflight(app.base_url, app_load, 201 if "orders" in app_load.path else 200)

@@ -288,9 +288,12 @@ class _SqliteConn(Connection):
             raise
 
 
-def open_sqlite(path: str) -> sqlite3.Connection:
-    """A connection tuned for one long-lived writer per process."""
-    conn = sqlite3.connect(path, isolation_level=None, check_same_thread=False)
+def open_sqlite(
+    path: str, factory: type[sqlite3.Connection] = sqlite3.Connection
+) -> sqlite3.Connection:
+    """A connection tuned for one long-lived writer per process (``factory``: a subclass of
+    ``sqlite3.Connection`` to open, e.g. one that records statements for ``bench floor``)."""
+    conn = sqlite3.connect(path, isolation_level=None, check_same_thread=False, factory=factory)
     conn.row_factory = sqlite3.Row
     conn.execute("PRAGMA journal_mode=WAL")
     conn.execute("PRAGMA synchronous=NORMAL")
