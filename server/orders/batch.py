@@ -28,7 +28,7 @@ from server.batching import Batcher
 from server.common import now_us
 from server.db import Connection
 from server.ledger.totals import PG_CREDIT_STEP
-from server.queries import binding_active
+from server.queries import upline_joins
 
 __all__ = ["BatchKey", "BatchOrder", "OrderBatcher"]
 
@@ -71,12 +71,7 @@ ctx AS (
     (SELECT d.status = 'active' FROM distributors d
      WHERE d.tenant_id = $1 AND d.distributor_id = x.user_id) AS buyer_active
   FROM x
-  LEFT JOIN user_bindings b1 ON b1.tenant_id = $1 AND b1.user_id = x.user_id
-    AND {binding_active("b1", "x.paid_at")}
-  LEFT JOIN user_bindings b2 ON b2.tenant_id = $1 AND b2.user_id = b1.inviter_id
-    AND {binding_active("b2", "x.paid_at")}
-  LEFT JOIN user_bindings b3 ON b3.tenant_id = $1 AND b3.user_id = b2.inviter_id
-    AND {binding_active("b3", "x.paid_at")}
+  {upline_joins("x.user_id", "x.paid_at")}
 ),
 {{chain}},
 o AS (

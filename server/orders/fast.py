@@ -23,7 +23,7 @@ from server.ledger.totals import PG_CREDIT_STEP
 from server.orders.batch import BatchKey, BatchOrder, OrderBatcher
 from server.orders.schemas import Commission, EntryStatus, OrderIn, OrderOut
 from server.program.schemas import Program
-from server.queries import DAY_US, binding_active
+from server.queries import DAY_US, upline_joins
 from server.tiers.queries import Shape, order_steps
 from server.tiers.service import promote_from_figures, sales_count, shape_of, window_starts
 from server.webhooks.outbox import endpoints_for
@@ -69,12 +69,7 @@ WITH ctx AS (
     (SELECT d.status = 'active' FROM distributors d
      WHERE d.tenant_id = $1 AND d.distributor_id = $3) AS buyer_active
   FROM (SELECT 1) AS one
-  LEFT JOIN user_bindings b1 ON b1.tenant_id = $1 AND b1.user_id = $3
-    AND {binding_active("b1", "$5")}
-  LEFT JOIN user_bindings b2 ON b2.tenant_id = $1 AND b2.user_id = b1.inviter_id
-    AND {binding_active("b2", "$5")}
-  LEFT JOIN user_bindings b3 ON b3.tenant_id = $1 AND b3.user_id = b2.inviter_id
-    AND {binding_active("b3", "$5")}
+  {upline_joins("$3", "$5")}
 ),
 {{chain}},
 o AS (

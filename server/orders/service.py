@@ -38,8 +38,7 @@ from server.orders.schemas import (
 )
 from server.orders.store import NewOrder, insert_order
 from server.program.schemas import Program
-from server.queries import DAY_US, ENTRY_LOCK_JOIN
-from server.referrals.graph import UPLINE_SQL
+from server.queries import DAY_US, ENTRY_LOCK_JOIN, upline_joins
 from server.settlements.netting import lock_out_approvals
 from server.tiers.service import promote_after_order, record_sales, upline_rates
 from server.webhooks.outbox import endpoints_for, enqueue_event, event_envelope
@@ -54,7 +53,7 @@ _encoder = msgspec.json.Encoder()
 # whether the buyer is an active distributor (self-purchase), and any earlier order or
 # Idempotency-Key with the same id.
 ORDER_CONTEXT_SQL = f"""
-SELECT u.l1, u.l2, u.l3, u.event_id,
+SELECT b1.inviter_id AS l1, b2.inviter_id AS l2, b3.inviter_id AS l3, b1.event_id,
   (SELECT d.status FROM distributors d WHERE d.tenant_id = $1 AND d.distributor_id = $2)
     AS buyer_status,
   (SELECT o.request_hash FROM orders o WHERE o.tenant_id = $1 AND o.order_id = $4)
@@ -62,16 +61,18 @@ SELECT u.l1, u.l2, u.l3, u.event_id,
   (SELECT k.request_hash FROM idempotency_keys k WHERE k.tenant_id = $1 AND k.key = $5)
     AS key_hash
 FROM (SELECT 1 AS one) AS one
-LEFT JOIN ({UPLINE_SQL}) AS u ON 1 = 1
+{upline_joins("$2", "$3")}
 """
 # With tiers: each earner's tier index as well (the rates follow the earner's tier).
 ORDER_CONTEXT_TIERS_SQL = ORDER_CONTEXT_SQL.replace(
-    "SELECT u.l1, u.l2, u.l3, u.event_id,",
-    "SELECT u.l1, u.l2, u.l3, u.event_id,"
+    "SELECT b1.inviter_id AS l1, b2.inviter_id AS l2, b3.inviter_id AS l3, b1.event_id,",
+    "SELECT b1.inviter_id AS l1, b2.inviter_id AS l2, b3.inviter_id AS l3, b1.event_id,"
     + "".join(
         f" (SELECT d.tier_level FROM distributors d WHERE d.tenant_id = $1"
         f" AND d.distributor_id = {who}) AS {name},"
-        for who, name in (("$2", "t0"), ("u.l1", "t1"), ("u.l2", "t2"), ("u.l3", "t3"))
+        for who, name in (
+            ("$2", "t0"), ("b1.inviter_id", "t1"), ("b2.inviter_id", "t2"), ("b3.inviter_id", "t3")
+        )
     ),
 )
 

@@ -10,18 +10,15 @@ A binding counts at a moment ``t`` when :func:`server.queries.binding_active` ho
 from __future__ import annotations
 
 from server.db import Connection
-from server.queries import binding_active
+from server.queries import binding_active, upline_joins
 
 __all__ = ["is_ancestor", "upline_of"]
 
 UPLINE_SQL = f"""
 SELECT b1.inviter_id AS l1, b2.inviter_id AS l2, b3.inviter_id AS l3, b1.event_id AS event_id
-FROM user_bindings b1
-LEFT JOIN user_bindings b2
-  ON b2.tenant_id = b1.tenant_id AND b2.user_id = b1.inviter_id AND {binding_active("b2", "$3")}
-LEFT JOIN user_bindings b3
-  ON b3.tenant_id = b1.tenant_id AND b3.user_id = b2.inviter_id AND {binding_active("b3", "$3")}
-WHERE b1.tenant_id = $1 AND b1.user_id = $2 AND {binding_active("b1", "$3")}
+FROM (SELECT 1) AS one
+{upline_joins("$2", "$3")}
+WHERE b1.user_id IS NOT NULL
 """
 
 # Ancestors of $2 (following active bindings) that equal $4; depth-capped as a backstop.
