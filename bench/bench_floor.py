@@ -28,6 +28,7 @@ import json
 import logging
 import os
 import sqlite3
+import statistics
 import time
 from collections.abc import Sequence
 from typing import Any
@@ -49,7 +50,7 @@ from bench.harness import (
 )
 
 ENGINES = ("sqlite",)
-QUICK = {"requests": 1000, "replays": 64}
+QUICK = {"requests": 1000, "replays": 64, "repeats": 1}
 GROUP = 16  # transactions per group commit at 16 connections (the app forms groups of up to 16)
 JSON = "application/json"
 
@@ -57,6 +58,8 @@ JSON = "application/json"
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--requests", type=int, default=10_000,
                         help="requests per served run (each endpoint)")
+    parser.add_argument("--repeats", type=int, default=3,
+                        help="served runs per endpoint (alternating; medians)")
     parser.add_argument("--replays", type=int, default=4_000,
                         help="times each request's statements are replayed (in groups of 16)")
     add_load_options(parser)
@@ -172,7 +175,6 @@ def run(engine: str, args: argparse.Namespace) -> list[Line]:
     url = fresh_database(engine, "floor")
     keys = create_tenant(url, "bench")
     token = f"floor{time.time_ns() % 10**12:012d}"
-    served: dict[str, float] = {}
     with serve_app(url) as app, serve_bare(url) as bare:
         seeded = seed(app.base_url, keys)
         loads = _loads(seeded)
@@ -182,14 +184,18 @@ def run(engine: str, args: argparse.Namespace) -> list[Line]:
         for base, load in ((app.base_url, loads["order"]), (bare.base_url, insert)):
             run_load(base, load, max(200, args.requests // 10))  # warm-up
         app_get, bare_get, _ = scenario_loads(seeded)["GET /v1/program"]
-        served["bare GET /get"] = _served_us(bare.base_url, bare_get, args.requests * 2, "get")
-        served["app GET /v1/program"] = _served_us(app.base_url, app_get, args.requests * 2,
-                                                   "program")
-        served["bare POST /insert"] = _served_us(bare.base_url, insert, args.requests, "bare")
-        served["app POST /v1/orders"] = _served_us(app.base_url, loads["order"], args.requests,
-                                                   "orders")
-        served["app POST /v1/referrals"] = _served_us(app.base_url, loads["binding"],
-                                                      args.requests, "referrals")
+        runs = {
+            "bare GET /get": (bare.base_url, bare_get, args.requests * 2),
+            "app GET /v1/program": (app.base_url, app_get, args.requests * 2),
+            "bare POST /insert": (bare.base_url, insert, args.requests),
+            "app POST /v1/orders": (app.base_url, loads["order"], args.requests),
+            "app POST /v1/referrals": (app.base_url, loads["binding"], args.requests),
+        }
+        measured: dict[str, list[float]] = {name: [] for name in runs}
+        for _ in range(args.repeats):  # alternating, so a slow spell of the machine hits all
+            for name, (base, load, n) in runs.items():
+                measured[name].append(_served_us(base, load, n, name))
+        served = {name: statistics.median(values) for name, values in measured.items()}
     path = url.removeprefix("sqlite:///")
     statements = record(path, seeded, token)
     alone = {name: replay(path, s, token, args.replays) for name, s in statements.items()}
@@ -203,7 +209,7 @@ def run(engine: str, args: argparse.Namespace) -> list[Line]:
     print(f"\nSQLite, one worker; us per request (served: 1 / throughput at 16 connections; "
           f"alone: the statements by themselves, {GROUP} to a commit as the app groups them):")
     for name, us in served.items():
-        print(f"  {name:<30} {us:6.0f} us  served")
+        print(f"  {name:<30} {us:6.0f} us  served (median of {args.repeats})")
     print(f"  {'bare INSERT + commit':<30} {bare_sql:6.0f} us  alone")
     for name, us in alone.items():
         kinds = ", ".join(" ".join(s[0].split()[:3:2] if s[0].lstrip().startswith("INSERT")
