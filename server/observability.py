@@ -9,17 +9,20 @@ one the ``liebian.access`` logger reaches: going through :mod:`logging` (a ``Log
 caller's frame looked up through the whole ASGI stack, ``json.dumps``) cost 85-90 us of a
 request whose handler takes 70 (``GET /v1/program``). The line is the same either way; with any
 other handler attached (an operator's configuration, a test's capture) it goes through
-:mod:`logging` as before.
+:mod:`logging` as before. Direct lines are written together at the end of the event loop's
+turn that produced them (:func:`_queue_line`).
 """
 
 from __future__ import annotations
 
+import asyncio
 import itertools
 import json
 import logging
 import os
 import sys
 import time
+import weakref
 from collections.abc import Awaitable, Callable
 from typing import Any
 
@@ -88,8 +91,45 @@ def _log_access(fields: dict[str, Any]) -> None:
         return
     line = {"ts": round(time.time(), 3), "level": "info", "logger": access_log.name,
             "msg": "request", **fields}  # fmt: skip
+    _queue_line(stream, _encode(line).decode() + "\n")
+
+
+# Lines waiting for the end of the current event-loop turn, per loop: (stream, lines).
+_pending: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, tuple[Any, list[str]]] = (
+    weakref.WeakKeyDictionary()
+)
+
+
+def _queue_line(stream: Any, line: str) -> None:
+    """Write ``line`` with the other access lines of this turn of the event loop: one
+    ``write`` for all the responses a turn starts (a group commit wakes 16 at once). A write
+    is a system call of about 8 us on this project's benchmark machine, a sixth of an
+    authenticated ``GET``'s own time in process; the lines are out before the loop waits for
+    anything, so none waits for later traffic."""
     try:
-        stream.write(_encode(line).decode() + "\n")
+        loop = asyncio.get_running_loop()
+    except RuntimeError:  # not on a loop: at once
+        _write(stream, [line])
+        return
+    queued = _pending.get(loop)
+    if queued is not None and queued[0] is stream:
+        queued[1].append(line)
+        return
+    if queued is not None:  # the handler's stream changed: the older lines first
+        _write_pending(loop)
+    _pending[loop] = (stream, [line])
+    loop.call_soon(_write_pending, loop)
+
+
+def _write_pending(loop: asyncio.AbstractEventLoop) -> None:
+    queued = _pending.pop(loop, None)
+    if queued is not None:
+        _write(*queued)
+
+
+def _write(stream: Any, lines: list[str]) -> None:
+    try:
+        stream.write("".join(lines))
         stream.flush()
     except (OSError, ValueError):  # a closed or broken stream: as logging.Handler.handleError
         pass

@@ -87,3 +87,65 @@ def test_no_line_when_the_access_logger_is_above_info(liebian_logger):
     finally:
         observability.access_log.setLevel(logging.NOTSET)
     assert stream.getvalue() == ""
+
+
+class _CountingStream(io.StringIO):
+    def __init__(self) -> None:
+        super().__init__()
+        self.writes = 0
+
+    def write(self, text: str) -> int:
+        self.writes += 1
+        return super().write(text)
+
+
+def _direct(root: logging.Logger, monkeypatch: pytest.MonkeyPatch) -> _CountingStream:
+    stream = _CountingStream()
+    handler = _JsonHandler(stream)
+    handler.setFormatter(_JsonFormatter())
+    monkeypatch.setattr(root, "handlers", [handler])
+    monkeypatch.setattr(observability.access_log, "info", _fail)
+    return stream
+
+
+def _scope(request_id: bytes) -> dict[str, Any]:
+    scope: dict[str, Any] = {"type": "http", "method": "POST", "path": "/v1/orders",
+                             "headers": [(b"x-request-id", request_id)], "auth": _Auth()}
+    stamp(scope)
+    return scope
+
+
+def test_the_lines_of_one_loop_turn_are_written_together_before_the_loop_waits(
+    liebian_logger, monkeypatch
+):
+    root, _ = liebian_logger
+    stream = _direct(root, monkeypatch)
+    before_send = make_before_send(True)
+    ids = [f"req-{n:08d}".encode() for n in range(3)]
+
+    async def main() -> list[int]:
+        for request_id in ids:  # three responses started in one turn
+            message = {"type": "http.response.start", "status": 201, "headers": []}
+            await before_send(message, _scope(request_id))  # type: ignore[arg-type]
+        in_turn = stream.writes
+        await asyncio.sleep(0)  # the loop's next turn
+        after_turn = stream.writes
+        message = {"type": "http.response.start", "status": 201, "headers": []}
+        await before_send(message, _scope(b"req-99999999"))  # type: ignore[arg-type]
+        await asyncio.sleep(0)
+        return [in_turn, after_turn, stream.writes]
+
+    assert asyncio.run(main()) == [0, 1, 2]
+    lines = stream.getvalue().splitlines()
+    assert [json.loads(line)["request_id"] for line in lines] == [
+        "req-00000000", "req-00000001", "req-00000002", "req-99999999",
+    ]
+    assert _fields(lines[0]) == EXPECTED | {"request_id": "req-00000000"}
+
+
+def test_off_the_event_loop_the_line_is_written_at_once(liebian_logger, monkeypatch):
+    root, _ = liebian_logger
+    stream = _direct(root, monkeypatch)
+    observability._log_access({"request_id": "req-00000001", "method": "GET", "path": "/x",
+                               "status": 200, "ms": 0.0, "tenant_id": None})
+    assert stream.writes == 1 and json.loads(stream.getvalue())["path"] == "/x"
