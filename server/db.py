@@ -27,6 +27,7 @@ from abc import ABC, abstractmethod
 from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
 from contextlib import asynccontextmanager
 from functools import lru_cache
+from pathlib import Path
 from typing import Any, Protocol
 
 import asyncpg
@@ -313,15 +314,37 @@ class Checkpointer:
     does: with SQLite's automatic checkpoint (every 1,000 WAL pages) the commit that crossed the
     mark copied them and synced the file on the event loop, 53 of a sequential order's 169 us
     of commit on average. A passive checkpoint takes no lock a writer waits for; the thread
-    spends its time in SQLite's C code, without the GIL. When a checkpoint has copied every
-    frame, the next write starts the WAL again from its beginning, so the file stays small."""
+    spends its time in SQLite's C code, without the GIL.
 
-    def __init__(self, path: str, interval: float = 0.2) -> None:
+    A writer starts the WAL again from its beginning only when a checkpoint has copied every
+    frame and no transaction has written since; under writes that never pause (a load test, a
+    busy hour) the passive checkpoints never find that moment and the WAL grew without end
+    (777 MB after 60,000 orders back to back). So when a pass leaves more than
+    ``restart_frames`` frames in the WAL, the thread follows it with ``wal_checkpoint(RESTART)``:
+    writers wait while it copies what was written since the pass (a few milliseconds; the
+    serving connection's busy timeout covers it) and the next write starts the WAL again, cut
+    back to ``JOURNAL_LIMIT`` bytes (``PRAGMA journal_size_limit`` of the serving connection).
+    Should writes still outrun the thread (its copies are I/O), the store opens no new group
+    once the WAL file is past twice that (:meth:`over_limit`) until the thread has restarted it
+    (:meth:`restarted`, a second at most): writers wait without blocking the event loop, and
+    the WAL stays bounded whatever the load.
+    """
+
+    interval: float = 0.2
+    restart_frames: int = 4096  # 16 MB of 4 KB pages
+    JOURNAL_LIMIT = 64 * 2**20
+
+    def __init__(
+        self, path: str, interval: float | None = None, restart_frames: int | None = None
+    ) -> None:
         self._path = path
-        self._interval = interval
+        self._wal = Path(path + "-wal")
+        self._interval = self.interval if interval is None else interval
+        self._restart_frames = self.restart_frames if restart_frames is None else restart_frames
         self._stop = threading.Event()
         # the last checkpoint's (busy, frames in the WAL, frames copied)
         self.last: tuple[int, int, int] | None = None
+        self.restarts = 0
         self._thread = threading.Thread(
             target=self._run, name="liebian-sqlite-checkpoint", daemon=True
         )
@@ -329,14 +352,37 @@ class Checkpointer:
 
     def _run(self) -> None:
         conn = sqlite3.connect(self._path, isolation_level=None, check_same_thread=False)
+        # RESTART waits this long for the writer's lock (a group commit holds it briefly)
+        conn.execute("PRAGMA busy_timeout=200")
         try:
             while not self._stop.wait(self._interval):
                 try:
                     self.last = conn.execute("PRAGMA wal_checkpoint(PASSIVE)").fetchone()
+                    if self.last is not None and (
+                        self.last[1] > self._restart_frames or self.over_limit()
+                    ):
+                        restarted = conn.execute("PRAGMA wal_checkpoint(RESTART)").fetchone()
+                        if restarted is not None and not restarted[0]:
+                            self.restarts += 1
+                        self.last = restarted
                 except sqlite3.Error:  # busy with another process's checkpoint: next time
                     _log.debug("WAL checkpoint skipped", exc_info=True)
         finally:
             conn.close()
+
+    def over_limit(self) -> bool:
+        """The WAL file is past twice ``JOURNAL_LIMIT``: this thread is not keeping up."""
+        try:
+            return self._wal.stat().st_size > 2 * self.JOURNAL_LIMIT
+        except OSError:
+            return False
+
+    async def restarted(self, timeout: float = 1.0) -> None:
+        """Return once this thread has restarted the WAL (or after ``timeout`` seconds)."""
+        seen = self.restarts
+        deadline = asyncio.get_running_loop().time() + timeout
+        while self.restarts == seen and asyncio.get_running_loop().time() < deadline:
+            await asyncio.sleep(min(self._interval, 0.005))
 
     def stop(self) -> None:
         self._stop.set()
@@ -363,6 +409,7 @@ class SqliteDatabase(Database):
         if path in ("", ":memory:") or path.startswith("file:"):
             return cls(conn)  # no file of its own to checkpoint into: SQLite's own checkpoints
         conn.execute("PRAGMA wal_autocheckpoint=0")
+        conn.execute(f"PRAGMA journal_size_limit={Checkpointer.JOURNAL_LIMIT}")
         return cls(conn, Checkpointer(path))
 
     async def fetch(self, sql: str, *args: Any) -> list[Row]:
@@ -399,6 +446,10 @@ class SqliteDatabase(Database):
         tx.board_mirror = self.board_mirror
         async with self._lock:
             if self._group is None:
+                if self._checkpointer is not None and self._checkpointer.over_limit():
+                    # The checkpoint thread fell behind the writers: no new group (nor read:
+                    # they wait for the lock) until it has restarted the WAL.
+                    await self._checkpointer.restarted()
                 # IMMEDIATE takes the write lock up front: a read-then-write transaction cannot
                 # fail half-way with SQLITE_BUSY when another process writes.
                 self._conn.execute("BEGIN IMMEDIATE")
