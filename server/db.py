@@ -23,6 +23,7 @@ import logging
 import re
 import sqlite3
 import threading
+import time
 from abc import ABC, abstractmethod
 from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
 from contextlib import asynccontextmanager
@@ -322,17 +323,24 @@ class Checkpointer:
     (777 MB after 60,000 orders back to back). So when a pass leaves more than
     ``restart_frames`` frames in the WAL, the thread follows it with ``wal_checkpoint(RESTART)``:
     writers wait while it copies what was written since the pass (a few milliseconds; the
-    serving connection's busy timeout covers it) and the next write starts the WAL again, cut
+    serving connection's busy timeout covers it; a restart that fails is tried again a second
+    later) and the next write starts the WAL again, cut
     back to ``JOURNAL_LIMIT`` bytes (``PRAGMA journal_size_limit`` of the serving connection).
     Should writes still outrun the thread (its copies are I/O), the store opens no new group
-    once the WAL file is past twice that (:meth:`over_limit`) until the thread has restarted it
-    (:meth:`restarted`, a second at most): writers wait without blocking the event loop, and
-    the WAL stays bounded whatever the load.
+    once the WAL file is past twice that (:meth:`over_limit`) until the thread, woken at once,
+    has restarted it (:meth:`restarted`): writers wait without blocking the event loop, and
+    the WAL stays bounded whatever the load. Nothing can restart the WAL while another
+    process reads an older snapshot (a long read transaction); then the wait ends after
+    ``RESTART_WAIT`` seconds and writers do not wait again for ``BACKOFF`` seconds (at most a
+    tenth of the time lost while such a reader lasts, and the WAL grows meanwhile, as it
+    would under SQLite's own checkpoints).
     """
 
     interval: float = 0.2
     restart_frames: int = 4096  # 16 MB of 4 KB pages
     JOURNAL_LIMIT = 64 * 2**20
+    RESTART_WAIT = 1.0
+    BACKOFF = 10.0
 
     def __init__(
         self, path: str, interval: float | None = None, restart_frames: int | None = None
@@ -342,6 +350,8 @@ class Checkpointer:
         self._interval = self.interval if interval is None else interval
         self._restart_frames = self.restart_frames if restart_frames is None else restart_frames
         self._stop = threading.Event()
+        self._wake = threading.Event()
+        self._waits_from = 0.0  # the loop's clock: no wait before (after a wait that failed)
         # the last checkpoint's (busy, frames in the WAL, frames copied)
         self.last: tuple[int, int, int] | None = None
         self.restarts = 0
@@ -352,18 +362,29 @@ class Checkpointer:
 
     def _run(self) -> None:
         conn = sqlite3.connect(self._path, isolation_level=None, check_same_thread=False)
-        # RESTART waits this long for the writer's lock (a group commit holds it briefly)
-        conn.execute("PRAGMA busy_timeout=200")
+        # RESTART holds the writers' lock while it waits for readers: a short wait, so that a
+        # reader it cannot wait out (another process's long read) costs writers 10 ms, once a
+        # second (the back-off below), not the whole time it lasts.
+        conn.execute("PRAGMA busy_timeout=10")
+        next_restart = 0.0
         try:
-            while not self._stop.wait(self._interval):
+            while True:
+                self._wake.wait(self._interval)
+                asked = self._wake.is_set()  # the store waits for a restart: try at once
+                self._wake.clear()
+                if self._stop.is_set():
+                    break
                 try:
                     self.last = conn.execute("PRAGMA wal_checkpoint(PASSIVE)").fetchone()
-                    if self.last is not None and (
+                    over = self.last is not None and (
                         self.last[1] > self._restart_frames or self.over_limit()
-                    ):
+                    )
+                    if over and (asked or time.monotonic() >= next_restart):
                         restarted = conn.execute("PRAGMA wal_checkpoint(RESTART)").fetchone()
                         if restarted is not None and not restarted[0]:
                             self.restarts += 1
+                        else:
+                            next_restart = time.monotonic() + 1.0
                         self.last = restarted
                 except sqlite3.Error:  # busy with another process's checkpoint: next time
                     _log.debug("WAL checkpoint skipped", exc_info=True)
@@ -377,15 +398,25 @@ class Checkpointer:
         except OSError:
             return False
 
-    async def restarted(self, timeout: float = 1.0) -> None:
-        """Return once this thread has restarted the WAL (or after ``timeout`` seconds)."""
+    async def restarted(self) -> None:
+        """Wake this thread and return once it has restarted the WAL, or after
+        ``RESTART_WAIT`` seconds (then no wait for ``BACKOFF`` seconds)."""
+        loop = asyncio.get_running_loop()
+        if loop.time() < self._waits_from:
+            return
         seen = self.restarts
-        deadline = asyncio.get_running_loop().time() + timeout
-        while self.restarts == seen and asyncio.get_running_loop().time() < deadline:
-            await asyncio.sleep(min(self._interval, 0.005))
+        deadline = loop.time() + self.RESTART_WAIT
+        self._wake.set()
+        while self.restarts == seen:
+            if loop.time() >= deadline:
+                self._waits_from = loop.time() + self.BACKOFF
+                _log.warning("the WAL could not be restarted (a long reader?): writes go on")
+                return
+            await asyncio.sleep(0.005)
 
     def stop(self) -> None:
         self._stop.set()
+        self._wake.set()
         self._thread.join(timeout=10)
 
 

@@ -164,3 +164,49 @@ def test_the_wal_stays_bounded_when_writes_never_pause(tmp_path, monkeypatch):
     assert rows * 4000 == written
     assert written > 24 * 2**20, written  # enough writes to grow the WAL far past the bound
     assert largest < 8 * 2**20, (largest, written)
+
+
+def test_a_long_reader_elsewhere_slows_writes_once_then_the_wal_restarts_after_it(
+    tmp_path, monkeypatch
+):
+    # Another process's read transaction pins the WAL: nothing can restart it while it lasts.
+    # Writers wait for a restart once (RESTART_WAIT), then not again for BACKOFF seconds; once
+    # the reader is gone, the next wait lets the thread restart the WAL.
+    from server.db import Checkpointer
+
+    for name, value in (("interval", 0.01), ("restart_frames", 64), ("JOURNAL_LIMIT", 2**18),
+                        ("RESTART_WAIT", 0.3), ("BACKOFF", 1.0)):  # fmt: skip
+        monkeypatch.setattr(Checkpointer, name, value)
+    path = tmp_path / "r.db"
+    wal = tmp_path / "r.db-wal"
+
+    async def write(db: SqliteDatabase, first: int, count: int) -> None:
+        for n in range(first, first + count):
+            async with db.transaction() as tx:
+                await tx.execute("INSERT INTO t (k, v) VALUES ($1, $2)", str(n), "x" * 4000)
+
+    async def run() -> tuple[float, int, int, int]:
+        db = await _table(path)
+        reader = sqlite3.connect(path, isolation_level=None)
+        reader.execute("BEGIN")
+        reader.execute("SELECT COUNT(*) FROM t").fetchone()  # a snapshot, held
+        started = asyncio.get_running_loop().time()
+        await write(db, 0, 400)  # 1.6 MB: far past twice the limit
+        pinned = asyncio.get_running_loop().time() - started
+        grown = wal.stat().st_size
+        reader.execute("ROLLBACK")
+        reader.close()
+        deadline = asyncio.get_running_loop().time() + 10
+        n = 1000
+        while wal.stat().st_size > 2**18 and asyncio.get_running_loop().time() < deadline:
+            await write(db, n, 10)  # after BACKOFF a wait again: the thread restarts the WAL
+            n += 10
+        rows = (await db.fetchrow("SELECT COUNT(*) AS n FROM t"))["n"]
+        shrunk = wal.stat().st_size
+        await db.close()
+        return pinned, grown, shrunk, rows
+
+    pinned, grown, shrunk, rows = asyncio.run(run())
+    assert grown > 2 * 2**18  # the reader kept the WAL from restarting
+    assert pinned < 2.0, pinned  # one wait of 0.3 s a second at most, not one per group (400)
+    assert shrunk <= 2**18 and rows > 400
