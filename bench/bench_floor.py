@@ -7,8 +7,8 @@ the figures add up; this section prints the addition:
 - served (wrk, 16 connections, as ``api``), in microseconds per request (1 / throughput, one
   core): the bare ``POST /insert`` (the baseline), the app's ``POST /v1/orders`` and
   ``POST /v1/referrals``, and the cheapest authenticated route beside the bare ``GET /get``
-  (``GET /v1/program``: what the API key, the tenant, the rate limit and the access log add to
-  every request before it does anything of its own);
+  (``GET /v1/program``: what the API key, the tenant and the rate limit add to every request
+  before it does anything of its own; the harness serves both without access lines);
 - the *allowance*: at 80 % of bare, a request may take 1 / 0.8 - 1 = 25 % of the bare
   request's time more than it;
 - the SQL alone: one order and one first binding are sent through the real app, in process,
@@ -107,11 +107,19 @@ def record(path: str, seeded: Seeded, token: str) -> dict[str, list[Statement]]:
     from server.db import SqliteDatabase, open_sqlite
 
     logging.getLogger("httpx").setLevel(logging.WARNING)
-    os.environ["LIEBIAN_LOG_REQUESTS"] = "0"  # this process only: no access log lines here
     conn = open_sqlite(path, factory=_Recording)
     assert isinstance(conn, _Recording)
     recorded: dict[str, list[Statement]] = {}
-    with TestClient(create_app(db=SqliteDatabase(conn))) as http:
+    saved = os.environ.get("LIEBIAN_LOG_REQUESTS")
+    os.environ["LIEBIAN_LOG_REQUESTS"] = "0"  # as the served apps (harness): no access lines
+    try:
+        app = create_app(db=SqliteDatabase(conn))
+    finally:
+        if saved is None:
+            del os.environ["LIEBIAN_LOG_REQUESTS"]
+        else:
+            os.environ["LIEBIAN_LOG_REQUESTS"] = saved
+    with TestClient(app) as http:
         for name, load in _loads(seeded).items():
             for n in range(6):
                 if n == 5:
@@ -204,7 +212,7 @@ def run(engine: str, args: argparse.Namespace) -> list[Line]:
     bare_us = served["bare POST /insert"]
     allowed = bare_us / 0.8 - bare_us
     # What every authenticated request costs beyond the bare one (API key, tenant, rate limit,
-    # routing, the access log's line), measured on the cheapest route.
+    # routing), measured on the cheapest route (the harness serves both without access lines).
     per_request = served["app GET /v1/program"] - served["bare GET /get"]
     print(f"\nSQLite, one worker; us per request (served: 1 / throughput at 16 connections; "
           f"alone: the statements by themselves, {GROUP} to a commit as the app groups them):")
