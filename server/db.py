@@ -311,7 +311,7 @@ def open_sqlite(
 
 class Checkpointer:
     """Copies the WAL into the database file on a thread of its own (``wal_checkpoint(PASSIVE)``
-    every ``interval`` seconds, on a connection of its own), so the serving connection never
+    every ``INTERVAL`` seconds, on a connection of its own), so the serving connection never
     does: with SQLite's automatic checkpoint (every 1,000 WAL pages) the commit that crossed the
     mark copied them and synced the file on the event loop, 53 of a sequential order's 169 us
     of commit on average. A passive checkpoint takes no lock a writer waits for; the thread
@@ -321,7 +321,7 @@ class Checkpointer:
     frame and no transaction has written since; under writes that never pause (a load test, a
     busy hour) the passive checkpoints never find that moment and the WAL grew without end
     (777 MB after 60,000 orders back to back). So when a pass leaves more than
-    ``restart_frames`` frames in the WAL, the thread follows it with ``wal_checkpoint(RESTART)``:
+    ``RESTART_FRAMES`` frames in the WAL, the thread follows it with ``wal_checkpoint(RESTART)``:
     writers wait while it copies what was written since the pass (a few milliseconds; the
     serving connection's busy timeout covers it; a restart that fails is tried again a second
     later) and the next write starts the WAL again, cut
@@ -336,19 +336,15 @@ class Checkpointer:
     would under SQLite's own checkpoints).
     """
 
-    interval: float = 0.2
-    restart_frames: int = 4096  # 16 MB of 4 KB pages
+    INTERVAL = 0.2  # seconds between passes
+    RESTART_FRAMES = 4096  # 16 MB of 4 KB pages
     JOURNAL_LIMIT = 64 * 2**20
     RESTART_WAIT = 1.0
     BACKOFF = 10.0
 
-    def __init__(
-        self, path: str, interval: float | None = None, restart_frames: int | None = None
-    ) -> None:
+    def __init__(self, path: str) -> None:
         self._path = path
         self._wal = Path(path + "-wal")
-        self._interval = self.interval if interval is None else interval
-        self._restart_frames = self.restart_frames if restart_frames is None else restart_frames
         self._stop = threading.Event()
         self._wake = threading.Event()
         self._waits_from = 0.0  # the loop's clock: no wait before (after a wait that failed)
@@ -369,7 +365,7 @@ class Checkpointer:
         next_restart = 0.0
         try:
             while True:
-                self._wake.wait(self._interval)
+                self._wake.wait(self.INTERVAL)
                 asked = self._wake.is_set()  # the store waits for a restart: try at once
                 self._wake.clear()
                 if self._stop.is_set():
@@ -377,7 +373,7 @@ class Checkpointer:
                 try:
                     self.last = conn.execute("PRAGMA wal_checkpoint(PASSIVE)").fetchone()
                     over = self.last is not None and (
-                        self.last[1] > self._restart_frames or self.over_limit()
+                        self.last[1] > self.RESTART_FRAMES or self.over_limit()
                     )
                     if over and (asked or time.monotonic() >= next_restart):
                         restarted = conn.execute("PRAGMA wal_checkpoint(RESTART)").fetchone()

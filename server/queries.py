@@ -37,17 +37,18 @@ def binding_active(alias: str, at: str) -> str:
     )
 
 
-def upline_joins(user: str, at: str) -> str:
-    """``LEFT JOIN``s ``b1``, ``b2``, ``b3``: the bindings of ``user`` (a SQL expression such as
-    ``$2``), of its inviter and of that inviter's inviter that count at ``at``, in tenant ``$1``;
-    ``b1.inviter_id``, ``b2.inviter_id``, ``b3.inviter_id`` are the upline, nearest first (NULL
-    past its end: a chain stops at the first binding that does not count). Three probes of
-    ``(tenant_id, user_id)``, joined straight into the caller's ``FROM`` (a derived table of
-    them is materialised by SQLite first: 12 against 9 us for the order's context read)."""
+def upline_joins(user: str, at: str, levels: int = 3) -> str:
+    """``LEFT JOIN``s ``b1``, ``b2``, ``b3`` (the first ``levels``): the bindings of ``user``
+    (a SQL expression such as ``$2``), of its inviter and of that inviter's inviter that count
+    at ``at``, in tenant ``$1``; ``b1.inviter_id``, ``b2.inviter_id``, ``b3.inviter_id`` are the
+    upline, nearest first (NULL past its end: a chain stops at the first binding that does not
+    count). Probes of ``(tenant_id, user_id)``, joined straight into the caller's ``FROM`` (a
+    derived table of them is materialised by SQLite first: 12 against 9 us for the order's
+    context read)."""
     return "\n".join(
         f"LEFT JOIN user_bindings {b} ON {b}.tenant_id = $1 AND {b}.user_id = {who}"
         f" AND {binding_active(b, at)}"
-        for b, who in (("b1", user), ("b2", "b1.inviter_id"), ("b3", "b2.inviter_id"))
+        for b, who in (("b1", user), ("b2", "b1.inviter_id"), ("b3", "b2.inviter_id"))[:levels]
     )
 
 

@@ -26,7 +26,7 @@ from server.batching import Batcher
 from server.common import now_us
 from server.db import Connection
 from server.ledger.totals import PG_SHARD
-from server.queries import binding_active
+from server.queries import upline_joins
 from server.referrals.teams import COUNTS_ADD, PG_TREE_GUARD
 
 __all__ = ["BatchBinding", "BindingBatcher", "Bound"]
@@ -85,10 +85,7 @@ ev AS (
 )
 SELECT ev.user_id, ev.id, b1.inviter_id AS c1, b2.inviter_id AS c2
 FROM ev JOIN ux ON ux.user_id = ev.user_id
-LEFT JOIN user_bindings b1 ON b1.tenant_id = $1 AND b1.user_id = ux.inviter
-  AND {binding_active("b1", "ux.occurred")}
-LEFT JOIN user_bindings b2 ON b2.tenant_id = $1 AND b2.user_id = b1.inviter_id
-  AND {binding_active("b2", "ux.occurred")}
+{upline_joins("ux.inviter", "ux.occurred", levels=2)}
 """
 
 

@@ -24,7 +24,7 @@ from server.campaigns.scores import active_campaigns, matching
 from server.common import now_us
 from server.db import Connection, Database
 from server.program.schemas import Program
-from server.queries import DAY_US, binding_active
+from server.queries import DAY_US, binding_active, upline_joins
 from server.referrals.batch import BatchBinding, BindingBatcher
 from server.referrals.schemas import ReferralOut
 from server.referrals.service import Arrival, record_arrival
@@ -61,10 +61,7 @@ ev AS (
   RETURNING id
 )
 SELECT ev.id, b1.inviter_id AS c1, b2.inviter_id AS c2 FROM ev
-LEFT JOIN user_bindings b1 ON b1.tenant_id = $1 AND b1.user_id = $4
-  AND {binding_active("b1", "$3")}
-LEFT JOIN user_bindings b2 ON b2.tenant_id = $1 AND b2.user_id = b1.inviter_id
-  AND {binding_active("b2", "$3")}
+{upline_joins("$4", "$3", levels=2)}
 """
 
 

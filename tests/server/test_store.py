@@ -129,12 +129,12 @@ def test_the_wal_is_checkpointed_off_the_serving_connection(tmp_path):
 def test_the_wal_stays_bounded_when_writes_never_pause(tmp_path, monkeypatch):
     # Measured: 60,000 orders back to back grew the WAL to 777 MB (bench api's load): a
     # passive checkpoint copies the frames but never finds the WAL idle, so writers append to
-    # it forever. Past restart_frames the checkpointer restarts it (writers wait a moment);
+    # it forever. Past RESTART_FRAMES the checkpointer restarts it (writers wait a moment);
     # past twice the journal limit (the thread behind) the commit checkpoints itself.
     from server.db import Checkpointer
 
-    monkeypatch.setattr(Checkpointer, "interval", 0.01, raising=False)
-    monkeypatch.setattr(Checkpointer, "restart_frames", 256, raising=False)
+    monkeypatch.setattr(Checkpointer, "INTERVAL", 0.01, raising=False)
+    monkeypatch.setattr(Checkpointer, "RESTART_FRAMES", 256, raising=False)
     monkeypatch.setattr(Checkpointer, "JOURNAL_LIMIT", 2**20, raising=False)
     path = tmp_path / "w.db"
     wal = tmp_path / "w.db-wal"
@@ -174,7 +174,7 @@ def test_a_long_reader_elsewhere_slows_writes_once_then_the_wal_restarts_after_i
     # the reader is gone, the next wait lets the thread restart the WAL.
     from server.db import Checkpointer
 
-    for name, value in (("interval", 0.01), ("restart_frames", 64), ("JOURNAL_LIMIT", 2**18),
+    for name, value in (("INTERVAL", 0.01), ("RESTART_FRAMES", 64), ("JOURNAL_LIMIT", 2**18),
                         ("RESTART_WAIT", 0.3), ("BACKOFF", 1.0)):  # fmt: skip
         monkeypatch.setattr(Checkpointer, name, value)
     path = tmp_path / "r.db"
